@@ -1,0 +1,74 @@
+//! `wasmstream run`: run pipelines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use tokio::sync::watch;
+
+use super::CacheArgs;
+use crate::{manifest, plan, scheduler};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Pipeline manifests (TOML) to run.
+    #[arg(required = true, value_name = "MANIFEST")]
+    manifests: Vec<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let runtime = args.cache.runtime()?;
+    let mut plans = Vec::new();
+    for file in &args.manifests {
+        let manifest = match manifest::load(file) {
+            Ok(manifest) => manifest,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let runtime = runtime.clone();
+        match tokio::task::spawn_blocking(move || plan::resolve(&manifest, &runtime)).await? {
+            Ok(plan) => plans.push(plan),
+            Err(errors) => {
+                eprintln!("{errors}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)");
+        let _ = stop_tx.send(true);
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+
+    let runs: Vec<_> = plans.into_iter().map(|plan| tokio::spawn(scheduler::run(plan, stop.clone()))).collect();
+    let mut failed = false;
+    for run in runs {
+        match run.await? {
+            Ok(summary) => eprintln!(
+                "done: {} batches, {} records in, {} records out, {} batches skipped ({} records dropped)",
+                summary.batches, summary.records_in, summary.records_out, summary.batches_skipped, summary.records_dropped
+            ),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

@@ -1,0 +1,40 @@
+//! wasmstream: a micro-batch stream processor whose user operators are
+//! sandboxed WebAssembly components.
+//!
+//! A record's path through the engine, and the module that owns each step:
+//!
+//! ```text
+//!  source ──► batcher ──► stage ──► shuffle ──► stage ... ──► sink
+//!  (source)   (scheduler)  (stage,    (shuffle)                (sink)
+//!                           plugin)
+//! ```
+//!
+//! - [`manifest`]: the TOML the user wrote, parsed with every error
+//!   located. [`plan`]: the same pipeline resolved and checked (components
+//!   loaded, kinds matched, graph acyclic): what the engine runs.
+//! - [`record`]: [`record::Batch`], the columnar batch on every edge, laid
+//!   out exactly as the WIT contract so it crosses into Wasm in bulk.
+//! - [`source`]: tasks that read directories, sockets, stdin or a
+//!   generator into bounded channels.
+//! - [`scheduler`]: the batch loop. Every interval it cuts a batch from
+//!   the sources, runs the stages, writes the sinks; on Ctrl-C it finishes
+//!   the last batch with everything read.
+//! - [`stage`]: runs an operator over a stage's partitions in parallel,
+//!   one call per partition per batch. [`shuffle`]: the edges between
+//!   stages, pipeline or exchange-by-key.
+//! - [`plugin`]: the Wasm runtime: one engine, a compile cache keyed by
+//!   content hash, `InstancePre`, and per-instance memory and CPU limits.
+//! - [`sink`]: stdout (`pprint`) and one file per batch.
+//! - [`cli`] and [`telemetry`]: the command line and logging.
+
+pub mod cli;
+pub mod manifest;
+pub mod plan;
+pub mod plugin;
+pub mod record;
+pub mod scheduler;
+pub mod shuffle;
+pub mod sink;
+pub mod source;
+pub mod stage;
+pub mod telemetry;

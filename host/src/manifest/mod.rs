@@ -1,0 +1,184 @@
+//! The pipeline manifest: what the user wrote, as written.
+//!
+//! This is only the schema and its parser. Nothing here is checked beyond
+//! its shape; [`crate::plan`] resolves paths, loads components and checks
+//! the graph. Every field keeps its place in the file ([`Spanned`]) so that
+//! an error can name the line.
+//!
+//! ```toml
+//! [pipeline]
+//! name = "wordcount"
+//! batch_interval = "1s"     # 10ms or more; default 1s
+//! on_error = "stop"         # or "skip": drop a failed batch and count it
+//! parallelism = 1           # default partitions per stage
+//!
+//! [[sources]]
+//! id = "lines"
+//! kind = "directory"        # directory | socket | stdin | generator
+//! path = "data"
+//!
+//! [[stages]]
+//! id = "words"
+//! kind = "flat_map"         # map | filter | flat_map | reduce_by_key | union
+//! input = "lines"
+//! component = "../../target/wasm32-wasip2/release/split_words.wasm"
+//!
+//! [[sinks]]
+//! id = "console"
+//! kind = "stdout"           # stdout | files
+//! input = "words"
+//! ```
+
+mod error;
+mod parse;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+pub use toml::Spanned;
+
+pub use error::{ManifestError, ManifestErrors};
+pub(crate) use error::Collector;
+pub use parse::{load, parse};
+
+/// A whole manifest file.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was read from; relative paths inside resolve against its
+    /// directory.
+    pub file: PathBuf,
+    /// The file's text, to turn spans into line numbers.
+    pub text: String,
+    /// `[pipeline]`.
+    pub pipeline: PipelineSection,
+    /// `[[sources]]`.
+    pub sources: Vec<SourceSpec>,
+    /// `[[stages]]`.
+    pub stages: Vec<StageSpec>,
+    /// `[[sinks]]`.
+    pub sinks: Vec<SinkSpec>,
+}
+
+/// `[pipeline]`: settings for the whole pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// The pipeline's name, used in logs and errors: `name = "wordcount"`.
+    pub name: Spanned<String>,
+    /// How often a batch is cut: `batch_interval = "500ms"`. Default `1s`,
+    /// at least `10ms`.
+    pub batch_interval: Option<Spanned<String>>,
+    /// What a failed batch does: `on_error = "stop"` (default) ends the
+    /// pipeline with the error; `"skip"` drops the batch and counts it.
+    pub on_error: Option<Spanned<String>>,
+    /// Default partitions per stage: `parallelism = 4`. Default 1.
+    pub parallelism: Option<Spanned<i64>>,
+    /// Default limits for every stage: `limits = { memory = "64MiB", cpu = "1s" }`.
+    pub limits: Option<LimitsSpec>,
+}
+
+/// Per-call resource limits of an operator.
+///
+/// ```toml
+/// limits = { memory = "32MiB", cpu = "200ms" }
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Most linear memory an instance may use: `"64MiB"` (default).
+    pub memory: Option<Spanned<String>>,
+    /// Longest one batch may run in one partition: `"1s"` (default).
+    pub cpu: Option<Spanned<String>>,
+}
+
+/// `[[sources]]`: where records come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Unique id other entries name as `input`: `id = "lines"`.
+    pub id: Spanned<String>,
+    /// `"directory"`, `"socket"`, `"stdin"` or `"generator"`.
+    pub kind: Spanned<String>,
+    /// directory: the folder to read text files from, one record per line:
+    /// `path = "data"`.
+    pub path: Option<Spanned<String>>,
+    /// directory: keep watching for new files (`true`, default) or read the
+    /// files there and end (`false`).
+    pub watch: Option<bool>,
+    /// socket: `host:port` to connect to and read lines from:
+    /// `address = "127.0.0.1:9999"`.
+    pub address: Option<Spanned<String>>,
+    /// generator: how many records to make, then end (default: no end).
+    pub records: Option<Spanned<i64>>,
+    /// generator: records per second (default: as fast as batches take them).
+    pub rate: Option<Spanned<i64>>,
+    /// generator: size of each record's value in bytes (default 100).
+    pub record_bytes: Option<Spanned<i64>>,
+}
+
+/// `[[stages]]`: one operator step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Unique id: `id = "words"`.
+    pub id: Spanned<String>,
+    /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"` or `"union"`.
+    pub kind: Spanned<String>,
+    /// The source or stage this one reads: `input = "lines"`.
+    pub input: Option<Spanned<String>>,
+    /// union: the streams to merge: `inputs = ["a", "b"]`.
+    pub inputs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The operator's `.wasm` component, relative to the manifest:
+    /// `component = "plugins/lowercase.wasm"`. Not used by `union`.
+    pub component: Option<Spanned<String>>,
+    /// Parameters handed to the operator's `init`, as strings:
+    /// `params = { field = "status", equals = "500" }`.
+    pub params: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// Partitions this stage runs over: `parallelism = 4`.
+    pub parallelism: Option<Spanned<i64>>,
+    /// Overrides the pipeline's limits for this stage.
+    pub limits: Option<LimitsSpec>,
+    /// How `wasmstream build` makes the component:
+    /// `build = { workdir = "plugins/lowercase" }`.
+    pub build: Option<BuildSpec>,
+}
+
+/// How to build a stage's component.
+///
+/// ```toml
+/// build = { command = "cargo build --release --target wasm32-wasip2", workdir = "../my-op" }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// Shell command to run; default
+    /// `cargo build --release --target wasm32-wasip2`.
+    pub command: Option<String>,
+    /// Directory to run it in, relative to the manifest; default the
+    /// manifest's directory.
+    pub workdir: Option<String>,
+}
+
+/// `[[sinks]]`: where a stream's records go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// Unique id: `id = "console"`.
+    pub id: Spanned<String>,
+    /// `"stdout"` or `"files"`.
+    pub kind: Spanned<String>,
+    /// The source or stage whose output this writes: `input = "counts"`.
+    pub input: Spanned<String>,
+    /// stdout: records printed per batch (default 10, like Spark's `pprint`).
+    pub max_records: Option<Spanned<i64>>,
+    /// files: the directory to write one file per batch into:
+    /// `path = "out"`.
+    pub path: Option<Spanned<String>>,
+    /// files: file name prefix (default `"batch"`); files are named
+    /// `<prefix>-<batch id>.<suffix>`.
+    pub prefix: Option<Spanned<String>>,
+    /// files: file name suffix (default `"txt"`).
+    pub suffix: Option<Spanned<String>>,
+}

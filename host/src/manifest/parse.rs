@@ -1,0 +1,94 @@
+//! Reading a manifest file, reporting every shape error at once.
+//!
+//! The document is parsed into a spanned tree first; then `[pipeline]` and
+//! each `[[sources]]`, `[[stages]]` and `[[sinks]]` entry are deserialized
+//! separately, so a mistake in one entry does not hide the mistakes in the
+//! others.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::error::Collector;
+use super::{Manifest, ManifestErrors, PipelineSection, SinkSpec, SourceSpec, StageSpec};
+
+const SECTIONS: &str = "[pipeline], [[sources]], [[stages]], [[sinks]]";
+
+/// Reads and parses the manifest at `file`.
+pub fn load(file: &Path) -> Result<Manifest, ManifestErrors> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => parse(file, text),
+        Err(e) => {
+            let mut errors = Collector::new(file, "");
+            errors.push(None, "", format!("cannot read the manifest: {e}"));
+            Err(errors.fail())
+        }
+    }
+}
+
+/// Parses manifest `text`, which was read from `file`.
+pub fn parse(file: &Path, text: String) -> Result<Manifest, ManifestErrors> {
+    let mut errors = Collector::new(file, &text);
+    let (root, syntax) = DeTable::parse_recoverable(&text);
+    for e in &syntax {
+        errors.push(e.span(), "", format!("invalid TOML: {}", e.message()));
+    }
+    if !syntax.is_empty() {
+        return Err(errors.fail());
+    }
+
+    let mut pipeline = None;
+    let (mut sources, mut stages, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, value) in root.into_inner() {
+        let span = key.span();
+        match &**key.get_ref() {
+            "pipeline" => pipeline = section::<PipelineSection>(value, "pipeline", &mut errors),
+            "sources" => sources = entries::<SourceSpec>(value, "sources", &mut errors),
+            "stages" => stages = entries::<StageSpec>(value, "stages", &mut errors),
+            "sinks" => sinks = entries::<SinkSpec>(value, "sinks", &mut errors),
+            other => errors.push(Some(span), other, format!("unknown section; expected one of {SECTIONS}")),
+        }
+    }
+    if pipeline.is_none() && !errors.errors.iter().any(|e| e.field.starts_with("pipeline")) {
+        errors.push(None, "pipeline", "missing [pipeline] section with at least `name = \"...\"`");
+    }
+    let file = file.to_owned();
+    errors.finish()?;
+    Ok(Manifest { file, text, pipeline: pipeline.expect("checked above"), sources, stages, sinks })
+}
+
+fn section<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, field: &str, errors: &mut Collector<'_>) -> Option<T> {
+    let span = value.span();
+    if !value.get_ref().is_table() {
+        errors.push(Some(span), field, format!("expected a table like [{field}]"));
+        return None;
+    }
+    match T::deserialize(ValueDeserializer::from(value)) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            errors.push(e.span().or(Some(span)), field, e.message().to_owned());
+            None
+        }
+    }
+}
+
+fn entries<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, field: &str, errors: &mut Collector<'_>) -> Vec<T> {
+    let span = value.span();
+    let DeValue::Array(array) = value.into_inner() else {
+        errors.push(Some(span), field, format!("expected a list of tables like [[{field}]]"));
+        return Vec::new();
+    };
+    let mut parsed = Vec::new();
+    for (i, entry) in array.into_iter().enumerate() {
+        let name = match entry.get_ref().get("id").and_then(|id| id.get_ref().as_str()) {
+            Some(id) => format!("{field}[{i}] ({id:?})"),
+            None => format!("{field}[{i}]"),
+        };
+        if let Some(spec) = section::<T>(entry, &name, errors) {
+            parsed.push(spec);
+        }
+    }
+    parsed
+}

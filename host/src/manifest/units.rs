@@ -1,0 +1,58 @@
+//! The units a manifest writes durations and sizes in.
+
+use std::time::Duration;
+
+/// Parses `"10ms"`, `"1s"`, `"2m"`, `"1h"` (a whole number and a unit).
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmstream::manifest::units::duration;
+/// assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert!(duration("1.5s").is_err());
+/// ```
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = split(text)?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{text:?} has an unknown unit `{unit}`; use ms, s, m or h, e.g. \"500ms\"")),
+    };
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Parses `"64MiB"`, `"512KiB"`, `"1GiB"` or a plain number of bytes.
+///
+/// ```
+/// use wasmstream::manifest::units::bytes;
+/// assert_eq!(bytes("64MiB"), Ok(64 << 20));
+/// assert!(bytes("64 apples").is_err());
+/// ```
+pub fn bytes(text: &str) -> Result<usize, String> {
+    let (number, unit) = split(text)?;
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" | "KB" | "K" => 1 << 10,
+        "MiB" | "MB" | "M" => 1 << 20,
+        "GiB" | "GB" | "G" => 1 << 30,
+        _ => return Err(format!("{text:?} has an unknown unit `{unit}`; use KiB, MiB or GiB, e.g. \"64MiB\"")),
+    };
+    number
+        .checked_mul(scale)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn split(text: &str) -> Result<(u64, &str), String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    if digits == 0 {
+        return Err(format!("{text:?} does not start with a whole number"));
+    }
+    let number = text[..digits].parse::<u64>().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((number, text[digits..].trim()))
+}

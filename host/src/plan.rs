@@ -1,0 +1,500 @@
+//! From what the user wrote to what the engine runs.
+//!
+//! [`resolve`] turns a [`Manifest`] into a [`PipelinePlan`]: paths resolved
+//! against the manifest's folder, units parsed, every component loaded
+//! (compiled or taken from the cache), its kind checked against the stage
+//! and its `init` run once on the stage's params, and the stage graph
+//! checked for unknown inputs and cycles. Every problem is reported at once,
+//! each naming its line and field. A plan that exists is runnable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::manifest::Collector;
+use crate::manifest::{LimitsSpec, Manifest, ManifestErrors, Spanned, StageSpec, units};
+use crate::plugin::{Limits, OperatorKind, Runtime};
+use crate::stage::Operator;
+
+/// The shortest batch interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A checked pipeline, ready to run.
+#[derive(Debug, Clone)]
+pub struct PipelinePlan {
+    /// The pipeline's name.
+    pub name: String,
+    /// How often a batch is cut.
+    pub interval: Duration,
+    /// What a failed batch does.
+    pub on_error: OnError,
+    /// Where records come from.
+    pub sources: Vec<SourcePlan>,
+    /// The operator steps, each after the ones it reads from.
+    pub stages: Vec<StagePlan>,
+    /// Where results go.
+    pub sinks: Vec<SinkPlan>,
+}
+
+/// What a failed batch does to the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// End the pipeline with the error (the default).
+    Stop,
+    /// Drop the batch, count it, and go on.
+    Skip,
+}
+
+/// A source, resolved.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    /// Its id.
+    pub id: String,
+    /// What it reads.
+    pub kind: SourceKind,
+}
+
+/// The kinds of source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Text files in a folder, a record per line (`textFileStream`).
+    Directory {
+        /// The folder.
+        path: PathBuf,
+        /// Keep watching for new files, or end once the present ones are read.
+        watch: bool,
+    },
+    /// Lines read from a TCP connection (`socketTextStream`).
+    Socket {
+        /// `host:port`.
+        address: String,
+    },
+    /// Lines from standard input.
+    Stdin,
+    /// Synthetic records, for benchmarks and demos.
+    Generator {
+        /// How many, if the stream ends.
+        records: Option<u64>,
+        /// Records per second, if limited.
+        rate: Option<u64>,
+        /// Bytes per record value.
+        record_bytes: usize,
+    },
+}
+
+/// A stage, resolved.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    /// Its id.
+    pub id: String,
+    /// Ids of the sources or stages it reads, in order.
+    pub inputs: Vec<String>,
+    /// What it does.
+    pub step: Step,
+    /// How many partitions it runs over.
+    pub parallelism: usize,
+}
+
+/// What a stage does with its input.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// One record in, one out.
+    Map(Operator),
+    /// Keep or drop.
+    Filter(Operator),
+    /// One in, zero or more out.
+    FlatMap(Operator),
+    /// Exchange by key, then fold each key's values.
+    ReduceByKey(Operator),
+    /// Merge the inputs.
+    Union,
+}
+
+impl Step {
+    /// The operator, unless this is a union.
+    pub fn operator(&self) -> Option<&Operator> {
+        match self {
+            Step::Map(op) | Step::Filter(op) | Step::FlatMap(op) | Step::ReduceByKey(op) => Some(op),
+            Step::Union => None,
+        }
+    }
+}
+
+/// A sink, resolved.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    /// Its id.
+    pub id: String,
+    /// The source or stage it writes out.
+    pub input: String,
+    /// Where it writes.
+    pub kind: SinkKind,
+}
+
+/// The kinds of sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    /// Prints each batch's time and first records (`pprint`).
+    Stdout {
+        /// Records shown per batch.
+        max_records: usize,
+    },
+    /// One file per non-empty batch (`saveAsTextFiles`).
+    Files {
+        /// The folder.
+        dir: PathBuf,
+        /// File name prefix.
+        prefix: String,
+        /// File name suffix.
+        suffix: String,
+    },
+}
+
+/// Resolves and checks `manifest`, loading its components with `runtime`.
+/// Blocking (it may compile): call it off the async runtime.
+pub fn resolve(manifest: &Manifest, runtime: &Runtime) -> Result<PipelinePlan, ManifestErrors> {
+    Resolver { manifest, runtime, errors: Collector::new(&manifest.file, &manifest.text) }.resolve()
+}
+
+struct Resolver<'a> {
+    manifest: &'a Manifest,
+    runtime: &'a Runtime,
+    errors: Collector<'a>,
+}
+
+impl Resolver<'_> {
+    fn resolve(mut self) -> Result<PipelinePlan, ManifestErrors> {
+        let m = self.manifest;
+        let p = &m.pipeline;
+        let interval = match &p.batch_interval {
+            None => Duration::from_secs(1),
+            Some(text) => match units::duration(text.get_ref()) {
+                Ok(d) if d >= MIN_INTERVAL => d,
+                Ok(d) => {
+                    self.error(text, "pipeline.batch_interval", format!("{} ms is below the minimum of {} ms", d.as_millis(), MIN_INTERVAL.as_millis()));
+                    MIN_INTERVAL
+                }
+                Err(e) => {
+                    self.error(text, "pipeline.batch_interval", e);
+                    MIN_INTERVAL
+                }
+            },
+        };
+        let on_error = match p.on_error.as_ref().map(|s| (s, s.get_ref().as_str())) {
+            None | Some((_, "stop")) => OnError::Stop,
+            Some((_, "skip")) => OnError::Skip,
+            Some((span, other)) => {
+                self.error(span, "pipeline.on_error", format!("{other:?} is not a policy; use \"stop\" or \"skip\""));
+                OnError::Stop
+            }
+        };
+        let parallelism = self.parallelism(p.parallelism.as_ref(), "pipeline.parallelism").unwrap_or(1);
+        let limits = self.limits(p.limits.as_ref(), Limits::default(), "pipeline.limits");
+
+        self.check_ids();
+        let sources = m.sources.iter().enumerate().filter_map(|(i, s)| self.source(i, s)).collect();
+        let stages = self.stages(parallelism, limits);
+        let sinks = m.sinks.iter().enumerate().filter_map(|(i, s)| self.sink(i, s)).collect();
+        if m.sources.is_empty() {
+            self.errors.push(None, "sources", "the pipeline has no [[sources]]");
+        }
+        if m.sinks.is_empty() {
+            self.errors.push(None, "sinks", "the pipeline has no [[sinks]]; its results would go nowhere");
+        }
+        self.errors.finish()?;
+        Ok(PipelinePlan { name: p.name.get_ref().clone(), interval, on_error, sources, stages, sinks })
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Some(at.span()), field, message);
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        let base = self.manifest.file.parent().unwrap_or(Path::new("."));
+        base.join(relative)
+    }
+
+    fn parallelism(&mut self, value: Option<&Spanned<i64>>, field: &str) -> Option<usize> {
+        let value = value?;
+        match *value.get_ref() {
+            n @ 1..=1024 => Some(n as usize),
+            n => {
+                self.error(value, field, format!("{n} is out of range; use 1 to 1024"));
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, spec: Option<&LimitsSpec>, default: Limits, field: &str) -> Limits {
+        let mut limits = default;
+        let Some(spec) = spec else { return limits };
+        if let Some(memory) = &spec.memory {
+            match units::bytes(memory.get_ref()) {
+                Ok(b) if b >= 1 << 20 => limits.memory_bytes = b,
+                Ok(_) => self.error(memory, format!("{field}.memory"), "must be at least 1MiB"),
+                Err(e) => self.error(memory, format!("{field}.memory"), e),
+            }
+        }
+        if let Some(cpu) = &spec.cpu {
+            match units::duration(cpu.get_ref()) {
+                Ok(d) if d >= Duration::from_millis(1) => limits.cpu = d,
+                Ok(_) => self.error(cpu, format!("{field}.cpu"), "must be at least 1ms"),
+                Err(e) => self.error(cpu, format!("{field}.cpu"), e),
+            }
+        }
+        limits
+    }
+
+    /// Ids are unique across sources, stages and sinks, and plain.
+    fn check_ids(&mut self) {
+        let m = self.manifest;
+        let ids = m.sources.iter().map(|s| ("sources", &s.id)).chain(m.stages.iter().map(|s| ("stages", &s.id))).chain(m.sinks.iter().map(|s| ("sinks", &s.id)));
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut problems = Vec::new();
+        for (section, id) in ids {
+            let text = id.get_ref().as_str();
+            if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                problems.push((id.span(), format!("{section}.id"), format!("{text:?} is not a valid id; use letters, digits, `_` and `-`")));
+            }
+            if let Some(first) = seen.insert(text, section) {
+                problems.push((id.span(), format!("{section}.id"), format!("id {text:?} is already used in [[{first}]]")));
+            }
+        }
+        for (span, field, message) in problems {
+            self.errors.push(Some(span), field, message);
+        }
+    }
+
+    fn source(&mut self, i: usize, spec: &crate::manifest::SourceSpec) -> Option<SourcePlan> {
+        let field = |name: &str| format!("sources[{i}].{name}");
+        let kind = match spec.kind.get_ref().as_str() {
+            "directory" => match &spec.path {
+                Some(path) => SourceKind::Directory { path: self.path(path.get_ref()), watch: spec.watch.unwrap_or(true) },
+                None => {
+                    self.error(&spec.kind, field("path"), "a directory source needs `path = \"folder\"`");
+                    return None;
+                }
+            },
+            "socket" => match &spec.address {
+                Some(address) if address.get_ref().contains(':') => SourceKind::Socket { address: address.get_ref().clone() },
+                Some(address) => {
+                    self.error(address, field("address"), format!("{:?} is not host:port", address.get_ref()));
+                    return None;
+                }
+                None => {
+                    self.error(&spec.kind, field("address"), "a socket source needs `address = \"host:port\"`");
+                    return None;
+                }
+            },
+            "stdin" => SourceKind::Stdin,
+            "generator" => {
+                let positive = |this: &mut Self, value: &Option<Spanned<i64>>, name: &str| match value {
+                    Some(v) if *v.get_ref() < 1 => {
+                        this.error(v, field(name), "must be at least 1");
+                        None
+                    }
+                    Some(v) => Some(*v.get_ref() as u64),
+                    None => None,
+                };
+                let records = positive(self, &spec.records, "records");
+                let rate = positive(self, &spec.rate, "rate");
+                let record_bytes = positive(self, &spec.record_bytes, "record_bytes").unwrap_or(100) as usize;
+                SourceKind::Generator { records, rate, record_bytes }
+            }
+            other => {
+                self.error(&spec.kind, field("kind"), format!("unknown source kind {other:?}; use directory, socket, stdin or generator"));
+                return None;
+            }
+        };
+        Some(SourcePlan { id: spec.id.get_ref().clone(), kind })
+    }
+
+    fn sink(&mut self, i: usize, spec: &crate::manifest::SinkSpec) -> Option<SinkPlan> {
+        let field = |name: &str| format!("sinks[{i}].{name}");
+        self.check_input(&spec.input, field("input"));
+        let kind = match spec.kind.get_ref().as_str() {
+            "stdout" => {
+                let max_records = match &spec.max_records {
+                    Some(n) if *n.get_ref() < 0 => {
+                        self.error(n, field("max_records"), "must not be negative");
+                        10
+                    }
+                    Some(n) => *n.get_ref() as usize,
+                    None => 10,
+                };
+                SinkKind::Stdout { max_records }
+            }
+            "files" => {
+                let Some(path) = &spec.path else {
+                    self.error(&spec.kind, field("path"), "a files sink needs `path = \"folder\"`");
+                    return None;
+                };
+                let text = |v: &Option<Spanned<String>>, default: &str| v.as_ref().map_or(default.to_owned(), |v| v.get_ref().clone());
+                SinkKind::Files { dir: self.path(path.get_ref()), prefix: text(&spec.prefix, "batch"), suffix: text(&spec.suffix, "txt") }
+            }
+            other => {
+                self.error(&spec.kind, field("kind"), format!("unknown sink kind {other:?}; use stdout or files"));
+                return None;
+            }
+        };
+        Some(SinkPlan { id: spec.id.get_ref().clone(), input: spec.input.get_ref().clone(), kind })
+    }
+
+    fn check_input(&mut self, input: &Spanned<String>, field: String) {
+        let m = self.manifest;
+        let name = input.get_ref();
+        let known = m.sources.iter().map(|s| &s.id).chain(m.stages.iter().map(|s| &s.id));
+        if !known.clone().any(|id| id.get_ref() == name) {
+            let names: Vec<_> = known.map(|id| id.get_ref().as_str()).collect();
+            self.error(input, field, format!("unknown input {name:?}; the sources and stages are: {}", names.join(", ")));
+        }
+    }
+
+    fn stages(&mut self, default_parallelism: usize, default_limits: Limits) -> Vec<StagePlan> {
+        let mut plans = Vec::new();
+        for (i, spec) in self.manifest.stages.iter().enumerate() {
+            if let Some(plan) = self.stage(i, spec, default_parallelism, default_limits) {
+                plans.push(plan);
+            }
+        }
+        self.order(plans)
+    }
+
+    fn stage(&mut self, i: usize, spec: &StageSpec, default_parallelism: usize, default_limits: Limits) -> Option<StagePlan> {
+        let field = |name: &str| format!("stages[{i}].{name}");
+        let id = spec.id.get_ref().clone();
+        let kind = spec.kind.get_ref().as_str();
+        let inputs: Vec<&Spanned<String>> = match (kind, &spec.input, &spec.inputs) {
+            ("union", None, Some(inputs)) if inputs.get_ref().len() >= 2 => inputs.get_ref().iter().collect(),
+            ("union", _, _) => {
+                self.error(&spec.kind, field("inputs"), "a union needs `inputs = [\"a\", \"b\"]` with two or more streams");
+                return None;
+            }
+            (_, Some(input), None) => vec![input],
+            (_, _, Some(inputs)) => {
+                self.error(inputs, field("inputs"), "only a union takes `inputs`; use `input = \"...\"`");
+                return None;
+            }
+            (_, None, None) => {
+                self.error(&spec.id, field("input"), "missing `input = \"...\"` naming a source or stage");
+                return None;
+            }
+        };
+        for input in &inputs {
+            self.check_input(input, field("input"));
+        }
+        let parallelism = self.parallelism(spec.parallelism.as_ref(), &field("parallelism")).unwrap_or(default_parallelism);
+        let limits = self.limits(spec.limits.as_ref(), default_limits, &field("limits"));
+        let expected = match kind {
+            "map" => Some(OperatorKind::Map),
+            "filter" => Some(OperatorKind::Filter),
+            "flat_map" => Some(OperatorKind::FlatMap),
+            "reduce_by_key" => Some(OperatorKind::Reduce),
+            "union" => None,
+            other => {
+                self.error(&spec.kind, field("kind"), format!("unknown stage kind {other:?}; use map, filter, flat_map, reduce_by_key or union"));
+                return None;
+            }
+        };
+        let step = match expected {
+            None => {
+                if let Some(component) = &spec.component {
+                    self.error(component, field("component"), "a union runs no operator; remove `component`");
+                }
+                Step::Union
+            }
+            Some(expected) => {
+                let operator = self.operator(i, spec, expected, limits)?;
+                match expected {
+                    OperatorKind::Map => Step::Map(operator),
+                    OperatorKind::Filter => Step::Filter(operator),
+                    OperatorKind::FlatMap => Step::FlatMap(operator),
+                    OperatorKind::Reduce => Step::ReduceByKey(operator),
+                }
+            }
+        };
+        Some(StagePlan { id, inputs: inputs.iter().map(|s| s.get_ref().clone()).collect(), step, parallelism })
+    }
+
+    fn operator(&mut self, i: usize, spec: &StageSpec, expected: OperatorKind, limits: Limits) -> Option<Operator> {
+        let field = |name: &str| format!("stages[{i}].{name}");
+        let Some(component) = &spec.component else {
+            self.error(&spec.id, field("component"), format!("a {} stage needs `component = \"path/to/operator.wasm\"`", spec.kind.get_ref()));
+            return None;
+        };
+        let params = self.params(i, spec.params.as_ref())?;
+        let path = self.path(component.get_ref());
+        if !path.is_file() {
+            let hint = if spec.build.is_some() { "; run `wasmstream build` on this manifest to build it" } else { "" };
+            self.error(component, field("component"), format!("no such file: {}{hint}", path.display()));
+            return None;
+        }
+        let plugin = match self.runtime.load(&path) {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                self.error(component, field("component"), e.to_string());
+                return None;
+            }
+        };
+        if plugin.kind() != expected {
+            let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+            self.error(
+                component,
+                field("component"),
+                format!("{file} is a {} operator, but the stage's kind is {:?}, which needs a {expected} operator", plugin.kind(), spec.kind.get_ref()),
+            );
+            return None;
+        }
+        let label: Arc<str> = format!("{}/{}", self.manifest.pipeline.name.get_ref(), spec.id.get_ref()).into();
+        if let Err(e) = plugin.instantiate(label, limits, &params) {
+            let at: Range<usize> = spec.params.as_ref().map_or(component.span(), |p| p.span());
+            self.errors.push(Some(at), field("params"), format!("operator {} {e}", path.display()));
+            return None;
+        }
+        Some(Operator::wasm(plugin, params, limits))
+    }
+
+    fn params(&mut self, i: usize, params: Option<&Spanned<BTreeMap<String, toml::Value>>>) -> Option<Vec<(String, String)>> {
+        let Some(params) = params else { return Some(Vec::new()) };
+        let mut pairs = Vec::new();
+        for (name, value) in params.get_ref() {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    self.error(params, format!("stages[{i}].params.{name}"), "params are strings, numbers or booleans");
+                    return None;
+                }
+            };
+            pairs.push((name.clone(), text));
+        }
+        Some(pairs)
+    }
+
+    /// Sorts stages so each comes after its inputs; reports cycles.
+    fn order(&mut self, mut pending: Vec<StagePlan>) -> Vec<StagePlan> {
+        let mut done: Vec<StagePlan> = Vec::new();
+        let is_stage = |id: &str, all: &[StagePlan], done: &[StagePlan]| all.iter().chain(done).any(|s| s.id == id);
+        loop {
+            let ready = pending.iter().position(|stage| {
+                stage.inputs.iter().all(|input| done.iter().any(|d| &d.id == input) || !is_stage(input, &pending, &[]))
+            });
+            match ready {
+                Some(i) => done.push(pending.remove(i)),
+                None => break,
+            }
+        }
+        if !pending.is_empty() {
+            let ids: Vec<_> = pending.iter().map(|s| s.id.as_str()).collect();
+            let spec = self.manifest.stages.iter().find(|s| s.id.get_ref() == ids[0]).expect("a pending stage has a spec");
+            let index = self.manifest.stages.iter().position(|s| s.id.get_ref() == ids[0]).unwrap_or(0);
+            let cycle = format!("stages {} form a cycle; a stage cannot read its own output", ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", "));
+            self.error(&spec.id, format!("stages[{index}].input"), cycle);
+        }
+        done
+    }
+}

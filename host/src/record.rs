@@ -1,0 +1,279 @@
+//! The values on every edge of the pipeline: [`Batch`] and [`ByteList`].
+//!
+//! A batch is columnar, exactly as the WIT contract lays it out (see
+//! `wit/operator.wit`), so handing one to a Wasm operator is a handful of
+//! bulk copies and no per-record conversion. Sources build batches with
+//! [`Batch::push`]; shuffles and sinks read them with [`Batch::get`] and
+//! [`Batch::iter`].
+
+use std::ops::Range;
+
+pub use crate::plugin::bindings::{Batch, ByteList};
+
+/// One record, borrowed from a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// The key, if the record has one.
+    pub key: Option<&'a [u8]>,
+    /// The value.
+    pub value: &'a [u8],
+    /// Event time, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// `(name, value)` headers, in order.
+    pub headers: Headers<'a>,
+}
+
+/// The headers of one record, borrowed from its batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a> {
+    batch: Option<&'a Batch>,
+    range: (usize, usize),
+}
+
+impl<'a> Headers<'a> {
+    /// No headers.
+    pub const NONE: Headers<'static> = Headers { batch: None, range: (0, 0) };
+
+    /// Iterates over `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let batch = self.batch;
+        (self.range.0..self.range.1).map(move |h| {
+            let b = batch.expect("a non-empty header range has a batch");
+            (b.header_names.get(h), b.header_values.get(h))
+        })
+    }
+
+    /// Whether there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.range.0 == self.range.1
+    }
+}
+
+impl ByteList {
+    /// An empty list with room for `items` items of `bytes` bytes in all.
+    pub fn with_capacity(items: usize, bytes: usize) -> Self {
+        ByteList { data: Vec::with_capacity(bytes), ends: Vec::with_capacity(items) }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The byte range of item `i` in `data`.
+    fn range(&self, i: usize) -> Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        start..self.ends[i] as usize
+    }
+
+    /// Item `i`.
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.data[self.range(i)]
+    }
+
+    /// Appends an item.
+    ///
+    /// # Panics
+    /// If the list would exceed 4 GiB; batches are capped well below that
+    /// by the batcher.
+    pub fn push(&mut self, item: &[u8]) {
+        self.data.extend_from_slice(item);
+        self.ends.push(u32::try_from(self.data.len()).expect("a batch holds less than 4 GiB"));
+    }
+
+    /// Iterates over the items.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Checks the layout promised in the WIT: `ends` never decreases and
+    /// the last end is the length of `data`. Everything a guest returns is
+    /// checked with this before the host reads it.
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        let mut previous = 0u32;
+        for (i, &end) in self.ends.iter().enumerate() {
+            if end < previous {
+                return Err(format!("{what}: item {i} ends at {end}, before the previous item's end {previous}"));
+            }
+            previous = end;
+        }
+        if previous as usize != self.data.len() {
+            return Err(format!("{what}: items end at byte {previous} but the data holds {} bytes", self.data.len()));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::with_capacity(0, 0)
+    }
+}
+
+impl Batch {
+    /// An empty batch with room for `records` records of `bytes` bytes.
+    pub fn with_capacity(records: usize, bytes: usize) -> Self {
+        Batch {
+            keys: ByteList::with_capacity(records, 0),
+            has_key: Vec::with_capacity(records),
+            values: ByteList::with_capacity(records, bytes),
+            timestamps: Vec::with_capacity(records),
+            header_owners: Vec::new(),
+            header_names: ByteList::with_capacity(0, 0),
+            header_values: ByteList::with_capacity(0, 0),
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether the batch has no records.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// Bytes of keys, values and headers: what the batch weighs in memory.
+    pub fn byte_size(&self) -> usize {
+        self.keys.data.len() + self.values.data.len() + self.header_names.data.len() + self.header_values.data.len()
+    }
+
+    /// Appends a record without headers.
+    pub fn push(&mut self, key: Option<&[u8]>, value: &[u8], timestamp: i64) {
+        self.keys.push(key.unwrap_or_default());
+        self.has_key.push(key.is_some());
+        self.values.push(value);
+        self.timestamps.push(timestamp);
+    }
+
+    /// Appends a record with its headers.
+    pub fn push_record(&mut self, record: RecordRef<'_>) {
+        let index = self.len() as u32;
+        self.push(record.key, record.value, record.timestamp);
+        for (name, value) in record.headers.iter() {
+            self.header_owners.push(index);
+            self.header_names.push(name);
+            self.header_values.push(value);
+        }
+    }
+
+    /// Appends every record of `other`.
+    pub fn extend(&mut self, other: &Batch) {
+        for record in other.iter() {
+            self.push_record(record);
+        }
+    }
+
+    /// Record `i`. Its headers are found by binary search, since most
+    /// records have none.
+    pub fn get(&self, i: usize) -> RecordRef<'_> {
+        let first = self.header_owners.partition_point(|&owner| (owner as usize) < i);
+        let end = first + self.header_owners[first..].partition_point(|&owner| owner as usize == i);
+        RecordRef {
+            key: self.has_key[i].then(|| self.keys.get(i)),
+            value: self.values.get(i),
+            timestamp: self.timestamps[i],
+            headers: if first == end { Headers::NONE } else { Headers { batch: Some(self), range: (first, end) } },
+        }
+    }
+
+    /// Iterates over the records.
+    pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The records at `indices`, in that order.
+    pub fn select(&self, indices: impl IntoIterator<Item = usize>) -> Batch {
+        let mut out = Batch::default();
+        for i in indices {
+            out.push_record(self.get(i));
+        }
+        out
+    }
+
+    /// Checks every length and offset against the layout the WIT promises.
+    /// A guest's output goes through this before anything else reads it.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.len();
+        let per_record = [("keys", self.keys.len()), ("has-key", self.has_key.len()), ("values", self.values.len())];
+        for (name, len) in per_record {
+            if len != n {
+                return Err(format!("`{name}` has {len} entries for {n} records"));
+            }
+        }
+        self.keys.check("keys")?;
+        self.values.check("values")?;
+        self.header_names.check("header-names")?;
+        self.header_values.check("header-values")?;
+        let headers = self.header_owners.len();
+        if self.header_names.len() != headers || self.header_values.len() != headers {
+            return Err(format!(
+                "{headers} header owners but {} names and {} values",
+                self.header_names.len(),
+                self.header_values.len()
+            ));
+        }
+        let mut previous = 0;
+        for &owner in &self.header_owners {
+            if owner < previous || owner as usize >= n {
+                return Err(format!("header owner {owner} is out of order or past the {n} records"));
+            }
+            previous = owner;
+        }
+        Ok(())
+    }
+}
+
+/// Renders a record the way Spark prints a pair: `(key,value)`, or just the
+/// value when there is no key. Bytes that are not UTF-8 are shown escaped.
+pub fn display(record: &RecordRef<'_>) -> String {
+    let value = String::from_utf8_lossy(record.value);
+    match record.key {
+        Some(key) => format!("({},{value})", String::from_utf8_lossy(key)),
+        None => value.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_with_headers() {
+        let mut headers = Batch::default();
+        headers.push(Some(b"k"), b"v1", 5);
+        headers.header_owners.push(0);
+        headers.header_names.push(b"h");
+        headers.header_values.push(b"x");
+        headers.push(None, b"v2", 6);
+
+        let mut copy = Batch::default();
+        copy.extend(&headers);
+        assert_eq!(copy.check(), Ok(()));
+        let first = copy.get(0);
+        assert_eq!((first.key, first.value, first.timestamp), (Some(&b"k"[..]), &b"v1"[..], 5));
+        assert_eq!(first.headers.iter().collect::<Vec<_>>(), vec![(&b"h"[..], &b"x"[..])]);
+        assert!(copy.get(1).headers.is_empty());
+        assert_eq!(display(&copy.get(0)), "(k,v1)");
+        assert_eq!(display(&copy.get(1)), "v2");
+    }
+
+    #[test]
+    fn check_rejects_malformed_guest_output() {
+        let mut batch = Batch::default();
+        batch.push(None, b"abc", 0);
+        batch.values.ends[0] = 7;
+        assert_eq!(batch.check(), Err("values: items end at byte 7 but the data holds 3 bytes".into()));
+
+        let mut batch = Batch::default();
+        batch.push(None, b"abc", 0);
+        batch.has_key.clear();
+        assert_eq!(batch.check(), Err("`has-key` has 0 entries for 1 records".into()));
+    }
+}

@@ -1,0 +1,138 @@
+//! Moving batches between partitions.
+//!
+//! Two kinds of edge connect stages, as timely-dataflow names them:
+//! - a **pipeline** edge keeps the partitioning: partition *i* of the
+//!   upstream stage feeds partition *i* downstream. When the partition
+//!   counts differ, [`rebalance`] concatenates and splits evenly, keeping
+//!   record order.
+//! - an **exchange** edge routes every record to the partition that owns
+//!   its key ([`exchange`]), as reduceByKey needs.
+//!
+//! The partition of a key is Kafka's default partitioner (murmur2 of the
+//! key bytes), so the same key lands in the same partition when an
+//! exchange is later replaced by a Kafka repartition topic.
+
+use crate::record::Batch;
+
+/// Which partition of `partitions` owns `key`. Records without a key all
+/// go to partition 0.
+pub fn partition_of(key: Option<&[u8]>, partitions: usize) -> usize {
+    match key {
+        None => 0,
+        Some(key) => (murmur2(key) & 0x7fff_ffff) as usize % partitions,
+    }
+}
+
+/// Routes every record to the partition that owns its key.
+pub fn exchange(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+    if partitions == 1 {
+        return rebalance(inputs, 1);
+    }
+    let mut outputs: Vec<Batch> = (0..partitions).map(|_| Batch::default()).collect();
+    for input in &inputs {
+        for record in input.iter() {
+            outputs[partition_of(record.key, partitions)].push_record(record);
+        }
+    }
+    outputs
+}
+
+/// Spreads the records over `partitions` partitions, keeping their order:
+/// unchanged when the count already matches, else concatenated and split
+/// into near-equal contiguous runs.
+pub fn rebalance(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+    if inputs.len() == partitions {
+        return inputs;
+    }
+    let total: usize = inputs.iter().map(Batch::len).sum();
+    if inputs.len() == 1 && partitions == 1 {
+        return inputs;
+    }
+    let mut outputs: Vec<Batch> = (0..partitions).map(|_| Batch::default()).collect();
+    let per = total.div_ceil(partitions.max(1)).max(1);
+    let mut n = 0usize;
+    for input in &inputs {
+        for record in input.iter() {
+            outputs[(n / per).min(partitions - 1)].push_record(record);
+            n += 1;
+        }
+    }
+    outputs
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes(chunk.try_into().expect("chunks of four"));
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= (rest[2] as u32) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= (rest[1] as u32) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= rest[0] as u32;
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafka() {
+        // Values from Kafka's UtilsTest.testMurmur2.
+        assert_eq!(murmur2(b"21") as i32, -973932308);
+        assert_eq!(murmur2(b"foobar") as i32, -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1486304829);
+        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32, -58897971);
+        assert_eq!(murmur2(&[b'a', b'b', b'c']) as i32, 479470107);
+    }
+
+    #[test]
+    fn exchange_puts_each_key_in_one_partition() {
+        let mut a = Batch::default();
+        let mut b = Batch::default();
+        for word in ["x", "y", "z", "x"] {
+            a.push(Some(word.as_bytes()), b"1", 0);
+            b.push(Some(word.as_bytes()), b"1", 0);
+        }
+        let parts = exchange(vec![a, b], 4);
+        assert_eq!(parts.iter().map(Batch::len).sum::<usize>(), 8);
+        for (p, part) in parts.iter().enumerate() {
+            for record in part.iter() {
+                assert_eq!(partition_of(record.key, 4), p);
+            }
+        }
+    }
+
+    #[test]
+    fn rebalance_keeps_order() {
+        let mut a = Batch::default();
+        for i in 0..10u8 {
+            a.push(None, &[i], 0);
+        }
+        let parts = rebalance(vec![a], 3);
+        let flat: Vec<u8> = parts.iter().flat_map(|p| p.iter().map(|r| r.value[0])).collect();
+        assert_eq!(flat, (0..10).collect::<Vec<_>>());
+        assert_eq!(parts.iter().map(Batch::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+    }
+}

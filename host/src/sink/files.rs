@@ -1,0 +1,46 @@
+//! One text file per non-empty batch, like Spark's `saveAsTextFiles`:
+//! `<dir>/<prefix>-<batch id>.<suffix>`, a record per line. Each file is
+//! written under a temporary name and renamed into place, so readers never
+//! see half a batch and a replayed batch replaces its file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{BatchInfo, Sink};
+use crate::record::{Batch, display};
+
+pub struct Files {
+    id: String,
+    dir: PathBuf,
+    prefix: String,
+    suffix: String,
+}
+
+impl Files {
+    pub fn open(id: &str, dir: &Path, prefix: &str, suffix: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("sink `{id}`: cannot create directory {}", dir.display()))?;
+        Ok(Files { id: id.to_owned(), dir: dir.to_owned(), prefix: prefix.to_owned(), suffix: suffix.to_owned() })
+    }
+}
+
+impl Sink for Files {
+    fn write(&mut self, batch: BatchInfo, partitions: &[Batch]) -> Result<()> {
+        if partitions.iter().all(Batch::is_empty) {
+            return Ok(());
+        }
+        let name = format!("{}-{:06}.{}", self.prefix, batch.id, self.suffix);
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            for record in partitions.iter().flat_map(|p| p.iter()) {
+                writeln!(out, "{}", display(&record))?;
+            }
+            out.into_inner()?.sync_data()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().with_context(|| format!("sink `{}`: cannot write {}", self.id, path.display()))
+    }
+}

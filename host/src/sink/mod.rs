@@ -1,0 +1,42 @@
+//! Sinks: where each batch's results go.
+//!
+//! A sink receives a stream's output partitions for a batch, in partition
+//! order, together with the batch's id and time, and writes them before the
+//! next batch starts. Writes are named by batch id so that a batch written
+//! twice (after a crash and replay) replaces rather than duplicates.
+
+mod files;
+mod stdout;
+
+use anyhow::Result;
+
+use crate::plan::{SinkKind, SinkPlan};
+use crate::record::Batch;
+
+/// Which batch a sink is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Increases by one per batch, from 1.
+    pub id: u64,
+    /// When the batch was cut, in milliseconds since the Unix epoch.
+    pub time_ms: i64,
+}
+
+/// Something that writes out batches.
+pub trait Sink: Send {
+    /// Writes one batch's output.
+    fn write(&mut self, batch: BatchInfo, partitions: &[Batch]) -> Result<()>;
+
+    /// Makes everything written so far durable or visible.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The sink for `plan`.
+pub fn open(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
+    Ok(match &plan.kind {
+        SinkKind::Stdout { max_records } => Box::new(stdout::Stdout::new(*max_records)),
+        SinkKind::Files { dir, prefix, suffix } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
+    })
+}

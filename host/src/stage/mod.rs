@@ -1,0 +1,128 @@
+//! Stages: where operators run.
+//!
+//! A stage runs over `parallelism` partitions. Each partition has its own
+//! [`Worker`] (for a Wasm operator, its own instance), and all partitions
+//! of a batch run in parallel on the blocking pool: one call into the
+//! operator per partition per batch, never one per record.
+//!
+//! Data reaches a stage over one of two edges (see [`crate::shuffle`]):
+//! a pipeline edge keeps the upstream partitioning, and an exchange edge
+//! (reduceByKey) re-partitions by key hash so that each key is folded in
+//! exactly one partition.
+
+mod native;
+mod reduce;
+mod run;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::plugin::{Failure, Instance, Limits, Plugin};
+use crate::record::{Batch, ByteList};
+
+pub use native::NativeOperator;
+pub use run::{StageError, StageRunner};
+
+/// The code behind a stage: a Wasm component, or a native closure (used by
+/// benchmarks for comparison, and by built-in steps).
+#[derive(Clone)]
+pub enum Operator {
+    /// A sandboxed component, its params and its limits.
+    Wasm(Arc<WasmOperator>),
+    /// Trusted Rust code.
+    Native(NativeOperator),
+}
+
+/// A component as a stage uses it.
+pub struct WasmOperator {
+    /// The compiled component.
+    pub plugin: Arc<Plugin>,
+    /// The stage's params, handed to `init`.
+    pub params: Vec<(String, String)>,
+    /// Memory and CPU per call.
+    pub limits: Limits,
+}
+
+impl Operator {
+    /// A Wasm operator.
+    pub fn wasm(plugin: Arc<Plugin>, params: Vec<(String, String)>, limits: Limits) -> Self {
+        Operator::Wasm(Arc::new(WasmOperator { plugin, params, limits }))
+    }
+
+    /// The component file, if this is a Wasm operator.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Operator::Wasm(op) => Some(op.plugin.path()),
+            Operator::Native(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operator::Wasm(op) => write!(f, "Wasm({})", op.plugin.path().display()),
+            Operator::Native(_) => f.write_str("Native"),
+        }
+    }
+}
+
+/// The operator of one partition of one stage, alive across batches.
+pub(crate) enum Worker {
+    Wasm { op: Arc<WasmOperator>, label: Arc<str>, instance: Option<Instance> },
+    Native(NativeOperator),
+}
+
+impl Worker {
+    pub(crate) fn new(operator: &Operator, label: Arc<str>) -> Self {
+        match operator {
+            Operator::Wasm(op) => Worker::Wasm { op: op.clone(), label, instance: None },
+            Operator::Native(native) => Worker::Native(native.clone()),
+        }
+    }
+
+    /// Runs `call` on the live instance, creating it first if needed. A
+    /// trap discards the instance; the next batch gets a fresh one.
+    fn wasm<R>(&mut self, call: impl FnOnce(&mut Instance) -> Result<R, crate::plugin::CallError>) -> Result<R, Failure> {
+        let Worker::Wasm { op, label, instance } = self else { unreachable!("wasm() on a native worker") };
+        if instance.is_none() {
+            *instance = Some(op.plugin.instantiate(label.clone(), op.limits, &op.params).map_err(|e| e.failure)?);
+        }
+        let live = instance.as_mut().expect("just created");
+        call(live).map_err(|e| {
+            if e.poisoned {
+                *instance = None;
+            }
+            e.failure
+        })
+    }
+
+    pub(crate) fn map(&mut self, input: &Batch) -> Result<Batch, Failure> {
+        match self {
+            Worker::Native(native) => native.map(input),
+            Worker::Wasm { .. } => self.wasm(|i| i.map(input)),
+        }
+    }
+
+    pub(crate) fn filter(&mut self, input: &Batch) -> Result<Vec<bool>, Failure> {
+        match self {
+            Worker::Native(native) => native.filter(input),
+            Worker::Wasm { .. } => self.wasm(|i| i.filter(input)),
+        }
+    }
+
+    pub(crate) fn flat_map(&mut self, input: &Batch) -> Result<Batch, Failure> {
+        match self {
+            Worker::Native(native) => native.flat_map(input),
+            Worker::Wasm { .. } => self.wasm(|i| i.flat_map(input)),
+        }
+    }
+
+    pub(crate) fn reduce(&mut self, keys: &ByteList, values: &ByteList, group_ends: &[u32]) -> Result<ByteList, Failure> {
+        match self {
+            Worker::Native(native) => native.reduce(keys, values, group_ends),
+            Worker::Wasm { .. } => self.wasm(|i| i.reduce(keys, values, group_ends)),
+        }
+    }
+}

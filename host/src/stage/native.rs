@@ -1,0 +1,70 @@
+//! Operators written as Rust closures, run in the host without a sandbox.
+//! They exist so a benchmark can run the very same pipeline natively and
+//! compare; untrusted code never takes this path.
+
+use std::sync::Arc;
+
+use crate::plugin::Failure;
+use crate::record::{Batch, ByteList, RecordRef};
+
+type MapFn = dyn Fn(RecordRef<'_>, &mut Batch) -> Result<(), String> + Send + Sync;
+type FilterFn = dyn Fn(RecordRef<'_>) -> Result<bool, String> + Send + Sync;
+type ReduceFn = dyn Fn(&[u8], &[u8], &[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// A native operator of one kind.
+#[derive(Clone)]
+pub enum NativeOperator {
+    /// Pushes exactly one record into the output per input.
+    Map(Arc<MapFn>),
+    /// Keeps a record when it returns true.
+    Filter(Arc<FilterFn>),
+    /// Pushes any number of records into the output per input.
+    FlatMap(Arc<MapFn>),
+    /// Combines two values of a key.
+    Reduce(Arc<ReduceFn>),
+}
+
+fn rejected(record: usize, message: String) -> Failure {
+    Failure::Rejected { record: Some(record as u32), message }
+}
+
+impl NativeOperator {
+    pub(crate) fn map(&self, input: &Batch) -> Result<Batch, Failure> {
+        let (NativeOperator::Map(f) | NativeOperator::FlatMap(f)) = self else { return Err(wrong_kind("map")) };
+        let mut out = Batch::with_capacity(input.len(), input.values.data.len());
+        for (i, record) in input.iter().enumerate() {
+            f(record, &mut out).map_err(|e| rejected(i, e))?;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn flat_map(&self, input: &Batch) -> Result<Batch, Failure> {
+        self.map(input)
+    }
+
+    pub(crate) fn filter(&self, input: &Batch) -> Result<Vec<bool>, Failure> {
+        let NativeOperator::Filter(f) = self else { return Err(wrong_kind("filter")) };
+        input.iter().enumerate().map(|(i, record)| f(record).map_err(|e| rejected(i, e))).collect()
+    }
+
+    pub(crate) fn reduce(&self, keys: &ByteList, values: &ByteList, group_ends: &[u32]) -> Result<ByteList, Failure> {
+        let NativeOperator::Reduce(f) = self else { return Err(wrong_kind("reduce")) };
+        let mut out = ByteList::with_capacity(group_ends.len(), 0);
+        let mut first = 0usize;
+        for (group, &end) in group_ends.iter().enumerate() {
+            let key = keys.get(group);
+            let mut acc: Option<Vec<u8>> = None;
+            for i in first + 1..end as usize {
+                let left = acc.as_deref().unwrap_or_else(|| values.get(first));
+                acc = Some(f(key, left, values.get(i)).map_err(|e| rejected(i, e))?);
+            }
+            out.push(acc.as_deref().unwrap_or_else(|| values.get(first)));
+            first = end as usize;
+        }
+        Ok(out)
+    }
+}
+
+fn wrong_kind(call: &str) -> Failure {
+    Failure::BadOutput(format!("native operator called as a {call}, which it is not"))
+}

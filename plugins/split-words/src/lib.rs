@@ -1,0 +1,42 @@
+//! Flat-map: one record per word of the value, in order. A word is a run of
+//! letters, digits, `'` or `_`; everything else separates words.
+//!
+//! Params:
+//! - `emit = "words"` (default): each word becomes the value; the input's
+//!   key, timestamp and headers are kept.
+//! - `emit = "pairs"`: each word becomes the key and the value is `1`, ready
+//!   for `sum` (Spark's `flatMap(split).map((_, 1))` in one step).
+
+use wasmstream_guest::{Emitter, Error, FlatMap, Params, Record, export_flat_map};
+
+struct SplitWords {
+    pairs: bool,
+}
+
+impl FlatMap for SplitWords {
+    fn init(params: &Params) -> Result<Self, String> {
+        params.only(&["emit"])?;
+        let pairs = match params.get("emit").unwrap_or("words") {
+            "words" => false,
+            "pairs" => true,
+            other => return Err(format!("param `emit` = {other:?}: expected \"words\" or \"pairs\"")),
+        };
+        Ok(SplitWords { pairs })
+    }
+
+    fn flat_map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<(), Error> {
+        let text = record.value_str()?;
+        let is_word = |c: char| c.is_alphanumeric() || c == '\'' || c == '_';
+        for word in text.split(|c: char| !is_word(c)).filter(|w| !w.is_empty()) {
+            let word = word.as_bytes();
+            if self.pairs {
+                out.emit(Record { key: Some(word.into()), value: b"1".into(), ..record.clone() });
+            } else {
+                out.emit(Record { value: word.into(), ..record.clone() });
+            }
+        }
+        Ok(())
+    }
+}
+
+export_flat_map!(SplitWords);
