@@ -62,5 +62,5 @@ pub mod reduce {
     });
 }
 
-pub use wit_bindgen::rt;
 pub use map::wasmstream::operator::types::{Batch, ByteList, OperatorError};
+pub use wit_bindgen::rt;

@@ -28,7 +28,9 @@ impl Error {
     /// assert_eq!(error.to_string(), "field `status` is missing");
     /// ```
     pub fn new(message: impl Into<String>) -> Self {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 }
 

@@ -51,8 +51,22 @@ pub fn run<T: Filter>(slot: &Slot<T>, input: Batch) -> Result<Vec<bool>, Operato
 
 /// Exports a [`Filter`] implementation as the component's operator.
 ///
-/// ```ignore
+/// ```no_run
+/// use wasmstream_guest::{Error, Filter, Params, Record};
+///
+/// struct NonEmpty;
+///
+/// impl Filter for NonEmpty {
+///     fn init(_: &Params) -> Result<Self, String> {
+///         Ok(NonEmpty)
+///     }
+///     fn filter(&mut self, record: &Record<'_>) -> Result<bool, Error> {
+///         Ok(!record.value.is_empty())
+///     }
+/// }
+///
 /// wasmstream_guest::export_filter!(NonEmpty);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_filter {

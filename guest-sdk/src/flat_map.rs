@@ -23,7 +23,10 @@ pub struct Emitter {
 
 impl Default for Emitter {
     fn default() -> Self {
-        Emitter { writer: BatchWriter::with_capacity(0, 0), count: 0 }
+        Emitter {
+            writer: BatchWriter::with_capacity(0, 0),
+            count: 0,
+        }
     }
 }
 
@@ -106,7 +109,9 @@ pub fn run<T: FlatMap>(slot: &Slot<T>, input: Batch) -> Result<Batch, OperatorEr
             count: 0,
         };
         for (index, record) in records.enumerate() {
-            operator.flat_map(record, &mut out).map_err(|e| failed(index, e))?;
+            operator
+                .flat_map(record, &mut out)
+                .map_err(|e| failed(index, e))?;
         }
         Ok(out.writer.finish())
     })
@@ -114,8 +119,25 @@ pub fn run<T: FlatMap>(slot: &Slot<T>, input: Batch) -> Result<Batch, OperatorEr
 
 /// Exports a [`FlatMap`] implementation as the component's operator.
 ///
-/// ```ignore
-/// wasmstream_guest::export_flat_map!(Lines);
+/// ```no_run
+/// use wasmstream_guest::{Emitter, Error, FlatMap, Params, Record};
+///
+/// struct Words;
+///
+/// impl FlatMap for Words {
+///     fn init(_: &Params) -> Result<Self, String> {
+///         Ok(Words)
+///     }
+///     fn flat_map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<(), Error> {
+///         for word in record.value_str()?.split_whitespace() {
+///             out.emit(Record::new(word));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// wasmstream_guest::export_flat_map!(Words);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_flat_map {

@@ -27,7 +27,8 @@ pub fn field<'a>(json: &'a [u8], name: &str) -> Result<Option<Cow<'a, str>>, Err
     let found = de
         .deserialize_map(FieldVisitor { name })
         .map_err(|e| Error::new(format!("value is not a JSON object: {e}")))?;
-    de.end().map_err(|e| Error::new(format!("value is not a JSON object: {e}")))?;
+    de.end()
+        .map_err(|e| Error::new(format!("value is not a JSON object: {e}")))?;
     Ok(found)
 }
 

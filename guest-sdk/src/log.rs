@@ -44,6 +44,8 @@ pub fn debug(message: &str) {
 pub(crate) fn forward_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| log(Level::Error, &format!("operator panicked: {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            log(Level::Error, &format!("operator panicked: {info}"))
+        }));
     });
 }

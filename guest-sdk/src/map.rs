@@ -56,10 +56,23 @@ pub fn run<T: Map>(slot: &Slot<T>, input: Batch) -> Result<Batch, OperatorError>
 
 /// Exports a [`Map`] implementation as the component's operator.
 ///
-/// ```ignore
+/// ```no_run
+/// use wasmstream_guest::{Error, Map, Params, Record};
+///
 /// struct Lowercase;
-/// impl wasmstream_guest::Map for Lowercase { /* ... */ }
+///
+/// impl Map for Lowercase {
+///     fn init(_: &Params) -> Result<Self, String> {
+///         Ok(Lowercase)
+///     }
+///     fn map<'a>(&mut self, record: Record<'a>) -> Result<Record<'a>, Error> {
+///         let lower = record.value_str()?.to_lowercase();
+///         Ok(record.with_value(lower))
+///     }
+/// }
+///
 /// wasmstream_guest::export_map!(Lowercase);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_map {
@@ -68,10 +81,15 @@ macro_rules! export_map {
             static OPERATOR: $crate::__private::Slot<$operator> = $crate::__private::Slot::new();
             struct Export;
             impl $crate::bindings::map::exports::wasmstream::operator::map::Guest for Export {
-                fn init(params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::map::init(&OPERATOR, params)
                 }
-                fn map(input: $crate::bindings::Batch) -> ::std::result::Result<$crate::bindings::Batch, $crate::bindings::OperatorError> {
+                fn map(
+                    input: $crate::bindings::Batch,
+        ) -> ::std::result::Result<$crate::bindings::Batch, $crate::bindings::OperatorError>
+                {
                     $crate::map::run(&OPERATOR, input)
                 }
             }

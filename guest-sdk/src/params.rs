@@ -23,8 +23,15 @@ impl Params {
     /// let params = wasmstream_guest::Params::from_pairs([("threshold", "30")]);
     /// assert_eq!(params.get("threshold"), Some("30"));
     /// ```
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
-        Params { pairs: pairs.into_iter().map(|(n, v)| (n.into(), v.into())).collect() }
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        Params {
+            pairs: pairs
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// The value of a parameter, if it was given.
@@ -33,7 +40,10 @@ impl Params {
     /// assert_eq!(wasmstream_guest::Params::default().get("x"), None);
     /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of a parameter, or an error naming it.
@@ -43,7 +53,8 @@ impl Params {
     /// assert_eq!(error, "param `field` is required");
     /// ```
     pub fn require(&self, name: &str) -> Result<&str, String> {
-        self.get(name).ok_or_else(|| format!("param `{name}` is required"))
+        self.get(name)
+            .ok_or_else(|| format!("param `{name}` is required"))
     }
 
     /// A parameter parsed into any `FromStr` type; `None` if absent, an error
@@ -59,7 +70,10 @@ impl Params {
         T::Err: std::fmt::Display,
     {
         self.get(name)
-            .map(|v| v.parse::<T>().map_err(|e| format!("param `{name}` = {v:?}: {e}")))
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| format!("param `{name}` = {v:?}: {e}"))
+            })
             .transpose()
     }
 
@@ -71,10 +85,19 @@ impl Params {
     /// assert_eq!(params.only(&["field"]).unwrap_err(), "unknown param `feild`; expected one of: field");
     /// ```
     pub fn only(&self, known: &[&str]) -> Result<(), String> {
-        match self.pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(n, _)| !known.contains(&n.as_str()))
+        {
             None => Ok(()),
-            Some((name, _)) if known.is_empty() => Err(format!("unknown param `{name}`; this operator takes none")),
-            Some((name, _)) => Err(format!("unknown param `{name}`; expected one of: {}", known.join(", "))),
+            Some((name, _)) if known.is_empty() => {
+                Err(format!("unknown param `{name}`; this operator takes none"))
+            }
+            Some((name, _)) => Err(format!(
+                "unknown param `{name}`; expected one of: {}",
+                known.join(", ")
+            )),
         }
     }
 }

@@ -55,7 +55,10 @@ impl<'a> Header<'a> {
     /// assert_eq!(&*header.name, b"trace-id");
     /// ```
     pub fn new(name: impl Into<Bytes<'a>>, value: impl Into<Bytes<'a>>) -> Self {
-        Header { name: name.into().0, value: value.into().0 }
+        Header {
+            name: name.into().0,
+            value: value.into().0,
+        }
     }
 }
 
@@ -112,7 +115,12 @@ impl<'a> Record<'a> {
     /// assert_eq!(record.key, None);
     /// ```
     pub fn new(value: impl Into<Bytes<'a>>) -> Self {
-        Record { key: None, value: value.into().0, timestamp: 0, headers: Vec::new() }
+        Record {
+            key: None,
+            value: value.into().0,
+            timestamp: 0,
+            headers: Vec::new(),
+        }
     }
 
     /// This record with its key replaced.
@@ -173,7 +181,8 @@ impl<'a> Record<'a> {
     /// assert_eq!(reading.device, "d1");
     /// ```
     pub fn value_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.value).map_err(|e| Error::new(format!("value is not valid JSON: {e}")))
+        serde_json::from_slice(&self.value)
+            .map_err(|e| Error::new(format!("value is not valid JSON: {e}")))
     }
 
     /// The value of the first header with this name.
@@ -183,7 +192,10 @@ impl<'a> Record<'a> {
     /// assert_eq!(record.header("missing"), None);
     /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|h| &*h.name == name.as_bytes()).map(|h| &*h.value)
+        self.headers
+            .iter()
+            .find(|h| &*h.name == name.as_bytes())
+            .map(|h| &*h.value)
     }
 }
 
@@ -239,7 +251,10 @@ impl<'a> Iterator for BatchReader<'a> {
         while self.header < b.header_owners.len() && b.header_owners[self.header] as usize == i {
             let name = slice(&b.header_names, &mut self.header_name_start, self.header);
             let value = slice(&b.header_values, &mut self.header_value_start, self.header);
-            headers.push(Header { name: Cow::Borrowed(name), value: Cow::Borrowed(value) });
+            headers.push(Header {
+                name: Cow::Borrowed(name),
+                value: Cow::Borrowed(value),
+            });
             self.header += 1;
         }
         Some(Record {
@@ -262,7 +277,10 @@ fn push(list: &mut ByteList, bytes: &[u8]) {
 }
 
 fn byte_list(items: usize, bytes: usize) -> ByteList {
-    ByteList { data: Vec::with_capacity(bytes), ends: Vec::with_capacity(items) }
+    ByteList {
+        data: Vec::with_capacity(bytes),
+        ends: Vec::with_capacity(items),
+    }
 }
 
 impl BatchWriter {

@@ -40,11 +40,23 @@ pub fn init<T: Reduce>(slot: &Slot<T>, params: Vec<(String, String)>) -> Result<
 }
 
 #[doc(hidden)]
-pub fn run<T: Reduce>(slot: &Slot<T>, keys: ByteList, values: ByteList, group_ends: Vec<u32>) -> Result<ByteList, OperatorError> {
+pub fn run<T: Reduce>(
+    slot: &Slot<T>,
+    keys: ByteList,
+    values: ByteList,
+    group_ends: Vec<u32>,
+) -> Result<ByteList, OperatorError> {
     slot.with(|operator| {
-        let mut out = ByteList { data: Vec::new(), ends: Vec::with_capacity(group_ends.len()) };
+        let mut out = ByteList {
+            data: Vec::new(),
+            ends: Vec::with_capacity(group_ends.len()),
+        };
         let value = |i: usize| {
-            let start = if i == 0 { 0 } else { values.ends[i - 1] as usize };
+            let start = if i == 0 {
+                0
+            } else {
+                values.ends[i - 1] as usize
+            };
             &values.data[start..values.ends[i] as usize]
         };
         let mut key_start = 0;
@@ -57,9 +69,14 @@ pub fn run<T: Reduce>(slot: &Slot<T>, keys: ByteList, values: ByteList, group_en
             let mut acc: Option<Vec<u8>> = None;
             for i in first + 1..end {
                 let left = acc.as_deref().unwrap_or_else(|| value(first));
-                acc = Some(operator.reduce(key, left, value(i)).map_err(|e| failed(i, e))?);
+                acc = Some(
+                    operator
+                        .reduce(key, left, value(i))
+                        .map_err(|e| failed(i, e))?,
+                );
             }
-            out.data.extend_from_slice(acc.as_deref().unwrap_or_else(|| value(first)));
+            out.data
+                .extend_from_slice(acc.as_deref().unwrap_or_else(|| value(first)));
             out.ends.push(out.data.len() as u32);
             first = end;
         }
@@ -69,8 +86,22 @@ pub fn run<T: Reduce>(slot: &Slot<T>, keys: ByteList, values: ByteList, group_en
 
 /// Exports a [`Reduce`] implementation as the component's operator.
 ///
-/// ```ignore
+/// ```no_run
+/// use wasmstream_guest::{Error, Params, Reduce};
+///
+/// struct Max;
+///
+/// impl Reduce for Max {
+///     fn init(_: &Params) -> Result<Self, String> {
+///         Ok(Max)
+///     }
+///     fn reduce(&mut self, _key: &[u8], a: &[u8], b: &[u8]) -> Result<Vec<u8>, Error> {
+///         Ok(a.max(b).to_vec())
+///     }
+/// }
+///
 /// wasmstream_guest::export_reduce!(Max);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_reduce {

@@ -19,14 +19,21 @@ impl<T> Slot<T> {
         Slot(RefCell::new(None))
     }
 
-    pub(crate) fn init(&self, params: Vec<(String, String)>, make: impl FnOnce(&Params) -> Result<T, String>) -> Result<(), String> {
+    pub(crate) fn init(
+        &self,
+        params: Vec<(String, String)>,
+        make: impl FnOnce(&Params) -> Result<T, String>,
+    ) -> Result<(), String> {
         crate::log::forward_panics();
         let operator = make(&Params::from_pairs(params))?;
         *self.0.borrow_mut() = Some(operator);
         Ok(())
     }
 
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> Result<R, OperatorError>) -> Result<R, OperatorError> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R, OperatorError>,
+    ) -> Result<R, OperatorError> {
         let mut slot = self.0.borrow_mut();
         let operator = slot.as_mut().ok_or_else(|| OperatorError {
             record: None,
@@ -37,5 +44,8 @@ impl<T> Slot<T> {
 }
 
 pub(crate) fn failed(index: usize, error: crate::Error) -> OperatorError {
-    OperatorError { record: Some(index as u32), message: error.to_string() }
+    OperatorError {
+        record: Some(index as u32),
+        message: error.to_string(),
+    }
 }

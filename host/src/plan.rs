@@ -116,7 +116,9 @@ impl Step {
     /// The operator, unless this is a union.
     pub fn operator(&self) -> Option<&Operator> {
         match self {
-            Step::Map(op) | Step::Filter(op) | Step::FlatMap(op) | Step::ReduceByKey(op) => Some(op),
+            Step::Map(op) | Step::Filter(op) | Step::FlatMap(op) | Step::ReduceByKey(op) => {
+                Some(op)
+            }
             Step::Union => None,
         }
     }
@@ -152,10 +154,43 @@ pub enum SinkKind {
     },
 }
 
+/// Reads, resolves and checks the manifest at `file`, reporting every
+/// problem at once: shape errors in some entries do not hide the other
+/// entries' problems. Blocking (it may compile): call it off the async
+/// runtime.
+pub fn load(file: &Path, runtime: &Runtime) -> Result<PipelinePlan, ManifestErrors> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ManifestErrors(vec![crate::manifest::ManifestError {
+            file: file.to_owned(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the manifest: {e}"),
+        }])
+    })?;
+    let (manifest, mut errors) = crate::manifest::parse_lenient(file, text);
+    let Some(manifest) = manifest else {
+        return Err(ManifestErrors(errors));
+    };
+    match resolve(&manifest, runtime) {
+        Ok(plan) if errors.is_empty() => Ok(plan),
+        Ok(_) => Err(ManifestErrors(errors)),
+        Err(more) => {
+            errors.extend(more.0);
+            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            Err(ManifestErrors(errors))
+        }
+    }
+}
+
 /// Resolves and checks `manifest`, loading its components with `runtime`.
 /// Blocking (it may compile): call it off the async runtime.
 pub fn resolve(manifest: &Manifest, runtime: &Runtime) -> Result<PipelinePlan, ManifestErrors> {
-    Resolver { manifest, runtime, errors: Collector::new(&manifest.file, &manifest.text) }.resolve()
+    Resolver {
+        manifest,
+        runtime,
+        errors: Collector::new(&manifest.file, &manifest.text),
+    }
+    .resolve()
 }
 
 struct Resolver<'a> {
@@ -173,7 +208,15 @@ impl Resolver<'_> {
             Some(text) => match units::duration(text.get_ref()) {
                 Ok(d) if d >= MIN_INTERVAL => d,
                 Ok(d) => {
-                    self.error(text, "pipeline.batch_interval", format!("{} ms is below the minimum of {} ms", d.as_millis(), MIN_INTERVAL.as_millis()));
+                    self.error(
+                        text,
+                        "pipeline.batch_interval",
+                        format!(
+                            "{} ms is below the minimum of {} ms",
+                            d.as_millis(),
+                            MIN_INTERVAL.as_millis()
+                        ),
+                    );
                     MIN_INTERVAL
                 }
                 Err(e) => {
@@ -186,34 +229,77 @@ impl Resolver<'_> {
             None | Some((_, "stop")) => OnError::Stop,
             Some((_, "skip")) => OnError::Skip,
             Some((span, other)) => {
-                self.error(span, "pipeline.on_error", format!("{other:?} is not a policy; use \"stop\" or \"skip\""));
+                self.error(
+                    span,
+                    "pipeline.on_error",
+                    format!("{other:?} is not a policy; use \"stop\" or \"skip\""),
+                );
                 OnError::Stop
             }
         };
-        let parallelism = self.parallelism(p.parallelism.as_ref(), "pipeline.parallelism").unwrap_or(1);
+        let parallelism = self
+            .parallelism(p.parallelism.as_ref(), "pipeline.parallelism")
+            .unwrap_or(1);
         let limits = self.limits(p.limits.as_ref(), Limits::default(), "pipeline.limits");
 
         self.check_ids();
-        let sources = m.sources.iter().enumerate().filter_map(|(i, s)| self.source(i, s)).collect();
+        let sources = m
+            .sources
+            .iter()
+            .filter_map(|s| self.source(s.position, s))
+            .collect();
         let stages = self.stages(parallelism, limits);
-        let sinks = m.sinks.iter().enumerate().filter_map(|(i, s)| self.sink(i, s)).collect();
+        let sinks = m
+            .sinks
+            .iter()
+            .filter_map(|s| self.sink(s.position, s))
+            .collect();
         if m.sources.is_empty() {
-            self.errors.push(None, "sources", "the pipeline has no [[sources]]");
+            self.errors
+                .push(None, "sources", "the pipeline has no [[sources]]");
         }
         if m.sinks.is_empty() {
-            self.errors.push(None, "sinks", "the pipeline has no [[sinks]]; its results would go nowhere");
+            self.errors.push(
+                None,
+                "sinks",
+                "the pipeline has no [[sinks]]; its results would go nowhere",
+            );
         }
         self.errors.finish()?;
-        Ok(PipelinePlan { name: p.name.get_ref().clone(), interval, on_error, sources, stages, sinks })
+        Ok(PipelinePlan {
+            name: p.name.get_ref().clone(),
+            interval,
+            on_error,
+            sources,
+            stages,
+            sinks,
+        })
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
         self.errors.push(Some(at.span()), field, message);
     }
 
+    /// `relative` resolved against the manifest's folder, without `..`
+    /// detours, so messages show the path a user would type.
     fn path(&self, relative: &str) -> PathBuf {
         let base = self.manifest.file.parent().unwrap_or(Path::new("."));
-        base.join(relative)
+        let mut clean = PathBuf::new();
+        for part in base.join(relative).components() {
+            match part {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir
+                    if matches!(
+                        clean.components().next_back(),
+                        Some(std::path::Component::Normal(_))
+                    ) =>
+                {
+                    clean.pop();
+                }
+                other => clean.push(other),
+            }
+        }
+        clean
     }
 
     fn parallelism(&mut self, value: Option<&Spanned<i64>>, field: &str) -> Option<usize> {
@@ -250,16 +336,33 @@ impl Resolver<'_> {
     /// Ids are unique across sources, stages and sinks, and plain.
     fn check_ids(&mut self) {
         let m = self.manifest;
-        let ids = m.sources.iter().map(|s| ("sources", &s.id)).chain(m.stages.iter().map(|s| ("stages", &s.id))).chain(m.sinks.iter().map(|s| ("sinks", &s.id)));
+        let ids = m
+            .sources
+            .iter()
+            .map(|s| ("sources", &s.id))
+            .chain(m.stages.iter().map(|s| ("stages", &s.id)))
+            .chain(m.sinks.iter().map(|s| ("sinks", &s.id)));
         let mut seen: HashMap<&str, &str> = HashMap::new();
         let mut problems = Vec::new();
         for (section, id) in ids {
             let text = id.get_ref().as_str();
-            if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                problems.push((id.span(), format!("{section}.id"), format!("{text:?} is not a valid id; use letters, digits, `_` and `-`")));
+            if text.is_empty()
+                || !text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                problems.push((
+                    id.span(),
+                    format!("{section}.id"),
+                    format!("{text:?} is not a valid id; use letters, digits, `_` and `-`"),
+                ));
             }
             if let Some(first) = seen.insert(text, section) {
-                problems.push((id.span(), format!("{section}.id"), format!("id {text:?} is already used in [[{first}]]")));
+                problems.push((
+                    id.span(),
+                    format!("{section}.id"),
+                    format!("id {text:?} is already used in [[{first}]]"),
+                ));
             }
         }
         for (span, field, message) in problems {
@@ -271,44 +374,76 @@ impl Resolver<'_> {
         let field = |name: &str| format!("sources[{i}].{name}");
         let kind = match spec.kind.get_ref().as_str() {
             "directory" => match &spec.path {
-                Some(path) => SourceKind::Directory { path: self.path(path.get_ref()), watch: spec.watch.unwrap_or(true) },
+                Some(path) => SourceKind::Directory {
+                    path: self.path(path.get_ref()),
+                    watch: spec.watch.unwrap_or(true),
+                },
                 None => {
-                    self.error(&spec.kind, field("path"), "a directory source needs `path = \"folder\"`");
+                    self.error(
+                        &spec.kind,
+                        field("path"),
+                        "a directory source needs `path = \"folder\"`",
+                    );
                     return None;
                 }
             },
             "socket" => match &spec.address {
-                Some(address) if address.get_ref().contains(':') => SourceKind::Socket { address: address.get_ref().clone() },
+                Some(address) if address.get_ref().contains(':') => SourceKind::Socket {
+                    address: address.get_ref().clone(),
+                },
                 Some(address) => {
-                    self.error(address, field("address"), format!("{:?} is not host:port", address.get_ref()));
+                    self.error(
+                        address,
+                        field("address"),
+                        format!("{:?} is not host:port", address.get_ref()),
+                    );
                     return None;
                 }
                 None => {
-                    self.error(&spec.kind, field("address"), "a socket source needs `address = \"host:port\"`");
+                    self.error(
+                        &spec.kind,
+                        field("address"),
+                        "a socket source needs `address = \"host:port\"`",
+                    );
                     return None;
                 }
             },
             "stdin" => SourceKind::Stdin,
             "generator" => {
-                let positive = |this: &mut Self, value: &Option<Spanned<i64>>, name: &str| match value {
-                    Some(v) if *v.get_ref() < 1 => {
-                        this.error(v, field(name), "must be at least 1");
-                        None
-                    }
-                    Some(v) => Some(*v.get_ref() as u64),
-                    None => None,
-                };
+                let positive =
+                    |this: &mut Self, value: &Option<Spanned<i64>>, name: &str| match value {
+                        Some(v) if *v.get_ref() < 1 => {
+                            this.error(v, field(name), "must be at least 1");
+                            None
+                        }
+                        Some(v) => Some(*v.get_ref() as u64),
+                        None => None,
+                    };
                 let records = positive(self, &spec.records, "records");
                 let rate = positive(self, &spec.rate, "rate");
-                let record_bytes = positive(self, &spec.record_bytes, "record_bytes").unwrap_or(100) as usize;
-                SourceKind::Generator { records, rate, record_bytes }
+                let record_bytes =
+                    positive(self, &spec.record_bytes, "record_bytes").unwrap_or(100) as usize;
+                SourceKind::Generator {
+                    records,
+                    rate,
+                    record_bytes,
+                }
             }
             other => {
-                self.error(&spec.kind, field("kind"), format!("unknown source kind {other:?}; use directory, socket, stdin or generator"));
+                self.error(
+                    &spec.kind,
+                    field("kind"),
+                    format!(
+                        "unknown source kind {other:?}; use directory, socket, stdin or generator"
+                    ),
+                );
                 return None;
             }
         };
-        Some(SourcePlan { id: spec.id.get_ref().clone(), kind })
+        Some(SourcePlan {
+            id: spec.id.get_ref().clone(),
+            kind,
+        })
     }
 
     fn sink(&mut self, i: usize, spec: &crate::manifest::SinkSpec) -> Option<SinkPlan> {
@@ -328,64 +463,117 @@ impl Resolver<'_> {
             }
             "files" => {
                 let Some(path) = &spec.path else {
-                    self.error(&spec.kind, field("path"), "a files sink needs `path = \"folder\"`");
+                    self.error(
+                        &spec.kind,
+                        field("path"),
+                        "a files sink needs `path = \"folder\"`",
+                    );
                     return None;
                 };
-                let text = |v: &Option<Spanned<String>>, default: &str| v.as_ref().map_or(default.to_owned(), |v| v.get_ref().clone());
-                SinkKind::Files { dir: self.path(path.get_ref()), prefix: text(&spec.prefix, "batch"), suffix: text(&spec.suffix, "txt") }
+                let text = |v: &Option<Spanned<String>>, default: &str| {
+                    v.as_ref()
+                        .map_or(default.to_owned(), |v| v.get_ref().clone())
+                };
+                SinkKind::Files {
+                    dir: self.path(path.get_ref()),
+                    prefix: text(&spec.prefix, "batch"),
+                    suffix: text(&spec.suffix, "txt"),
+                }
             }
             other => {
-                self.error(&spec.kind, field("kind"), format!("unknown sink kind {other:?}; use stdout or files"));
+                self.error(
+                    &spec.kind,
+                    field("kind"),
+                    format!("unknown sink kind {other:?}; use stdout or files"),
+                );
                 return None;
             }
         };
-        Some(SinkPlan { id: spec.id.get_ref().clone(), input: spec.input.get_ref().clone(), kind })
+        Some(SinkPlan {
+            id: spec.id.get_ref().clone(),
+            input: spec.input.get_ref().clone(),
+            kind,
+        })
     }
 
     fn check_input(&mut self, input: &Spanned<String>, field: String) {
         let m = self.manifest;
         let name = input.get_ref();
-        let known = m.sources.iter().map(|s| &s.id).chain(m.stages.iter().map(|s| &s.id));
-        if !known.clone().any(|id| id.get_ref() == name) {
-            let names: Vec<_> = known.map(|id| id.get_ref().as_str()).collect();
-            self.error(input, field, format!("unknown input {name:?}; the sources and stages are: {}", names.join(", ")));
+        let known = m
+            .sources
+            .iter()
+            .map(|s| s.id.get_ref())
+            .chain(m.stages.iter().map(|s| s.id.get_ref()));
+        if !known.clone().chain(&m.broken_ids).any(|id| id == name) {
+            let names: Vec<_> = known.map(String::as_str).collect();
+            self.error(
+                input,
+                field,
+                format!(
+                    "unknown input {name:?}; the sources and stages are: {}",
+                    names.join(", ")
+                ),
+            );
         }
     }
 
     fn stages(&mut self, default_parallelism: usize, default_limits: Limits) -> Vec<StagePlan> {
         let mut plans = Vec::new();
-        for (i, spec) in self.manifest.stages.iter().enumerate() {
-            if let Some(plan) = self.stage(i, spec, default_parallelism, default_limits) {
+        for spec in &self.manifest.stages {
+            if let Some(plan) = self.stage(spec.position, spec, default_parallelism, default_limits)
+            {
                 plans.push(plan);
             }
         }
         self.order(plans)
     }
 
-    fn stage(&mut self, i: usize, spec: &StageSpec, default_parallelism: usize, default_limits: Limits) -> Option<StagePlan> {
+    fn stage(
+        &mut self,
+        i: usize,
+        spec: &StageSpec,
+        default_parallelism: usize,
+        default_limits: Limits,
+    ) -> Option<StagePlan> {
         let field = |name: &str| format!("stages[{i}].{name}");
         let id = spec.id.get_ref().clone();
         let kind = spec.kind.get_ref().as_str();
         let inputs: Vec<&Spanned<String>> = match (kind, &spec.input, &spec.inputs) {
-            ("union", None, Some(inputs)) if inputs.get_ref().len() >= 2 => inputs.get_ref().iter().collect(),
+            ("union", None, Some(inputs)) if inputs.get_ref().len() >= 2 => {
+                inputs.get_ref().iter().collect()
+            }
             ("union", _, _) => {
-                self.error(&spec.kind, field("inputs"), "a union needs `inputs = [\"a\", \"b\"]` with two or more streams");
+                self.error(
+                    &spec.kind,
+                    field("inputs"),
+                    "a union needs `inputs = [\"a\", \"b\"]` with two or more streams",
+                );
                 return None;
             }
             (_, Some(input), None) => vec![input],
             (_, _, Some(inputs)) => {
-                self.error(inputs, field("inputs"), "only a union takes `inputs`; use `input = \"...\"`");
+                self.error(
+                    inputs,
+                    field("inputs"),
+                    "only a union takes `inputs`; use `input = \"...\"`",
+                );
                 return None;
             }
             (_, None, None) => {
-                self.error(&spec.id, field("input"), "missing `input = \"...\"` naming a source or stage");
+                self.error(
+                    &spec.id,
+                    field("input"),
+                    "missing `input = \"...\"` naming a source or stage",
+                );
                 return None;
             }
         };
         for input in &inputs {
             self.check_input(input, field("input"));
         }
-        let parallelism = self.parallelism(spec.parallelism.as_ref(), &field("parallelism")).unwrap_or(default_parallelism);
+        let parallelism = self
+            .parallelism(spec.parallelism.as_ref(), &field("parallelism"))
+            .unwrap_or(default_parallelism);
         let limits = self.limits(spec.limits.as_ref(), default_limits, &field("limits"));
         let expected = match kind {
             "map" => Some(OperatorKind::Map),
@@ -401,7 +589,11 @@ impl Resolver<'_> {
         let step = match expected {
             None => {
                 if let Some(component) = &spec.component {
-                    self.error(component, field("component"), "a union runs no operator; remove `component`");
+                    self.error(
+                        component,
+                        field("component"),
+                        "a union runs no operator; remove `component`",
+                    );
                 }
                 Step::Union
             }
@@ -415,20 +607,46 @@ impl Resolver<'_> {
                 }
             }
         };
-        Some(StagePlan { id, inputs: inputs.iter().map(|s| s.get_ref().clone()).collect(), step, parallelism })
+        Some(StagePlan {
+            id,
+            inputs: inputs.iter().map(|s| s.get_ref().clone()).collect(),
+            step,
+            parallelism,
+        })
     }
 
-    fn operator(&mut self, i: usize, spec: &StageSpec, expected: OperatorKind, limits: Limits) -> Option<Operator> {
+    fn operator(
+        &mut self,
+        i: usize,
+        spec: &StageSpec,
+        expected: OperatorKind,
+        limits: Limits,
+    ) -> Option<Operator> {
         let field = |name: &str| format!("stages[{i}].{name}");
         let Some(component) = &spec.component else {
-            self.error(&spec.id, field("component"), format!("a {} stage needs `component = \"path/to/operator.wasm\"`", spec.kind.get_ref()));
+            self.error(
+                &spec.id,
+                field("component"),
+                format!(
+                    "a {} stage needs `component = \"path/to/operator.wasm\"`",
+                    spec.kind.get_ref()
+                ),
+            );
             return None;
         };
         let params = self.params(i, spec.params.as_ref())?;
         let path = self.path(component.get_ref());
         if !path.is_file() {
-            let hint = if spec.build.is_some() { "; run `wasmstream build` on this manifest to build it" } else { "" };
-            self.error(component, field("component"), format!("no such file: {}{hint}", path.display()));
+            let hint = if spec.build.is_some() {
+                "; run `wasmstream build` on this manifest to build it"
+            } else {
+                ""
+            };
+            self.error(
+                component,
+                field("component"),
+                format!("no such file: {}{hint}", path.display()),
+            );
             return None;
         }
         let plugin = match self.runtime.load(&path) {
@@ -439,7 +657,10 @@ impl Resolver<'_> {
             }
         };
         if plugin.kind() != expected {
-            let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+            let file = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            );
             self.error(
                 component,
                 field("component"),
@@ -447,17 +668,32 @@ impl Resolver<'_> {
             );
             return None;
         }
-        let label: Arc<str> = format!("{}/{}", self.manifest.pipeline.name.get_ref(), spec.id.get_ref()).into();
+        let label: Arc<str> = format!(
+            "{}/{}",
+            self.manifest.pipeline.name.get_ref(),
+            spec.id.get_ref()
+        )
+        .into();
         if let Err(e) = plugin.instantiate(label, limits, &params) {
             let at: Range<usize> = spec.params.as_ref().map_or(component.span(), |p| p.span());
-            self.errors.push(Some(at), field("params"), format!("operator {} {e}", path.display()));
+            self.errors.push(
+                Some(at),
+                field("params"),
+                format!("operator {} {e}", path.display()),
+            );
             return None;
         }
         Some(Operator::wasm(plugin, params, limits))
     }
 
-    fn params(&mut self, i: usize, params: Option<&Spanned<BTreeMap<String, toml::Value>>>) -> Option<Vec<(String, String)>> {
-        let Some(params) = params else { return Some(Vec::new()) };
+    fn params(
+        &mut self,
+        i: usize,
+        params: Option<&Spanned<BTreeMap<String, toml::Value>>>,
+    ) -> Option<Vec<(String, String)>> {
+        let Some(params) = params else {
+            return Some(Vec::new());
+        };
         let mut pairs = Vec::new();
         for (name, value) in params.get_ref() {
             let text = match value {
@@ -466,7 +702,11 @@ impl Resolver<'_> {
                 toml::Value::Float(x) => x.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => {
-                    self.error(params, format!("stages[{i}].params.{name}"), "params are strings, numbers or booleans");
+                    self.error(
+                        params,
+                        format!("stages[{i}].params.{name}"),
+                        "params are strings, numbers or booleans",
+                    );
                     return None;
                 }
             };
@@ -478,10 +718,14 @@ impl Resolver<'_> {
     /// Sorts stages so each comes after its inputs; reports cycles.
     fn order(&mut self, mut pending: Vec<StagePlan>) -> Vec<StagePlan> {
         let mut done: Vec<StagePlan> = Vec::new();
-        let is_stage = |id: &str, all: &[StagePlan], done: &[StagePlan]| all.iter().chain(done).any(|s| s.id == id);
+        let is_stage = |id: &str, all: &[StagePlan], done: &[StagePlan]| {
+            all.iter().chain(done).any(|s| s.id == id)
+        };
         loop {
             let ready = pending.iter().position(|stage| {
-                stage.inputs.iter().all(|input| done.iter().any(|d| &d.id == input) || !is_stage(input, &pending, &[]))
+                stage.inputs.iter().all(|input| {
+                    done.iter().any(|d| &d.id == input) || !is_stage(input, &pending, &[])
+                })
             });
             match ready {
                 Some(i) => done.push(pending.remove(i)),
@@ -490,9 +734,20 @@ impl Resolver<'_> {
         }
         if !pending.is_empty() {
             let ids: Vec<_> = pending.iter().map(|s| s.id.as_str()).collect();
-            let spec = self.manifest.stages.iter().find(|s| s.id.get_ref() == ids[0]).expect("a pending stage has a spec");
-            let index = self.manifest.stages.iter().position(|s| s.id.get_ref() == ids[0]).unwrap_or(0);
-            let cycle = format!("stages {} form a cycle; a stage cannot read its own output", ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", "));
+            let spec = self
+                .manifest
+                .stages
+                .iter()
+                .find(|s| s.id.get_ref() == ids[0])
+                .expect("a pending stage has a spec");
+            let index = spec.position;
+            let cycle = format!(
+                "stages {} form a cycle; a stage cannot read its own output",
+                ids.iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             self.error(&spec.id, format!("stages[{index}].input"), cycle);
         }
         done

@@ -32,7 +32,10 @@ pub struct Headers<'a> {
 
 impl<'a> Headers<'a> {
     /// No headers.
-    pub const NONE: Headers<'static> = Headers { batch: None, range: (0, 0) };
+    pub const NONE: Headers<'static> = Headers {
+        batch: None,
+        range: (0, 0),
+    };
 
     /// Iterates over `(name, value)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
@@ -52,7 +55,10 @@ impl<'a> Headers<'a> {
 impl ByteList {
     /// An empty list with room for `items` items of `bytes` bytes in all.
     pub fn with_capacity(items: usize, bytes: usize) -> Self {
-        ByteList { data: Vec::with_capacity(bytes), ends: Vec::with_capacity(items) }
+        ByteList {
+            data: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(items),
+        }
     }
 
     /// Number of items.
@@ -83,7 +89,8 @@ impl ByteList {
     /// by the batcher.
     pub fn push(&mut self, item: &[u8]) {
         self.data.extend_from_slice(item);
-        self.ends.push(u32::try_from(self.data.len()).expect("a batch holds less than 4 GiB"));
+        self.ends
+            .push(u32::try_from(self.data.len()).expect("a batch holds less than 4 GiB"));
     }
 
     /// Iterates over the items.
@@ -98,12 +105,17 @@ impl ByteList {
         let mut previous = 0u32;
         for (i, &end) in self.ends.iter().enumerate() {
             if end < previous {
-                return Err(format!("{what}: item {i} ends at {end}, before the previous item's end {previous}"));
+                return Err(format!(
+                    "{what}: item {i} ends at {end}, before the previous item's end {previous}"
+                ));
             }
             previous = end;
         }
         if previous as usize != self.data.len() {
-            return Err(format!("{what}: items end at byte {previous} but the data holds {} bytes", self.data.len()));
+            return Err(format!(
+                "{what}: items end at byte {previous} but the data holds {} bytes",
+                self.data.len()
+            ));
         }
         Ok(())
     }
@@ -141,7 +153,10 @@ impl Batch {
 
     /// Bytes of keys, values and headers: what the batch weighs in memory.
     pub fn byte_size(&self) -> usize {
-        self.keys.data.len() + self.values.data.len() + self.header_names.data.len() + self.header_values.data.len()
+        self.keys.data.len()
+            + self.values.data.len()
+            + self.header_names.data.len()
+            + self.header_values.data.len()
     }
 
     /// Appends a record without headers.
@@ -173,13 +188,22 @@ impl Batch {
     /// Record `i`. Its headers are found by binary search, since most
     /// records have none.
     pub fn get(&self, i: usize) -> RecordRef<'_> {
-        let first = self.header_owners.partition_point(|&owner| (owner as usize) < i);
+        let first = self
+            .header_owners
+            .partition_point(|&owner| (owner as usize) < i);
         let end = first + self.header_owners[first..].partition_point(|&owner| owner as usize == i);
         RecordRef {
             key: self.has_key[i].then(|| self.keys.get(i)),
             value: self.values.get(i),
             timestamp: self.timestamps[i],
-            headers: if first == end { Headers::NONE } else { Headers { batch: Some(self), range: (first, end) } },
+            headers: if first == end {
+                Headers::NONE
+            } else {
+                Headers {
+                    batch: Some(self),
+                    range: (first, end),
+                }
+            },
         }
     }
 
@@ -201,7 +225,11 @@ impl Batch {
     /// A guest's output goes through this before anything else reads it.
     pub fn check(&self) -> Result<(), String> {
         let n = self.len();
-        let per_record = [("keys", self.keys.len()), ("has-key", self.has_key.len()), ("values", self.values.len())];
+        let per_record = [
+            ("keys", self.keys.len()),
+            ("has-key", self.has_key.len()),
+            ("values", self.values.len()),
+        ];
         for (name, len) in per_record {
             if len != n {
                 return Err(format!("`{name}` has {len} entries for {n} records"));
@@ -222,7 +250,9 @@ impl Batch {
         let mut previous = 0;
         for &owner in &self.header_owners {
             if owner < previous || owner as usize >= n {
-                return Err(format!("header owner {owner} is out of order or past the {n} records"));
+                return Err(format!(
+                    "header owner {owner} is out of order or past the {n} records"
+                ));
             }
             previous = owner;
         }
@@ -257,8 +287,14 @@ mod tests {
         copy.extend(&headers);
         assert_eq!(copy.check(), Ok(()));
         let first = copy.get(0);
-        assert_eq!((first.key, first.value, first.timestamp), (Some(&b"k"[..]), &b"v1"[..], 5));
-        assert_eq!(first.headers.iter().collect::<Vec<_>>(), vec![(&b"h"[..], &b"x"[..])]);
+        assert_eq!(
+            (first.key, first.value, first.timestamp),
+            (Some(&b"k"[..]), &b"v1"[..], 5)
+        );
+        assert_eq!(
+            first.headers.iter().collect::<Vec<_>>(),
+            vec![(&b"h"[..], &b"x"[..])]
+        );
         assert!(copy.get(1).headers.is_empty());
         assert_eq!(display(&copy.get(0)), "(k,v1)");
         assert_eq!(display(&copy.get(1)), "v2");
@@ -269,11 +305,17 @@ mod tests {
         let mut batch = Batch::default();
         batch.push(None, b"abc", 0);
         batch.values.ends[0] = 7;
-        assert_eq!(batch.check(), Err("values: items end at byte 7 but the data holds 3 bytes".into()));
+        assert_eq!(
+            batch.check(),
+            Err("values: items end at byte 7 but the data holds 3 bytes".into())
+        );
 
         let mut batch = Batch::default();
         batch.push(None, b"abc", 0);
         batch.has_key.clear();
-        assert_eq!(batch.check(), Err("`has-key` has 0 entries for 1 records".into()));
+        assert_eq!(
+            batch.check(),
+            Err("`has-key` has 0 entries for 1 records".into())
+        );
     }
 }

@@ -48,7 +48,10 @@ pub struct Summary {
 /// the last batch and flushes the sinks.
 pub async fn run(plan: PipelinePlan, stop: watch::Receiver<bool>) -> Result<Summary> {
     let name = plan.name.clone();
-    Scheduler::new(plan)?.run(stop).await.with_context(|| format!("pipeline `{name}`"))
+    Scheduler::new(plan)?
+        .run(stop)
+        .await
+        .with_context(|| format!("pipeline `{name}`"))
 }
 
 struct Scheduler {
@@ -62,18 +65,42 @@ struct Scheduler {
 
 impl Scheduler {
     fn new(plan: PipelinePlan) -> Result<Self> {
-        let sinks = plan.sinks.iter().map(sink::open).collect::<Result<Vec<_>>>()?;
-        let stages = plan.stages.iter().map(|s| StageRunner::new(&plan.name, s)).collect();
+        let sinks = plan
+            .sinks
+            .iter()
+            .map(sink::open)
+            .collect::<Result<Vec<_>>>()?;
+        let stages = plan
+            .stages
+            .iter()
+            .map(|s| StageRunner::new(&plan.name, s))
+            .collect();
         let mut readers = HashMap::new();
-        for input in plan.stages.iter().flat_map(|s| &s.inputs).chain(plan.sinks.iter().map(|s| &s.input)) {
+        for input in plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.inputs)
+            .chain(plan.sinks.iter().map(|s| &s.input))
+        {
             *readers.entry(input.clone()).or_insert(0) += 1;
         }
-        Ok(Scheduler { plan, stages, sinks, readers, summary: Summary::default() })
+        Ok(Scheduler {
+            plan,
+            stages,
+            sinks,
+            readers,
+            summary: Summary::default(),
+        })
     }
 
     async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<Summary> {
         let (stop_sources, sources_stop) = watch::channel(false);
-        let mut feeds: Vec<Feed> = self.plan.sources.iter().map(|s| Feed::new(source::spawn(s, sources_stop.clone()))).collect();
+        let mut feeds: Vec<Feed> = self
+            .plan
+            .sources
+            .iter()
+            .map(|s| Feed::new(source::spawn(s, sources_stop.clone())))
+            .collect();
         let interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -135,7 +162,10 @@ impl Scheduler {
     /// Runs one batch through the stages and into the sinks.
     async fn batch(&mut self, mut outputs: HashMap<String, Vec<Batch>>) -> Result<()> {
         self.summary.batches += 1;
-        let info = BatchInfo { id: self.summary.batches, time_ms: source::now_millis() };
+        let info = BatchInfo {
+            id: self.summary.batches,
+            time_ms: source::now_millis(),
+        };
         let records_in: usize = outputs.values().flatten().map(Batch::len).sum();
         self.summary.records_in += records_in as u64;
         let started = Instant::now();
@@ -143,7 +173,11 @@ impl Scheduler {
         let mut readers = self.readers.clone();
         let mut failed: Option<StageError> = None;
         for (plan, runner) in self.plan.stages.iter().zip(&mut self.stages) {
-            let inputs: Vec<Batch> = plan.inputs.iter().flat_map(|input| take(&mut outputs, &mut readers, input)).collect();
+            let inputs: Vec<Batch> = plan
+                .inputs
+                .iter()
+                .flat_map(|input| take(&mut outputs, &mut readers, input))
+                .collect();
             match runner.run(inputs).await {
                 Ok(output) => {
                     outputs.insert(plan.id.clone(), output);
@@ -172,11 +206,20 @@ impl Scheduler {
             }
         }
 
-        let deliveries: Vec<Vec<Batch>> = self.plan.sinks.iter().map(|s| take(&mut outputs, &mut readers, &s.input)).collect();
-        self.summary.records_out += deliveries.iter().flatten().map(Batch::len).sum::<usize>() as u64;
+        let deliveries: Vec<Vec<Batch>> = self
+            .plan
+            .sinks
+            .iter()
+            .map(|s| take(&mut outputs, &mut readers, &s.input))
+            .collect();
+        self.summary.records_out +=
+            deliveries.iter().flatten().map(Batch::len).sum::<usize>() as u64;
         let mut sinks = std::mem::take(&mut self.sinks);
         let (sinks, written) = tokio::task::spawn_blocking(move || {
-            let written = sinks.iter_mut().zip(&deliveries).try_for_each(|(sink, parts)| sink.write(info, parts));
+            let written = sinks
+                .iter_mut()
+                .zip(&deliveries)
+                .try_for_each(|(sink, parts)| sink.write(info, parts));
             (sinks, written)
         })
         .await
@@ -190,7 +233,11 @@ impl Scheduler {
 
 /// The partitions of `input` for one reader: moved out for its last
 /// reader, cloned for the others.
-fn take(outputs: &mut HashMap<String, Vec<Batch>>, readers: &mut HashMap<String, usize>, input: &str) -> Vec<Batch> {
+fn take(
+    outputs: &mut HashMap<String, Vec<Batch>>,
+    readers: &mut HashMap<String, usize>,
+    input: &str,
+) -> Vec<Batch> {
     let left = readers.get_mut(input).map(|n| {
         *n -= 1;
         *n
@@ -228,7 +275,13 @@ struct Feed {
 
 impl Feed {
     fn new(source: RunningSource) -> Self {
-        Feed { id: source.id, chunks: source.chunks, task: Some(source.task), buffer: Vec::new(), ended: false }
+        Feed {
+            id: source.id,
+            chunks: source.chunks,
+            task: Some(source.task),
+            buffer: Vec::new(),
+            ended: false,
+        }
     }
 
     /// Receives what is waiting, without blocking, up to a batch's worth
@@ -255,7 +308,9 @@ impl Feed {
     /// Marks the source ended; reports it if it failed.
     async fn end(&mut self) -> Result<()> {
         self.ended = true;
-        let Some(task) = self.task.take() else { return Ok(()) };
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
         match task.await {
             Ok(Ok(())) => {
                 tracing::info!(source = %self.id, "source ended");

@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(murmur2(b"foobar") as i32, -790332482);
         assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
         assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1486304829);
-        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32, -58897971);
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32,
+            -58897971
+        );
         assert_eq!(murmur2(&[b'a', b'b', b'c']) as i32, 479470107);
     }
 
@@ -131,8 +134,14 @@ mod tests {
             a.push(None, &[i], 0);
         }
         let parts = rebalance(vec![a], 3);
-        let flat: Vec<u8> = parts.iter().flat_map(|p| p.iter().map(|r| r.value[0])).collect();
+        let flat: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.iter().map(|r| r.value[0]))
+            .collect();
         assert_eq!(flat, (0..10).collect::<Vec<_>>());
-        assert_eq!(parts.iter().map(Batch::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(
+            parts.iter().map(Batch::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
     }
 }

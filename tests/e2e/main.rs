@@ -1,1 +1,14 @@
-mod placeholder {}
+//! End-to-end tests: each module is a user story, run against the real
+//! `wasmstream` binary and the real stock plugins built for wasm32-wasip2.
+//!
+//! The guests must be built first; `tests/run` does that, then runs this.
+
+mod support;
+
+mod manifest_errors;
+mod partitions;
+mod plugins;
+mod sandbox;
+mod shutdown;
+mod sources;
+mod wordcount;

@@ -25,7 +25,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let base = manifest.file.parent().map(|p| p.to_owned()).unwrap_or_default();
+    let base = manifest
+        .file
+        .parent()
+        .map(|p| p.to_owned())
+        .unwrap_or_default();
     let mut done = Vec::new();
     for stage in &manifest.stages {
         let Some(build) = &stage.build else { continue };
@@ -34,20 +38,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if done.contains(&(command, workdir.clone())) {
             continue;
         }
-        eprintln!("building stage `{}`: {command} (in {})", stage.id.get_ref(), workdir.display());
+        eprintln!(
+            "building stage `{}`: {command} (in {})",
+            stage.id.get_ref(),
+            workdir.display()
+        );
         let status = Command::new("sh")
             .arg("-c")
             .arg(command)
             .current_dir(&workdir)
             .status()
-            .with_context(|| format!("stage `{}`: cannot run `{command}` in {}", stage.id.get_ref(), workdir.display()))?;
+            .with_context(|| {
+                format!(
+                    "stage `{}`: cannot run `{command}` in {}",
+                    stage.id.get_ref(),
+                    workdir.display()
+                )
+            })?;
         if !status.success() {
-            bail!("stage `{}`: `{command}` failed in {} ({status})", stage.id.get_ref(), workdir.display());
+            bail!(
+                "stage `{}`: `{command}` failed in {} ({status})",
+                stage.id.get_ref(),
+                workdir.display()
+            );
         }
         done.push((command, workdir));
     }
     if done.is_empty() {
-        eprintln!("no stage in {} has a `build` setting; nothing to build", args.manifest.display());
+        eprintln!(
+            "no stage in {} has a `build` setting; nothing to build",
+            args.manifest.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,10 @@ struct CacheArgs {
 
 impl CacheArgs {
     fn runtime(&self) -> anyhow::Result<std::sync::Arc<crate::plugin::Runtime>> {
-        let dir = self.cache_dir.clone().unwrap_or_else(crate::plugin::Runtime::default_cache_dir);
+        let dir = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::plugin::Runtime::default_cache_dir);
         crate::plugin::Runtime::new(dir)
     }
 }

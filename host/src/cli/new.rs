@@ -30,23 +30,39 @@ enum Kind {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.name.is_empty() || !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("{:?} is not a valid crate name; use letters, digits, `-` and `_`", args.name);
+    if args.name.is_empty()
+        || !args
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!(
+            "{:?} is not a valid crate name; use letters, digits, `-` and `_`",
+            args.name
+        );
     }
     let root = args.dir.clone().unwrap_or_default().join(&args.name);
     if root.exists() {
-        bail!("{} already exists; choose another name or --dir", root.display());
+        bail!(
+            "{} already exists; choose another name or --dir",
+            root.display()
+        );
     }
     let sdk = match &args.sdk {
         Some(sdk) => sdk.clone(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk"),
     };
-    let sdk = sdk.canonicalize().with_context(|| format!("cannot find the guest SDK at {}; pass --sdk", sdk.display()))?;
+    let sdk = sdk
+        .canonicalize()
+        .with_context(|| format!("cannot find the guest SDK at {}; pass --sdk", sdk.display()))?;
     let crate_name = args.name.replace('-', "_");
 
     let files = [
         ("Cargo.toml", cargo_toml(&args.name, &sdk)),
-        (".cargo/config.toml", "[build]\ntarget = \"wasm32-wasip2\"\n".to_owned()),
+        (
+            ".cargo/config.toml",
+            "[build]\ntarget = \"wasm32-wasip2\"\n".to_owned(),
+        ),
         ("src/lib.rs", source(args.kind)),
         ("manifest.toml", manifest(args.kind, &crate_name)),
         ("input/sample.txt", "Hello World\nWasm Streams\n".to_owned()),
@@ -56,9 +72,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         std::fs::create_dir_all(path.parent().expect("files are in a folder"))?;
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("created {} operator `{}` in {}", kind_name(args.kind), args.name, root.display());
+    println!(
+        "created {} operator `{}` in {}",
+        kind_name(args.kind),
+        args.name,
+        root.display()
+    );
     println!("build it:  cd {} && cargo build --release", root.display());
-    println!("run it:    wasmstream run {}", root.join("manifest.toml").display());
+    println!(
+        "run it:    wasmstream run {}",
+        root.join("manifest.toml").display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -193,7 +217,10 @@ fn manifest(kind: Kind, crate_name: &str) -> String {
     let wasm = format!("target/wasm32-wasip2/release/{crate_name}.wasm");
     let (stage_input, extra) = match kind {
         // A reduce needs keyed records: key each line by itself, value 1.
-        Kind::Reduce => ("lines", "\n# Each line is its own key here; a real pipeline keys records in an earlier stage.\n"),
+        Kind::Reduce => (
+            "lines",
+            "\n# Each line is its own key here; a real pipeline keys records in an earlier stage.\n",
+        ),
         _ => ("lines", ""),
     };
     format!(

@@ -7,7 +7,7 @@ use anyhow::Result;
 use tokio::sync::watch;
 
 use super::CacheArgs;
-use crate::{manifest, plan, scheduler};
+use crate::{plan, scheduler};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,15 +22,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let runtime = args.cache.runtime()?;
     let mut plans = Vec::new();
     for file in &args.manifests {
-        let manifest = match manifest::load(file) {
-            Ok(manifest) => manifest,
-            Err(errors) => {
-                eprintln!("{errors}");
-                return Ok(ExitCode::from(2));
-            }
-        };
-        let runtime = runtime.clone();
-        match tokio::task::spawn_blocking(move || plan::resolve(&manifest, &runtime)).await? {
+        let (file, runtime) = (file.clone(), runtime.clone());
+        match tokio::task::spawn_blocking(move || plan::load(&file, &runtime)).await? {
             Ok(plan) => plans.push(plan),
             Err(errors) => {
                 eprintln!("{errors}");
@@ -42,19 +35,30 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)");
+        eprintln!(
+            "stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)"
+        );
         let _ = stop_tx.send(true);
         wait_for_signal().await;
         std::process::exit(130);
     });
 
-    let runs: Vec<_> = plans.into_iter().map(|plan| tokio::spawn(scheduler::run(plan, stop.clone()))).collect();
+    // Report each pipeline as it ends, so one failing early is seen at once
+    // while the others keep running.
+    let mut runs = tokio::task::JoinSet::new();
+    for plan in plans {
+        runs.spawn(scheduler::run(plan, stop.clone()));
+    }
     let mut failed = false;
-    for run in runs {
-        match run.await? {
+    while let Some(run) = runs.join_next().await {
+        match run? {
             Ok(summary) => eprintln!(
                 "done: {} batches, {} records in, {} records out, {} batches skipped ({} records dropped)",
-                summary.batches, summary.records_in, summary.records_out, summary.batches_skipped, summary.records_dropped
+                summary.batches,
+                summary.records_in,
+                summary.records_out,
+                summary.batches_skipped,
+                summary.records_dropped
             ),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -62,7 +66,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn wait_for_signal() {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CacheArgs;
-use crate::{manifest, plan};
+use crate::plan;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +23,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     for file in args.manifests {
         let runtime = runtime.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            let manifest = manifest::load(&file)?;
-            plan::resolve(&manifest, &runtime).map(|plan| (file, plan))
+            plan::load(&file, &runtime).map(|plan| (file, plan))
         })
         .await?;
         match checked {
@@ -43,5 +42,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -56,13 +56,27 @@ pub(crate) struct Collector<'a> {
 
 impl<'a> Collector<'a> {
     pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
-        Collector { file, text, errors: Vec::new() }
+        Collector {
+            file,
+            text,
+            errors: Vec::new(),
+        }
     }
 
     /// Records an error at `span` (if known) on `field`.
-    pub(crate) fn push(&mut self, span: Option<Range<usize>>, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        span: Option<Range<usize>>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let line = span.map(|span| line_of(self.text, span.start));
-        self.errors.push(ManifestError { file: self.file.to_owned(), line, field: field.into(), message: message.into() });
+        self.errors.push(ManifestError {
+            file: self.file.to_owned(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     /// All errors, or `Ok` when there were none.
@@ -81,5 +95,9 @@ impl<'a> Collector<'a> {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

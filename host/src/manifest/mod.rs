@@ -39,8 +39,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 pub use toml::Spanned;
 
-pub use error::{ManifestError, ManifestErrors};
 pub(crate) use error::Collector;
+pub use error::{ManifestError, ManifestErrors};
+pub(crate) use parse::parse_lenient;
 pub use parse::{load, parse};
 
 /// A whole manifest file.
@@ -59,6 +60,9 @@ pub struct Manifest {
     pub stages: Vec<StageSpec>,
     /// `[[sinks]]`.
     pub sinks: Vec<SinkSpec>,
+    /// Ids of entries left out because their shape was wrong (already
+    /// reported), so that entries naming them are not reported again.
+    pub broken_ids: Vec<String>,
 }
 
 /// `[pipeline]`: settings for the whole pipeline.
@@ -97,6 +101,10 @@ pub struct LimitsSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
+    /// Where this entry is among its section's entries in the file, from 0
+    /// (kept when other entries fail to parse, so errors name the right one).
+    #[serde(skip)]
+    pub position: usize,
     /// Unique id other entries name as `input`: `id = "lines"`.
     pub id: Spanned<String>,
     /// `"directory"`, `"socket"`, `"stdin"` or `"generator"`.
@@ -122,6 +130,10 @@ pub struct SourceSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
+    /// Where this entry is among its section's entries in the file, from 0
+    /// (kept when other entries fail to parse, so errors name the right one).
+    #[serde(skip)]
+    pub position: usize,
     /// Unique id: `id = "words"`.
     pub id: Spanned<String>,
     /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"` or `"union"`.
@@ -165,6 +177,10 @@ pub struct BuildSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSpec {
+    /// Where this entry is among its section's entries in the file, from 0
+    /// (kept when other entries fail to parse, so errors name the right one).
+    #[serde(skip)]
+    pub position: usize,
     /// Unique id: `id = "console"`.
     pub id: Spanned<String>,
     /// `"stdout"` or `"files"`.

@@ -12,7 +12,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::Collector;
-use super::{Manifest, ManifestErrors, PipelineSection, SinkSpec, SourceSpec, StageSpec};
+use super::{
+    Manifest, ManifestError, ManifestErrors, PipelineSection, SinkSpec, SourceSpec, StageSpec,
+};
 
 const SECTIONS: &str = "[pipeline], [[sources]], [[stages]], [[sinks]]";
 
@@ -30,39 +32,84 @@ pub fn load(file: &Path) -> Result<Manifest, ManifestErrors> {
 
 /// Parses manifest `text`, which was read from `file`.
 pub fn parse(file: &Path, text: String) -> Result<Manifest, ManifestErrors> {
+    match parse_lenient(file, text) {
+        (Some(manifest), errors) if errors.is_empty() => Ok(manifest),
+        (_, errors) => Err(ManifestErrors(errors)),
+    }
+}
+
+/// Parses what it can: entries with shape errors are left out (their ids
+/// kept in [`Manifest::broken_ids`]) so the rest can still be checked, and
+/// every error found is returned. No manifest comes back when the TOML
+/// itself or the `[pipeline]` section is broken.
+pub(crate) fn parse_lenient(file: &Path, text: String) -> (Option<Manifest>, Vec<ManifestError>) {
     let mut errors = Collector::new(file, &text);
     let (root, syntax) = DeTable::parse_recoverable(&text);
     for e in &syntax {
         errors.push(e.span(), "", format!("invalid TOML: {}", e.message()));
     }
     if !syntax.is_empty() {
-        return Err(errors.fail());
+        return (None, errors.fail().0);
     }
 
     let mut pipeline = None;
     let (mut sources, mut stages, mut sinks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut broken_ids = Vec::new();
     for (key, value) in root.into_inner() {
         let span = key.span();
         match &**key.get_ref() {
             "pipeline" => pipeline = section::<PipelineSection>(value, "pipeline", &mut errors),
-            "sources" => sources = entries::<SourceSpec>(value, "sources", &mut errors),
-            "stages" => stages = entries::<StageSpec>(value, "stages", &mut errors),
-            "sinks" => sinks = entries::<SinkSpec>(value, "sinks", &mut errors),
-            other => errors.push(Some(span), other, format!("unknown section; expected one of {SECTIONS}")),
+            "sources" => {
+                sources = entries::<SourceSpec>(value, "sources", &mut errors, &mut broken_ids)
+            }
+            "stages" => {
+                stages = entries::<StageSpec>(value, "stages", &mut errors, &mut broken_ids)
+            }
+            "sinks" => sinks = entries::<SinkSpec>(value, "sinks", &mut errors, &mut broken_ids),
+            other => errors.push(
+                Some(span),
+                other,
+                format!("unknown section; expected one of {SECTIONS}"),
+            ),
         }
     }
-    if pipeline.is_none() && !errors.errors.iter().any(|e| e.field.starts_with("pipeline")) {
-        errors.push(None, "pipeline", "missing [pipeline] section with at least `name = \"...\"`");
+    if pipeline.is_none()
+        && !errors
+            .errors
+            .iter()
+            .any(|e| e.field.starts_with("pipeline"))
+    {
+        errors.push(
+            None,
+            "pipeline",
+            "missing [pipeline] section with at least `name = \"...\"`",
+        );
     }
-    let file = file.to_owned();
-    errors.finish()?;
-    Ok(Manifest { file, text, pipeline: pipeline.expect("checked above"), sources, stages, sinks })
+    let errors = errors.fail().0;
+    let manifest = pipeline.map(|pipeline| Manifest {
+        file: file.to_owned(),
+        text,
+        pipeline,
+        sources,
+        stages,
+        sinks,
+        broken_ids,
+    });
+    (manifest, errors)
 }
 
-fn section<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, field: &str, errors: &mut Collector<'_>) -> Option<T> {
+fn section<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    field: &str,
+    errors: &mut Collector<'_>,
+) -> Option<T> {
     let span = value.span();
     if !value.get_ref().is_table() {
-        errors.push(Some(span), field, format!("expected a table like [{field}]"));
+        errors.push(
+            Some(span),
+            field,
+            format!("expected a table like [{field}]"),
+        );
         return None;
     }
     match T::deserialize(ValueDeserializer::from(value)) {
@@ -74,20 +121,54 @@ fn section<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, field: &str, errors
     }
 }
 
-fn entries<T: DeserializeOwned>(value: Spanned<DeValue<'_>>, field: &str, errors: &mut Collector<'_>) -> Vec<T> {
+/// An entry of a `[[...]]` list that remembers its place in it.
+trait Entry {
+    fn set_position(&mut self, position: usize);
+}
+
+macro_rules! entry {
+    ($($spec:ty),*) => {$(
+        impl Entry for $spec {
+            fn set_position(&mut self, position: usize) {
+                self.position = position;
+            }
+        }
+    )*};
+}
+entry!(SourceSpec, StageSpec, SinkSpec);
+
+fn entries<T: DeserializeOwned + Entry>(
+    value: Spanned<DeValue<'_>>,
+    field: &str,
+    errors: &mut Collector<'_>,
+    broken_ids: &mut Vec<String>,
+) -> Vec<T> {
     let span = value.span();
     let DeValue::Array(array) = value.into_inner() else {
-        errors.push(Some(span), field, format!("expected a list of tables like [[{field}]]"));
+        errors.push(
+            Some(span),
+            field,
+            format!("expected a list of tables like [[{field}]]"),
+        );
         return Vec::new();
     };
     let mut parsed = Vec::new();
     for (i, entry) in array.into_iter().enumerate() {
-        let name = match entry.get_ref().get("id").and_then(|id| id.get_ref().as_str()) {
+        let id = entry
+            .get_ref()
+            .get("id")
+            .and_then(|id| id.get_ref().as_str())
+            .map(str::to_owned);
+        let name = match &id {
             Some(id) => format!("{field}[{i}] ({id:?})"),
             None => format!("{field}[{i}]"),
         };
-        if let Some(spec) = section::<T>(entry, &name, errors) {
-            parsed.push(spec);
+        match section::<T>(entry, &name, errors) {
+            Some(mut spec) => {
+                spec.set_position(i);
+                parsed.push(spec);
+            }
+            None => broken_ids.extend(id),
         }
     }
     parsed

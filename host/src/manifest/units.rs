@@ -17,7 +17,11 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err(format!("{text:?} has an unknown unit `{unit}`; use ms, s, m or h, e.g. \"500ms\"")),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit `{unit}`; use ms, s, m or h, e.g. \"500ms\""
+            ));
+        }
     };
     number
         .checked_mul(millis)
@@ -39,7 +43,11 @@ pub fn bytes(text: &str) -> Result<usize, String> {
         "KiB" | "KB" | "K" => 1 << 10,
         "MiB" | "MB" | "M" => 1 << 20,
         "GiB" | "GB" | "G" => 1 << 30,
-        _ => return Err(format!("{text:?} has an unknown unit `{unit}`; use KiB, MiB or GiB, e.g. \"64MiB\"")),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit `{unit}`; use KiB, MiB or GiB, e.g. \"64MiB\""
+            ));
+        }
     };
     number
         .checked_mul(scale)
@@ -49,10 +57,14 @@ pub fn bytes(text: &str) -> Result<usize, String> {
 
 fn split(text: &str) -> Result<(u64, &str), String> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     if digits == 0 {
         return Err(format!("{text:?} does not start with a whole number"));
     }
-    let number = text[..digits].parse::<u64>().map_err(|e| format!("{text:?}: {e}"))?;
+    let number = text[..digits]
+        .parse::<u64>()
+        .map_err(|e| format!("{text:?}: {e}"))?;
     Ok((number, text[digits..].trim()))
 }

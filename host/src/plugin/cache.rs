@@ -32,22 +32,31 @@ impl Cache {
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Cache { dir, engine: engine.clone(), engine_tag: format!("{:016x}", hasher.finish()) }
+        Cache {
+            dir,
+            engine: engine.clone(),
+            engine_tag: format!("{:016x}", hasher.finish()),
+        }
     }
 
     /// The compiled component for `bytes`, from the cache if it is there.
     /// A cache file that cannot be used is replaced, never trusted blindly.
     pub fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component> {
-        let file = self.dir.join(format!("{}-{}.cwasm", hex(digest), self.engine_tag));
+        let file = self
+            .dir
+            .join(format!("{}-{}.cwasm", hex(digest), self.engine_tag));
         if file.exists() {
             // SAFETY: files in the cache directory are written only by
             // `Component::serialize` below, under a name derived from the
             // engine's compatibility hash; wasmtime checks the header too.
             match unsafe { Component::deserialize_file(&self.engine, &file) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(file = %file.display(), "ignoring unusable compile cache entry: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), "ignoring unusable compile cache entry: {e:#}")
+                }
             }
         }
+        check_header(bytes)?;
         let component = Component::new(&self.engine, bytes)
             .map_err(anyhow::Error::from)
             .context("it is not a valid WebAssembly component")?;
@@ -63,5 +72,24 @@ impl Cache {
         std::fs::write(&tmp, component.serialize()?)?;
         std::fs::rename(&tmp, file)?;
         Ok(())
+    }
+}
+
+/// Says plainly what a file is when it is not a component, before wasmtime
+/// gives a parser's view of it.
+fn check_header(bytes: &[u8]) -> Result<()> {
+    const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    match bytes.get(..8) {
+        Some(head) if head[..4] == *b"\0asm" => {
+            if head[4..] != COMPONENT_LAYER {
+                anyhow::bail!(
+                    "it is a core WebAssembly module, not a component; build operators for wasm32-wasip2 (or wrap the module with `wasm-tools component new`)"
+                );
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "it is not a WebAssembly file (it does not start with the `\\0asm` magic bytes)"
+        ),
     }
 }

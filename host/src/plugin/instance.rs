@@ -24,7 +24,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 64 << 20, cpu: Duration::from_secs(1) }
+        Limits {
+            memory_bytes: 64 << 20,
+            cpu: Duration::from_secs(1),
+        }
     }
 }
 
@@ -93,12 +96,29 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Rejected { record: Some(i), message } => write!(f, "failed on record {i}: {message}"),
-            Failure::Rejected { record: None, message } => write!(f, "failed: {message}"),
+            Failure::Rejected {
+                record: Some(i),
+                message,
+            } => write!(f, "failed on record {i}: {message}"),
+            Failure::Rejected {
+                record: None,
+                message,
+            } => write!(f, "failed: {message}"),
             Failure::InitRejected(message) => write!(f, "rejected its params: {message}"),
-            Failure::CpuBudget(budget) => write!(f, "exceeded its CPU budget of {} ms per batch and was stopped", budget.as_millis()),
-            Failure::Memory { limit } => write!(f, "exceeded its memory limit of {} and was stopped", human_bytes(*limit)),
-            Failure::Trap { trap, logged: Some(logged) } => write!(f, "trapped ({trap}): {logged}"),
+            Failure::CpuBudget(budget) => write!(
+                f,
+                "exceeded its CPU budget of {} ms per batch and was stopped",
+                budget.as_millis()
+            ),
+            Failure::Memory { limit } => write!(
+                f,
+                "exceeded its memory limit of {} and was stopped",
+                human_bytes(*limit)
+            ),
+            Failure::Trap {
+                trap,
+                logged: Some(logged),
+            } => write!(f, "trapped ({trap}): {logged}"),
             Failure::Trap { trap, logged: None } => write!(f, "trapped: {trap}"),
             Failure::BadOutput(problem) => write!(f, "broke the operator contract: {problem}"),
         }
@@ -134,22 +154,42 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 fn rejected(e: OperatorError) -> CallError {
-    CallError { failure: Failure::Rejected { record: e.record, message: e.message }, poisoned: false }
+    CallError {
+        failure: Failure::Rejected {
+            record: e.record,
+            message: e.message,
+        },
+        poisoned: false,
+    }
 }
 
 fn bad_output(problem: String) -> CallError {
-    CallError { failure: Failure::BadOutput(problem), poisoned: true }
+    CallError {
+        failure: Failure::BadOutput(problem),
+        poisoned: true,
+    }
 }
 
 impl Instance {
-    pub(crate) fn new(plugin: &Plugin, label: Arc<str>, limits: Limits, params: &[(String, String)]) -> Result<Instance, CallError> {
-        let mut store = Store::new(plugin.pre.engine(), StoreData::new(label, limits.memory_bytes));
+    pub(crate) fn new(
+        plugin: &Plugin,
+        label: Arc<str>,
+        limits: Limits,
+        params: &[(String, String)],
+    ) -> Result<Instance, CallError> {
+        let mut store = Store::new(
+            plugin.pre.engine(),
+            StoreData::new(label, limits.memory_bytes),
+        );
         store.limiter(|data| &mut data.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(budget_ticks(limits.cpu));
         store.data_mut().start_call();
 
-        let instance = plugin.pre.instantiate(&mut store).map_err(|e| classify(&store, limits, e))?;
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, limits, e))?;
         let exports = match &plugin.indices {
             Indices::Map(i) => i.load(&mut store, &instance).map(Exports::Map),
             Indices::Filter(i) => i.load(&mut store, &instance).map(Exports::Filter),
@@ -157,19 +197,29 @@ impl Instance {
             Indices::Reduce(i) => i.load(&mut store, &instance).map(Exports::Reduce),
         }
         .map_err(|e| bad_output(format!("{e:#}")))?;
-        let mut this = Instance { store, exports, limits };
+        let mut this = Instance {
+            store,
+            exports,
+            limits,
+        };
         this.call(|store, exports| match exports {
             Exports::Map(guest) => guest.call_init(store, params),
             Exports::Filter(guest) => guest.call_init(store, params),
             Exports::FlatMap(guest) => guest.call_init(store, params),
             Exports::Reduce(guest) => guest.call_init(store, params),
         })?
-        .map_err(|message| CallError { failure: Failure::InitRejected(message), poisoned: false })?;
+        .map_err(|message| CallError {
+            failure: Failure::InitRejected(message),
+            poisoned: false,
+        })?;
         Ok(this)
     }
 
     /// Runs `f` under the CPU budget, turning a trap into a [`CallError`].
-    fn call<R>(&mut self, f: impl FnOnce(&mut Store<StoreData>, &Exports) -> wasmtime::Result<R>) -> Result<R, CallError> {
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<StoreData>, &Exports) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         self.store.set_epoch_deadline(budget_ticks(self.limits.cpu));
         self.store.data_mut().start_call();
         f(&mut self.store, &self.exports).map_err(|e| classify(&self.store, self.limits, e))
@@ -185,7 +235,11 @@ impl Instance {
             .map_err(rejected)?;
         output.check().map_err(bad_output)?;
         if output.len() != input.len() {
-            return Err(bad_output(format!("a map must return one record per input, but returned {} for {}", output.len(), input.len())));
+            return Err(bad_output(format!(
+                "a map must return one record per input, but returned {} for {}",
+                output.len(),
+                input.len()
+            )));
         }
         Ok(output)
     }
@@ -199,7 +253,11 @@ impl Instance {
             })?
             .map_err(rejected)?;
         if keep.len() != input.len() {
-            return Err(bad_output(format!("a filter must return one flag per input, but returned {} for {}", keep.len(), input.len())));
+            return Err(bad_output(format!(
+                "a filter must return one flag per input, but returned {} for {}",
+                keep.len(),
+                input.len()
+            )));
         }
         Ok(keep)
     }
@@ -217,7 +275,12 @@ impl Instance {
     }
 
     /// Folds each group of values into one (see the `reduce` interface).
-    pub fn reduce(&mut self, keys: &ByteList, values: &ByteList, group_ends: &[u32]) -> Result<ByteList, CallError> {
+    pub fn reduce(
+        &mut self,
+        keys: &ByteList,
+        values: &ByteList,
+        group_ends: &[u32],
+    ) -> Result<ByteList, CallError> {
         let output = self
             .call(|store, exports| match exports {
                 Exports::Reduce(guest) => guest.call_reduce(store, keys, values, group_ends),
@@ -226,7 +289,11 @@ impl Instance {
             .map_err(rejected)?;
         output.check("reduced values").map_err(bad_output)?;
         if output.len() != group_ends.len() {
-            return Err(bad_output(format!("a reduce must return one value per key, but returned {} for {}", output.len(), group_ends.len())));
+            return Err(bad_output(format!(
+                "a reduce must return one value per key, but returned {} for {}",
+                output.len(),
+                group_ends.len()
+            )));
         }
         Ok(output)
     }
@@ -239,7 +306,9 @@ fn budget_ticks(cpu: Duration) -> u64 {
 fn classify(store: &Store<StoreData>, limits: Limits, error: wasmtime::Error) -> CallError {
     let data = store.data();
     let failure = if data.limiter.denied.is_some() {
-        Failure::Memory { limit: limits.memory_bytes }
+        Failure::Memory {
+            limit: limits.memory_bytes,
+        }
     } else if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         Failure::CpuBudget(limits.cpu)
     } else {
@@ -247,7 +316,13 @@ fn classify(store: &Store<StoreData>, limits: Limits, error: wasmtime::Error) ->
             Some(trap) => trap.to_string(),
             None => format!("{error:#}"),
         };
-        Failure::Trap { trap, logged: data.last_error.clone() }
+        Failure::Trap {
+            trap,
+            logged: data.last_error.clone(),
+        }
     };
-    CallError { failure, poisoned: true }
+    CallError {
+        failure,
+        poisoned: true,
+    }
 }

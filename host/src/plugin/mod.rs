@@ -46,7 +46,12 @@ pub enum OperatorKind {
 
 impl OperatorKind {
     /// Every kind, in the order they appear in the WIT.
-    pub const ALL: [OperatorKind; 4] = [OperatorKind::Map, OperatorKind::Filter, OperatorKind::FlatMap, OperatorKind::Reduce];
+    pub const ALL: [OperatorKind; 4] = [
+        OperatorKind::Map,
+        OperatorKind::Filter,
+        OperatorKind::FlatMap,
+        OperatorKind::Reduce,
+    ];
 
     /// The fully qualified name of the interface a component of this kind
     /// exports.
@@ -85,7 +90,9 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure the Wasm engine")?;
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("failed to configure the Wasm engine")?;
 
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
@@ -129,21 +136,43 @@ impl Runtime {
     /// hash (reused from disk across restarts), pre-linked, and its kind
     /// found. Blocking: call it off the async runtime.
     pub fn load(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let fail = |reason: String| LoadError { path: path.to_owned(), reason };
+        let fail = |reason: String| LoadError {
+            path: path.to_owned(),
+            reason,
+        };
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
         let digest = cache::digest(&bytes);
-        if let Some(plugin) = self.loaded.lock().expect("plugin table poisoned").get(&digest) {
+        if let Some(plugin) = self
+            .loaded
+            .lock()
+            .expect("plugin table poisoned")
+            .get(&digest)
+        {
             return Ok(plugin.clone());
         }
-        let component = self.cache.compile(&digest, &bytes).map_err(|e| fail(format!("{e:#}")))?;
+        let component = self
+            .cache
+            .compile(&digest, &bytes)
+            .map_err(|e| fail(format!("{e:#}")))?;
         let plugin = Arc::new(self.link(path, digest, component).map_err(fail)?);
-        self.loaded.lock().expect("plugin table poisoned").insert(digest, plugin.clone());
+        self.loaded
+            .lock()
+            .expect("plugin table poisoned")
+            .insert(digest, plugin.clone());
         Ok(plugin)
     }
 
-    fn link(&self, path: &Path, digest: cache::Digest, component: Component) -> Result<Plugin, String> {
+    fn link(
+        &self,
+        path: &Path,
+        digest: cache::Digest,
+        component: Component,
+    ) -> Result<Plugin, String> {
         let exported = |name: &str| component.get_export_index(None, name).is_some();
-        let kinds: Vec<_> = OperatorKind::ALL.into_iter().filter(|k| exported(k.interface())).collect();
+        let kinds: Vec<_> = OperatorKind::ALL
+            .into_iter()
+            .filter(|k| exported(k.interface()))
+            .collect();
         let kind = match kinds.as_slice() {
             [kind] => *kind,
             [] => {
@@ -152,13 +181,24 @@ impl Runtime {
                     OperatorKind::ALL.map(|k| k.interface()).join(", ")
                 ));
             }
-            many => return Err(format!("it exports several operator kinds ({many:?}); an operator has exactly one")),
+            many => {
+                return Err(format!(
+                    "it exports several operator kinds ({many:?}); an operator has exactly one"
+                ));
+            }
         };
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             format!("it needs an import wasmstream does not grant ({e}); operators may only import logging and WASI")
         })?;
-        let indices = instance::Indices::new(&pre, kind).map_err(|e| format!("its exports do not match the contract: {e:#}"))?;
-        Ok(Plugin { path: path.to_owned(), digest, kind, pre, indices })
+        let indices = instance::Indices::new(&pre, kind)
+            .map_err(|e| format!("its exports do not match the contract: {e:#}"))?;
+        Ok(Plugin {
+            path: path.to_owned(),
+            digest,
+            kind,
+            pre,
+            indices,
+        })
     }
 
     /// The engine, for callers that compile by hand (benchmarks).
@@ -188,7 +228,10 @@ pub struct Plugin {
 
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plugin").field("path", &self.path).field("kind", &self.kind).finish()
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -210,8 +253,12 @@ impl Plugin {
 
     /// A fresh instance with `limits`, its `init` called with `params`.
     /// Blocking: call it off the async runtime.
-    pub fn instantiate(&self, label: Arc<str>, limits: Limits, params: &[(String, String)]) -> Result<Instance, CallError> {
+    pub fn instantiate(
+        &self,
+        label: Arc<str>,
+        limits: Limits,
+        params: &[(String, String)],
+    ) -> Result<Instance, CallError> {
         Instance::new(self, label, limits, params)
     }
-
 }

@@ -39,7 +39,9 @@ impl StoreData {
         let wasi = WasiCtx::builder()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
-            .secure_random(wasmtime_wasi::random::Deterministic::new(vec![7, 42, 99, 3]))
+            .secure_random(wasmtime_wasi::random::Deterministic::new(vec![
+                7, 42, 99, 3,
+            ]))
             .insecure_random(wasmtime_wasi::random::Deterministic::new(vec![1, 2, 3, 4]))
             .insecure_random_seed(0)
             .allow_tcp(false)
@@ -49,7 +51,10 @@ impl StoreData {
             label,
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { memory_bytes, denied: None },
+            limiter: Limiter {
+                memory_bytes,
+                denied: None,
+            },
             last_error: None,
             logged: 0,
         }
@@ -64,7 +69,10 @@ impl StoreData {
 
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -78,7 +86,10 @@ impl log::Host for StoreData {
             return;
         }
         if message.len() > LOG_LINE_BYTES {
-            let cut = (0..=LOG_LINE_BYTES).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=LOG_LINE_BYTES)
+                .rev()
+                .find(|&i| message.is_char_boundary(i))
+                .unwrap_or(0);
             message.truncate(cut);
             message.push('…');
         }
@@ -111,7 +122,12 @@ pub(crate) struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.denied = Some(desired);
             wasmtime::bail!("memory limit of {} bytes reached", self.memory_bytes);
@@ -119,7 +135,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

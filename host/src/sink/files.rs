@@ -20,8 +20,14 @@ pub struct Files {
 
 impl Files {
     pub fn open(id: &str, dir: &Path, prefix: &str, suffix: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("sink `{id}`: cannot create directory {}", dir.display()))?;
-        Ok(Files { id: id.to_owned(), dir: dir.to_owned(), prefix: prefix.to_owned(), suffix: suffix.to_owned() })
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("sink `{id}`: cannot create directory {}", dir.display()))?;
+        Ok(Files {
+            id: id.to_owned(),
+            dir: dir.to_owned(),
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+        })
     }
 }
 

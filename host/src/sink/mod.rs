@@ -37,6 +37,10 @@ pub trait Sink: Send {
 pub fn open(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
     Ok(match &plan.kind {
         SinkKind::Stdout { max_records } => Box::new(stdout::Stdout::new(*max_records)),
-        SinkKind::Files { dir, prefix, suffix } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
+        SinkKind::Files {
+            dir,
+            prefix,
+            suffix,
+        } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
     })
 }

@@ -28,7 +28,11 @@ impl Sink for Stdout {
         writeln!(out, "-------------------------------------------")?;
         writeln!(out, "Time: {} ms (batch {})", batch.time_ms, batch.id)?;
         writeln!(out, "-------------------------------------------")?;
-        for record in partitions.iter().flat_map(|p| p.iter()).take(self.max_records) {
+        for record in partitions
+            .iter()
+            .flat_map(|p| p.iter())
+            .take(self.max_records)
+        {
             writeln!(out, "{}", display(&record))?;
         }
         if total > self.max_records {

@@ -17,11 +17,19 @@ use crate::record::Batch;
 /// How often a watched folder is listed.
 const POLL: Duration = Duration::from_millis(50);
 
-pub async fn run(id: String, dir: PathBuf, watch: bool, tx: mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    id: String,
+    dir: PathBuf,
+    watch: bool,
+    tx: mpsc::Sender<Batch>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut seen = HashSet::new();
     loop {
         for file in new_files(&dir, &mut seen).await? {
-            let text = tokio::fs::read(&file).await.with_context(|| format!("source `{id}`: cannot read {}", file.display()))?;
+            let text = tokio::fs::read(&file)
+                .await
+                .with_context(|| format!("source `{id}`: cannot read {}", file.display()))?;
             let mut chunk = Batch::default();
             let time = now_millis();
             // A final newline ends the last line; it does not start another.
@@ -29,7 +37,9 @@ pub async fn run(id: String, dir: PathBuf, watch: bool, tx: mpsc::Sender<Batch>,
             for line in body.split(|&b| b == b'\n').take_while(|_| !text.is_empty()) {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 chunk.push(None, line, time);
-                if chunk.len() >= CHUNK_RECORDS && tx.send(std::mem::take(&mut chunk)).await.is_err() {
+                if chunk.len() >= CHUNK_RECORDS
+                    && tx.send(std::mem::take(&mut chunk)).await.is_err()
+                {
                     return Ok(());
                 }
             }
@@ -49,7 +59,9 @@ pub async fn run(id: String, dir: PathBuf, watch: bool, tx: mpsc::Sender<Batch>,
 }
 
 async fn new_files(dir: &Path, seen: &mut HashSet<PathBuf>) -> Result<Vec<PathBuf>> {
-    let mut entries = tokio::fs::read_dir(dir).await.with_context(|| format!("cannot list directory {}", dir.display()))?;
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .with_context(|| format!("cannot list directory {}", dir.display()))?;
     let mut found = Vec::new();
     while let Some(entry) = entries.next_entry().await? {
         let path = entry.path();

@@ -12,8 +12,22 @@ use super::{CHUNK_RECORDS, now_millis};
 use crate::record::Batch;
 
 const WORDS: [&str; 16] = [
-    "stream", "batch", "window", "Kafka", "state", "operator", "Wasm", "record", "key", "value", "shuffle",
-    "reduce", "Spark", "sink", "source", "partition",
+    "stream",
+    "batch",
+    "window",
+    "Kafka",
+    "state",
+    "operator",
+    "Wasm",
+    "record",
+    "key",
+    "value",
+    "shuffle",
+    "reduce",
+    "Spark",
+    "sink",
+    "source",
+    "partition",
 ];
 
 /// Settings of a generator source.
@@ -67,7 +81,11 @@ pub fn batch(first: u64, count: usize, bytes: usize) -> Batch {
     batch
 }
 
-pub async fn run(spec: Generator, tx: mpsc::Sender<Batch>, stop: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    spec: Generator,
+    tx: mpsc::Sender<Batch>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut seq = 0u64;
     let started = tokio::time::Instant::now();
     loop {
@@ -83,7 +101,8 @@ pub async fn run(spec: Generator, tx: mpsc::Sender<Batch>, stop: watch::Receiver
             // Emit what the rate allows by now, waiting if nothing is due.
             let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
             if due <= seq {
-                let wait = Duration::from_secs_f64(((seq + 1) as f64 / rate as f64) - started.elapsed().as_secs_f64());
+                let next_due = Duration::from_secs_f64((seq + 1) as f64 / rate as f64);
+                let wait = next_due.saturating_sub(started.elapsed());
                 let mut stop = stop.clone();
                 tokio::select! {
                     _ = stop.wait_for(|stop| *stop) => return Ok(()),

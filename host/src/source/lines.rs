@@ -13,7 +13,12 @@ use crate::record::Batch;
 /// a slow trickle of lines still reaches the next batch. On stop, lines
 /// already received (including a final unterminated one) are sent, not
 /// dropped.
-pub async fn read_lines<R: AsyncRead + Unpin>(source: &str, mut reader: BufReader<R>, tx: &mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) -> Result<()> {
+pub async fn read_lines<R: AsyncRead + Unpin>(
+    source: &str,
+    mut reader: BufReader<R>,
+    tx: &mpsc::Sender<Batch>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut chunk = Batch::default();
     let mut line = Vec::new();
     let mut total = 0u64;

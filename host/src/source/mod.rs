@@ -42,18 +42,36 @@ pub fn spawn(plan: &SourcePlan, stop: watch::Receiver<bool>) -> RunningSource {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let id = plan.id.clone();
     let task = match plan.kind.clone() {
-        SourceKind::Directory { path, watch } => tokio::spawn(directory::run(id.clone(), path, watch, tx, stop)),
+        SourceKind::Directory { path, watch } => {
+            tokio::spawn(directory::run(id.clone(), path, watch, tx, stop))
+        }
         SourceKind::Socket { address } => tokio::spawn(socket::run(id.clone(), address, tx, stop)),
         SourceKind::Stdin => tokio::spawn(stdin::run(id.clone(), tx, stop)),
-        SourceKind::Generator { records, rate, record_bytes } => {
-            tokio::spawn(generator::run(generator::Generator { records, rate, record_bytes }, tx, stop))
-        }
+        SourceKind::Generator {
+            records,
+            rate,
+            record_bytes,
+        } => tokio::spawn(generator::run(
+            generator::Generator {
+                records,
+                rate,
+                record_bytes,
+            },
+            tx,
+            stop,
+        )),
     };
-    RunningSource { id, chunks: rx, task }
+    RunningSource {
+        id,
+        chunks: rx,
+        task,
+    }
 }
 
 /// Milliseconds since the Unix epoch: the ingestion time sources stamp on
 /// records that carry no time of their own.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -12,7 +12,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::record::Batch;
 
-pub async fn run(id: String, address: String, tx: mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    id: String,
+    address: String,
+    tx: mpsc::Sender<Batch>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
     let stream = loop {
         let attempt = tokio::select! {

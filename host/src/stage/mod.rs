@@ -47,7 +47,11 @@ pub struct WasmOperator {
 impl Operator {
     /// A Wasm operator.
     pub fn wasm(plugin: Arc<Plugin>, params: Vec<(String, String)>, limits: Limits) -> Self {
-        Operator::Wasm(Arc::new(WasmOperator { plugin, params, limits }))
+        Operator::Wasm(Arc::new(WasmOperator {
+            plugin,
+            params,
+            limits,
+        }))
     }
 
     /// The component file, if this is a Wasm operator.
@@ -70,24 +74,46 @@ impl fmt::Debug for Operator {
 
 /// The operator of one partition of one stage, alive across batches.
 pub(crate) enum Worker {
-    Wasm { op: Arc<WasmOperator>, label: Arc<str>, instance: Option<Instance> },
+    Wasm {
+        op: Arc<WasmOperator>,
+        label: Arc<str>,
+        instance: Option<Instance>,
+    },
     Native(NativeOperator),
 }
 
 impl Worker {
     pub(crate) fn new(operator: &Operator, label: Arc<str>) -> Self {
         match operator {
-            Operator::Wasm(op) => Worker::Wasm { op: op.clone(), label, instance: None },
+            Operator::Wasm(op) => Worker::Wasm {
+                op: op.clone(),
+                label,
+                instance: None,
+            },
             Operator::Native(native) => Worker::Native(native.clone()),
         }
     }
 
     /// Runs `call` on the live instance, creating it first if needed. A
     /// trap discards the instance; the next batch gets a fresh one.
-    fn wasm<R>(&mut self, call: impl FnOnce(&mut Instance) -> Result<R, crate::plugin::CallError>) -> Result<R, Failure> {
-        let Worker::Wasm { op, label, instance } = self else { unreachable!("wasm() on a native worker") };
+    fn wasm<R>(
+        &mut self,
+        call: impl FnOnce(&mut Instance) -> Result<R, crate::plugin::CallError>,
+    ) -> Result<R, Failure> {
+        let Worker::Wasm {
+            op,
+            label,
+            instance,
+        } = self
+        else {
+            unreachable!("wasm() on a native worker")
+        };
         if instance.is_none() {
-            *instance = Some(op.plugin.instantiate(label.clone(), op.limits, &op.params).map_err(|e| e.failure)?);
+            *instance = Some(
+                op.plugin
+                    .instantiate(label.clone(), op.limits, &op.params)
+                    .map_err(|e| e.failure)?,
+            );
         }
         let live = instance.as_mut().expect("just created");
         call(live).map_err(|e| {
@@ -119,7 +145,12 @@ impl Worker {
         }
     }
 
-    pub(crate) fn reduce(&mut self, keys: &ByteList, values: &ByteList, group_ends: &[u32]) -> Result<ByteList, Failure> {
+    pub(crate) fn reduce(
+        &mut self,
+        keys: &ByteList,
+        values: &ByteList,
+        group_ends: &[u32],
+    ) -> Result<ByteList, Failure> {
         match self {
             Worker::Native(native) => native.reduce(keys, values, group_ends),
             Worker::Wasm { .. } => self.wasm(|i| i.reduce(keys, values, group_ends)),

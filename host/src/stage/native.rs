@@ -25,12 +25,17 @@ pub enum NativeOperator {
 }
 
 fn rejected(record: usize, message: String) -> Failure {
-    Failure::Rejected { record: Some(record as u32), message }
+    Failure::Rejected {
+        record: Some(record as u32),
+        message,
+    }
 }
 
 impl NativeOperator {
     pub(crate) fn map(&self, input: &Batch) -> Result<Batch, Failure> {
-        let (NativeOperator::Map(f) | NativeOperator::FlatMap(f)) = self else { return Err(wrong_kind("map")) };
+        let (NativeOperator::Map(f) | NativeOperator::FlatMap(f)) = self else {
+            return Err(wrong_kind("map"));
+        };
         let mut out = Batch::with_capacity(input.len(), input.values.data.len());
         for (i, record) in input.iter().enumerate() {
             f(record, &mut out).map_err(|e| rejected(i, e))?;
@@ -43,12 +48,25 @@ impl NativeOperator {
     }
 
     pub(crate) fn filter(&self, input: &Batch) -> Result<Vec<bool>, Failure> {
-        let NativeOperator::Filter(f) = self else { return Err(wrong_kind("filter")) };
-        input.iter().enumerate().map(|(i, record)| f(record).map_err(|e| rejected(i, e))).collect()
+        let NativeOperator::Filter(f) = self else {
+            return Err(wrong_kind("filter"));
+        };
+        input
+            .iter()
+            .enumerate()
+            .map(|(i, record)| f(record).map_err(|e| rejected(i, e)))
+            .collect()
     }
 
-    pub(crate) fn reduce(&self, keys: &ByteList, values: &ByteList, group_ends: &[u32]) -> Result<ByteList, Failure> {
-        let NativeOperator::Reduce(f) = self else { return Err(wrong_kind("reduce")) };
+    pub(crate) fn reduce(
+        &self,
+        keys: &ByteList,
+        values: &ByteList,
+        group_ends: &[u32],
+    ) -> Result<ByteList, Failure> {
+        let NativeOperator::Reduce(f) = self else {
+            return Err(wrong_kind("reduce"));
+        };
         let mut out = ByteList::with_capacity(group_ends.len(), 0);
         let mut first = 0usize;
         for (group, &end) in group_ends.iter().enumerate() {
@@ -66,5 +84,7 @@ impl NativeOperator {
 }
 
 fn wrong_kind(call: &str) -> Failure {
-    Failure::BadOutput(format!("native operator called as a {call}, which it is not"))
+    Failure::BadOutput(format!(
+        "native operator called as a {call}, which it is not"
+    ))
 }

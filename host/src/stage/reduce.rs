@@ -38,19 +38,29 @@ pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch,
         group_ends.push(values.len() as u32);
     }
 
-    let reduced = worker.reduce(&keys, &values, &group_ends).map_err(|failure| match failure {
-        // The operator names a position in the grouped values; report the
-        // record's position in the stage's input instead.
-        Failure::Rejected { record: Some(i), message } => {
-            Failure::Rejected { record: order.get(i as usize).copied(), message }
-        }
-        other => other,
-    })?;
+    let reduced = worker
+        .reduce(&keys, &values, &group_ends)
+        .map_err(|failure| match failure {
+            // The operator names a position in the grouped values; report the
+            // record's position in the stage's input instead.
+            Failure::Rejected {
+                record: Some(i),
+                message,
+            } => Failure::Rejected {
+                record: order.get(i as usize).copied(),
+                message,
+            },
+            other => other,
+        })?;
 
     let mut out = Batch::with_capacity(members.len(), reduced.data.len());
     for (g, group) in members.iter().enumerate() {
         let first = input.get(group[0] as usize);
-        let latest = group.iter().map(|&i| input.timestamps[i as usize]).max().unwrap_or_default();
+        let latest = group
+            .iter()
+            .map(|&i| input.timestamps[i as usize])
+            .max()
+            .unwrap_or_default();
         out.push(first.key, reduced.get(g), latest);
     }
     Ok(out)

@@ -55,10 +55,16 @@ impl StageRunner {
     pub fn new(pipeline: &str, plan: &StagePlan) -> Self {
         let workers = (0..plan.parallelism)
             .map(|p| {
-                plan.step.operator().map(|op| Worker::new(op, format!("{pipeline}/{}[{p}]", plan.id).into()))
+                plan.step
+                    .operator()
+                    .map(|op| Worker::new(op, format!("{pipeline}/{}[{p}]", plan.id).into()))
             })
             .collect();
-        StageRunner { id: plan.id.as_str().into(), step: plan.step.clone(), workers }
+        StageRunner {
+            id: plan.id.as_str().into(),
+            step: plan.step.clone(),
+            workers,
+        }
     }
 
     /// Partitions this stage runs over.
@@ -77,7 +83,9 @@ impl StageRunner {
         };
         let mut tasks = Vec::with_capacity(partitions);
         for (p, input) in inputs.into_iter().enumerate() {
-            let mut worker = self.workers[p].take().expect("a worker per partition, returned after each batch");
+            let mut worker = self.workers[p]
+                .take()
+                .expect("a worker per partition, returned after each batch");
             let step = self.step.clone();
             tasks.push(tokio::task::spawn_blocking(move || {
                 let result = process(&step, &mut worker, &input);
@@ -91,7 +99,9 @@ impl StageRunner {
             self.workers[p] = Some(worker);
             match result {
                 Ok(output) => outputs.push(output),
-                Err(failure) if first_error.is_none() => first_error = Some(self.error(p, failure, &input)),
+                Err(failure) if first_error.is_none() => {
+                    first_error = Some(self.error(p, failure, &input))
+                }
                 Err(_) => {}
             }
         }
@@ -103,12 +113,18 @@ impl StageRunner {
 
     fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
         let record = match &failure {
-            Failure::Rejected { record: Some(i), .. } if (*i as usize) < input.len() => Some(preview(input, *i as usize)),
+            Failure::Rejected {
+                record: Some(i), ..
+            } if (*i as usize) < input.len() => Some(preview(input, *i as usize)),
             _ => None,
         };
         StageError {
             stage: self.id.to_string(),
-            file: self.step.operator().and_then(|op| op.file()).map(|f| f.to_owned()),
+            file: self
+                .step
+                .operator()
+                .and_then(|op| op.file())
+                .map(|f| f.to_owned()),
             partition,
             failure,
             record,
@@ -137,7 +153,10 @@ fn preview(batch: &Batch, i: usize) -> String {
     let record = batch.get(i);
     let mut text = crate::record::display(&record);
     if text.len() > MAX {
-        let cut = (0..=MAX).rev().find(|&c| text.is_char_boundary(c)).unwrap_or(0);
+        let cut = (0..=MAX)
+            .rev()
+            .find(|&c| text.is_char_boundary(c))
+            .unwrap_or(0);
         text.truncate(cut);
         text.push('…');
     }

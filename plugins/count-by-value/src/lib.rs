@@ -13,7 +13,11 @@ impl Map for CountByValue {
     }
 
     fn map<'a>(&mut self, record: Record<'a>) -> Result<Record<'a>, Error> {
-        Ok(Record { key: Some(record.value), value: b"1".into(), ..record })
+        Ok(Record {
+            key: Some(record.value),
+            value: b"1".into(),
+            ..record
+        })
     }
 }
 

@@ -24,7 +24,11 @@ impl Filter for JsonFilter {
         let drop_invalid = match params.get("on_invalid").unwrap_or("fail") {
             "fail" => false,
             "drop" => true,
-            other => return Err(format!("param `on_invalid` = {other:?}: expected \"fail\" or \"drop\"")),
+            other => {
+                return Err(format!(
+                    "param `on_invalid` = {other:?}: expected \"fail\" or \"drop\""
+                ));
+            }
         };
         Ok(JsonFilter {
             field: params.require("field")?.to_owned(),

@@ -13,7 +13,10 @@ impl Map for Lowercase {
 
     fn map<'a>(&mut self, record: Record<'a>) -> Result<Record<'a>, Error> {
         let text = record.value_str()?;
-        if text.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        if text
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
             let lower = text.to_lowercase();
             return Ok(record.with_value(lower));
         }

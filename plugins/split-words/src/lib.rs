@@ -19,7 +19,11 @@ impl FlatMap for SplitWords {
         let pairs = match params.get("emit").unwrap_or("words") {
             "words" => false,
             "pairs" => true,
-            other => return Err(format!("param `emit` = {other:?}: expected \"words\" or \"pairs\"")),
+            other => {
+                return Err(format!(
+                    "param `emit` = {other:?}: expected \"words\" or \"pairs\""
+                ));
+            }
         };
         Ok(SplitWords { pairs })
     }
@@ -30,9 +34,16 @@ impl FlatMap for SplitWords {
         for word in text.split(|c: char| !is_word(c)).filter(|w| !w.is_empty()) {
             let word = word.as_bytes();
             if self.pairs {
-                out.emit(Record { key: Some(word.into()), value: b"1".into(), ..record.clone() });
+                out.emit(Record {
+                    key: Some(word.into()),
+                    value: b"1".into(),
+                    ..record.clone()
+                });
             } else {
-                out.emit(Record { value: word.into(), ..record.clone() });
+                out.emit(Record {
+                    value: word.into(),
+                    ..record.clone()
+                });
             }
         }
         Ok(())

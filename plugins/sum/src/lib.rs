@@ -8,7 +8,9 @@ struct Sum;
 
 fn parse(bytes: &[u8]) -> Result<i64, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::new("value is not UTF-8"))?;
-    text.trim().parse().map_err(|e| Error::new(format!("value {text:?} is not an integer: {e}")))
+    text.trim()
+        .parse()
+        .map_err(|e| Error::new(format!("value {text:?} is not an integer: {e}")))
 }
 
 impl Reduce for Sum {
@@ -18,7 +20,9 @@ impl Reduce for Sum {
     }
 
     fn reduce(&mut self, _key: &[u8], a: &[u8], b: &[u8]) -> Result<Vec<u8>, Error> {
-        let total = parse(a)?.checked_add(parse(b)?).ok_or_else(|| Error::new("sum overflows a 64-bit integer"))?;
+        let total = parse(a)?
+            .checked_add(parse(b)?)
+            .ok_or_else(|| Error::new("sum overflows a 64-bit integer"))?;
         Ok(total.to_string().into_bytes())
     }
 }

@@ -1,0 +1,82 @@
+//! Story: a user makes a mistake in a manifest. `wasmstream validate` (and
+//! `run`) names the file, the line and the field, for every mistake at once.
+//!
+//! Each bad manifest lives in `tests/manifests/` beside the exact error it
+//! must produce (`<name>.err`).
+
+use crate::support::{repo, run};
+
+fn expect_error(name: &str) {
+    let manifest = format!("tests/manifests/{name}.toml");
+    let expected = std::fs::read_to_string(repo().join(format!("tests/manifests/{name}.err")))
+        .expect("expected error file");
+    let out = run(&["validate", &manifest]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "validate should exit 2 on {manifest}; stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr, expected, "wrong error for {manifest}");
+}
+
+macro_rules! bad_manifests {
+    ($($test:ident => $file:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            expect_error($file);
+        }
+    )*};
+}
+
+bad_manifests! {
+    unknown_field_is_named_with_its_line => "unknown-field",
+    missing_plugin_file_is_named => "missing-plugin-file",
+    component_of_the_wrong_kind_is_refused => "wrong-kind",
+    interval_below_10ms_is_refused => "invalid-interval",
+    cycle_between_stages_is_refused => "cycle",
+    unknown_input_lists_the_known_ones => "unknown-input",
+    params_rejected_by_init_are_reported => "params-rejected",
+    file_that_is_not_a_component_is_named => "not-a-component",
+    every_error_is_reported_at_once => "many-errors",
+    toml_syntax_error_has_its_line => "syntax",
+}
+
+#[test]
+fn run_refuses_a_bad_manifest_with_the_same_errors() {
+    let out = run(&["run", "tests/manifests/cycle.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        out.stderr,
+        std::fs::read_to_string(repo().join("tests/manifests/cycle.err")).unwrap()
+    );
+}
+
+#[test]
+fn a_good_manifest_validates() {
+    let out = run(&["validate", "examples/wordcount/manifest.toml"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "examples/wordcount/manifest.toml: ok: pipeline `wordcount`, 1 sources, 4 stages, 1 sinks, batch interval 1000 ms\n"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for command in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["validate", "--help"],
+        &["new", "--help"],
+        &["build", "--help"],
+    ] {
+        let out = run(command);
+        assert!(out.status.success(), "{command:?}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("Usage: wasmstream"),
+            "{command:?} printed:\n{}",
+            out.stdout
+        );
+    }
+}

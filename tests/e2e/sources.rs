@@ -1,0 +1,112 @@
+//! Story: a data engineer streams from a folder that files keep arriving
+//! in, and from a TCP socket.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::Stdio;
+
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wait_until, wasm};
+
+#[test]
+fn directory_source_picks_up_new_files() {
+    let dir = scratch("directory-watch");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    std::fs::write(dir.join("in/1.txt"), "First\nFile\n").unwrap();
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "watch"
+batch_interval = "50ms"
+
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "in"
+component = {}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lower"
+path = "out"
+"#,
+            toml_path(&wasm("lowercase"))
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = dir.join("out");
+    wait_until("the first file is processed", || {
+        output_lines(&out).len() == 2
+    });
+
+    // A writer moves a finished file in; the half-written temporary is skipped.
+    std::fs::write(dir.join("in/2.txt.tmp"), "Second\nFile\nArrives\n").unwrap();
+    std::fs::rename(dir.join("in/2.txt.tmp"), dir.join("in/2.txt")).unwrap();
+    wait_until("the new file is processed", || {
+        output_lines(&out).len() == 5
+    });
+
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(
+        output_lines(&out),
+        ["first", "file", "second", "file", "arrives"]
+    );
+}
+
+#[test]
+fn socket_source_reads_lines_until_the_server_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let dir = scratch("socket");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "socket"
+batch_interval = "50ms"
+
+[[sources]]
+id = "net"
+kind = "socket"
+address = "{address}"
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "net"
+component = {}
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lower"
+path = "out"
+"#,
+            toml_path(&wasm("lowercase"))
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let (mut stream, _) = listener.accept().unwrap();
+    let sent: Vec<String> = (0..5000).map(|i| format!("Line {i}")).collect();
+    for line in &sent {
+        writeln!(stream, "{line}").unwrap();
+    }
+    drop(stream);
+
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    let expected: Vec<String> = sent.iter().map(|l| l.to_lowercase()).collect();
+    assert_eq!(output_lines(&dir.join("out")), expected);
+    assert!(result.stderr.contains("done: "), "{}", result.stderr);
+}
