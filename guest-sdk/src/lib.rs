@@ -60,6 +60,7 @@ mod params;
 mod record;
 pub mod reduce;
 mod slot;
+pub mod text;
 
 pub use error::Error;
 pub use filter::Filter;

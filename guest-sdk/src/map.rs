@@ -88,12 +88,12 @@ macro_rules! export_map {
                 }
                 fn map(
                     input: $crate::bindings::Batch,
-        ) -> ::std::result::Result<$crate::bindings::Batch, $crate::bindings::OperatorError>
+                ) -> ::std::result::Result<$crate::bindings::Batch, $crate::bindings::OperatorError>
                 {
                     $crate::map::run(&OPERATOR, input)
                 }
             }
-            $crate::bindings::map::export_map_operator!(Export with_types_in $crate::bindings::map);
+    $crate::bindings::map::export_map_operator!(Export with_types_in $crate::bindings::map);
         };
     };
 }

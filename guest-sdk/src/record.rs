@@ -153,7 +153,7 @@ impl<'a> Record<'a> {
     /// assert!(bad.value_str().unwrap_err().to_string().contains("UTF-8"));
     /// ```
     pub fn value_str(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.value).map_err(|e| Error::new(format!("value is not UTF-8: {e}")))
+        crate::text::as_str(&self.value).map_err(|e| Error::new(format!("value is {e}")))
     }
 
     /// The key as UTF-8 text, `None` when the record has no key.
@@ -164,9 +164,9 @@ impl<'a> Record<'a> {
     pub fn key_str(&self) -> Result<Option<&str>, Error> {
         match &self.key {
             None => Ok(None),
-            Some(key) => std::str::from_utf8(key)
+            Some(key) => crate::text::as_str(key)
                 .map(Some)
-                .map_err(|e| Error::new(format!("key is not UTF-8: {e}"))),
+                .map_err(|e| Error::new(format!("key is {e}"))),
         }
     }
 

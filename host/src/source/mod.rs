@@ -9,7 +9,7 @@
 //! pipeline ends when every source has.
 
 mod directory;
-mod generator;
+pub mod generator;
 mod lines;
 mod socket;
 mod stdin;

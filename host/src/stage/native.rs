@@ -9,7 +9,8 @@ use crate::record::{Batch, ByteList, RecordRef};
 
 type MapFn = dyn Fn(RecordRef<'_>, &mut Batch) -> Result<(), String> + Send + Sync;
 type FilterFn = dyn Fn(RecordRef<'_>) -> Result<bool, String> + Send + Sync;
-type ReduceFn = dyn Fn(&[u8], &[u8], &[u8]) -> Result<Vec<u8>, String> + Send + Sync;
+type ReduceFn =
+    dyn Fn(&[u8], &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>, String> + Send + Sync;
 
 /// A native operator of one kind.
 #[derive(Clone)]
@@ -20,7 +21,7 @@ pub enum NativeOperator {
     Filter(Arc<FilterFn>),
     /// Pushes any number of records into the output per input.
     FlatMap(Arc<MapFn>),
-    /// Combines two values of a key.
+    /// Folds all values of a key (in a batch) into one.
     Reduce(Arc<ReduceFn>),
 }
 
@@ -70,13 +71,9 @@ impl NativeOperator {
         let mut out = ByteList::with_capacity(group_ends.len(), 0);
         let mut first = 0usize;
         for (group, &end) in group_ends.iter().enumerate() {
-            let key = keys.get(group);
-            let mut acc: Option<Vec<u8>> = None;
-            for i in first + 1..end as usize {
-                let left = acc.as_deref().unwrap_or_else(|| values.get(first));
-                acc = Some(f(key, left, values.get(i)).map_err(|e| rejected(i, e))?);
-            }
-            out.push(acc.as_deref().unwrap_or_else(|| values.get(first)));
+            let mut group_values = (first..end as usize).map(|i| values.get(i));
+            let folded = f(keys.get(group), &mut group_values).map_err(|e| rejected(first, e))?;
+            out.push(&folded);
             first = end as usize;
         }
         Ok(out)

@@ -1,7 +1,9 @@
 //! Map: lowercases the value (Unicode-aware); the key, timestamp and
 //! headers pass through unchanged. Takes no params.
 
-use wasmstream_guest::{Error, Map, Params, Record, export_map};
+use std::borrow::Cow;
+
+use wasmstream_guest::{Error, Map, Params, Record, export_map, text};
 
 struct Lowercase;
 
@@ -12,15 +14,10 @@ impl Map for Lowercase {
     }
 
     fn map<'a>(&mut self, record: Record<'a>) -> Result<Record<'a>, Error> {
-        let text = record.value_str()?;
-        if text
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-        {
-            let lower = text.to_lowercase();
-            return Ok(record.with_value(lower));
+        match text::lowercase(record.value_str()?) {
+            Cow::Borrowed(_) => Ok(record),
+            Cow::Owned(lower) => Ok(record.with_value(lower)),
         }
-        Ok(record)
     }
 }
 

@@ -7,7 +7,7 @@
 //! - `emit = "pairs"`: each word becomes the key and the value is `1`, ready
 //!   for `sum` (Spark's `flatMap(split).map((_, 1))` in one step).
 
-use wasmstream_guest::{Emitter, Error, FlatMap, Params, Record, export_flat_map};
+use wasmstream_guest::{Emitter, Error, FlatMap, Params, Record, export_flat_map, text};
 
 struct SplitWords {
     pairs: bool,
@@ -29,9 +29,7 @@ impl FlatMap for SplitWords {
     }
 
     fn flat_map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<(), Error> {
-        let text = record.value_str()?;
-        let is_word = |c: char| c.is_alphanumeric() || c == '\'' || c == '_';
-        for word in text.split(|c: char| !is_word(c)).filter(|w| !w.is_empty()) {
+        for word in text::words(record.value_str()?) {
             let word = word.as_bytes();
             if self.pairs {
                 out.emit(Record {
