@@ -11,4 +11,5 @@ mod plugins;
 mod sandbox;
 mod shutdown;
 mod sources;
+mod tutorial;
 mod wordcount;

@@ -28,14 +28,17 @@ fn words_file(path: &Path, lines: usize) -> BTreeMap<String, i64> {
     expected
 }
 
-fn wordcount(
-    test: &str,
-    parallelism: usize,
-) -> (
-    BTreeMap<String, i64>,
-    BTreeMap<String, i64>,
-    Vec<Vec<String>>,
-) {
+/// What a wordcount run printed, and what it should have.
+struct Counted {
+    /// The counts the pipeline wrote, summed over batches.
+    counts: BTreeMap<String, i64>,
+    /// The counts of the input, computed here.
+    expected: BTreeMap<String, i64>,
+    /// Each batch's output lines.
+    batches: Vec<Vec<String>>,
+}
+
+fn wordcount(test: &str, parallelism: usize) -> Counted {
     let dir = scratch(test);
     let expected = words_file(&dir.join("in/words.txt"), 5000);
     let manifest = manifest(
@@ -94,28 +97,31 @@ path = "out"
                 .collect(),
         );
     }
-    (
-        counts(lines.iter().map(String::as_str)),
+    Counted {
+        counts: counts(lines.iter().map(String::as_str)),
         expected,
-        per_batch,
-    )
+        batches: per_batch,
+    }
 }
 
 #[test]
 fn reduce_by_key_over_4_partitions_counts_exactly() {
-    let (four, expected, batches) = wordcount("reduce-4", 4);
-    assert_eq!(four, expected);
+    let four = wordcount("reduce-4", 4);
+    assert_eq!(four.counts, four.expected);
     // The exchange sends each key to one partition: within a batch no key
     // is reported twice.
-    for batch in &batches {
+    for batch in &four.batches {
         let keys: std::collections::HashSet<_> = batch
             .iter()
             .map(|l| l.rsplit_once(',').unwrap().0)
             .collect();
         assert_eq!(keys.len(), batch.len(), "a key appears twice in one batch");
     }
-    let (one, _, _) = wordcount("reduce-1", 1);
-    assert_eq!(four, one, "4 partitions give the same counts as 1");
+    let one = wordcount("reduce-1", 1);
+    assert_eq!(
+        four.counts, one.counts,
+        "4 partitions give the same counts as 1"
+    );
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct Generator {
 pub fn record(seq: u64, bytes: usize, out: &mut Vec<u8>) {
     use std::io::Write;
     let start = out.len();
-    let status = if seq % 10 == 0 { "500" } else { "200" };
+    let status = if seq.is_multiple_of(10) { "500" } else { "200" };
     write!(out, r#"{{"seq":{seq},"status":"{status}","text":""#).expect("writing to a Vec");
     let mut state = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut first = true;
