@@ -23,10 +23,10 @@ use wasmstream_guest::text;
 
 const RECORD_BYTES: usize = 100;
 /// Records pushed through per measurement (at least three batches).
-const RECORDS_PER_RUN: usize = 1_000_000;
+const RECORDS_PER_RUN: usize = 500_000;
 /// Measurements per configuration, alternating Wasm and native; the best of
 /// each is reported, which filters out a noisy neighbour on a shared machine.
-const TRIES: usize = 5;
+const TRIES: usize = 10;
 
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -718,19 +718,14 @@ impl Resolver<'_> {
     /// Sorts stages so each comes after its inputs; reports cycles.
     fn order(&mut self, mut pending: Vec<StagePlan>) -> Vec<StagePlan> {
         let mut done: Vec<StagePlan> = Vec::new();
-        let is_stage = |id: &str, all: &[StagePlan], done: &[StagePlan]| {
-            all.iter().chain(done).any(|s| s.id == id)
-        };
-        loop {
-            let ready = pending.iter().position(|stage| {
-                stage.inputs.iter().all(|input| {
-                    done.iter().any(|d| &d.id == input) || !is_stage(input, &pending, &[])
-                })
-            });
-            match ready {
-                Some(i) => done.push(pending.remove(i)),
-                None => break,
-            }
+        // A stage is ready when none of its inputs is a stage still waiting.
+        while let Some(i) = pending.iter().position(|stage| {
+            stage
+                .inputs
+                .iter()
+                .all(|input| pending.iter().all(|p| &p.id != input))
+        }) {
+            done.push(pending.remove(i));
         }
         if !pending.is_empty() {
             let ids: Vec<_> = pending.iter().map(|s| s.id.as_str()).collect();

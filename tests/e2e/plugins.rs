@@ -136,7 +136,7 @@ fn json_filter_fails_the_batch_naming_the_record_that_is_not_json() {
     let out = run(&["run", stage.manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let expected = format!(
-        "error: pipeline `json-filter-bad`: batch 1: stage `op` (operator {}), partition 0, failed on record 1: value is not a JSON object: expected ident at line 1 column 2 [record: \"not json at all\"]",
+        "error: pipeline `json-filter-bad`: batch 1: stage `op` (operator {}), partition 0, failed on record 1: value is not a JSON object: expected `{{` at byte 0, found `n` [record: \"not json at all\"]",
         wasm("json_filter").display()
     );
     assert!(
