@@ -63,4 +63,19 @@ pub mod reduce {
 }
 
 pub use map::wasmstream::operator::types::{Batch, ByteList, OperatorError};
+pub mod update_state {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "update-state-operator",
+        pub_export_macro: true,
+        export_macro_name: "export_update_state_operator",
+        default_bindings_module: "wasmstream_guest::bindings::update_state",
+        runtime_path: "wasmstream_guest::bindings::rt",
+        with: {
+            "wasmstream:operator/types@0.1.0": crate::bindings::map::wasmstream::operator::types,
+            "wasmstream:operator/log@0.1.0": crate::bindings::map::wasmstream::operator::log,
+        },
+    });
+}
+
 pub use wit_bindgen::rt;

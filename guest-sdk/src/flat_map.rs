@@ -52,6 +52,10 @@ impl Emitter {
         self.count
     }
 
+    pub(crate) fn finish(self) -> crate::bindings::Batch {
+        self.writer.finish()
+    }
+
     /// Whether nothing has been emitted yet in this batch.
     ///
     /// ```

@@ -11,6 +11,7 @@
 //! | filter | [`Filter`] | [`export_filter!`] | keep or drop |
 //! | flat-map | [`FlatMap`] | [`export_flat_map!`] | one in, zero or more out |
 //! | reduce | [`Reduce`] | [`export_reduce!`] | associative combine per key |
+//! | update-state | [`UpdateState`] | [`export_update_state!`] | per-key state across batches |
 //!
 //! Each kind gets its stage's manifest `params` once, in `init`. The first
 //! error a record causes stops the batch; the host reports the stage, the
@@ -61,6 +62,7 @@ mod record;
 pub mod reduce;
 mod slot;
 pub mod text;
+pub mod update_state;
 
 pub use error::Error;
 pub use filter::Filter;
@@ -69,6 +71,7 @@ pub use map::Map;
 pub use params::Params;
 pub use record::{Bytes, Header, Record};
 pub use reduce::Reduce;
+pub use update_state::UpdateState;
 
 #[doc(hidden)]
 pub mod __private {

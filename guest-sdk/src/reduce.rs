@@ -110,6 +110,15 @@ impl<'a> Values<'a> {
         }
     }
 
+    /// Values `start .. end` of a packed list.
+    pub(crate) fn packed(list: &'a ByteList, start: usize, end: usize) -> Self {
+        Values {
+            source: Source::Packed(list),
+            next: start,
+            end,
+        }
+    }
+
     /// Index of the value last handed out, within the batch's values.
     fn position(&self) -> usize {
         self.next.saturating_sub(1)
@@ -164,11 +173,7 @@ pub fn run<T: Reduce>(
             let key_end = keys.ends[group] as usize;
             let key = &keys.data[key_start..key_end];
             key_start = key_end;
-            let mut group_values = Values {
-                source: Source::Packed(&values),
-                next: first,
-                end: end as usize,
-            };
+            let mut group_values = Values::packed(&values, first, end as usize);
             let folded = operator
                 .reduce_all(key, &mut group_values)
                 .map_err(|e| failed(group_values.position(), e))?;

@@ -150,7 +150,7 @@ async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measur
         let mut data = vec![input.clone()];
         for (runner, time) in runners.iter_mut().zip(stage_time.iter_mut()) {
             let start = Instant::now();
-            data = runner.run(data).await?;
+            data = runner.run(data, 0).await?;
             *time += start.elapsed();
         }
         Ok(data.iter().map(Batch::len).sum())

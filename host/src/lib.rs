@@ -24,6 +24,8 @@
 //!   stages, pipeline or exchange-by-key.
 //! - [`plugin`]: the Wasm runtime: one engine, a compile cache keyed by
 //!   content hash, `InstancePre`, and per-instance memory and CPU limits.
+//! - [`state`]: per-key state for update-state stages, partitioned like
+//!   the shuffle.
 //! - [`sink`]: stdout (`pprint`) and one file per batch.
 //! - [`cli`] and [`telemetry`]: the command line and logging.
 
@@ -37,4 +39,5 @@ pub mod shuffle;
 pub mod sink;
 pub mod source;
 pub mod stage;
+pub mod state;
 pub mod telemetry;

@@ -108,6 +108,9 @@ pub enum Step {
     FlatMap(Operator),
     /// Exchange by key, then fold each key's values.
     ReduceByKey(Operator),
+    /// Exchange by key, then update each key's state (kept across batches,
+    /// forgotten after `ttl` without records).
+    UpdateStateByKey(Operator, Option<Duration>),
     /// Merge the inputs.
     Union,
 }
@@ -116,9 +119,11 @@ impl Step {
     /// The operator, unless this is a union.
     pub fn operator(&self) -> Option<&Operator> {
         match self {
-            Step::Map(op) | Step::Filter(op) | Step::FlatMap(op) | Step::ReduceByKey(op) => {
-                Some(op)
-            }
+            Step::Map(op)
+            | Step::Filter(op)
+            | Step::FlatMap(op)
+            | Step::ReduceByKey(op)
+            | Step::UpdateStateByKey(op, _) => Some(op),
             Step::Union => None,
         }
     }
@@ -575,14 +580,37 @@ impl Resolver<'_> {
             .parallelism(spec.parallelism.as_ref(), &field("parallelism"))
             .unwrap_or(default_parallelism);
         let limits = self.limits(spec.limits.as_ref(), default_limits, &field("limits"));
+        let ttl = match (&spec.ttl, kind) {
+            (None, _) => None,
+            (Some(ttl), "update_state_by_key") => match units::duration(ttl.get_ref()) {
+                Ok(d) if d > Duration::ZERO => Some(d),
+                Ok(_) => {
+                    self.error(ttl, field("ttl"), "must be longer than 0ms");
+                    None
+                }
+                Err(e) => {
+                    self.error(ttl, field("ttl"), e);
+                    None
+                }
+            },
+            (Some(ttl), _) => {
+                self.error(
+                    ttl,
+                    field("ttl"),
+                    "only an update_state_by_key stage forgets idle keys; remove `ttl`",
+                );
+                None
+            }
+        };
         let expected = match kind {
             "map" => Some(OperatorKind::Map),
             "filter" => Some(OperatorKind::Filter),
             "flat_map" => Some(OperatorKind::FlatMap),
             "reduce_by_key" => Some(OperatorKind::Reduce),
+            "update_state_by_key" => Some(OperatorKind::UpdateState),
             "union" => None,
             other => {
-                self.error(&spec.kind, field("kind"), format!("unknown stage kind {other:?}; use map, filter, flat_map, reduce_by_key or union"));
+                self.error(&spec.kind, field("kind"), format!("unknown stage kind {other:?}; use map, filter, flat_map, reduce_by_key, update_state_by_key or union"));
                 return None;
             }
         };
@@ -604,6 +632,7 @@ impl Resolver<'_> {
                     OperatorKind::Filter => Step::Filter(operator),
                     OperatorKind::FlatMap => Step::FlatMap(operator),
                     OperatorKind::Reduce => Step::ReduceByKey(operator),
+                    OperatorKind::UpdateState => Step::UpdateStateByKey(operator, ttl),
                 }
             }
         };

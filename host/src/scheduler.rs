@@ -178,7 +178,7 @@ impl Scheduler {
                 .iter()
                 .flat_map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
-            match runner.run(inputs).await {
+            match runner.run(inputs, info.time_ms).await {
                 Ok(output) => {
                     outputs.insert(plan.id.clone(), output);
                 }
@@ -192,6 +192,7 @@ impl Scheduler {
             match self.plan.on_error {
                 OnError::Stop => return Err(anyhow!("batch {}: {error}", info.id)),
                 OnError::Skip => {
+                    self.stages.iter_mut().for_each(StageRunner::discard);
                     self.summary.batches_skipped += 1;
                     self.summary.records_dropped += records_in as u64;
                     tracing::warn!(
@@ -226,6 +227,8 @@ impl Scheduler {
         .context("a sink panicked")?;
         self.sinks = sinks;
         written.with_context(|| format!("batch {}", info.id))?;
+        // The batch is out: now, and only now, its state changes count.
+        self.stages.iter_mut().for_each(StageRunner::commit);
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())
     }

@@ -11,5 +11,6 @@ mod plugins;
 mod sandbox;
 mod shutdown;
 mod sources;
+mod state;
 mod tutorial;
 mod wordcount;

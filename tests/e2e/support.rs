@@ -144,12 +144,19 @@ pub fn counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, 
 
 /// Polls `condition` every few milliseconds until it holds; fails the test
 /// with `what` if it does not within [`DEADLINE`].
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    wait_or_explain(condition, || what.to_owned());
+}
+
+/// Like [`wait_until`], with the failure message made at the moment of
+/// failure, so it can show the latest state.
+fn wait_or_explain(mut condition: impl FnMut() -> bool, explain: impl Fn() -> String) {
     let start = Instant::now();
     while !condition() {
         assert!(
             start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting until {what}"
+            "timed out after {DEADLINE:?} waiting until {}",
+            explain()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -204,9 +211,9 @@ impl Running {
 
     /// Waits until the log contains `text`.
     pub fn wait_for_log(&self, text: &str) {
-        wait_until(
-            &format!("the log says {text:?}; it has:\n{}", self.stderr()),
+        wait_or_explain(
             || self.stderr().contains(text),
+            || format!("the log says {text:?}; it has:\n{}", self.stderr()),
         );
     }
 

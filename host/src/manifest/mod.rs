@@ -19,7 +19,7 @@
 //!
 //! [[stages]]
 //! id = "words"
-//! kind = "flat_map"         # map | filter | flat_map | reduce_by_key | union
+//! kind = "flat_map"         # map | filter | flat_map | reduce_by_key | update_state_by_key | union
 //! input = "lines"
 //! component = "../../target/wasm32-wasip2/release/split_words.wasm"
 //!
@@ -136,7 +136,8 @@ pub struct StageSpec {
     pub position: usize,
     /// Unique id: `id = "words"`.
     pub id: Spanned<String>,
-    /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"` or `"union"`.
+    /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"`,
+    /// `"update_state_by_key"` or `"union"`.
     pub kind: Spanned<String>,
     /// The source or stage this one reads: `input = "lines"`.
     pub input: Option<Spanned<String>>,
@@ -150,6 +151,10 @@ pub struct StageSpec {
     pub params: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// Partitions this stage runs over: `parallelism = 4`.
     pub parallelism: Option<Spanned<i64>>,
+    /// update_state_by_key: forget a key (after one last call with
+    /// `timing-out`) when it has had no records for this long, measured in
+    /// batch time: `ttl = "30s"`. Default: keys are kept forever.
+    pub ttl: Option<Spanned<String>>,
     /// Overrides the pipeline's limits for this stage.
     pub limits: Option<LimitsSpec>,
     /// How `wasmstream build` makes the component:

@@ -9,7 +9,10 @@ use std::time::Duration;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Batch, ByteList, OperatorError, filter, flat_map, map, reduce};
+pub use super::bindings::update_state::{StateInput, StateOutput};
+use super::bindings::{
+    Batch, ByteList, OperatorError, filter, flat_map, map, reduce, update_state,
+};
 use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 
 /// What one instance may use.
@@ -36,6 +39,7 @@ pub(crate) enum Indices {
     Filter(filter::GuestIndices),
     FlatMap(flat_map::GuestIndices),
     Reduce(reduce::GuestIndices),
+    UpdateState(update_state::GuestIndices),
 }
 
 impl Indices {
@@ -45,6 +49,9 @@ impl Indices {
             OperatorKind::Filter => Indices::Filter(filter::GuestIndices::new(pre)?),
             OperatorKind::FlatMap => Indices::FlatMap(flat_map::GuestIndices::new(pre)?),
             OperatorKind::Reduce => Indices::Reduce(reduce::GuestIndices::new(pre)?),
+            OperatorKind::UpdateState => {
+                Indices::UpdateState(update_state::GuestIndices::new(pre)?)
+            }
         })
     }
 }
@@ -54,6 +61,7 @@ enum Exports {
     Filter(filter::Guest),
     FlatMap(flat_map::Guest),
     Reduce(reduce::Guest),
+    UpdateState(update_state::Guest),
 }
 
 /// A live instance of an operator, ready for batches.
@@ -195,6 +203,7 @@ impl Instance {
             Indices::Filter(i) => i.load(&mut store, &instance).map(Exports::Filter),
             Indices::FlatMap(i) => i.load(&mut store, &instance).map(Exports::FlatMap),
             Indices::Reduce(i) => i.load(&mut store, &instance).map(Exports::Reduce),
+            Indices::UpdateState(i) => i.load(&mut store, &instance).map(Exports::UpdateState),
         }
         .map_err(|e| bad_output(format!("{e:#}")))?;
         let mut this = Instance {
@@ -207,6 +216,7 @@ impl Instance {
             Exports::Filter(guest) => guest.call_init(store, params),
             Exports::FlatMap(guest) => guest.call_init(store, params),
             Exports::Reduce(guest) => guest.call_init(store, params),
+            Exports::UpdateState(guest) => guest.call_init(store, params),
         })?
         .map_err(|message| CallError {
             failure: Failure::InitRejected(message),
@@ -293,6 +303,29 @@ impl Instance {
                 "a reduce must return one value per key, but returned {} for {}",
                 output.len(),
                 group_ends.len()
+            )));
+        }
+        Ok(output)
+    }
+}
+
+impl Instance {
+    /// Updates the keys of one batch (see the `update-state` interface).
+    pub fn update_state(&mut self, input: &StateInput) -> Result<StateOutput, CallError> {
+        let output = self
+            .call(|store, exports| match exports {
+                Exports::UpdateState(guest) => guest.call_update(store, input),
+                _ => wasmtime::bail!("not an update-state operator"),
+            })?
+            .map_err(rejected)?;
+        let groups = input.group_ends.len();
+        output.states.check("states").map_err(bad_output)?;
+        output.output.check().map_err(bad_output)?;
+        if output.keep.len() != groups || output.states.len() != groups {
+            return Err(bad_output(format!(
+                "an update-state must return one state per key, but returned {} flags and {} states for {groups} keys",
+                output.keep.len(),
+                output.states.len()
             )));
         }
         Ok(output)

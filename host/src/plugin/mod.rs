@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
-pub use instance::{CallError, Failure, Instance, Limits};
+pub use instance::{CallError, Failure, Instance, Limits, StateInput, StateOutput};
 pub use sandbox::StoreData;
 
 /// How often the engine's epoch advances; the CPU budget is counted in
@@ -42,15 +42,18 @@ pub enum OperatorKind {
     FlatMap,
     /// Associative combine per key.
     Reduce,
+    /// Per-key state across batches.
+    UpdateState,
 }
 
 impl OperatorKind {
     /// Every kind, in the order they appear in the WIT.
-    pub const ALL: [OperatorKind; 4] = [
+    pub const ALL: [OperatorKind; 5] = [
         OperatorKind::Map,
         OperatorKind::Filter,
         OperatorKind::FlatMap,
         OperatorKind::Reduce,
+        OperatorKind::UpdateState,
     ];
 
     /// The fully qualified name of the interface a component of this kind
@@ -61,6 +64,7 @@ impl OperatorKind {
             OperatorKind::Filter => "wasmstream:operator/filter@0.1.0",
             OperatorKind::FlatMap => "wasmstream:operator/flat-map@0.1.0",
             OperatorKind::Reduce => "wasmstream:operator/reduce@0.1.0",
+            OperatorKind::UpdateState => "wasmstream:operator/update-state@0.1.0",
         }
     }
 }
@@ -72,6 +76,7 @@ impl fmt::Display for OperatorKind {
             OperatorKind::Filter => "filter",
             OperatorKind::FlatMap => "flat-map",
             OperatorKind::Reduce => "reduce",
+            OperatorKind::UpdateState => "update-state",
         })
     }
 }

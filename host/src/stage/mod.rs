@@ -13,6 +13,7 @@
 mod native;
 mod reduce;
 mod run;
+mod update_state;
 
 use std::fmt;
 use std::path::Path;
@@ -94,6 +95,14 @@ impl Worker {
         }
     }
 
+    /// Names the worker in logs: `pipeline/stage[partition]`.
+    pub(crate) fn label(&self) -> &str {
+        match self {
+            Worker::Wasm { label, .. } => label,
+            Worker::Native(_) => "native",
+        }
+    }
+
     /// Runs `call` on the live instance, creating it first if needed. A
     /// trap discards the instance; the next batch gets a fresh one.
     fn wasm<R>(
@@ -142,6 +151,18 @@ impl Worker {
         match self {
             Worker::Native(native) => native.flat_map(input),
             Worker::Wasm { .. } => self.wasm(|i| i.flat_map(input)),
+        }
+    }
+
+    pub(crate) fn update_state(
+        &mut self,
+        input: &crate::plugin::StateInput,
+    ) -> Result<crate::plugin::StateOutput, Failure> {
+        match self {
+            Worker::Native(_) => Err(Failure::BadOutput(
+                "native update-state operators are not supported".into(),
+            )),
+            Worker::Wasm { .. } => self.wasm(|i| i.update_state(input)),
         }
     }
 

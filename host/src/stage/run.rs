@@ -4,11 +4,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::update_state::{self, Changes};
 use super::{Worker, reduce};
 use crate::plan::{StagePlan, Step};
 use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::shuffle;
+use crate::state::PartitionState;
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
@@ -16,6 +18,12 @@ pub struct StageRunner {
     step: Step,
     /// One slot per partition; a worker is out of its slot while it runs.
     workers: Vec<Option<Worker>>,
+    /// Each partition's per-key state (used by update-state stages); out of
+    /// its slot, with the worker, while the partition runs.
+    states: Vec<PartitionState>,
+    /// Each partition's state changes from the batch just run, waiting for
+    /// the batch to be committed.
+    pending: Vec<Changes>,
 }
 
 /// A stage that failed a batch.
@@ -63,6 +71,10 @@ impl StageRunner {
         StageRunner {
             id: plan.id.as_str().into(),
             step: plan.step.clone(),
+            states: (0..plan.parallelism)
+                .map(|_| PartitionState::default())
+                .collect(),
+            pending: (0..plan.parallelism).map(|_| Vec::new()).collect(),
             workers,
         }
     }
@@ -73,12 +85,19 @@ impl StageRunner {
     }
 
     /// Runs the stage over its input partitions (all inputs' partitions, in
-    /// input order), returning its output partitions.
-    pub async fn run(&mut self, inputs: Vec<Batch>) -> Result<Vec<Batch>, StageError> {
+    /// input order) for the batch cut at `batch_time` (ms), returning its
+    /// output partitions. State changes wait for [`StageRunner::commit`].
+    pub async fn run(
+        &mut self,
+        inputs: Vec<Batch>,
+        batch_time: i64,
+    ) -> Result<Vec<Batch>, StageError> {
         let partitions = self.parallelism();
         let inputs = match &self.step {
             Step::Union => return Ok(inputs),
-            Step::ReduceByKey(_) => shuffle::exchange(inputs, partitions),
+            Step::ReduceByKey(_) | Step::UpdateStateByKey(..) => {
+                shuffle::exchange(inputs, partitions)
+            }
             _ => shuffle::rebalance(inputs, partitions),
         };
         let mut tasks = Vec::with_capacity(partitions);
@@ -86,19 +105,25 @@ impl StageRunner {
             let mut worker = self.workers[p]
                 .take()
                 .expect("a worker per partition, returned after each batch");
+            let state = std::mem::take(&mut self.states[p]);
             let step = self.step.clone();
             tasks.push(tokio::task::spawn_blocking(move || {
-                let result = process(&step, &mut worker, &input);
-                (worker, result, input)
+                let result = process(&step, &mut worker, &state, &input, batch_time);
+                (worker, state, result, input)
             }));
         }
         let mut outputs = Vec::with_capacity(partitions);
         let mut first_error = None;
         for (p, task) in tasks.into_iter().enumerate() {
-            let (worker, result, input) = task.await.expect("operator calls do not panic the host");
+            let (worker, state, result, input) =
+                task.await.expect("operator calls do not panic the host");
             self.workers[p] = Some(worker);
+            self.states[p] = state;
             match result {
-                Ok(output) => outputs.push(output),
+                Ok((output, changes)) => {
+                    outputs.push(output);
+                    self.pending[p] = changes;
+                }
                 Err(failure) if first_error.is_none() => {
                     first_error = Some(self.error(p, failure, &input))
                 }
@@ -106,9 +131,30 @@ impl StageRunner {
             }
         }
         match first_error {
-            Some(error) => Err(error),
+            Some(error) => {
+                self.discard();
+                Err(error)
+            }
             None => Ok(outputs),
         }
+    }
+
+    /// Applies the state changes of the batch just run: call it once the
+    /// batch's output is written.
+    pub fn commit(&mut self) {
+        for (state, changes) in self.states.iter_mut().zip(&mut self.pending) {
+            state.apply(std::mem::take(changes));
+        }
+    }
+
+    /// Forgets the state changes of the batch just run (it failed).
+    pub fn discard(&mut self) {
+        self.pending.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Keys with state, over all partitions.
+    pub fn state_keys(&self) -> usize {
+        self.states.iter().map(PartitionState::len).sum()
     }
 
     fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
@@ -132,11 +178,21 @@ impl StageRunner {
     }
 }
 
-fn process(step: &Step, worker: &mut Worker, input: &Batch) -> Result<Batch, Failure> {
-    if input.is_empty() {
-        return Ok(Batch::default());
+fn process(
+    step: &Step,
+    worker: &mut Worker,
+    state: &PartitionState,
+    input: &Batch,
+    batch_time: i64,
+) -> Result<(Batch, Changes), Failure> {
+    if let Step::UpdateStateByKey(_, ttl) = step {
+        // Runs even on an empty partition: idle keys may time out.
+        return update_state::update_state_by_key(worker, state, input, batch_time, *ttl);
     }
-    match step {
+    if input.is_empty() {
+        return Ok((Batch::default(), Vec::new()));
+    }
+    let output = match step {
         Step::Map(_) => worker.map(input),
         Step::FlatMap(_) => worker.flat_map(input),
         Step::Filter(_) => {
@@ -144,8 +200,9 @@ fn process(step: &Step, worker: &mut Worker, input: &Batch) -> Result<Batch, Fai
             Ok(input.select(keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i)))
         }
         Step::ReduceByKey(_) => reduce::reduce_by_key(worker, input),
-        Step::Union => Ok(input.clone()),
-    }
+        Step::Union | Step::UpdateStateByKey(..) => Ok(input.clone()),
+    }?;
+    Ok((output, Vec::new()))
 }
 
 fn preview(batch: &Batch, i: usize) -> String {

@@ -1,0 +1,113 @@
+//! updateStateByKey within one partition: group the batch by key, add the
+//! keys whose state has gone idle past the ttl, hand all of them to the
+//! operator in one call, and apply the states it returns.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::Worker;
+use crate::plugin::{Failure, StateInput};
+use crate::record::{Batch, ByteList};
+use crate::state::{Change, PartitionState};
+
+/// The changes a batch makes to a partition's state, applied only when the
+/// whole batch has been written.
+pub(crate) type Changes = Vec<(Vec<u8>, Change)>;
+
+/// Runs one batch's update for the keys `state` owns, returning the output
+/// and the state changes to apply once the batch is committed.
+pub(crate) fn update_state_by_key(
+    worker: &mut Worker,
+    state: &PartitionState,
+    input: &Batch,
+    batch_time: i64,
+    ttl: Option<Duration>,
+) -> Result<(Batch, Changes), Failure> {
+    let mut group_of: HashMap<&[u8], usize> = HashMap::new();
+    let mut members: Vec<(&[u8], Vec<u32>)> = Vec::new();
+    for (i, record) in input.iter().enumerate() {
+        let key = record.key.unwrap_or_default();
+        let group = *group_of.entry(key).or_insert_with(|| {
+            members.push((key, Vec::new()));
+            members.len() - 1
+        });
+        members[group].1.push(i as u32);
+    }
+    let idle = match ttl {
+        Some(ttl) => state.idle_since(batch_time - ttl.as_millis() as i64),
+        None => Vec::new(),
+    };
+    let idle: Vec<&[u8]> = idle
+        .iter()
+        .map(Vec::as_slice)
+        .filter(|k| !group_of.contains_key(k))
+        .collect();
+    if !idle.is_empty() {
+        tracing::debug!(
+            operator = worker.label(),
+            timed_out = idle.len(),
+            "keys timed out"
+        );
+    }
+    if members.is_empty() && idle.is_empty() {
+        return Ok((Batch::default(), Vec::new()));
+    }
+
+    let groups = members.len() + idle.len();
+    let mut call = StateInput {
+        keys: ByteList::with_capacity(groups, 0),
+        has_state: Vec::with_capacity(groups),
+        states: ByteList::with_capacity(groups, 0),
+        timing_out: Vec::with_capacity(groups),
+        values: ByteList::with_capacity(input.len(), input.values.data.len()),
+        group_ends: Vec::with_capacity(groups),
+        batch_time,
+    };
+    let mut order = Vec::with_capacity(input.len());
+    let keys = members
+        .iter()
+        .map(|(k, m)| (*k, m.as_slice(), false))
+        .chain(idle.iter().map(|k| (*k, &[][..], true)));
+    for (key, records, timing_out) in keys {
+        let previous = state.get(key);
+        call.keys.push(key);
+        call.has_state.push(previous.is_some());
+        call.states
+            .push(previous.map(|e| e.state.as_slice()).unwrap_or_default());
+        call.timing_out.push(timing_out);
+        for &i in records {
+            call.values.push(input.values.get(i as usize));
+            order.push(i);
+        }
+        call.group_ends.push(call.values.len() as u32);
+    }
+
+    let result = worker
+        .update_state(&call)
+        .map_err(|failure| match failure {
+            // The operator names a position in the grouped values; report the
+            // record's position in the stage's input instead.
+            Failure::Rejected {
+                record: Some(i),
+                message,
+            } => Failure::Rejected {
+                record: order.get(i as usize).copied(),
+                message,
+            },
+            other => other,
+        })?;
+
+    let changes = (0..groups).map(|g| {
+        let key = call.keys.get(g).to_vec();
+        let change = if result.keep[g] && !call.timing_out[g] {
+            Change::Put {
+                state: result.states.get(g).to_vec(),
+                active: batch_time,
+            }
+        } else {
+            Change::Delete
+        };
+        (key, change)
+    });
+    Ok((result.output, changes.collect()))
+}

@@ -1,0 +1,128 @@
+//! Per-key state, partitioned like the shuffle.
+//!
+//! An update-state stage exchanges records by key, so each key's state
+//! lives with exactly one partition, in that partition's [`PartitionState`].
+//! The state changes only at the end of a batch that succeeded, so a failed
+//! (or skipped) batch leaves it as it was.
+//!
+//! This is the in-memory store. The durable, memory-bounded store that
+//! checkpoints write comes next (see the README's status); it keeps this
+//! interface: look up, find idle keys, apply a batch's changes.
+
+use std::collections::HashMap;
+
+/// One key's state and when it was last active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The operator's state bytes.
+    pub state: Vec<u8>,
+    /// Batch time (ms) of the last batch that had records for the key.
+    pub last_active: i64,
+}
+
+/// The states of the keys one partition owns.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    entries: HashMap<Vec<u8>, Entry>,
+}
+
+/// A change to one key, decided by a batch.
+#[derive(Debug)]
+pub enum Change {
+    /// Store this state; the key was active at `active` (ms).
+    Put {
+        /// The new state.
+        state: Vec<u8>,
+        /// When the key was last active.
+        active: i64,
+    },
+    /// Forget the key.
+    Delete,
+}
+
+impl PartitionState {
+    /// The state of `key`, if it has one.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Keys idle since before `cutoff` (ms), in key order so replays agree.
+    pub fn idle_since(&self, cutoff: i64) -> Vec<Vec<u8>> {
+        let mut idle: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.last_active < cutoff)
+            .map(|(k, _)| k.clone())
+            .collect();
+        idle.sort();
+        idle
+    }
+
+    /// Applies a batch's changes.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Change)>) {
+        for (key, change) in changes {
+            match change {
+                Change::Put { state, active } => {
+                    self.entries.insert(
+                        key,
+                        Entry {
+                            state,
+                            last_active: active,
+                        },
+                    );
+                }
+                Change::Delete => {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// How many keys have state.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key has state.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_keys_are_found_in_order_and_changes_apply() {
+        let mut state = PartitionState::default();
+        state.apply([
+            (
+                b"b".to_vec(),
+                Change::Put {
+                    state: b"1".to_vec(),
+                    active: 10,
+                },
+            ),
+            (
+                b"a".to_vec(),
+                Change::Put {
+                    state: b"2".to_vec(),
+                    active: 5,
+                },
+            ),
+            (
+                b"c".to_vec(),
+                Change::Put {
+                    state: b"3".to_vec(),
+                    active: 50,
+                },
+            ),
+        ]);
+        assert_eq!(state.idle_since(20), vec![b"a".to_vec(), b"b".to_vec()]);
+        state.apply([(b"a".to_vec(), Change::Delete)]);
+        assert_eq!(state.get(b"a"), None);
+        assert_eq!(state.get(b"c").map(|e| e.state.as_slice()), Some(&b"3"[..]));
+        assert_eq!(state.len(), 2);
+    }
+}
