@@ -379,6 +379,15 @@ impl Resolver<'_> {
         let field = |name: &str| format!("sources[{i}].{name}");
         let kind = match spec.kind.get_ref().as_str() {
             "directory" => match &spec.path {
+                Some(path) if !self.path(path.get_ref()).is_dir() => {
+                    let resolved = self.path(path.get_ref());
+                    self.error(
+                        path,
+                        field("path"),
+                        format!("no such directory: {}", resolved.display()),
+                    );
+                    return None;
+                }
                 Some(path) => SourceKind::Directory {
                     path: self.path(path.get_ref()),
                     watch: spec.watch.unwrap_or(true),

@@ -40,6 +40,7 @@ bad_manifests! {
     file_that_is_not_a_component_is_named => "not-a-component",
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",
+    missing_source_directory_is_named => "missing-directory",
 }
 
 #[test]
