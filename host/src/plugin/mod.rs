@@ -83,7 +83,6 @@ impl fmt::Display for OperatorKind {
 
 /// The engine, linker and compile cache shared by all pipelines.
 pub struct Runtime {
-    engine: Engine,
     linker: Linker<StoreData>,
     cache: cache::Cache,
     loaded: Mutex<HashMap<cache::Digest, Arc<Plugin>>>,
@@ -116,7 +115,6 @@ impl Runtime {
 
         Ok(Arc::new(Runtime {
             cache: cache::Cache::new(cache_dir.into(), &engine),
-            engine,
             linker,
             loaded: Mutex::new(HashMap::new()),
         }))
@@ -204,11 +202,6 @@ impl Runtime {
             pre,
             indices,
         })
-    }
-
-    /// The engine, for callers that compile by hand (benchmarks).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 }
 

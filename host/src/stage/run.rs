@@ -152,11 +152,6 @@ impl StageRunner {
         self.pending.iter_mut().for_each(Vec::clear);
     }
 
-    /// Keys with state, over all partitions.
-    pub fn state_keys(&self) -> usize {
-        self.states.iter().map(PartitionState::len).sum()
-    }
-
     fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
         let record = match &failure {
             Failure::Rejected {
