@@ -377,6 +377,25 @@ impl Resolver<'_> {
 
     fn source(&mut self, i: usize, spec: &crate::manifest::SourceSpec) -> Option<SourcePlan> {
         let field = |name: &str| format!("sources[{i}].{name}");
+        let set = [
+            ("path", spec.path.as_ref().map(Spanned::span)),
+            ("watch", spec.watch.map(|_| spec.kind.span())),
+            ("address", spec.address.as_ref().map(Spanned::span)),
+            ("records", spec.records.as_ref().map(Spanned::span)),
+            ("rate", spec.rate.as_ref().map(Spanned::span)),
+            (
+                "record_bytes",
+                spec.record_bytes.as_ref().map(Spanned::span),
+            ),
+        ];
+        let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
+            "directory" => Some(&["path", "watch"]),
+            "socket" => Some(&["address"]),
+            "stdin" => Some(&[]),
+            "generator" => Some(&["records", "rate", "record_bytes"]),
+            _ => None,
+        };
+        self.inapplicable(&set, applies, spec.kind.get_ref(), "source", &field);
         let kind = match spec.kind.get_ref().as_str() {
             "directory" => match &spec.path {
                 Some(path) if !self.path(path.get_ref()).is_dir() => {
@@ -462,6 +481,18 @@ impl Resolver<'_> {
 
     fn sink(&mut self, i: usize, spec: &crate::manifest::SinkSpec) -> Option<SinkPlan> {
         let field = |name: &str| format!("sinks[{i}].{name}");
+        let set = [
+            ("max_records", spec.max_records.as_ref().map(Spanned::span)),
+            ("path", spec.path.as_ref().map(Spanned::span)),
+            ("prefix", spec.prefix.as_ref().map(Spanned::span)),
+            ("suffix", spec.suffix.as_ref().map(Spanned::span)),
+        ];
+        let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
+            "stdout" => Some(&["max_records"]),
+            "files" => Some(&["path", "prefix", "suffix"]),
+            _ => None,
+        };
+        self.inapplicable(&set, applies, spec.kind.get_ref(), "sink", &field);
         self.check_input(&spec.input, field("input"));
         let kind = match spec.kind.get_ref().as_str() {
             "stdout" => {
@@ -508,6 +539,31 @@ impl Resolver<'_> {
             input: spec.input.get_ref().clone(),
             kind,
         })
+    }
+
+    /// Reports settings given that do nothing for this kind of source or
+    /// sink, rather than silently ignoring them. `applies` is `None` for an
+    /// unknown kind, which is reported on its own.
+    fn inapplicable(
+        &mut self,
+        set: &[(&str, Option<Range<usize>>)],
+        applies: Option<&[&str]>,
+        kind: &str,
+        what: &str,
+        field: &dyn Fn(&str) -> String,
+    ) {
+        let Some(applies) = applies else { return };
+        for (name, span) in set {
+            if let Some(span) = span
+                && !applies.contains(name)
+            {
+                self.errors.push(
+                    Some(span.clone()),
+                    field(name),
+                    format!("`{name}` does not apply to a {kind} {what}; remove it"),
+                );
+            }
+        }
     }
 
     fn check_input(&mut self, input: &Spanned<String>, field: String) {

@@ -41,6 +41,7 @@ bad_manifests! {
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",
     missing_source_directory_is_named => "missing-directory",
+    settings_for_another_kind_are_reported => "setting-for-another-kind",
 }
 
 #[test]
