@@ -73,6 +73,24 @@ impl fmt::Debug for Operator {
     }
 }
 
+impl Failure {
+    /// A failure naming a position in values the stage grouped by key,
+    /// made to name that record's position in the stage's input instead;
+    /// `order[i]` is the input position of grouped value `i`.
+    pub(crate) fn at_input(self, order: &[u32]) -> Failure {
+        match self {
+            Failure::Rejected {
+                record: Some(i),
+                message,
+            } => Failure::Rejected {
+                record: order.get(i as usize).copied(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The operator of one partition of one stage, alive across batches.
 pub(crate) enum Worker {
     Wasm {

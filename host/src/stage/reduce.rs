@@ -40,18 +40,7 @@ pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch,
 
     let reduced = worker
         .reduce(&keys, &values, &group_ends)
-        .map_err(|failure| match failure {
-            // The operator names a position in the grouped values; report the
-            // record's position in the stage's input instead.
-            Failure::Rejected {
-                record: Some(i),
-                message,
-            } => Failure::Rejected {
-                record: order.get(i as usize).copied(),
-                message,
-            },
-            other => other,
-        })?;
+        .map_err(|failure| failure.at_input(&order))?;
 
     let mut out = Batch::with_capacity(members.len(), reduced.data.len());
     for (g, group) in members.iter().enumerate() {

@@ -84,18 +84,7 @@ pub(crate) fn update_state_by_key(
 
     let result = worker
         .update_state(&call)
-        .map_err(|failure| match failure {
-            // The operator names a position in the grouped values; report the
-            // record's position in the stage's input instead.
-            Failure::Rejected {
-                record: Some(i),
-                message,
-            } => Failure::Rejected {
-                record: order.get(i as usize).copied(),
-                message,
-            },
-            other => other,
-        })?;
+        .map_err(|failure| failure.at_input(&order))?;
 
     let changes = (0..groups).map(|g| {
         let key = call.keys.get(g).to_vec();
