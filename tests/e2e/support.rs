@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long any wait in these tests may take before it counts as a failure.
@@ -142,32 +142,40 @@ pub fn counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, 
     counts
 }
 
-/// Polls `condition` every few milliseconds until it holds; fails the test
-/// with `what` if it does not within [`DEADLINE`].
-pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
-    wait_or_explain(condition, || what.to_owned());
-}
+/// How often [`wait_until`] looks again at a condition it cannot be told
+/// about (files appearing in a folder).
+const POLL: Duration = Duration::from_millis(10);
 
-/// Like [`wait_until`], with the failure message made at the moment of
-/// failure, so it can show the latest state.
-fn wait_or_explain(mut condition: impl FnMut() -> bool, explain: impl Fn() -> String) {
+/// Waits until `condition` holds, looking again every [`POLL`]; fails the
+/// test with `what` if it does not within [`DEADLINE`]. For conditions with
+/// an event to wait on (a log line, the process exiting), [`Running`] waits
+/// on the event itself.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {
         assert!(
             start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting until {}",
-            explain()
+            "timed out after {DEADLINE:?} waiting until {what}"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(POLL);
     }
 }
 
-/// A `wasmstream` process running in the background, its stderr collected
+/// A child's stderr as it arrives, with a signal for each new line.
+#[derive(Default)]
+struct Log {
+    text: Mutex<String>,
+    grew: Condvar,
+}
+
+/// A `wasmstream` process running in the background, its output collected
 /// as it arrives so a test can wait for a log line.
 pub struct Running {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+    /// The process, until [`Running::finish`] hands it to its waiter.
+    child: Option<Child>,
+    pid: u32,
+    log: Arc<Log>,
+    readers: Vec<std::thread::JoinHandle<String>>,
 }
 
 impl Running {
@@ -181,74 +189,98 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wasmstream");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
+        let log = Arc::new(Log::default());
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                let mut all = sink.lock().expect("stderr lock");
-                all.push_str(&line);
-                all.push('\n');
+                let mut text = sink.text.lock().expect("log lock");
+                text.push_str(&line);
+                text.push('\n');
+                sink.grew.notify_all();
             }
+            String::new()
+        });
+        // Read stdout as it comes too, so a chatty child never blocks on a
+        // full pipe.
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let stdout_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut text).expect("read stdout");
+            text
         });
         Running {
-            child,
-            stderr,
-            reader: Some(reader),
+            pid: child.id(),
+            child: Some(child),
+            log,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
     /// The child's stdin, if it was piped.
     pub fn stdin(&mut self) -> &mut std::process::ChildStdin {
-        self.child.stdin.as_mut().expect("stdin was piped")
+        self.child
+            .as_mut()
+            .and_then(|c| c.stdin.as_mut())
+            .expect("stdin was piped")
     }
 
     /// What the process has logged so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr lock").clone()
+        self.log.text.lock().expect("log lock").clone()
     }
 
-    /// Waits until the log contains `text`.
+    /// Waits until the log contains `text`, woken by each new line.
     pub fn wait_for_log(&self, text: &str) {
-        wait_or_explain(
-            || self.stderr().contains(text),
-            || format!("the log says {text:?}; it has:\n{}", self.stderr()),
-        );
+        let start = Instant::now();
+        let mut log = self.log.text.lock().expect("log lock");
+        while !log.contains(text) {
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+            assert!(
+                !left.is_zero(),
+                "timed out after {DEADLINE:?} waiting until the log says {text:?}; it has:\n{log}"
+            );
+            log = self.log.grew.wait_timeout(log, left).expect("log lock").0;
+        }
     }
 
     /// Sends SIGINT, as Ctrl-C does.
     pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.pid.to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -INT failed");
+        assert!(status.success(), "kill {signal} failed");
     }
 
     /// Waits for the process to exit; returns its status, stdout and stderr.
     pub fn finish(mut self) -> Output {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for wasmstream") {
-                break status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
+        let mut child = self.child.take().expect("finish is called once");
+        let (exited, exit) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let status = match exit.recv_timeout(DEADLINE) {
+            Ok(status) => status.expect("wait for wasmstream"),
+            Err(_) => {
+                self.signal("-KILL");
                 panic!(
                     "wasmstream did not exit within {DEADLINE:?}; log:\n{}",
                     self.stderr()
                 );
             }
-            std::thread::sleep(Duration::from_millis(10));
         };
-        let mut stdout = String::new();
-        if let Some(mut pipe) = self.child.stdout.take() {
-            std::io::Read::read_to_string(&mut pipe, &mut stdout).expect("read stdout");
-        }
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("stderr reader");
-        }
+        let mut outputs = self
+            .readers
+            .drain(..)
+            .map(|r| r.join().expect("output reader"));
+        let stdout = outputs.next().expect("stdout reader");
+        outputs.for_each(drop);
         Output {
             status,
             stdout,
@@ -259,6 +291,8 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+        }
     }
 }
