@@ -17,9 +17,17 @@ use std::time::{Duration, Instant};
 use wasmstream::plan::{StagePlan, Step};
 use wasmstream::plugin::{Limits, Runtime};
 use wasmstream::record::Batch;
+use wasmstream::sink::BatchInfo;
 use wasmstream::source::generator;
 use wasmstream::stage::{NativeOperator, Operator, StageRunner};
 use wasmstream_guest::text;
+
+/// The batch every run is, as far as the stages know.
+const BATCH: BatchInfo = BatchInfo {
+    id: 1,
+    time_ms: 0,
+    end_of_input: false,
+};
 
 const RECORD_BYTES: usize = 100;
 /// Records pushed through per measurement (at least three batches).
@@ -150,7 +158,7 @@ async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measur
         let mut data = vec![input.clone()];
         for (runner, time) in runners.iter_mut().zip(stage_time.iter_mut()) {
             let start = Instant::now();
-            data = runner.run(data, 0).await?;
+            data = runner.run(data, BATCH).await?.records;
             *time += start.elapsed();
         }
         Ok(data.iter().map(Batch::len).sum())

@@ -54,6 +54,8 @@ pub struct SourcePlan {
     pub id: String,
     /// What it reads.
     pub kind: SourceKind,
+    /// The most records one batch takes from it.
+    pub max_batch_records: Option<usize>,
 }
 
 /// The kinds of source.
@@ -113,20 +115,88 @@ pub enum Step {
     UpdateStateByKey(Operator, Option<Duration>),
     /// Merge the inputs.
     Union,
+    /// The records of the last `length` batches, every `slide` batches.
+    Window {
+        /// Batches the window covers.
+        length: u32,
+        /// Batches between two emissions.
+        slide: u32,
+    },
+    /// Exchange by key, then fold each key's values over a window.
+    ReduceByKeyAndWindow {
+        /// Folds values.
+        reduce: Operator,
+        /// Takes values back out (processing time only).
+        inverse: Option<Operator>,
+        /// Which records share a window.
+        windowing: Windowing,
+    },
+    /// Count each distinct value over a window.
+    CountByValueAndWindow(Windowing),
+}
+
+/// How a windowed stage groups records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Windowing {
+    /// Processing time: the last `length` batches, emitted every `slide`
+    /// batches (when the batch id is a multiple of `slide`).
+    Batches {
+        /// Batches the window covers.
+        length: u32,
+        /// Batches between two emissions.
+        slide: u32,
+    },
+    /// Event time: windows over the records' own timestamps.
+    EventTime(EventTime),
+}
+
+/// Event-time windows, all in milliseconds: windows `[start, start +
+/// length)` for every `start` that is a multiple of `slide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTime {
+    /// How much time a window covers.
+    pub length: i64,
+    /// How far apart window starts are (`length` for tumbling windows).
+    pub slide: i64,
+    /// How far the watermark trails the latest timestamp seen.
+    pub delay: i64,
+    /// How long after the watermark passes its end a window still takes
+    /// records.
+    pub lateness: i64,
 }
 
 impl Step {
-    /// The operator, unless this is a union.
+    /// The operator, if the step runs one.
     pub fn operator(&self) -> Option<&Operator> {
         match self {
             Step::Map(op)
             | Step::Filter(op)
             | Step::FlatMap(op)
             | Step::ReduceByKey(op)
-            | Step::UpdateStateByKey(op, _) => Some(op),
-            Step::Union => None,
+            | Step::UpdateStateByKey(op, _)
+            | Step::ReduceByKeyAndWindow { reduce: op, .. } => Some(op),
+            Step::Union | Step::Window { .. } | Step::CountByValueAndWindow(_) => None,
         }
     }
+
+    /// The event-time windowing, if the step windows by event time (and so
+    /// has a side output for late records).
+    pub fn event_time(&self) -> Option<EventTime> {
+        match self {
+            Step::ReduceByKeyAndWindow {
+                windowing: Windowing::EventTime(e),
+                ..
+            }
+            | Step::CountByValueAndWindow(Windowing::EventTime(e)) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// The name of the stream of records that arrived too late for an
+/// event-time stage's windows.
+pub fn late_stream(stage: &str) -> String {
+    format!("{stage}.late")
 }
 
 /// A sink, resolved.
@@ -253,7 +323,7 @@ impl Resolver<'_> {
             .iter()
             .filter_map(|s| self.source(s.position, s))
             .collect();
-        let stages = self.stages(parallelism, limits);
+        let stages = self.stages(parallelism, limits, interval);
         let sinks = m
             .sinks
             .iter()
@@ -387,12 +457,16 @@ impl Resolver<'_> {
                 "record_bytes",
                 spec.record_bytes.as_ref().map(Spanned::span),
             ),
+            (
+                "max_batch_records",
+                spec.max_batch_records.as_ref().map(Spanned::span),
+            ),
         ];
         let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
-            "directory" => Some(&["path", "watch"]),
+            "directory" => Some(&["path", "watch", "max_batch_records"]),
             "socket" => Some(&["address"]),
             "stdin" => Some(&[]),
-            "generator" => Some(&["records", "rate", "record_bytes"]),
+            "generator" => Some(&["records", "rate", "record_bytes", "max_batch_records"]),
             _ => None,
         };
         self.inapplicable(&set, applies, spec.kind.get_ref(), "source", &field);
@@ -473,9 +547,18 @@ impl Resolver<'_> {
                 return None;
             }
         };
+        let max_batch_records = match &spec.max_batch_records {
+            Some(n) if *n.get_ref() < 1 => {
+                self.error(n, field("max_batch_records"), "must be at least 1");
+                None
+            }
+            Some(n) => Some(*n.get_ref() as usize),
+            None => None,
+        };
         Some(SourcePlan {
             id: spec.id.get_ref().clone(),
             kind,
+            max_batch_records,
         })
     }
 
@@ -569,29 +652,42 @@ impl Resolver<'_> {
     fn check_input(&mut self, input: &Spanned<String>, field: String) {
         let m = self.manifest;
         let name = input.get_ref();
-        let known = m
+        let late_streams: Vec<String> = m
+            .stages
+            .iter()
+            .filter(|s| s.time.as_ref().is_some_and(|t| t.get_ref() == "event"))
+            .map(|s| late_stream(s.id.get_ref()))
+            .collect();
+        let known: Vec<&str> = m
             .sources
             .iter()
-            .map(|s| s.id.get_ref())
-            .chain(m.stages.iter().map(|s| s.id.get_ref()));
-        if !known.clone().chain(&m.broken_ids).any(|id| id == name) {
-            let names: Vec<_> = known.map(String::as_str).collect();
+            .map(|s| s.id.get_ref().as_str())
+            .chain(m.stages.iter().map(|s| s.id.get_ref().as_str()))
+            .chain(late_streams.iter().map(String::as_str))
+            .collect();
+        let broken = m.broken_ids.iter().map(String::as_str);
+        if !known.iter().copied().chain(broken).any(|id| id == name) {
             self.error(
                 input,
                 field,
                 format!(
                     "unknown input {name:?}; the sources and stages are: {}",
-                    names.join(", ")
+                    known.join(", ")
                 ),
             );
         }
     }
 
-    fn stages(&mut self, default_parallelism: usize, default_limits: Limits) -> Vec<StagePlan> {
+    fn stages(
+        &mut self,
+        default_parallelism: usize,
+        default_limits: Limits,
+        interval: Duration,
+    ) -> Vec<StagePlan> {
         let mut plans = Vec::new();
         for spec in &self.manifest.stages {
-            if let Some(plan) = self.stage(spec.position, spec, default_parallelism, default_limits)
-            {
+            let defaults = (default_parallelism, default_limits, interval);
+            if let Some(plan) = self.stage(spec.position, spec, defaults) {
                 plans.push(plan);
             }
         }
@@ -602,8 +698,7 @@ impl Resolver<'_> {
         &mut self,
         i: usize,
         spec: &StageSpec,
-        default_parallelism: usize,
-        default_limits: Limits,
+        (default_parallelism, default_limits, interval): (usize, Limits, Duration),
     ) -> Option<StagePlan> {
         let field = |name: &str| format!("stages[{i}].{name}");
         let id = spec.id.get_ref().clone();
@@ -667,36 +762,103 @@ impl Resolver<'_> {
                 None
             }
         };
-        let expected = match kind {
-            "map" => Some(OperatorKind::Map),
-            "filter" => Some(OperatorKind::Filter),
-            "flat_map" => Some(OperatorKind::FlatMap),
-            "reduce_by_key" => Some(OperatorKind::Reduce),
-            "update_state_by_key" => Some(OperatorKind::UpdateState),
-            "union" => None,
-            other => {
-                self.error(&spec.kind, field("kind"), format!("unknown stage kind {other:?}; use map, filter, flat_map, reduce_by_key, update_state_by_key or union"));
-                return None;
-            }
-        };
-        let step = match expected {
-            None => {
-                if let Some(component) = &spec.component {
+        let windowed = matches!(
+            kind,
+            "window" | "reduce_by_key_and_window" | "count_by_value_and_window"
+        );
+        let window_fields = [
+            ("window", spec.window.as_ref()),
+            ("slide", spec.slide.as_ref()),
+            ("time", spec.time.as_ref()),
+            ("watermark", spec.watermark.as_ref()),
+            ("allowed_lateness", spec.allowed_lateness.as_ref()),
+        ];
+        if !windowed {
+            for (name, value) in window_fields {
+                if let Some(value) = value {
                     self.error(
-                        component,
-                        field("component"),
-                        "a union runs no operator; remove `component`",
+                        value,
+                        field(name),
+                        format!("`{name}` applies to window stages only; remove it"),
                     );
                 }
+            }
+        }
+        if let Some(inverse) = &spec.inverse
+            && kind != "reduce_by_key_and_window"
+        {
+            self.error(
+                inverse,
+                field("inverse"),
+                "only a reduce_by_key_and_window stage takes an `inverse`; remove it",
+            );
+        }
+        let windowing = match windowed {
+            true => Some(self.windowing(i, spec, interval)?),
+            false => None,
+        };
+        let step = match kind {
+            "union" => {
+                self.no_component(i, spec, "a union runs no operator");
                 Step::Union
             }
-            Some(expected) => {
-                let operator = self.operator(i, spec, expected, limits)?;
+            "window" => {
+                self.no_component(i, spec, "a window stage runs no operator");
+                match windowing? {
+                    Windowing::Batches { length, slide } => Step::Window { length, slide },
+                    Windowing::EventTime(_) => {
+                        let time = spec.time.as_ref().expect("event time is chosen by `time`");
+                        self.error(
+                            time,
+                            field("time"),
+                            "a window stage windows batches (processing time); for event time use reduce_by_key_and_window or count_by_value_and_window",
+                        );
+                        return None;
+                    }
+                }
+            }
+            "count_by_value_and_window" => {
+                self.no_component(i, spec, "count_by_value_and_window counts by itself");
+                Step::CountByValueAndWindow(windowing?)
+            }
+            _ => {
+                let expected = match kind {
+                    "map" => OperatorKind::Map,
+                    "filter" => OperatorKind::Filter,
+                    "flat_map" => OperatorKind::FlatMap,
+                    "reduce_by_key" | "reduce_by_key_and_window" => OperatorKind::Reduce,
+                    "update_state_by_key" => OperatorKind::UpdateState,
+                    other => {
+                        self.error(&spec.kind, field("kind"), format!("unknown stage kind {other:?}; use map, filter, flat_map, reduce_by_key, update_state_by_key, union, window, reduce_by_key_and_window or count_by_value_and_window"));
+                        return None;
+                    }
+                };
+                let Some(component) = &spec.component else {
+                    self.error(
+                        &spec.id,
+                        field("component"),
+                        format!("a {kind} stage needs `component = \"path/to/operator.wasm\"`"),
+                    );
+                    return None;
+                };
+                let operator = self.operator(i, spec, component, "component", expected, limits);
+                let inverse = spec.inverse.as_ref().map(|inverse| {
+                    self.operator(i, spec, inverse, "inverse", OperatorKind::Reduce, limits)
+                });
+                let operator = operator?;
                 match expected {
                     OperatorKind::Map => Step::Map(operator),
                     OperatorKind::Filter => Step::Filter(operator),
                     OperatorKind::FlatMap => Step::FlatMap(operator),
-                    OperatorKind::Reduce => Step::ReduceByKey(operator),
+                    OperatorKind::Reduce if kind == "reduce_by_key" => Step::ReduceByKey(operator),
+                    OperatorKind::Reduce => Step::ReduceByKeyAndWindow {
+                        reduce: operator,
+                        inverse: match inverse {
+                            Some(inverse) => Some(inverse?),
+                            None => None,
+                        },
+                        windowing: windowing?,
+                    },
                     OperatorKind::UpdateState => Step::UpdateStateByKey(operator, ttl),
                 }
             }
@@ -709,25 +871,180 @@ impl Resolver<'_> {
         })
     }
 
+    /// Reports a `component` or `inverse` on a stage that runs no operator.
+    fn no_component(&mut self, i: usize, spec: &StageSpec, why: &str) {
+        if let Some(component) = &spec.component {
+            self.error(
+                component,
+                format!("stages[{i}].component"),
+                format!("{why}; remove `component`"),
+            );
+        }
+    }
+
+    /// The windowing of a window stage: lengths checked against the batch
+    /// interval (processing time) or each other (event time).
+    fn windowing(&mut self, i: usize, spec: &StageSpec, interval: Duration) -> Option<Windowing> {
+        let field = |f: &str| format!("stages[{i}].{f}");
+        let Some(window) = &spec.window else {
+            self.error(
+                &spec.kind,
+                field("window"),
+                format!("a {} stage needs `window = \"60s\"`", spec.kind.get_ref()),
+            );
+            return None;
+        };
+        let length = self.positive_duration(window, field("window"));
+        let slide = spec
+            .slide
+            .as_ref()
+            .map(|slide| (slide, self.positive_duration(slide, field("slide"))));
+        let event = match spec.time.as_ref().map(|t| (t, t.get_ref().as_str())) {
+            None | Some((_, "processing")) => false,
+            Some((_, "event")) => true,
+            Some((time, other)) => {
+                self.error(
+                    time,
+                    field("time"),
+                    format!("{other:?} is not a time; use \"processing\" or \"event\""),
+                );
+                return None;
+            }
+        };
+        let length = length?;
+        let show = units::show_duration;
+        if !event {
+            for (name, value) in [
+                ("watermark", &spec.watermark),
+                ("allowed_lateness", &spec.allowed_lateness),
+            ] {
+                if let Some(value) = value {
+                    self.error(
+                        value,
+                        field(name),
+                        format!("`{name}` applies to event-time windows; set `time = \"event\"` or remove it"),
+                    );
+                }
+            }
+            let slide = match slide {
+                Some((at, slide)) => (at, slide?),
+                None => (window, interval),
+            };
+            let mut whole = true;
+            for (name, at, d) in [("window", window, length), ("slide", slide.0, slide.1)] {
+                if d.as_millis() % interval.as_millis() != 0 {
+                    whole = false;
+                    let below = d.as_millis() / interval.as_millis() * interval.as_millis();
+                    let above = below + interval.as_millis();
+                    let nearest = match below {
+                        0 => show(Duration::from_millis(above as u64)),
+                        _ => format!(
+                            "{} or {}",
+                            show(Duration::from_millis(below as u64)),
+                            show(Duration::from_millis(above as u64))
+                        ),
+                    };
+                    self.error(
+                        at,
+                        field(name),
+                        format!(
+                            "{} is not a multiple of the batch interval {}; a processing-time window covers whole batches (try {nearest})",
+                            show(d),
+                            show(interval)
+                        ),
+                    );
+                }
+            }
+            if slide.1 > length {
+                self.error(
+                    slide.0,
+                    field("slide"),
+                    format!(
+                        "the slide {} is longer than the window {}; records between two windows would be in none",
+                        show(slide.1),
+                        show(length)
+                    ),
+                );
+                return None;
+            }
+            if !whole {
+                return None;
+            }
+            let batches = |d: Duration| (d.as_millis() / interval.as_millis()) as u32;
+            return Some(Windowing::Batches {
+                length: batches(length),
+                slide: batches(slide.1),
+            });
+        }
+        if let Some(inverse) = &spec.inverse {
+            self.error(
+                inverse,
+                field("inverse"),
+                "an inverse applies to processing-time windows only; each event-time window is folded on its own",
+            );
+        }
+        let slide = match slide {
+            Some((at, slide)) => (at, slide?),
+            None => (window, length),
+        };
+        if slide.1 > length || length.as_millis() % slide.1.as_millis() != 0 {
+            self.error(
+                slide.0,
+                field("slide"),
+                format!(
+                    "the window {} is not a multiple of the slide {}; every record must fall in the same number of windows",
+                    show(length),
+                    show(slide.1)
+                ),
+            );
+            return None;
+        }
+        let mut at_least_zero = |value: &Option<Spanned<String>>, name: &str| match value {
+            None => Some(0),
+            Some(text) => match units::duration(text.get_ref()) {
+                Ok(d) => Some(d.as_millis() as i64),
+                Err(e) => {
+                    self.error(text, field(name), e);
+                    None
+                }
+            },
+        };
+        let delay = at_least_zero(&spec.watermark, "watermark");
+        let lateness = at_least_zero(&spec.allowed_lateness, "allowed_lateness");
+        Some(Windowing::EventTime(EventTime {
+            length: length.as_millis() as i64,
+            slide: slide.1.as_millis() as i64,
+            delay: delay?,
+            lateness: lateness?,
+        }))
+    }
+
+    fn positive_duration(&mut self, text: &Spanned<String>, field: String) -> Option<Duration> {
+        match units::duration(text.get_ref()) {
+            Ok(d) if d > Duration::ZERO => Some(d),
+            Ok(_) => {
+                self.error(text, field, "must be longer than 0ms");
+                None
+            }
+            Err(e) => {
+                self.error(text, field, e);
+                None
+            }
+        }
+    }
+
+    /// Loads the component at `component` (the stage's field `name`),
+    /// checks its kind and runs its `init` on the stage's params.
     fn operator(
         &mut self,
         i: usize,
         spec: &StageSpec,
+        component: &Spanned<String>,
+        name: &str,
         expected: OperatorKind,
         limits: Limits,
     ) -> Option<Operator> {
-        let field = |name: &str| format!("stages[{i}].{name}");
-        let Some(component) = &spec.component else {
-            self.error(
-                &spec.id,
-                field("component"),
-                format!(
-                    "a {} stage needs `component = \"path/to/operator.wasm\"`",
-                    spec.kind.get_ref()
-                ),
-            );
-            return None;
-        };
+        let field = |f: &str| format!("stages[{i}].{f}");
         let params = self.params(i, spec.params.as_ref())?;
         let path = self.path(component.get_ref());
         if !path.is_file() {
@@ -738,7 +1055,7 @@ impl Resolver<'_> {
             };
             self.error(
                 component,
-                field("component"),
+                field(name),
                 format!("no such file: {}{hint}", path.display()),
             );
             return None;
@@ -746,7 +1063,7 @@ impl Resolver<'_> {
         let plugin = match self.runtime.load(&path) {
             Ok(plugin) => plugin,
             Err(e) => {
-                self.error(component, field("component"), e.to_string());
+                self.error(component, field(name), e.to_string());
                 return None;
             }
         };
@@ -757,8 +1074,11 @@ impl Resolver<'_> {
             );
             self.error(
                 component,
-                field("component"),
-                format!("{file} is a {} operator, but the stage's kind is {:?}, which needs a {expected} operator", plugin.kind(), spec.kind.get_ref()),
+                field(name),
+                match name {
+                    "component" => format!("{file} is a {} operator, but the stage's kind is {:?}, which needs a {expected} operator", plugin.kind(), spec.kind.get_ref()),
+                    _ => format!("{file} is a {} operator, but an inverse must be a {expected} operator", plugin.kind()),
+                },
             );
             return None;
         }

@@ -261,13 +261,23 @@ impl Batch {
 }
 
 /// Renders a record the way Spark prints a pair: `(key,value)`, or just the
-/// value when there is no key. Bytes that are not UTF-8 are shown escaped.
+/// value when there is no key, then its headers as ` name=value` (an
+/// event-time window's bounds, for one). Bytes that are not UTF-8 are
+/// shown as U+FFFD.
 pub fn display(record: &RecordRef<'_>) -> String {
     let value = String::from_utf8_lossy(record.value);
-    match record.key {
+    let mut text = match record.key {
         Some(key) => format!("({},{value})", String::from_utf8_lossy(key)),
         None => value.into_owned(),
+    };
+    for (name, value) in record.headers.iter() {
+        text.push_str(&format!(
+            " {}={}",
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(value)
+        ));
     }
+    text
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::plan::{OnError, PipelinePlan};
+use crate::plan::{OnError, PipelinePlan, SourcePlan, late_stream};
 use crate::record::Batch;
 use crate::sink::{self, BatchInfo, Sink};
-use crate::source::{self, RunningSource};
+use crate::source::{self, Pull, Started};
 use crate::stage::{StageError, StageRunner};
 
 /// The most bytes one batch takes from the sources; the rest waits for the
@@ -42,6 +42,9 @@ pub struct Summary {
     pub batches_skipped: u64,
     /// Source records in those dropped batches.
     pub records_dropped: u64,
+    /// Records event-time stages found too late for their windows (sent to
+    /// their side outputs).
+    pub records_late: u64,
 }
 
 /// Runs `plan` until its sources end or `stop` becomes true, then finishes
@@ -99,7 +102,7 @@ impl Scheduler {
             .plan
             .sources
             .iter()
-            .map(|s| Feed::new(source::spawn(s, sources_stop.clone())))
+            .map(|s| Feed::new(s, source::start(s, sources_stop.clone())))
             .collect();
         let interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -121,17 +124,19 @@ impl Scheduler {
                 for feed in &mut feeds {
                     feed.poll().await?;
                 }
-                let all_ended = feeds.iter().all(|f| f.ended);
-                // Normally one batch per tick; at the end, as many as it takes
-                // to hand over everything that was read.
+                // Normally one batch per tick; when stopping, as many as it
+                // takes to hand over everything pushed.
                 loop {
-                    let inputs = cut(&mut feeds);
-                    self.batch(inputs).await?;
-                    if !all_ended || feeds.iter().all(|f| f.buffer.is_empty()) {
+                    let inputs = cut(&mut feeds).await?;
+                    let pushed_more = feeds.iter().any(|f| !f.buffer.is_empty());
+                    let all_ended = feeds.iter().all(|f| f.ended);
+                    let end_of_input = all_ended && !pushed_more && !stopping;
+                    self.batch(inputs, end_of_input).await?;
+                    if !pushed_more || !(all_ended || stopping) {
                         break;
                     }
                 }
-                if all_ended {
+                if stopping || feeds.iter().all(|f| f.ended && f.buffer.is_empty()) {
                     return Ok(());
                 }
             }
@@ -140,7 +145,10 @@ impl Scheduler {
 
         let _ = stop_sources.send(true);
         for feed in &feeds {
-            if let Some(task) = &feed.task {
+            if let Input::Push {
+                task: Some(task), ..
+            } = &feed.input
+            {
                 task.abort();
             }
         }
@@ -154,17 +162,24 @@ impl Scheduler {
             records_in = self.summary.records_in,
             records_out = self.summary.records_out,
             batches_skipped = self.summary.batches_skipped,
+            records_late = self.summary.records_late,
             "pipeline finished"
         );
         Ok(self.summary)
     }
 
-    /// Runs one batch through the stages and into the sinks.
-    async fn batch(&mut self, mut outputs: HashMap<String, Vec<Batch>>) -> Result<()> {
+    /// Runs one batch through the stages and into the sinks;
+    /// `end_of_input` when every source has ended and this is the rest.
+    async fn batch(
+        &mut self,
+        mut outputs: HashMap<String, Vec<Batch>>,
+        end_of_input: bool,
+    ) -> Result<()> {
         self.summary.batches += 1;
         let info = BatchInfo {
             id: self.summary.batches,
             time_ms: source::now_millis(),
+            end_of_input,
         };
         let records_in: usize = outputs.values().flatten().map(Batch::len).sum();
         self.summary.records_in += records_in as u64;
@@ -178,9 +193,19 @@ impl Scheduler {
                 .iter()
                 .flat_map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
-            match runner.run(inputs, info.time_ms).await {
+            match runner.run(inputs, info).await {
                 Ok(output) => {
-                    outputs.insert(plan.id.clone(), output);
+                    if plan.step.event_time().is_some() {
+                        report_late(
+                            &self.plan.name,
+                            &self.readers,
+                            &plan.id,
+                            &output.late,
+                            info.id,
+                        );
+                        outputs.insert(late_stream(&plan.id), output.late);
+                    }
+                    outputs.insert(plan.id.clone(), output.records);
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -229,9 +254,37 @@ impl Scheduler {
         written.with_context(|| format!("batch {}", info.id))?;
         // The batch is out: now, and only now, its state changes count.
         self.stages.iter_mut().for_each(StageRunner::commit);
+        self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())
     }
+}
+
+/// Reports records an event-time stage found too late for its windows.
+fn report_late(
+    pipeline: &str,
+    readers: &HashMap<String, usize>,
+    stage: &str,
+    late: &[Batch],
+    batch: u64,
+) {
+    let records: usize = late.iter().map(Batch::len).sum();
+    if records == 0 {
+        return;
+    }
+    let stream = late_stream(stage);
+    let read = readers.contains_key(&stream);
+    tracing::warn!(
+        pipeline,
+        batch,
+        stage,
+        records,
+        "late records (older than the watermark minus allowed_lateness) {}",
+        match read {
+            true => format!("sent to `{stream}`"),
+            false => format!("counted; nothing reads `{stream}`, so they go no further"),
+        }
+    );
 }
 
 /// The partitions of `input` for one reader: moved out for its last
@@ -251,47 +304,96 @@ fn take(
     }
 }
 
-/// Takes what the sources have read, up to the batch size cap.
-fn cut(feeds: &mut [Feed]) -> HashMap<String, Vec<Batch>> {
+/// Takes each source's next batch: what a pull source has now, what a
+/// push source has sent; up to the batch limits.
+async fn cut(feeds: &mut [Feed]) -> Result<HashMap<String, Vec<Batch>>> {
     let mut inputs = HashMap::new();
     let mut bytes = 0usize;
     for feed in feeds.iter_mut() {
-        let mut taken = 0;
-        while taken < feed.buffer.len() && (bytes < MAX_BATCH_BYTES || taken == 0) {
-            bytes += feed.buffer[taken].byte_size();
-            taken += 1;
-        }
-        inputs.insert(feed.id.clone(), feed.buffer.drain(..taken).collect());
+        let batch = match &mut feed.input {
+            Input::Pull(slot) => {
+                let mut source = slot.take().expect("a pull source is back after each read");
+                let (max_records, max_bytes) = (
+                    feed.max_records,
+                    MAX_BATCH_BYTES.saturating_sub(bytes).max(1),
+                );
+                let (source, read) = tokio::task::spawn_blocking(move || {
+                    let read = source.read(max_records, max_bytes);
+                    (source, read)
+                })
+                .await
+                .context("a source panicked")?;
+                feed.ended = source.ended();
+                *slot = Some(source);
+                let (batch, _segments) = read?;
+                batch
+            }
+            Input::Push { .. } => {
+                let mut taken = 0;
+                let mut batch = Batch::default();
+                while taken < feed.buffer.len()
+                    && (bytes + batch.byte_size() < MAX_BATCH_BYTES || taken == 0)
+                    && batch.len() < feed.max_records
+                {
+                    batch.extend(&feed.buffer[taken]);
+                    taken += 1;
+                }
+                feed.buffer.drain(..taken);
+                batch
+            }
+        };
+        bytes += batch.byte_size();
+        inputs.insert(feed.id.clone(), vec![batch]);
     }
-    inputs
+    Ok(inputs)
 }
 
-/// A source as the scheduler tracks it: its channel, what has been
-/// received but not yet batched, and whether it has ended.
+/// A source as the scheduler tracks it.
 struct Feed {
     id: String,
-    chunks: mpsc::Receiver<Batch>,
-    task: Option<JoinHandle<Result<()>>>,
+    /// The most records one batch takes from it.
+    max_records: usize,
+    input: Input,
+    /// Push: chunks received but not yet batched.
     buffer: Vec<Batch>,
     ended: bool,
 }
 
+enum Input {
+    /// Out of its slot only while it reads.
+    Pull(Option<Box<dyn Pull>>),
+    Push {
+        chunks: mpsc::Receiver<Batch>,
+        task: Option<JoinHandle<Result<()>>>,
+    },
+}
+
 impl Feed {
-    fn new(source: RunningSource) -> Self {
+    fn new(plan: &SourcePlan, started: Started) -> Self {
+        let input = match started {
+            Started::Pull(source) => Input::Pull(Some(source)),
+            Started::Push(running) => Input::Push {
+                chunks: running.chunks,
+                task: Some(running.task),
+            },
+        };
         Feed {
-            id: source.id,
-            chunks: source.chunks,
-            task: Some(source.task),
+            id: plan.id.clone(),
+            max_records: plan.max_batch_records.unwrap_or(usize::MAX),
+            input,
             buffer: Vec::new(),
             ended: false,
         }
     }
 
-    /// Receives what is waiting, without blocking, up to a batch's worth
-    /// (beyond that the source waits: backpressure); notices the end.
+    /// Push: receives what is waiting, without blocking, up to a batch's
+    /// worth (beyond that the source waits: backpressure); notices the end.
     async fn poll(&mut self) -> Result<()> {
         while self.buffer.iter().map(Batch::byte_size).sum::<usize>() < MAX_BATCH_BYTES {
-            match self.chunks.try_recv() {
+            let Input::Push { chunks, .. } = &mut self.input else {
+                return Ok(());
+            };
+            match chunks.try_recv() {
                 Ok(chunk) => self.buffer.push(chunk),
                 Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
                 Err(mpsc::error::TryRecvError::Disconnected) => return self.end().await,
@@ -300,18 +402,25 @@ impl Feed {
         Ok(())
     }
 
-    /// Receives everything until the (stopping) source closes its channel.
+    /// Push: receives everything until the (stopping) source closes its
+    /// channel.
     async fn receive_rest(&mut self) -> Result<()> {
-        while let Some(chunk) = self.chunks.recv().await {
+        let Input::Push { chunks, .. } = &mut self.input else {
+            return Ok(());
+        };
+        while let Some(chunk) = chunks.recv().await {
             self.buffer.push(chunk);
         }
         self.end().await
     }
 
-    /// Marks the source ended; reports it if it failed.
+    /// Push: marks the source ended; reports it if it failed.
     async fn end(&mut self) -> Result<()> {
         self.ended = true;
-        let Some(task) = self.task.take() else {
+        let Input::Push { task, .. } = &mut self.input else {
+            return Ok(());
+        };
+        let Some(task) = task.take() else {
             return Ok(());
         };
         match task.await {

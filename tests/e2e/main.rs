@@ -13,4 +13,5 @@ mod shutdown;
 mod sources;
 mod state;
 mod tutorial;
+mod windows;
 mod wordcount;

@@ -1,6 +1,6 @@
 //! Helpers shared by the end-to-end tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -114,6 +114,34 @@ pub fn output_lines(dir: &Path) -> Vec<String> {
                 .lines()
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Each file a files sink wrote in `dir` (named by batch id), with its
+/// lines as a set: partitions may write a batch's records in any order.
+pub fn batch_files(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| !is_hidden(p))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).expect("read output");
+            (name, text.lines().map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+/// The files `batch_files` should find: `(file name, lines)`.
+pub fn expected_files(files: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
+    files
+        .iter()
+        .map(|(name, lines)| {
+            let lines = lines.iter().map(|l| l.to_string()).collect();
+            (name.to_string(), lines)
         })
         .collect()
 }

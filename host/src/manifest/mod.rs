@@ -20,6 +20,7 @@
 //! [[stages]]
 //! id = "words"
 //! kind = "flat_map"         # map | filter | flat_map | reduce_by_key | update_state_by_key | union
+//!                           # window | reduce_by_key_and_window | count_by_value_and_window
 //! input = "lines"
 //! component = "../../target/wasm32-wasip2/release/split_words.wasm"
 //!
@@ -124,6 +125,11 @@ pub struct SourceSpec {
     pub rate: Option<Spanned<i64>>,
     /// generator: size of each record's value in bytes (default 100).
     pub record_bytes: Option<Spanned<i64>>,
+    /// directory, generator: the most records one batch takes from this
+    /// source (like Structured Streaming's `maxOffsetsPerTrigger`); the
+    /// rest waits for the next batches. Default: no limit but the batch
+    /// size cap (256 MiB).
+    pub max_batch_records: Option<Spanned<i64>>,
 }
 
 /// `[[stages]]`: one operator step.
@@ -137,7 +143,8 @@ pub struct StageSpec {
     /// Unique id: `id = "words"`.
     pub id: Spanned<String>,
     /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"`,
-    /// `"update_state_by_key"` or `"union"`.
+    /// `"update_state_by_key"`, `"union"`, `"window"`,
+    /// `"reduce_by_key_and_window"` or `"count_by_value_and_window"`.
     pub kind: Spanned<String>,
     /// The source or stage this one reads: `input = "lines"`.
     pub input: Option<Spanned<String>>,
@@ -155,6 +162,31 @@ pub struct StageSpec {
     /// `timing-out`) when it has had no records for this long, measured in
     /// batch time: `ttl = "30s"`. Default: keys are kept forever.
     pub ttl: Option<Spanned<String>>,
+    /// Window kinds: how much the window covers: `window = "60s"`. In
+    /// processing time, a multiple of the batch interval.
+    pub window: Option<Spanned<String>>,
+    /// Window kinds: how often the window moves on: `slide = "10s"`.
+    /// Default: the batch interval in processing time, the window length in
+    /// event time (tumbling windows).
+    pub slide: Option<Spanned<String>>,
+    /// reduce_by_key_and_window (processing time): a reduce component that
+    /// takes values back out, e.g. subtract for sum:
+    /// `inverse = "plugins/subtract.wasm"`. Each slide then costs the
+    /// batches entering and leaving the window, not the whole window. Gets
+    /// the stage's `params` too.
+    pub inverse: Option<Spanned<String>>,
+    /// Window kinds: `"processing"` (default) windows batches as they
+    /// arrive; `"event"` windows records by their own timestamps.
+    pub time: Option<Spanned<String>>,
+    /// Event time: how far out of order records may arrive; the watermark
+    /// trails the latest timestamp seen by this much: `watermark = "5s"`.
+    /// Default `0s`.
+    pub watermark: Option<Spanned<String>>,
+    /// Event time: how long after the watermark passes a window's end
+    /// records for it are still taken (and the window emitted again);
+    /// later records go to the side output `<stage id>.late`:
+    /// `allowed_lateness = "30s"`. Default `0s`.
+    pub allowed_lateness: Option<Spanned<String>>,
     /// Overrides the pipeline's limits for this stage.
     pub limits: Option<LimitsSpec>,
     /// How `wasmstream build` makes the component:

@@ -29,6 +29,26 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// Writes a duration the way a manifest would: `"1m"`, `"90s"`,
+/// `"1500ms"` (the largest unit that writes it exactly).
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmstream::manifest::units::show_duration;
+/// assert_eq!(show_duration(Duration::from_millis(90_000)), "90s");
+/// assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
+/// ```
+pub fn show_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    match ms {
+        0 => "0ms".to_owned(),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 /// Parses `"64MiB"`, `"512KiB"`, `"1GiB"` or a plain number of bytes.
 ///
 /// ```

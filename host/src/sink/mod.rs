@@ -20,6 +20,10 @@ pub struct BatchInfo {
     pub id: u64,
     /// When the batch was cut, in milliseconds since the Unix epoch.
     pub time_ms: i64,
+    /// Whether this is the last batch because every source has ended (not
+    /// because the pipeline was stopped): event-time windows still open
+    /// are emitted, as no record can arrive for them any more.
+    pub end_of_input: bool,
 }
 
 /// Something that writes out batches.

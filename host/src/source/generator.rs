@@ -3,12 +3,9 @@
 //! else `"200"`) and words of text, padded to a fixed size. The same
 //! sequence number always gives the same record.
 
-use std::time::Duration;
-
 use anyhow::Result;
-use tokio::sync::{mpsc, watch};
 
-use super::{CHUNK_RECORDS, now_millis};
+use super::{Pull, Segment, now_millis};
 use crate::record::Batch;
 
 const WORDS: [&str; 16] = [
@@ -81,42 +78,53 @@ pub fn batch(first: u64, count: usize, bytes: usize) -> Batch {
     batch
 }
 
-pub async fn run(
+impl Generator {
+    /// Starts generating; a rate counts from now.
+    pub fn start(self) -> Generating {
+        Generating {
+            spec: self,
+            next: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A running generator: the next sequence number, and since when it runs.
+pub struct Generating {
     spec: Generator,
-    tx: mpsc::Sender<Batch>,
-    stop: watch::Receiver<bool>,
-) -> Result<()> {
-    let mut seq = 0u64;
-    let started = tokio::time::Instant::now();
-    loop {
-        if *stop.borrow() {
-            return Ok(());
+    next: u64,
+    started: std::time::Instant,
+}
+
+impl Pull for Generating {
+    fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<(Batch, Vec<Segment>)> {
+        let mut until = self.spec.records.unwrap_or(u64::MAX);
+        if let Some(rate) = self.spec.rate {
+            let due = (self.started.elapsed().as_secs_f64() * rate as f64) as u64;
+            until = until.min(due);
         }
-        let remaining = spec.records.map_or(u64::MAX, |n| n - seq);
-        if remaining == 0 {
-            return Ok(());
-        }
-        let mut count = (CHUNK_RECORDS as u64).min(remaining);
-        if let Some(rate) = spec.rate {
-            // Emit what the rate allows by now, waiting if nothing is due.
-            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
-            if due <= seq {
-                let next_due = Duration::from_secs_f64((seq + 1) as f64 / rate as f64);
-                let wait = next_due.saturating_sub(started.elapsed());
-                let mut stop = stop.clone();
-                tokio::select! {
-                    _ = stop.wait_for(|stop| *stop) => return Ok(()),
-                    _ = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
-                }
-                continue;
-            }
-            count = count.min(due - seq);
-        }
-        let chunk = batch(seq, count as usize, spec.record_bytes);
-        seq += count;
-        if tx.send(chunk).await.is_err() {
-            return Ok(());
-        }
+        let fit = (max_bytes / self.spec.record_bytes.max(1)).max(1);
+        let count = until
+            .saturating_sub(self.next)
+            .min(max_records as u64)
+            .min(fit as u64);
+        let start = self.next;
+        self.next += count;
+        let segments = match count {
+            0 => Vec::new(),
+            _ => vec![Segment::Seq {
+                start,
+                end: self.next,
+            }],
+        };
+        Ok((
+            batch(start, count as usize, self.spec.record_bytes),
+            segments,
+        ))
+    }
+
+    fn ended(&self) -> bool {
+        self.spec.records.is_some_and(|n| self.next >= n)
     }
 }
 

@@ -1,12 +1,19 @@
-//! Sources: tasks that read records and hand them to the batcher.
+//! Sources: where records come from, in two shapes.
 //!
-//! Each source runs as its own task and sends chunks of records into a
-//! bounded channel; a full channel pushes back on the source. On shutdown a
-//! source stops reading, sends what it has already read, and closes its
-//! channel, so nothing read is lost. A source that reaches the end of its
-//! input (stdin at EOF, a socket the peer closed, a directory that is not
-//! watched, a generator with a record count) closes its channel too; the
-//! pipeline ends when every source has.
+//! A **pull** source (a directory, a generator) is read by the scheduler at
+//! each cut: the batch takes what is there, up to its limits, and the
+//! source says exactly which ranges it took ([`Segment`]s). The same files
+//! give the same batches, so runs are repeatable.
+//!
+//! A **push** source (a socket, stdin) runs as its own task, because its
+//! bytes arrive whether or not anyone asks, and sends chunks of records
+//! into a bounded channel; a full channel pushes back on the source. On
+//! shutdown it stops reading, sends what it has already read, and closes
+//! its channel, so nothing read is lost.
+//!
+//! A source that reaches the end of its input (stdin at EOF, a socket the
+//! peer closed, a directory that is not watched, a generator with a record
+//! count) has ended; the pipeline ends when every source has.
 
 mod directory;
 pub mod generator;
@@ -14,13 +21,15 @@ mod lines;
 mod socket;
 mod stdin;
 
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::plan::{SourceKind, SourcePlan};
 use crate::record::Batch;
 
-/// Records per chunk a source sends.
+/// Records per chunk a push source sends.
 pub const CHUNK_RECORDS: usize = 4096;
 /// Chunks a source may have in flight before it waits for the batcher.
 const CHANNEL_CHUNKS: usize = 64;
@@ -37,34 +46,85 @@ pub struct RunningSource {
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Starts `plan`'s source. It stops reading when `stop` becomes true.
-pub fn spawn(plan: &SourcePlan, stop: watch::Receiver<bool>) -> RunningSource {
-    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+/// A source the scheduler reads at each cut.
+pub trait Pull: Send {
+    /// Reads what is available now, up to `max_records` records and about
+    /// `max_bytes` bytes, and moves past it; says which ranges it read.
+    /// Blocking: call it off the async runtime.
+    fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<(Batch, Vec<Segment>)>;
+
+    /// Whether nothing more will ever be available.
+    fn ended(&self) -> bool;
+}
+
+/// A range of a pull source's input that one batch read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    /// Bytes `start..end` of a file in a directory source's folder.
+    File {
+        /// The file's name in the folder.
+        file: String,
+        /// Byte offset of the first line.
+        start: u64,
+        /// Byte offset just past the last line's newline.
+        end: u64,
+    },
+    /// Generated records `start..end`.
+    Seq {
+        /// First sequence number.
+        start: u64,
+        /// One past the last.
+        end: u64,
+    },
+}
+
+/// A started source.
+pub enum Started {
+    /// Read at each cut.
+    Pull(Box<dyn Pull>),
+    /// Sends what it reads.
+    Push(RunningSource),
+}
+
+/// Starts `plan`'s source. A push source stops reading when `stop`
+/// becomes true.
+pub fn start(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
     let id = plan.id.clone();
-    let task = match plan.kind.clone() {
+    match plan.kind.clone() {
         SourceKind::Directory { path, watch } => {
-            tokio::spawn(directory::run(id.clone(), path, watch, tx, stop))
+            Started::Pull(Box::new(directory::Directory::new(id, path, watch)))
         }
-        SourceKind::Socket { address } => tokio::spawn(socket::run(id.clone(), address, tx, stop)),
-        SourceKind::Stdin => tokio::spawn(stdin::run(id.clone(), tx, stop)),
         SourceKind::Generator {
             records,
             rate,
             record_bytes,
-        } => tokio::spawn(generator::run(
+        } => Started::Pull(Box::new(
             generator::Generator {
                 records,
                 rate,
                 record_bytes,
-            },
-            tx,
-            stop,
+            }
+            .start(),
         )),
-    };
-    RunningSource {
-        id,
-        chunks: rx,
-        task,
+        SourceKind::Socket { address } => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let task = tokio::spawn(socket::run(id.clone(), address, tx, stop));
+            Started::Push(RunningSource {
+                id,
+                chunks: rx,
+                task,
+            })
+        }
+        SourceKind::Stdin => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let task = tokio::spawn(stdin::run(id.clone(), tx, stop));
+            Started::Push(RunningSource {
+                id,
+                chunks: rx,
+                task,
+            })
+        }
     }
 }
 

@@ -10,10 +10,12 @@
 //! (reduceByKey) re-partitions by key hash so that each key is folded in
 //! exactly one partition.
 
+mod event_time;
 mod native;
 mod reduce;
 mod run;
 mod update_state;
+mod window;
 
 use std::fmt;
 use std::path::Path;
@@ -22,8 +24,9 @@ use std::sync::Arc;
 use crate::plugin::{Failure, Instance, Limits, Plugin};
 use crate::record::{Batch, ByteList};
 
+pub use event_time::{WINDOW_END, WINDOW_START};
 pub use native::NativeOperator;
-pub use run::{StageError, StageRunner};
+pub use run::{StageError, StageOutput, StageRunner};
 
 /// The code behind a stage: a Wasm component, or a native closure (used by
 /// benchmarks for comparison, and by built-in steps).

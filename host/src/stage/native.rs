@@ -33,6 +33,33 @@ fn rejected(record: usize, message: String) -> Failure {
 }
 
 impl NativeOperator {
+    /// A reduce adding decimal integers (counts).
+    pub fn sum() -> Self {
+        NativeOperator::Reduce(Arc::new(|_, values| {
+            let mut total = 0i64;
+            for value in values {
+                total = total
+                    .checked_add(decimal(value)?)
+                    .ok_or("a count overflows a 64-bit integer")?;
+            }
+            Ok(total.to_string().into_bytes())
+        }))
+    }
+
+    /// A reduce taking the rest of the values away from the first: the
+    /// inverse of [`NativeOperator::sum`].
+    pub fn subtract() -> Self {
+        NativeOperator::Reduce(Arc::new(|_, values| {
+            let mut total = values.next().map_or(Ok(0), decimal)?;
+            for value in values {
+                total = total
+                    .checked_sub(decimal(value)?)
+                    .ok_or("a count overflows a 64-bit integer")?;
+            }
+            Ok(total.to_string().into_bytes())
+        }))
+    }
+
     pub(crate) fn map(&self, input: &Batch) -> Result<Batch, Failure> {
         let (NativeOperator::Map(f) | NativeOperator::FlatMap(f)) = self else {
             return Err(wrong_kind("map"));
@@ -84,4 +111,16 @@ fn wrong_kind(call: &str) -> Failure {
     Failure::BadOutput(format!(
         "native operator called as a {call}, which it is not"
     ))
+}
+
+fn decimal(value: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "{:?} is not a decimal integer",
+                String::from_utf8_lossy(value)
+            )
+        })
 }

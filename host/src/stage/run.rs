@@ -4,26 +4,72 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::event_time::{self, EventWindows};
 use super::update_state::{self, Changes};
-use super::{Worker, reduce};
-use crate::plan::{StagePlan, Step};
+use super::window::{self, BatchWindow};
+use super::{NativeOperator, Worker, reduce};
+use crate::plan::{StagePlan, Step, Windowing};
 use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::shuffle;
+use crate::sink::BatchInfo;
 use crate::state::PartitionState;
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
     id: Arc<str>,
     step: Step,
-    /// One slot per partition; a worker is out of its slot while it runs.
-    workers: Vec<Option<Worker>>,
-    /// Each partition's per-key state (used by update-state stages); out of
-    /// its slot, with the worker, while the partition runs.
-    states: Vec<PartitionState>,
-    /// Each partition's state changes from the batch just run, waiting for
-    /// the batch to be committed.
-    pending: Vec<Changes>,
+    /// One slot per partition; a partition is out of its slot while it runs.
+    partitions: Vec<Option<Partition>>,
+    /// Event time: the latest record timestamp committed so far, and the
+    /// one the batch just run would make it.
+    max_time: Option<i64>,
+    pending_max_time: Option<i64>,
+    /// Event time: records that came too late, committed so far.
+    late: u64,
+    pending_late: u64,
+}
+
+/// What a stage made of one batch.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// The stage's output partitions.
+    pub records: Vec<Batch>,
+    /// Event time: records too late for any open window, for the side
+    /// output (see [`crate::plan::late_stream`]).
+    pub late: Vec<Batch>,
+}
+
+/// One partition of a stage: its operator, and what it keeps across
+/// batches.
+struct Partition {
+    worker: Option<Worker>,
+    /// The inverse of a windowed reduce.
+    inverse: Option<Worker>,
+    state: State,
+    /// The changes of the batch just run, until it is committed.
+    pending: Option<Pending>,
+}
+
+/// What a partition keeps across batches.
+enum State {
+    None,
+    Keyed(PartitionState),
+    Batches(BatchWindow),
+    Events(EventWindows),
+}
+
+enum Pending {
+    Keyed(Changes),
+    Batches(Box<window::Delta>),
+    Events(event_time::Delta),
+}
+
+/// What one partition made of one batch.
+struct Processed {
+    records: Batch,
+    late: Batch,
+    max_time: Option<i64>,
 }
 
 /// A stage that failed a batch.
@@ -61,68 +107,119 @@ impl StageRunner {
     /// Workers for every partition of `plan`, in pipeline `pipeline`.
     /// Wasm instances are created on first use.
     pub fn new(pipeline: &str, plan: &StagePlan) -> Self {
-        let workers = (0..plan.parallelism)
+        let partitions = (0..plan.parallelism)
             .map(|p| {
-                plan.step
-                    .operator()
-                    .map(|op| Worker::new(op, format!("{pipeline}/{}[{p}]", plan.id).into()))
+                let label: Arc<str> = format!("{pipeline}/{}[{p}]", plan.id).into();
+                let (worker, inverse) = match &plan.step {
+                    Step::CountByValueAndWindow(_) => (
+                        Some(Worker::Native(NativeOperator::sum())),
+                        Some(Worker::Native(NativeOperator::subtract())),
+                    ),
+                    Step::ReduceByKeyAndWindow { inverse, .. } => (
+                        plan.step
+                            .operator()
+                            .map(|op| Worker::new(op, label.clone())),
+                        inverse.as_ref().map(|op| Worker::new(op, label.clone())),
+                    ),
+                    step => (step.operator().map(|op| Worker::new(op, label)), None),
+                };
+                let state = match &plan.step {
+                    Step::UpdateStateByKey(..) => State::Keyed(PartitionState::default()),
+                    Step::Window { .. }
+                    | Step::ReduceByKeyAndWindow {
+                        windowing: Windowing::Batches { .. },
+                        ..
+                    }
+                    | Step::CountByValueAndWindow(Windowing::Batches { .. }) => {
+                        State::Batches(BatchWindow::default())
+                    }
+                    Step::ReduceByKeyAndWindow {
+                        windowing: Windowing::EventTime(_),
+                        ..
+                    }
+                    | Step::CountByValueAndWindow(Windowing::EventTime(_)) => {
+                        State::Events(EventWindows::default())
+                    }
+                    _ => State::None,
+                };
+                Some(Partition {
+                    worker,
+                    inverse,
+                    state,
+                    pending: None,
+                })
             })
             .collect();
         StageRunner {
             id: plan.id.as_str().into(),
             step: plan.step.clone(),
-            states: (0..plan.parallelism)
-                .map(|_| PartitionState::default())
-                .collect(),
-            pending: (0..plan.parallelism).map(|_| Vec::new()).collect(),
-            workers,
+            partitions,
+            max_time: None,
+            pending_max_time: None,
+            late: 0,
+            pending_late: 0,
         }
     }
 
     /// Partitions this stage runs over.
     pub fn parallelism(&self) -> usize {
-        self.workers.len()
+        self.partitions.len()
+    }
+
+    /// Records this (event-time) stage has sent to its side output.
+    pub fn late_records(&self) -> u64 {
+        self.late
     }
 
     /// Runs the stage over its input partitions (all inputs' partitions, in
-    /// input order) for the batch cut at `batch_time` (ms), returning its
-    /// output partitions. State changes wait for [`StageRunner::commit`].
+    /// input order) for `batch`, returning its output partitions. State
+    /// changes wait for [`StageRunner::commit`].
     pub async fn run(
         &mut self,
         inputs: Vec<Batch>,
-        batch_time: i64,
-    ) -> Result<Vec<Batch>, StageError> {
+        batch: BatchInfo,
+    ) -> Result<StageOutput, StageError> {
         let partitions = self.parallelism();
         let inputs = match &self.step {
-            Step::Union => return Ok(inputs),
-            Step::ReduceByKey(_) | Step::UpdateStateByKey(..) => {
-                shuffle::exchange(inputs, partitions)
+            Step::Union => {
+                return Ok(StageOutput {
+                    records: inputs,
+                    late: Vec::new(),
+                });
             }
+            Step::CountByValueAndWindow(_) => shuffle::exchange(by_value(inputs), partitions),
+            Step::ReduceByKey(_)
+            | Step::UpdateStateByKey(..)
+            | Step::ReduceByKeyAndWindow { .. } => shuffle::exchange(inputs, partitions),
             _ => shuffle::rebalance(inputs, partitions),
+        };
+        let watermark = match self.step.event_time() {
+            Some(spec) => self.max_time.map(|t| t.saturating_sub(spec.delay)),
+            None => None,
         };
         let mut tasks = Vec::with_capacity(partitions);
         for (p, input) in inputs.into_iter().enumerate() {
-            let mut worker = self.workers[p]
+            let mut partition = self.partitions[p]
                 .take()
-                .expect("a worker per partition, returned after each batch");
-            let state = std::mem::take(&mut self.states[p]);
+                .expect("a partition per slot, returned after each batch");
             let step = self.step.clone();
             tasks.push(tokio::task::spawn_blocking(move || {
-                let result = process(&step, &mut worker, &state, &input, batch_time);
-                (worker, state, result, input)
+                let result = partition.process(&step, &input, batch, watermark);
+                (partition, result, input)
             }));
         }
-        let mut outputs = Vec::with_capacity(partitions);
+        let mut output = StageOutput::default();
+        let mut max_time = self.max_time;
         let mut first_error = None;
         for (p, task) in tasks.into_iter().enumerate() {
-            let (worker, state, result, input) =
+            let (partition, result, input) =
                 task.await.expect("operator calls do not panic the host");
-            self.workers[p] = Some(worker);
-            self.states[p] = state;
+            self.partitions[p] = Some(partition);
             match result {
-                Ok((output, changes)) => {
-                    outputs.push(output);
-                    self.pending[p] = changes;
+                Ok(processed) => {
+                    output.records.push(processed.records);
+                    output.late.push(processed.late);
+                    max_time = max_time.max(processed.max_time);
                 }
                 Err(failure) if first_error.is_none() => {
                     first_error = Some(self.error(p, failure, &input))
@@ -135,21 +232,34 @@ impl StageRunner {
                 self.discard();
                 Err(error)
             }
-            None => Ok(outputs),
+            None => {
+                self.pending_max_time = max_time;
+                self.pending_late = output.late.iter().map(|b| b.len() as u64).sum();
+                if self.step.event_time().is_none() {
+                    output.late.clear();
+                }
+                Ok(output)
+            }
         }
     }
 
     /// Applies the state changes of the batch just run: call it once the
     /// batch's output is written.
     pub fn commit(&mut self) {
-        for (state, changes) in self.states.iter_mut().zip(&mut self.pending) {
-            state.apply(std::mem::take(changes));
+        for partition in self.partitions.iter_mut().flatten() {
+            partition.commit();
         }
+        self.max_time = self.max_time.max(self.pending_max_time);
+        self.late += std::mem::take(&mut self.pending_late);
     }
 
     /// Forgets the state changes of the batch just run (it failed).
     pub fn discard(&mut self) {
-        self.pending.iter_mut().for_each(Vec::clear);
+        for partition in self.partitions.iter_mut().flatten() {
+            partition.pending = None;
+        }
+        self.pending_max_time = None;
+        self.pending_late = 0;
     }
 
     fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
@@ -173,31 +283,144 @@ impl StageRunner {
     }
 }
 
-fn process(
-    step: &Step,
-    worker: &mut Worker,
-    state: &PartitionState,
-    input: &Batch,
-    batch_time: i64,
-) -> Result<(Batch, Changes), Failure> {
-    if let Step::UpdateStateByKey(_, ttl) = step {
-        // Runs even on an empty partition: idle keys may time out.
-        return update_state::update_state_by_key(worker, state, input, batch_time, *ttl);
+impl Partition {
+    fn worker(&mut self) -> &mut Worker {
+        self.worker
+            .as_mut()
+            .expect("the plan gives this step an operator")
     }
-    if input.is_empty() {
-        return Ok((Batch::default(), Vec::new()));
+
+    /// Runs `step` over this partition's `input`, keeping the state
+    /// changes pending.
+    fn process(
+        &mut self,
+        step: &Step,
+        input: &Batch,
+        batch: BatchInfo,
+        watermark: Option<i64>,
+    ) -> Result<Processed, Failure> {
+        let mut late = Batch::default();
+        let mut max_time = None;
+        let records = match (step, &self.state) {
+            (Step::UpdateStateByKey(_, ttl), State::Keyed(state)) => {
+                // Runs even on an empty partition: idle keys may time out.
+                let worker = self.worker.as_mut().expect("update-state has an operator");
+                let (output, changes) =
+                    update_state::update_state_by_key(worker, state, input, batch.time_ms, *ttl)?;
+                self.pending = Some(Pending::Keyed(changes));
+                output
+            }
+            (Step::Window { length, slide }, State::Batches(window)) => {
+                let span = span(*length, *slide, batch);
+                let (output, delta) = window::records(window, input, span);
+                self.pending = Some(Pending::Batches(Box::new(delta)));
+                output
+            }
+            (
+                Step::ReduceByKeyAndWindow {
+                    windowing: Windowing::Batches { length, slide },
+                    ..
+                }
+                | Step::CountByValueAndWindow(Windowing::Batches { length, slide }),
+                State::Batches(window),
+            ) => {
+                let span = span(*length, *slide, batch);
+                let worker = self
+                    .worker
+                    .as_mut()
+                    .expect("a windowed reduce has an operator");
+                let (output, delta) =
+                    window::reduce(worker, self.inverse.as_mut(), window, input, span)?;
+                self.pending = Some(Pending::Batches(Box::new(delta)));
+                output
+            }
+            (
+                Step::ReduceByKeyAndWindow {
+                    windowing: Windowing::EventTime(spec),
+                    ..
+                }
+                | Step::CountByValueAndWindow(Windowing::EventTime(spec)),
+                State::Events(windows),
+            ) => {
+                let worker = self
+                    .worker
+                    .as_mut()
+                    .expect("a windowed reduce has an operator");
+                let processed = event_time::process(
+                    worker,
+                    windows,
+                    input,
+                    *spec,
+                    watermark,
+                    batch.end_of_input,
+                )?;
+                self.pending = Some(Pending::Events(processed.delta));
+                late = match step {
+                    // Counting keyed each record by its value: give it back.
+                    Step::CountByValueAndWindow(_) => unkeyed(&processed.late),
+                    _ => processed.late,
+                };
+                max_time = processed.max_time;
+                processed.output
+            }
+            _ if input.is_empty() => Batch::default(),
+            (Step::Map(_), _) => self.worker().map(input)?,
+            (Step::FlatMap(_), _) => self.worker().flat_map(input)?,
+            (Step::Filter(_), _) => {
+                let keep = self.worker().filter(input)?;
+                input.select(keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i))
+            }
+            (Step::ReduceByKey(_), _) => reduce::reduce_by_key(self.worker(), input)?,
+            (step, _) => unreachable!("stage state does not fit its step: {step:?}"),
+        };
+        Ok(Processed {
+            records,
+            late,
+            max_time,
+        })
     }
-    let output = match step {
-        Step::Map(_) => worker.map(input),
-        Step::FlatMap(_) => worker.flat_map(input),
-        Step::Filter(_) => {
-            let keep = worker.filter(input)?;
-            Ok(input.select(keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i)))
+
+    fn commit(&mut self) {
+        match (self.pending.take(), &mut self.state) {
+            (None, _) => {}
+            (Some(Pending::Keyed(changes)), State::Keyed(state)) => state.apply(changes),
+            (Some(Pending::Batches(delta)), State::Batches(window)) => window.apply(*delta),
+            (Some(Pending::Events(delta)), State::Events(windows)) => windows.apply(delta),
+            _ => unreachable!("pending changes fit their state"),
         }
-        Step::ReduceByKey(_) => reduce::reduce_by_key(worker, input),
-        Step::Union | Step::UpdateStateByKey(..) => Ok(input.clone()),
-    }?;
-    Ok((output, Vec::new()))
+    }
+}
+
+fn span(length: u32, slide: u32, batch: BatchInfo) -> window::Span {
+    window::Span {
+        length,
+        slide,
+        batch: batch.id,
+        time: batch.time_ms,
+    }
+}
+
+/// `by_value` undone: the values counted, as they came in.
+fn unkeyed(counted: &Batch) -> Batch {
+    let mut values = Batch::with_capacity(counted.len(), counted.keys.data.len());
+    for record in counted.iter() {
+        values.push(None, record.key.unwrap_or_default(), record.timestamp);
+    }
+    values
+}
+
+/// Records keyed by their value, each worth a count of one.
+fn by_value(inputs: Vec<Batch>) -> Vec<Batch> {
+    inputs
+        .into_iter()
+        .map(|batch| {
+            let mut keyed = Batch::with_capacity(batch.len(), batch.len());
+            for record in batch.iter() {
+                keyed.push(Some(record.value), b"1", record.timestamp);
+            }
+            keyed
+        })
+        .collect()
 }
 
 fn preview(batch: &Batch, i: usize) -> String {
