@@ -85,7 +85,7 @@ fn main() -> anyhow::Result<()> {
         );
         let mut breakdown = None;
         for batch_size in [1_000, 10_000, 100_000] {
-            let input = generator::batch(0, batch_size, RECORD_BYTES);
+            let input = generator::batch(0, batch_size, RECORD_BYTES, 0);
             let mut wasm = Measured::default();
             let mut native = Measured::default();
             for _ in 0..TRIES {

@@ -36,6 +36,17 @@ pub struct PipelinePlan {
     pub stages: Vec<StagePlan>,
     /// Where results go.
     pub sinks: Vec<SinkPlan>,
+    /// Where and how often to checkpoint, if at all.
+    pub checkpoint: Option<CheckpointPlan>,
+}
+
+/// Checkpointing, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointPlan {
+    /// The folder for checkpoints and the intent log.
+    pub dir: PathBuf,
+    /// Batches between two checkpoints.
+    pub every: u64,
 }
 
 /// What a failed batch does to the pipeline.
@@ -318,6 +329,7 @@ impl Resolver<'_> {
         let limits = self.limits(p.limits.as_ref(), Limits::default(), "pipeline.limits");
 
         self.check_ids();
+        let checkpoint = p.checkpoint.as_ref().and_then(|c| self.checkpoint(c));
         let sources = m
             .sources
             .iter()
@@ -348,6 +360,33 @@ impl Resolver<'_> {
             sources,
             stages,
             sinks,
+            checkpoint,
+        })
+    }
+
+    fn checkpoint(&mut self, spec: &crate::manifest::CheckpointSpec) -> Option<CheckpointPlan> {
+        let every = match &spec.every {
+            None => 10,
+            Some(n) if *n.get_ref() < 1 => {
+                self.error(n, "pipeline.checkpoint.every", "must be at least 1 batch");
+                return None;
+            }
+            Some(n) => *n.get_ref() as u64,
+        };
+        // Replay after a crash re-reads each batch's input: a source that
+        // cannot read its input again cannot be checkpointed honestly.
+        for s in &self.manifest.sources {
+            if let kind @ ("socket" | "stdin") = s.kind.get_ref().as_str() {
+                self.error(
+                    &s.kind,
+                    format!("sources[{}].kind", s.position),
+                    format!("a {kind} source cannot read its input again after a crash, so a pipeline with `checkpoint` cannot use it; use a directory (or generator) source, or remove `checkpoint`"),
+                );
+            }
+        }
+        Some(CheckpointPlan {
+            dir: self.path(spec.dir.get_ref()),
+            every,
         })
     }
 

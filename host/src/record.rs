@@ -306,7 +306,7 @@ mod tests {
             vec![(&b"h"[..], &b"x"[..])]
         );
         assert!(copy.get(1).headers.is_empty());
-        assert_eq!(display(&copy.get(0)), "(k,v1)");
+        assert_eq!(display(&copy.get(0)), "(k,v1) h=x");
         assert_eq!(display(&copy.get(1)), "v2");
     }
 

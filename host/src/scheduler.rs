@@ -11,18 +11,19 @@
 //! over what they have, one last batch runs over all of it, and the sinks
 //! are flushed. A pipeline whose sources have all ended stops the same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::checkpoint::{Header, Intent, Store};
 use crate::plan::{OnError, PipelinePlan, SourcePlan, late_stream};
 use crate::record::Batch;
 use crate::sink::{self, BatchInfo, Sink};
-use crate::source::{self, Pull, Started};
+use crate::source::{self, Pull, Segment, Started};
 use crate::stage::{StageError, StageRunner};
 
 /// The most bytes one batch takes from the sources; the rest waits for the
@@ -30,7 +31,7 @@ use crate::stage::{StageError, StageRunner};
 const MAX_BATCH_BYTES: usize = 256 << 20;
 
 /// What a pipeline did, reported when it stops.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Batches run (including empty ones).
     pub batches: u64,
@@ -48,10 +49,11 @@ pub struct Summary {
 }
 
 /// Runs `plan` until its sources end or `stop` becomes true, then finishes
-/// the last batch and flushes the sinks.
-pub async fn run(plan: PipelinePlan, stop: watch::Receiver<bool>) -> Result<Summary> {
+/// the last batch and flushes the sinks. A checkpointed pipeline first
+/// resumes from its checkpoint folder, unless `fresh` discards it.
+pub async fn run(plan: PipelinePlan, fresh: bool, stop: watch::Receiver<bool>) -> Result<Summary> {
     let name = plan.name.clone();
-    Scheduler::new(plan)?
+    Scheduler::new(plan, fresh)?
         .run(stop)
         .await
         .with_context(|| format!("pipeline `{name}`"))
@@ -64,10 +66,16 @@ struct Scheduler {
     /// How many stages and sinks read each source or stage.
     readers: HashMap<String, usize>,
     summary: Summary,
+    /// The checkpoint folder, if the pipeline checkpoints.
+    store: Option<Store>,
+    /// The batch the newest checkpoint holds.
+    checkpointed: u64,
+    /// Whether the last batch run was the last of an input that ended.
+    input_ended: bool,
 }
 
 impl Scheduler {
-    fn new(plan: PipelinePlan) -> Result<Self> {
+    fn new(plan: PipelinePlan, fresh: bool) -> Result<Self> {
         let sinks = plan
             .sinks
             .iter()
@@ -87,12 +95,19 @@ impl Scheduler {
         {
             *readers.entry(input.clone()).or_insert(0) += 1;
         }
+        let store = match &plan.checkpoint {
+            Some(c) => Some(Store::open(&c.dir, fresh)?),
+            None => None,
+        };
         Ok(Scheduler {
             plan,
             stages,
             sinks,
             readers,
             summary: Summary::default(),
+            store,
+            checkpointed: 0,
+            input_ended: false,
         })
     }
 
@@ -104,6 +119,7 @@ impl Scheduler {
             .iter()
             .map(|s| Feed::new(s, source::start(s, sources_stop.clone())))
             .collect();
+        self.recover(&mut feeds).await?;
         let interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -127,11 +143,31 @@ impl Scheduler {
                 // Normally one batch per tick; when stopping, as many as it
                 // takes to hand over everything pushed.
                 loop {
-                    let inputs = cut(&mut feeds).await?;
+                    let time_ms = source::now_millis();
+                    let (inputs, read) = cut(&mut feeds, time_ms).await?;
                     let pushed_more = feeds.iter().any(|f| !f.buffer.is_empty());
                     let all_ended = feeds.iter().all(|f| f.ended);
-                    let end_of_input = all_ended && !pushed_more && !stopping;
-                    self.batch(inputs, end_of_input).await?;
+                    let nothing = inputs.values().flatten().all(Batch::is_empty);
+                    if self.input_ended && all_ended && nothing {
+                        // Resumed after the input had already ended, and
+                        // nothing new came: there is no batch to run.
+                        return Ok(());
+                    }
+                    let info = BatchInfo {
+                        id: self.summary.batches + 1,
+                        time_ms,
+                        end_of_input: all_ended && !pushed_more && !stopping,
+                    };
+                    if let Some(store) = &mut self.store {
+                        store.record(&Intent {
+                            batch: info.id,
+                            time_ms,
+                            end_of_input: info.end_of_input,
+                            sources: read,
+                        })?;
+                    }
+                    self.batch(inputs, info).await?;
+                    self.checkpoint_if_due(&feeds, info).await?;
                     if !pushed_more || !(all_ended || stopping) {
                         break;
                     }
@@ -156,6 +192,9 @@ impl Scheduler {
         for sink in &mut self.sinks {
             sink.flush()?;
         }
+        if self.store.is_some() && self.checkpointed < self.summary.batches {
+            self.checkpoint(&feeds).await?;
+        }
         tracing::info!(
             pipeline = %self.plan.name,
             batches = self.summary.batches,
@@ -168,19 +207,131 @@ impl Scheduler {
         Ok(self.summary)
     }
 
-    /// Runs one batch through the stages and into the sinks;
-    /// `end_of_input` when every source has ended and this is the rest.
+    /// Resumes a checkpointed pipeline: loads its newest usable
+    /// checkpoint (or writes a first, empty one) and replays the batches
+    /// logged since, each from its recorded input.
+    async fn recover(&mut self, feeds: &mut [Feed]) -> Result<()> {
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        let Some(loaded) = store.latest(&self.plan.name)? else {
+            // Batch 0: nothing read, nothing kept.
+            return self.checkpoint(feeds).await;
+        };
+        let header = &loaded.header;
+        let ids: Vec<&str> = self.plan.stages.iter().map(|s| s.id.as_str()).collect();
+        if header.stages != ids {
+            bail!(
+                "checkpoint {} holds stages [{}] but the manifest has [{}]; a changed pipeline cannot resume from it (start over with --fresh)",
+                loaded.path.display(),
+                header.stages.join(", "),
+                ids.join(", ")
+            );
+        }
+        let mut states = loaded.states();
+        for runner in &mut self.stages {
+            runner
+                .restore(&mut states)
+                .map_err(|why| anyhow!("checkpoint {}: {why}", loaded.path.display()))?;
+        }
+        for feed in feeds.iter_mut() {
+            let Input::Pull(Some(source)) = &mut feed.input else {
+                continue;
+            };
+            let position = header.sources.get(&feed.id).with_context(|| {
+                format!(
+                    "checkpoint {} has no position for source `{}`",
+                    loaded.path.display(),
+                    feed.id
+                )
+            })?;
+            source.seek(position)?;
+        }
+        self.summary = header.summary.clone();
+        self.checkpointed = header.batch;
+        self.input_ended = header.input_ended;
+        tracing::info!(
+            pipeline = %self.plan.name,
+            checkpoint = %loaded.path.display(),
+            batch = header.batch,
+            "resuming from checkpoint"
+        );
+        drop(loaded);
+
+        let intents = store.intents_after(self.checkpointed)?;
+        if let (Some(first), Some(last)) = (intents.first(), intents.last()) {
+            tracing::info!(
+                pipeline = %self.plan.name,
+                "replaying batches {} to {} from the intent log",
+                first.batch,
+                last.batch
+            );
+        }
+        for intent in intents {
+            let inputs = replay(feeds, &intent).await?;
+            let info = BatchInfo {
+                id: intent.batch,
+                time_ms: intent.time_ms,
+                end_of_input: intent.end_of_input,
+            };
+            self.batch(inputs, info).await?;
+            self.checkpoint_if_due(feeds, info).await?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints after `batch` if it is time to.
+    async fn checkpoint_if_due(&mut self, feeds: &[Feed], batch: BatchInfo) -> Result<()> {
+        let Some(plan) = &self.plan.checkpoint else {
+            return Ok(());
+        };
+        if batch.id >= self.checkpointed + plan.every || batch.end_of_input {
+            self.checkpoint(feeds).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the batch just committed.
+    async fn checkpoint(&mut self, feeds: &[Feed]) -> Result<()> {
+        let store = self.store.as_mut().expect("a checkpointed pipeline");
+        let started = Instant::now();
+        let header = Header {
+            pipeline: self.plan.name.clone(),
+            batch: self.summary.batches,
+            sources: feeds
+                .iter()
+                .filter_map(|f| match &f.input {
+                    Input::Pull(Some(source)) => Some((f.id.clone(), source.position())),
+                    _ => None,
+                })
+                .collect(),
+            stages: self.plan.stages.iter().map(|s| s.id.clone()).collect(),
+            summary: self.summary.clone(),
+            input_ended: self.input_ended,
+        };
+        let stages = &self.stages;
+        let bytes = tokio::task::block_in_place(|| {
+            store.write(&header, |out| stages.iter().try_for_each(|s| s.save(out)))
+        })?;
+        self.checkpointed = header.batch;
+        tracing::debug!(
+            pipeline = %self.plan.name,
+            batch = header.batch,
+            bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
+        Ok(())
+    }
+
+    /// Runs one batch through the stages and into the sinks.
     async fn batch(
         &mut self,
         mut outputs: HashMap<String, Vec<Batch>>,
-        end_of_input: bool,
+        info: BatchInfo,
     ) -> Result<()> {
-        self.summary.batches += 1;
-        let info = BatchInfo {
-            id: self.summary.batches,
-            time_ms: source::now_millis(),
-            end_of_input,
-        };
+        self.summary.batches = info.id;
+        self.input_ended = info.end_of_input;
         let records_in: usize = outputs.values().flatten().map(Batch::len).sum();
         self.summary.records_in += records_in as u64;
         let started = Instant::now();
@@ -305,9 +456,14 @@ fn take(
 }
 
 /// Takes each source's next batch: what a pull source has now, what a
-/// push source has sent; up to the batch limits.
-async fn cut(feeds: &mut [Feed]) -> Result<HashMap<String, Vec<Batch>>> {
+/// push source has sent; up to the batch limits. Says what each pull
+/// source read.
+async fn cut(
+    feeds: &mut [Feed],
+    time: i64,
+) -> Result<(HashMap<String, Vec<Batch>>, BTreeMap<String, Vec<Segment>>)> {
     let mut inputs = HashMap::new();
+    let mut read = BTreeMap::new();
     let mut bytes = 0usize;
     for feed in feeds.iter_mut() {
         let batch = match &mut feed.input {
@@ -317,15 +473,16 @@ async fn cut(feeds: &mut [Feed]) -> Result<HashMap<String, Vec<Batch>>> {
                     feed.max_records,
                     MAX_BATCH_BYTES.saturating_sub(bytes).max(1),
                 );
-                let (source, read) = tokio::task::spawn_blocking(move || {
-                    let read = source.read(max_records, max_bytes);
-                    (source, read)
+                let (source, result) = tokio::task::spawn_blocking(move || {
+                    let result = source.read(max_records, max_bytes, time);
+                    (source, result)
                 })
                 .await
                 .context("a source panicked")?;
                 feed.ended = source.ended();
                 *slot = Some(source);
-                let (batch, _segments) = read?;
+                let (batch, segments) = result?;
+                read.insert(feed.id.clone(), segments);
                 batch
             }
             Input::Push { .. } => {
@@ -343,6 +500,29 @@ async fn cut(feeds: &mut [Feed]) -> Result<HashMap<String, Vec<Batch>>> {
             }
         };
         bytes += batch.byte_size();
+        inputs.insert(feed.id.clone(), vec![batch]);
+    }
+    Ok((inputs, read))
+}
+
+/// Each pull source's input for a logged batch, read again.
+async fn replay(feeds: &mut [Feed], intent: &Intent) -> Result<HashMap<String, Vec<Batch>>> {
+    let mut inputs = HashMap::new();
+    for feed in feeds.iter_mut() {
+        let Input::Pull(slot) = &mut feed.input else {
+            continue;
+        };
+        let segments = intent.sources.get(&feed.id).cloned().unwrap_or_default();
+        let mut source = slot.take().expect("a pull source is back after each read");
+        let time = intent.time_ms;
+        let (source, result) = tokio::task::spawn_blocking(move || {
+            let result = source.replay(&segments, time);
+            (source, result)
+        })
+        .await
+        .context("a source panicked")?;
+        *slot = Some(source);
+        let batch = result.with_context(|| format!("replaying batch {}", intent.batch))?;
         inputs.insert(feed.id.clone(), vec![batch]);
     }
     Ok(inputs)

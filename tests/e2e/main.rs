@@ -8,6 +8,7 @@ mod support;
 mod manifest_errors;
 mod partitions;
 mod plugins;
+mod recovery;
 mod sandbox;
 mod shutdown;
 mod sources;

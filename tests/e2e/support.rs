@@ -278,6 +278,12 @@ impl Running {
         self.signal("-INT");
     }
 
+    /// Sends SIGKILL: the process dies at once, mid-whatever it was doing.
+    pub fn kill(self) -> Output {
+        self.signal("-KILL");
+        self.finish()
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.pid.to_string()])

@@ -14,6 +14,10 @@ pub struct Args {
     /// Pipeline manifests (TOML) to run.
     #[arg(required = true, value_name = "MANIFEST")]
     manifests: Vec<PathBuf>,
+    /// Discard the pipelines' checkpoints and start from nothing, rather
+    /// than resume.
+    #[arg(long)]
+    fresh: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -47,7 +51,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // while the others keep running.
     let mut runs = tokio::task::JoinSet::new();
     for plan in plans {
-        runs.spawn(scheduler::run(plan, stop.clone()));
+        runs.spawn(scheduler::run(plan, args.fresh, stop.clone()));
     }
     let mut failed = false;
     while let Some(run) = runs.join_next().await {

@@ -82,6 +82,26 @@ pub struct PipelineSection {
     pub parallelism: Option<Spanned<i64>>,
     /// Default limits for every stage: `limits = { memory = "64MiB", cpu = "1s" }`.
     pub limits: Option<LimitsSpec>,
+    /// Where and how often to checkpoint, so a restarted run resumes where
+    /// it stopped: `checkpoint = { dir = "checkpoints", every = 10 }`.
+    /// Default: no checkpoints; every run starts from nothing.
+    pub checkpoint: Option<CheckpointSpec>,
+}
+
+/// Checkpointing of a pipeline.
+///
+/// ```toml
+/// checkpoint = { dir = "checkpoints", every = 10 }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointSpec {
+    /// The folder for checkpoints and the intent log, relative to the
+    /// manifest. One pipeline per folder.
+    pub dir: Spanned<String>,
+    /// Batches between two checkpoints (default 10). A crash replays at
+    /// most this many batches.
+    pub every: Option<Spanned<i64>>,
 }
 
 /// Per-call resource limits of an operator.

@@ -8,27 +8,34 @@
 //! the folder holds then (up to the batch limits), and says which byte
 //! ranges of which files it took.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
-use super::{Pull, Segment, now_millis};
+use super::{Position, Pull, Segment};
 use crate::record::Batch;
 
 pub struct Directory {
     id: String,
     dir: PathBuf,
     watch: bool,
-    /// File names in the order they are read; those before `current` are
-    /// read whole.
-    files: Vec<String>,
+    /// Files read whole, in the order read.
+    done: Vec<String>,
+    /// Files found and not yet started, in the order they will be read.
+    queue: VecDeque<String>,
+    /// Every file name done, queued or current.
     seen: HashSet<String>,
-    current: usize,
-    /// The current file's bytes, once opened, and how far they are read.
+    /// The file being read, and how far.
+    current: Option<Current>,
+    listed: bool,
+}
+
+struct Current {
+    name: String,
+    /// Its bytes, once opened.
     text: Option<Vec<u8>>,
     offset: usize,
-    listed: bool,
 }
 
 impl Directory {
@@ -37,16 +44,15 @@ impl Directory {
             id,
             dir,
             watch,
-            files: Vec::new(),
+            done: Vec::new(),
+            queue: VecDeque::new(),
             seen: HashSet::new(),
-            current: 0,
-            text: None,
-            offset: 0,
+            current: None,
             listed: false,
         }
     }
 
-    /// Adds the files that appeared since the last listing, in name order.
+    /// Queues the files that appeared since the last listing, in name order.
     fn list(&mut self) -> Result<()> {
         let entries = std::fs::read_dir(&self.dir).with_context(|| {
             format!(
@@ -67,67 +73,179 @@ impl Directory {
             }
         }
         found.sort();
-        self.files.extend(found);
+        self.queue.extend(found);
         self.listed = true;
         Ok(())
     }
+
+    /// The current file's bytes, read on first use.
+    fn text(&mut self) -> Result<(&str, &[u8], &mut usize)> {
+        let current = self.current.as_mut().expect("a current file");
+        if current.text.is_none() {
+            let path = self.dir.join(&current.name);
+            let text = std::fs::read(&path)
+                .with_context(|| format!("source `{}`: cannot read {}", self.id, path.display()))?;
+            current.text = Some(text);
+        }
+        let text = current.text.as_deref().expect("just read");
+        Ok((&current.name, text, &mut current.offset))
+    }
+
+    /// Moves on to `name` as the file being read (from `offset`); the one
+    /// being read before is done.
+    fn start(&mut self, name: String, offset: usize) {
+        if let Some(previous) = self.current.take() {
+            self.done.push(previous.name);
+        }
+        self.queue.retain(|queued| *queued != name);
+        self.seen.insert(name.clone());
+        self.current = Some(Current {
+            name,
+            text: None,
+            offset,
+        });
+    }
+}
+
+/// Pushes the lines of `text[start..end]` (`end` just past a newline, or
+/// the end of the text) into `batch`, stopping early at the limits; returns
+/// where it stopped.
+fn push_lines(
+    batch: &mut Batch,
+    text: &[u8],
+    start: usize,
+    end: usize,
+    limits: (usize, usize),
+    time: i64,
+) -> usize {
+    let mut at = start;
+    while at < end && batch.len() < limits.0 && batch.byte_size() < limits.1 {
+        let line_end = text[at..end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(end, |i| at + i);
+        let line = &text[at..line_end];
+        batch.push(None, line.strip_suffix(b"\r").unwrap_or(line), time);
+        at = (line_end + 1).min(end);
+    }
+    at
 }
 
 impl Pull for Directory {
-    fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<(Batch, Vec<Segment>)> {
+    fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
         let mut batch = Batch::default();
         let mut segments = Vec::new();
-        let time = now_millis();
         let mut listed_now = false;
         while batch.len() < max_records && batch.byte_size() < max_bytes {
-            if self.current == self.files.len() {
-                if listed_now || (self.listed && !self.watch) {
-                    break;
+            if self.current.is_none() {
+                if self.queue.is_empty() && !listed_now && (self.watch || !self.listed) {
+                    self.list()?;
+                    listed_now = true;
                 }
-                self.list()?;
-                listed_now = true;
-                continue;
+                match self.queue.pop_front() {
+                    Some(next) => self.start(next, 0),
+                    None => break,
+                }
             }
-            let name = self.files[self.current].clone();
-            if self.text.is_none() {
-                let path = self.dir.join(&name);
-                let text = std::fs::read(&path).with_context(|| {
-                    format!("source `{}`: cannot read {}", self.id, path.display())
-                })?;
-                self.text = Some(text);
-            }
-            let text = self.text.as_deref().expect("just read");
-            let start = self.offset;
-            while self.offset < text.len()
-                && batch.len() < max_records
-                && batch.byte_size() < max_bytes
-            {
-                let end = text[self.offset..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(text.len(), |i| self.offset + i);
-                let line = &text[self.offset..end];
-                batch.push(None, line.strip_suffix(b"\r").unwrap_or(line), time);
-                self.offset = (end + 1).min(text.len());
-            }
-            if self.offset > start {
+            let (name, text, offset) = self.text()?;
+            let start = *offset;
+            *offset = push_lines(
+                &mut batch,
+                text,
+                start,
+                text.len(),
+                (max_records, max_bytes),
+                time,
+            );
+            if *offset > start {
                 segments.push(Segment::File {
-                    file: name,
+                    file: name.to_owned(),
                     start: start as u64,
-                    end: self.offset as u64,
+                    end: *offset as u64,
                 });
             }
-            if self.offset >= text.len() {
-                tracing::debug!(source = %self.id, file = %self.files[self.current], "read file");
-                self.current += 1;
-                self.offset = 0;
-                self.text = None;
+            if *offset >= text.len() {
+                let finished = self.current.take().expect("a current file");
+                tracing::debug!(source = %self.id, file = finished.name, "read file");
+                self.done.push(finished.name);
             }
         }
         Ok((batch, segments))
     }
 
     fn ended(&self) -> bool {
-        !self.watch && self.listed && self.current == self.files.len()
+        !self.watch && self.listed && self.current.is_none() && self.queue.is_empty()
+    }
+
+    fn position(&self) -> Position {
+        Position::Directory {
+            done: self.done.clone(),
+            current: self
+                .current
+                .as_ref()
+                .map(|c| (c.name.clone(), c.offset as u64)),
+        }
+    }
+
+    fn seek(&mut self, position: &Position) -> Result<()> {
+        let Position::Directory { done, current } = position else {
+            bail!(
+                "source `{}`: the checkpoint holds a position of another kind of source",
+                self.id
+            );
+        };
+        self.done = done.clone();
+        self.seen = done.iter().cloned().collect();
+        self.queue.clear();
+        self.current = None;
+        self.listed = false;
+        if let Some((name, offset)) = current {
+            self.seen.insert(name.clone());
+            self.current = Some(Current {
+                name: name.clone(),
+                text: None,
+                offset: *offset as usize,
+            });
+        }
+        if !self.watch {
+            // The one listing an unwatched folder gets, as at a first start:
+            // the files not yet read, in name order.
+            self.list()?;
+        }
+        Ok(())
+    }
+
+    fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch> {
+        let mut batch = Batch::default();
+        for segment in segments {
+            let Segment::File { file, start, end } = segment else {
+                bail!(
+                    "source `{}`: the intent log holds input of another kind of source",
+                    self.id
+                );
+            };
+            if self.current.as_ref().is_none_or(|c| c.name != *file) {
+                self.start(file.clone(), *start as usize);
+            }
+            let id = self.id.clone();
+            let (_, text, offset) = self.text()?;
+            let (start, end) = (*start as usize, *end as usize);
+            if end > text.len() || start > end {
+                bail!(
+                    "source `{id}`: {file} is shorter than when its bytes {start}..{end} were read; it changed since",
+                );
+            }
+            *offset = push_lines(&mut batch, text, start, end, (usize::MAX, usize::MAX), time);
+            if *offset >= text.len() {
+                let finished = self.current.take().expect("a current file");
+                self.done.push(finished.name);
+            }
+        }
+        Ok(batch)
     }
 }

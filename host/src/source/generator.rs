@@ -3,9 +3,9 @@
 //! else `"200"`) and words of text, padded to a fixed size. The same
 //! sequence number always gives the same record.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::{Pull, Segment, now_millis};
+use super::{Position, Pull, Segment};
 use crate::record::Batch;
 
 const WORDS: [&str; 16] = [
@@ -66,14 +66,14 @@ pub fn record(seq: u64, bytes: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}");
 }
 
-/// A batch of generated records `first .. first + count`.
-pub fn batch(first: u64, count: usize, bytes: usize) -> Batch {
+/// A batch of generated records `first .. first + count`, stamped `time`.
+pub fn batch(first: u64, count: usize, bytes: usize, time: i64) -> Batch {
     let mut batch = Batch::with_capacity(count, count * bytes);
     let mut value = Vec::with_capacity(bytes);
     for seq in first..first + count as u64 {
         value.clear();
         record(seq, bytes, &mut value);
-        batch.push(None, &value, now_millis());
+        batch.push(None, &value, time);
     }
     batch
 }
@@ -97,7 +97,12 @@ pub struct Generating {
 }
 
 impl Pull for Generating {
-    fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<(Batch, Vec<Segment>)> {
+    fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
         let mut until = self.spec.records.unwrap_or(u64::MAX);
         if let Some(rate) = self.spec.rate {
             let due = (self.started.elapsed().as_secs_f64() * rate as f64) as u64;
@@ -117,14 +122,37 @@ impl Pull for Generating {
                 end: self.next,
             }],
         };
-        Ok((
-            batch(start, count as usize, self.spec.record_bytes),
-            segments,
-        ))
+        let records = batch(start, count as usize, self.spec.record_bytes, time);
+        Ok((records, segments))
     }
 
     fn ended(&self) -> bool {
         self.spec.records.is_some_and(|n| self.next >= n)
+    }
+
+    fn position(&self) -> Position {
+        Position::Generator { next: self.next }
+    }
+
+    fn seek(&mut self, position: &Position) -> Result<()> {
+        let Position::Generator { next } = position else {
+            bail!("a generator cannot resume from another kind of source's position");
+        };
+        self.next = *next;
+        Ok(())
+    }
+
+    fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch> {
+        let mut records = Batch::default();
+        for segment in segments {
+            let Segment::Seq { start, end } = segment else {
+                bail!("a generator cannot replay another kind of source's input");
+            };
+            let count = end.saturating_sub(*start) as usize;
+            records.extend(&batch(*start, count, self.spec.record_bytes, time));
+            self.next = *end;
+        }
+        Ok(records)
     }
 }
 

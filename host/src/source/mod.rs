@@ -47,14 +47,48 @@ pub struct RunningSource {
 }
 
 /// A source the scheduler reads at each cut.
-pub trait Pull: Send {
+pub trait Pull: Send + Sync {
     /// Reads what is available now, up to `max_records` records and about
-    /// `max_bytes` bytes, and moves past it; says which ranges it read.
-    /// Blocking: call it off the async runtime.
-    fn read(&mut self, max_records: usize, max_bytes: usize) -> Result<(Batch, Vec<Segment>)>;
+    /// `max_bytes` bytes, stamped `time`, and moves past it; says which
+    /// ranges it read. Blocking: call it off the async runtime.
+    fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)>;
 
     /// Whether nothing more will ever be available.
     fn ended(&self) -> bool;
+
+    /// Where the source is: what the next read starts after.
+    fn position(&self) -> Position;
+
+    /// Goes back to `position` (from a checkpoint).
+    fn seek(&mut self, position: &Position) -> Result<()>;
+
+    /// Reads exactly `segments` again (a batch being replayed), stamped
+    /// `time`, and moves past them.
+    fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch>;
+}
+
+/// Where a pull source is, as a checkpoint keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// A directory: the files read whole, in the order read, and how far
+    /// into the file being read.
+    Directory {
+        /// File names read whole.
+        done: Vec<String>,
+        /// The file being read and the byte offset reached.
+        current: Option<(String, u64)>,
+    },
+    /// A generator: the next sequence number.
+    Generator {
+        /// The next sequence number.
+        next: u64,
+    },
 }
 
 /// A range of a pull source's input that one batch read.

@@ -17,9 +17,11 @@
 //! dropped. When every source has ended, all open windows are emitted.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use super::Worker;
 use super::window::fold;
+use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plan::EventTime;
 use crate::plugin::Failure;
 use crate::record::Batch;
@@ -50,6 +52,32 @@ pub(crate) struct Open {
 pub(crate) type Delta = Vec<((i64, Vec<u8>), Option<Open>)>;
 
 impl EventWindows {
+    /// Writes the open windows into a checkpoint.
+    pub(crate) fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+        out.u64(self.open.len() as u64)?;
+        for ((start, key), open) in &self.open {
+            out.i64(*start)?;
+            out.bytes(key)?;
+            out.bytes(&open.value)?;
+            out.u64(u64::from(open.unsent))?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`EventWindows::save`] wrote.
+    pub(crate) fn load(input: &mut Reader<'_>) -> Result<Self, Bad> {
+        let n = input.count(32)?;
+        let mut open = BTreeMap::new();
+        for _ in 0..n {
+            let start = input.i64()?;
+            let key = input.bytes()?.to_vec();
+            let value = input.bytes()?.to_vec();
+            let unsent = input.u64()? != 0;
+            open.insert((start, key), Open { value, unsent });
+        }
+        Ok(EventWindows { open })
+    }
+
     /// Commits a batch's changes.
     pub(crate) fn apply(&mut self, delta: Delta) {
         for (window, open) in delta {

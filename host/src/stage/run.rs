@@ -1,6 +1,7 @@
 //! Running one stage over one batch.
 
 use std::fmt;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use super::event_time::{self, EventWindows};
 use super::update_state::{self, Changes};
 use super::window::{self, BatchWindow};
 use super::{NativeOperator, Worker, reduce};
+use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plan::{StagePlan, Step, Windowing};
 use crate::plugin::Failure;
 use crate::record::Batch;
@@ -260,6 +262,74 @@ impl StageRunner {
         }
         self.pending_max_time = None;
         self.pending_late = 0;
+    }
+
+    /// Writes what the stage keeps across batches into a checkpoint.
+    pub fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+        out.u64(u64::from(self.max_time.is_some()))?;
+        out.i64(self.max_time.unwrap_or_default())?;
+        out.u64(self.late)?;
+        out.u64(self.partitions.len() as u64)?;
+        for partition in self.partitions.iter().flatten() {
+            match &partition.state {
+                State::None => out.u64(0)?,
+                State::Keyed(state) => {
+                    out.u64(1)?;
+                    state.save(out)?;
+                }
+                State::Batches(window) => {
+                    out.u64(2)?;
+                    window.save(out)?;
+                }
+                State::Events(windows) => {
+                    out.u64(3)?;
+                    windows.save(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`StageRunner::save`] wrote.
+    pub fn restore(&mut self, input: &mut Reader<'_>) -> Result<(), Bad> {
+        let has_max_time = input.u64()? != 0;
+        let max_time = input.i64()?;
+        self.max_time = has_max_time.then_some(max_time);
+        self.late = input.u64()?;
+        let saved = input.count(8)?;
+        let mut states = Vec::with_capacity(saved);
+        for _ in 0..saved {
+            states.push(match input.u64()? {
+                0 => State::None,
+                1 => State::Keyed(PartitionState::load(input)?),
+                2 => State::Batches(BatchWindow::load(input)?),
+                3 => State::Events(EventWindows::load(input)?),
+                other => return Err(format!("unknown state kind {other}")),
+            });
+        }
+        let stateless = |s: &State| matches!(s, State::None);
+        let ours = self.partitions.iter().flatten().map(|p| &p.state);
+        if states.iter().all(stateless) && ours.clone().all(stateless) {
+            return Ok(());
+        }
+        if states.len() != self.partitions.len() {
+            return Err(format!(
+                "stage `{}` kept state over {} partitions and now has {}; a stage that keeps state cannot change its parallelism and resume (start over with --fresh)",
+                self.id,
+                states.len(),
+                self.partitions.len()
+            ));
+        }
+        for (partition, state) in self.partitions.iter_mut().flatten().zip(states) {
+            if std::mem::discriminant(&partition.state) != std::mem::discriminant(&state) {
+                return Err(format!(
+                    "stage `{}` kept another kind of state when it was checkpointed; its kind changed (start over with --fresh)",
+                    self.id
+                ));
+            }
+            partition.state = state;
+        }
+        Ok(())
     }
 
     fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {

@@ -15,7 +15,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use std::io::Write;
+
 use super::{Worker, reduce};
+use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plugin::Failure;
 use crate::record::{Batch, ByteList};
 
@@ -60,6 +63,36 @@ impl BatchWindow {
                 None => self.totals.remove(&key),
             };
         }
+    }
+
+    /// Writes the window into a checkpoint.
+    pub(crate) fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+        out.u64(self.ring.len() as u64)?;
+        self.ring.iter().try_for_each(|batch| out.batch(batch))?;
+        out.u64(self.totals.len() as u64)?;
+        for (key, total) in &self.totals {
+            out.bytes(key)?;
+            out.bytes(&total.value)?;
+            out.u64(u64::from(total.batches))?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`BatchWindow::save`] wrote.
+    pub(crate) fn load(input: &mut Reader<'_>) -> Result<Self, Bad> {
+        let batches = input.count(8)?;
+        let ring = (0..batches)
+            .map(|_| input.batch())
+            .collect::<Result<_, _>>()?;
+        let keys = input.count(24)?;
+        let mut totals = BTreeMap::new();
+        for _ in 0..keys {
+            let key = input.bytes()?.to_vec();
+            let value = input.bytes()?.to_vec();
+            let batches = u32::try_from(input.u64()?).map_err(|_| "a window count is too large")?;
+            totals.insert(key, Total { value, batches });
+        }
+        Ok(BatchWindow { ring, totals })
     }
 
     /// The earlier batches still in the window once the current one enters.

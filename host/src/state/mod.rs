@@ -5,11 +5,15 @@
 //! The state changes only at the end of a batch that succeeded, so a failed
 //! (or skipped) batch leaves it as it was.
 //!
-//! This is the in-memory store. The durable, memory-bounded store that
-//! checkpoints write comes next (see the README's status); it keeps this
-//! interface: look up, find idle keys, apply a batch's changes.
+//! This is the in-memory store; checkpoints save and load it whole. A
+//! memory-bounded store that spills to disk comes next (see the README's
+//! status); it keeps this interface: look up, find idle keys, apply a
+//! batch's changes, save, load.
 
 use std::collections::HashMap;
+use std::io::Write;
+
+use crate::checkpoint::{Bad, Reader, Writer};
 
 /// One key's state and when it was last active.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +90,30 @@ impl PartitionState {
     /// Whether no key has state.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Writes every key's state into a checkpoint.
+    pub fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+        out.u64(self.entries.len() as u64)?;
+        for (key, entry) in &self.entries {
+            out.bytes(key)?;
+            out.bytes(&entry.state)?;
+            out.i64(entry.last_active)?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`PartitionState::save`] wrote.
+    pub fn load(input: &mut Reader<'_>) -> Result<Self, Bad> {
+        let n = input.count(24)?;
+        let mut entries = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let key = input.bytes()?.to_vec();
+            let state = input.bytes()?.to_vec();
+            let last_active = input.i64()?;
+            entries.insert(key, Entry { state, last_active });
+        }
+        Ok(PartitionState { entries })
     }
 }
 
