@@ -13,6 +13,7 @@ mod sandbox;
 mod shutdown;
 mod sources;
 mod state;
+mod temperature;
 mod tutorial;
 mod windows;
 mod wordcount;
