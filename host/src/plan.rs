@@ -38,6 +38,8 @@ pub struct PipelinePlan {
     pub sinks: Vec<SinkPlan>,
     /// Where and how often to checkpoint, if at all.
     pub checkpoint: Option<CheckpointPlan>,
+    /// Bytes of per-key state each stateful partition keeps in memory.
+    pub state_memory: usize,
 }
 
 /// Checkpointing, resolved.
@@ -330,6 +332,20 @@ impl Resolver<'_> {
 
         self.check_ids();
         let checkpoint = p.checkpoint.as_ref().and_then(|c| self.checkpoint(c));
+        let state_memory = match &p.state_memory {
+            None => 256 << 20,
+            Some(text) => match units::bytes(text.get_ref()) {
+                Ok(b) if b >= 1 << 20 => b,
+                Ok(_) => {
+                    self.error(text, "pipeline.state_memory", "must be at least 1MiB");
+                    256 << 20
+                }
+                Err(e) => {
+                    self.error(text, "pipeline.state_memory", e);
+                    256 << 20
+                }
+            },
+        };
         let sources = m
             .sources
             .iter()
@@ -361,6 +377,7 @@ impl Resolver<'_> {
             stages,
             sinks,
             checkpoint,
+            state_memory,
         })
     }
 

@@ -25,6 +25,7 @@ use crate::record::Batch;
 use crate::sink::{self, BatchInfo, Sink};
 use crate::source::{self, Pull, Segment, Started};
 use crate::stage::{StageError, StageRunner};
+use crate::state::SpillFile;
 
 /// The most bytes one batch takes from the sources; the rest waits for the
 /// next batch (and the bounded source channels push back meanwhile).
@@ -81,10 +82,14 @@ impl Scheduler {
             .iter()
             .map(sink::open)
             .collect::<Result<Vec<_>>>()?;
+        let spill = SpillFile::new(
+            plan.checkpoint.as_ref().map(|c| c.dir.as_path()),
+            &plan.name,
+        );
         let stages = plan
             .stages
             .iter()
-            .map(|s| StageRunner::new(&plan.name, s))
+            .map(|s| StageRunner::spilling(&plan.name, s, spill.clone(), plan.state_memory))
             .collect();
         let mut readers = HashMap::new();
         for input in plan
@@ -404,7 +409,11 @@ impl Scheduler {
         self.sinks = sinks;
         written.with_context(|| format!("batch {}", info.id))?;
         // The batch is out: now, and only now, its state changes count.
-        self.stages.iter_mut().for_each(StageRunner::commit);
+        for stage in &mut self.stages {
+            stage
+                .commit()
+                .with_context(|| format!("batch {}", info.id))?;
+        }
         self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())

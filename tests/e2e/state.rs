@@ -194,3 +194,71 @@ fn session_tracker_reports_a_session_when_it_goes_idle() {
         "alice's second session starts after her first ended"
     );
 }
+
+#[test]
+fn state_larger_than_its_memory_spills_to_disk_and_counts_stay_exact() {
+    // 60,000 keys, each seen twice, with 1 MiB of memory per partition:
+    // most keys live on disk by the time the second pass updates them.
+    let dir = scratch("spill");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let keys: Vec<String> = (0..60_000).map(|i| format!("user{i:05}")).collect();
+    let twice = [keys.join("\n"), keys.join("\n")].join("\n") + "\n";
+    std::fs::write(dir.join("in/events.txt"), twice).unwrap();
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "spill"
+batch_interval = "20ms"
+state_memory = "1MiB"
+
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+watch = false
+max_batch_records = 20000
+
+[[stages]]
+id = "keyed"
+kind = "map"
+input = "in"
+component = {}
+
+[[stages]]
+id = "counts"
+kind = "update_state_by_key"
+input = "keyed"
+component = {}
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "counts"
+path = "out"
+"#,
+            toml_path(&wasm("count_by_value")),
+            toml_path(&wasm("running_count"))
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert!(
+        result
+            .stderr
+            .contains("state over its memory budget: spilled the keys idle the longest"),
+        "{}",
+        result.stderr
+    );
+
+    let lines = output_lines(&dir.join("out"));
+    let expected: BTreeSet<String> = keys
+        .iter()
+        .flat_map(|k| [format!("({k},1)"), format!("({k},2)")])
+        .collect();
+    assert_eq!(lines.len(), expected.len(), "one count per key per pass");
+    assert_eq!(lines.into_iter().collect::<BTreeSet<_>>(), expected);
+}

@@ -82,6 +82,10 @@ pub struct PipelineSection {
     pub parallelism: Option<Spanned<i64>>,
     /// Default limits for every stage: `limits = { memory = "64MiB", cpu = "1s" }`.
     pub limits: Option<LimitsSpec>,
+    /// Memory for per-key state, per partition of each stateful stage:
+    /// `state_memory = "256MiB"` (default). Beyond it, the keys idle the
+    /// longest spill to disk and are read back when needed.
+    pub state_memory: Option<Spanned<String>>,
     /// Where and how often to checkpoint, so a restarted run resumes where
     /// it stopped: `checkpoint = { dir = "checkpoints", every = 10 }`.
     /// Default: no checkpoints; every run starts from nothing.

@@ -99,6 +99,8 @@ pub enum Failure {
     },
     /// The operator broke the contract: wrong record count, bad offsets.
     BadOutput(String),
+    /// The host could not read the stage's state (its spill file).
+    State(String),
 }
 
 impl fmt::Display for Failure {
@@ -129,6 +131,7 @@ impl fmt::Display for Failure {
             } => write!(f, "trapped ({trap}): {logged}"),
             Failure::Trap { trap, logged: None } => write!(f, "trapped: {trap}"),
             Failure::BadOutput(problem) => write!(f, "broke the operator contract: {problem}"),
+            Failure::State(problem) => write!(f, "could not read its state: {problem}"),
         }
     }
 }

@@ -15,7 +15,8 @@ use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::shuffle;
 use crate::sink::BatchInfo;
-use crate::state::PartitionState;
+use crate::state::{PartitionState, SpillFile, Spilled};
+use anyhow::Context as _;
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
@@ -106,9 +107,20 @@ impl fmt::Display for StageError {
 impl std::error::Error for StageError {}
 
 impl StageRunner {
-    /// Workers for every partition of `plan`, in pipeline `pipeline`.
-    /// Wasm instances are created on first use.
+    /// Workers for every partition of `plan`, in pipeline `pipeline`,
+    /// keeping per-key state in memory. Wasm instances are created on first
+    /// use.
     pub fn new(pipeline: &str, plan: &StagePlan) -> Self {
+        Self::build(pipeline, plan, None)
+    }
+
+    /// Like [`StageRunner::new`], with each partition's per-key state held
+    /// in memory up to `budget` bytes and spilled to `file` beyond that.
+    pub fn spilling(pipeline: &str, plan: &StagePlan, file: Arc<SpillFile>, budget: usize) -> Self {
+        Self::build(pipeline, plan, Some((file, budget)))
+    }
+
+    fn build(pipeline: &str, plan: &StagePlan, spill: Option<(Arc<SpillFile>, usize)>) -> Self {
         let partitions = (0..plan.parallelism)
             .map(|p| {
                 let label: Arc<str> = format!("{pipeline}/{}[{p}]", plan.id).into();
@@ -126,7 +138,13 @@ impl StageRunner {
                     step => (step.operator().map(|op| Worker::new(op, label)), None),
                 };
                 let state = match &plan.step {
-                    Step::UpdateStateByKey(..) => State::Keyed(PartitionState::default()),
+                    Step::UpdateStateByKey(..) => State::Keyed(match &spill {
+                        Some((file, budget)) => PartitionState::spilling(
+                            Spilled::new(file.clone(), &format!("{}[{p}]", plan.id)),
+                            *budget,
+                        ),
+                        None => PartitionState::in_memory(),
+                    }),
                     Step::Window { .. }
                     | Step::ReduceByKeyAndWindow {
                         windowing: Windowing::Batches { .. },
@@ -247,12 +265,15 @@ impl StageRunner {
 
     /// Applies the state changes of the batch just run: call it once the
     /// batch's output is written.
-    pub fn commit(&mut self) {
-        for partition in self.partitions.iter_mut().flatten() {
-            partition.commit();
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        for (p, partition) in self.partitions.iter_mut().flatten().enumerate() {
+            partition.commit().with_context(|| {
+                format!("stage `{}`, partition {p}: cannot store state", self.id)
+            })?;
         }
         self.max_time = self.max_time.max(self.pending_max_time);
         self.late += std::mem::take(&mut self.pending_late);
+        Ok(())
     }
 
     /// Forgets the state changes of the batch just run (it failed).
@@ -297,37 +318,38 @@ impl StageRunner {
         self.max_time = has_max_time.then_some(max_time);
         self.late = input.u64()?;
         let saved = input.count(8)?;
-        let mut states = Vec::with_capacity(saved);
-        for _ in 0..saved {
-            states.push(match input.u64()? {
-                0 => State::None,
-                1 => State::Keyed(PartitionState::load(input)?),
-                2 => State::Batches(BatchWindow::load(input)?),
-                3 => State::Events(EventWindows::load(input)?),
-                other => return Err(format!("unknown state kind {other}")),
-            });
-        }
-        let stateless = |s: &State| matches!(s, State::None);
-        let ours = self.partitions.iter().flatten().map(|p| &p.state);
-        if states.iter().all(stateless) && ours.clone().all(stateless) {
+        let stateless = self
+            .partitions
+            .iter()
+            .flatten()
+            .all(|p| matches!(p.state, State::None));
+        if saved != self.partitions.len() {
+            // Only a stage that keeps nothing may change its parallelism.
+            for _ in 0..saved {
+                if input.u64()? != 0 || !stateless {
+                    return Err(format!(
+                        "stage `{}` kept state over {saved} partitions and now has {}; a stage that keeps state cannot change its parallelism and resume (start over with --fresh)",
+                        self.id,
+                        self.partitions.len()
+                    ));
+                }
+            }
             return Ok(());
         }
-        if states.len() != self.partitions.len() {
-            return Err(format!(
-                "stage `{}` kept state over {} partitions and now has {}; a stage that keeps state cannot change its parallelism and resume (start over with --fresh)",
-                self.id,
-                states.len(),
-                self.partitions.len()
-            ));
-        }
-        for (partition, state) in self.partitions.iter_mut().flatten().zip(states) {
-            if std::mem::discriminant(&partition.state) != std::mem::discriminant(&state) {
-                return Err(format!(
-                    "stage `{}` kept another kind of state when it was checkpointed; its kind changed (start over with --fresh)",
-                    self.id
-                ));
+        for partition in self.partitions.iter_mut().flatten() {
+            match (input.u64()?, &mut partition.state) {
+                (0, State::None) => {}
+                (1, State::Keyed(state)) => state.load(input)?,
+                (2, State::Batches(window)) => *window = BatchWindow::load(input)?,
+                (3, State::Events(windows)) => *windows = EventWindows::load(input)?,
+                (0..=3, _) => {
+                    return Err(format!(
+                        "stage `{}` kept another kind of state when it was checkpointed; its kind changed (start over with --fresh)",
+                        self.id
+                    ));
+                }
+                (other, _) => return Err(format!("unknown state kind {other}")),
             }
-            partition.state = state;
         }
         Ok(())
     }
@@ -450,14 +472,15 @@ impl Partition {
         })
     }
 
-    fn commit(&mut self) {
+    fn commit(&mut self) -> anyhow::Result<()> {
         match (self.pending.take(), &mut self.state) {
             (None, _) => {}
-            (Some(Pending::Keyed(changes)), State::Keyed(state)) => state.apply(changes),
+            (Some(Pending::Keyed(changes)), State::Keyed(state)) => state.apply(changes)?,
             (Some(Pending::Batches(delta)), State::Batches(window)) => window.apply(*delta),
             (Some(Pending::Events(delta)), State::Events(windows)) => windows.apply(delta),
             _ => unreachable!("pending changes fit their state"),
         }
+        Ok(())
     }
 }
 

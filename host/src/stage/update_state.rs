@@ -33,8 +33,11 @@ pub(crate) fn update_state_by_key(
         });
         members[group].1.push(i as u32);
     }
+    let unreadable = |e: anyhow::Error| Failure::State(format!("{e:#}"));
     let idle = match ttl {
-        Some(ttl) => state.idle_since(batch_time - ttl.as_millis() as i64),
+        Some(ttl) => state
+            .idle_since(batch_time - ttl.as_millis() as i64)
+            .map_err(unreadable)?,
         None => Vec::new(),
     };
     let idle: Vec<&[u8]> = idle
@@ -69,11 +72,15 @@ pub(crate) fn update_state_by_key(
         .map(|(k, m)| (*k, m.as_slice(), false))
         .chain(idle.iter().map(|k| (*k, &[][..], true)));
     for (key, records, timing_out) in keys {
-        let previous = state.get(key);
+        let previous = state.get(key).map_err(unreadable)?;
         call.keys.push(key);
         call.has_state.push(previous.is_some());
-        call.states
-            .push(previous.map(|e| e.state.as_slice()).unwrap_or_default());
+        call.states.push(
+            previous
+                .as_ref()
+                .map(|e| e.state.as_slice())
+                .unwrap_or_default(),
+        );
         call.timing_out.push(timing_out);
         for &i in records {
             call.values.push(input.values.get(i as usize));

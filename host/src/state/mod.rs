@@ -5,15 +5,24 @@
 //! The state changes only at the end of a batch that succeeded, so a failed
 //! (or skipped) batch leaves it as it was.
 //!
-//! This is the in-memory store; checkpoints save and load it whole. A
-//! memory-bounded store that spills to disk comes next (see the README's
-//! status); it keeps this interface: look up, find idle keys, apply a
-//! batch's changes, save, load.
+//! Memory is bounded: a partition keeps its keys in memory up to its
+//! budget (`state_memory` in the manifest); beyond it, the keys idle the
+//! longest spill to an embedded database ([`spill`]) and are read back
+//! from there when a batch needs them. Checkpoints save both tiers.
 
+pub mod spill;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 
+use anyhow::Result;
+
 use crate::checkpoint::{Bad, Reader, Writer};
+pub use spill::{SpillFile, Spilled};
+
+/// Bytes an entry costs beyond its key and state (map slot, two vectors).
+const ENTRY_OVERHEAD: usize = 64;
 
 /// One key's state and when it was last active.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +36,14 @@ pub struct Entry {
 /// The states of the keys one partition owns.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    entries: HashMap<Vec<u8>, Entry>,
+    /// Keys in memory.
+    hot: HashMap<Vec<u8>, Entry>,
+    hot_bytes: usize,
+    /// Keys spilled to disk, and how many.
+    cold: Option<Spilled>,
+    cold_keys: usize,
+    /// Most bytes of keys in memory; `usize::MAX` without a spill file.
+    budget: usize,
 }
 
 /// A change to one key, decided by a batch.
@@ -44,76 +60,174 @@ pub enum Change {
     Delete,
 }
 
+fn cost(key: &[u8], entry: &Entry) -> usize {
+    key.len() + entry.state.len() + ENTRY_OVERHEAD
+}
+
 impl PartitionState {
+    /// State kept in memory up to `budget` bytes, the rest in `spill`.
+    pub fn spilling(spill: Spilled, budget: usize) -> Self {
+        PartitionState {
+            cold: Some(spill),
+            budget,
+            ..PartitionState::default()
+        }
+    }
+
+    /// State kept in memory only, however large.
+    pub fn in_memory() -> Self {
+        PartitionState {
+            budget: usize::MAX,
+            ..PartitionState::default()
+        }
+    }
+
     /// The state of `key`, if it has one.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.entries.get(key)
+    pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, Entry>>> {
+        if let Some(entry) = self.hot.get(key) {
+            return Ok(Some(Cow::Borrowed(entry)));
+        }
+        match &self.cold {
+            Some(cold) if self.cold_keys > 0 => Ok(cold
+                .get(key)?
+                .map(|(state, last_active)| Cow::Owned(Entry { state, last_active }))),
+            _ => Ok(None),
+        }
     }
 
     /// Keys idle since before `cutoff` (ms), in key order so replays agree.
-    pub fn idle_since(&self, cutoff: i64) -> Vec<Vec<u8>> {
+    pub fn idle_since(&self, cutoff: i64) -> Result<Vec<Vec<u8>>> {
         let mut idle: Vec<Vec<u8>> = self
-            .entries
+            .hot
             .iter()
             .filter(|(_, e)| e.last_active < cutoff)
             .map(|(k, _)| k.clone())
             .collect();
+        if let Some(cold) = &self.cold
+            && self.cold_keys > 0
+        {
+            idle.extend(cold.idle_before(cutoff)?);
+        }
         idle.sort();
-        idle
+        Ok(idle)
     }
 
-    /// Applies a batch's changes.
-    pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Change)>) {
+    /// Applies a batch's changes, then spills the keys idle the longest if
+    /// memory is over budget.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Change)>) -> Result<()> {
+        let mut leave_disk: Vec<Vec<u8>> = Vec::new();
         for (key, change) in changes {
-            match change {
+            if self.cold_keys > 0 && !self.hot.contains_key(&key) {
+                leave_disk.push(key.clone());
+            }
+            let key_len = key.len();
+            let old = match change {
                 Change::Put { state, active } => {
-                    self.entries.insert(
-                        key,
-                        Entry {
-                            state,
-                            last_active: active,
-                        },
-                    );
+                    self.hot_bytes += key_len + state.len() + ENTRY_OVERHEAD;
+                    let entry = Entry {
+                        state,
+                        last_active: active,
+                    };
+                    self.hot.insert(key, entry)
                 }
-                Change::Delete => {
-                    self.entries.remove(&key);
-                }
+                Change::Delete => self.hot.remove(&key),
+            };
+            if let Some(old) = old {
+                self.hot_bytes -= key_len + old.state.len() + ENTRY_OVERHEAD;
             }
         }
-    }
-
-    /// How many keys have state.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no key has state.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Writes every key's state into a checkpoint.
-    pub fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
-        out.u64(self.entries.len() as u64)?;
-        for (key, entry) in &self.entries {
-            out.bytes(key)?;
-            out.bytes(&entry.state)?;
-            out.i64(entry.last_active)?;
+        if let Some(cold) = &self.cold {
+            let mut removed = 0;
+            if !leave_disk.is_empty() {
+                let keys: Vec<&[u8]> = leave_disk.iter().map(Vec::as_slice).collect();
+                removed = cold.update(&keys, &[])?;
+            }
+            self.cold_keys -= removed;
+            if self.hot_bytes > self.budget {
+                self.spill()?;
+            }
         }
         Ok(())
     }
 
-    /// Reads back what [`PartitionState::save`] wrote.
-    pub fn load(input: &mut Reader<'_>) -> Result<Self, Bad> {
+    /// Moves the keys idle the longest to disk until memory is at three
+    /// quarters of the budget, so spills come in batches, not per key.
+    fn spill(&mut self) -> Result<()> {
+        let cold = self.cold.as_ref().expect("spilling needs a spill file");
+        let target = self.budget / 4 * 3;
+        let mut by_age: Vec<(&Vec<u8>, &Entry)> = self.hot.iter().collect();
+        by_age.sort_by(|a, b| (a.1.last_active, a.0).cmp(&(b.1.last_active, b.0)));
+        let mut bytes = self.hot_bytes;
+        let mut out = Vec::new();
+        for (key, entry) in by_age {
+            if bytes <= target {
+                break;
+            }
+            bytes -= cost(key, entry);
+            out.push((key.as_slice(), entry.state.as_slice(), entry.last_active));
+        }
+        cold.update(&[], &out)?;
+        let moved: Vec<Vec<u8>> = out.iter().map(|(k, _, _)| k.to_vec()).collect();
+        for key in &moved {
+            self.hot.remove(key);
+        }
+        self.cold_keys += moved.len();
+        self.hot_bytes = bytes;
+        tracing::debug!(
+            keys = moved.len(),
+            in_memory = self.hot.len(),
+            on_disk = self.cold_keys,
+            "state over its memory budget: spilled the keys idle the longest"
+        );
+        Ok(())
+    }
+
+    /// How many keys have state.
+    pub fn len(&self) -> usize {
+        self.hot.len() + self.cold_keys
+    }
+
+    /// Whether no key has state.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every key's state into a checkpoint.
+    pub fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+        let cold = match &self.cold {
+            Some(cold) if self.cold_keys > 0 => cold.all().map_err(std::io::Error::other)?,
+            _ => Vec::new(),
+        };
+        out.u64((self.hot.len() + cold.len()) as u64)?;
+        for (key, entry) in &self.hot {
+            out.bytes(key)?;
+            out.bytes(&entry.state)?;
+            out.i64(entry.last_active)?;
+        }
+        for (key, state, last_active) in &cold {
+            out.bytes(key)?;
+            out.bytes(state)?;
+            out.i64(*last_active)?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`PartitionState::save`] wrote into `self` (empty),
+    /// spilling as it goes if it is over budget.
+    pub fn load(&mut self, input: &mut Reader<'_>) -> Result<(), Bad> {
         let n = input.count(24)?;
-        let mut entries = HashMap::with_capacity(n);
-        for _ in 0..n {
+        let mut changes = Vec::new();
+        for i in 0..n {
             let key = input.bytes()?.to_vec();
             let state = input.bytes()?.to_vec();
-            let last_active = input.i64()?;
-            entries.insert(key, Entry { state, last_active });
+            let active = input.i64()?;
+            changes.push((key, Change::Put { state, active }));
+            if changes.len() == 100_000 || i + 1 == n {
+                self.apply(std::mem::take(&mut changes))
+                    .map_err(|e| format!("cannot spill state while loading it: {e:#}"))?;
+            }
         }
-        Ok(PartitionState { entries })
+        Ok(())
     }
 }
 
@@ -121,36 +235,71 @@ impl PartitionState {
 mod tests {
     use super::*;
 
+    fn put(key: &str, state: &str, active: i64) -> (Vec<u8>, Change) {
+        let change = Change::Put {
+            state: state.as_bytes().to_vec(),
+            active,
+        };
+        (key.as_bytes().to_vec(), change)
+    }
+
+    fn state_of(state: &PartitionState, key: &str) -> Option<(String, i64)> {
+        let entry = state.get(key.as_bytes()).unwrap()?;
+        Some((
+            String::from_utf8(entry.state.clone()).unwrap(),
+            entry.last_active,
+        ))
+    }
+
     #[test]
     fn idle_keys_are_found_in_order_and_changes_apply() {
-        let mut state = PartitionState::default();
-        state.apply([
-            (
-                b"b".to_vec(),
-                Change::Put {
-                    state: b"1".to_vec(),
-                    active: 10,
-                },
-            ),
-            (
-                b"a".to_vec(),
-                Change::Put {
-                    state: b"2".to_vec(),
-                    active: 5,
-                },
-            ),
-            (
-                b"c".to_vec(),
-                Change::Put {
-                    state: b"3".to_vec(),
-                    active: 50,
-                },
-            ),
-        ]);
-        assert_eq!(state.idle_since(20), vec![b"a".to_vec(), b"b".to_vec()]);
-        state.apply([(b"a".to_vec(), Change::Delete)]);
-        assert_eq!(state.get(b"a"), None);
-        assert_eq!(state.get(b"c").map(|e| e.state.as_slice()), Some(&b"3"[..]));
+        let mut state = PartitionState::in_memory();
+        state
+            .apply([put("b", "1", 10), put("a", "2", 5), put("c", "3", 50)])
+            .unwrap();
+        assert_eq!(
+            state.idle_since(20).unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        state.apply([(b"a".to_vec(), Change::Delete)]).unwrap();
+        assert_eq!(state_of(&state, "a"), None);
+        assert_eq!(state_of(&state, "c"), Some(("3".into(), 50)));
         assert_eq!(state.len(), 2);
+    }
+
+    #[test]
+    fn keys_over_the_budget_spill_and_read_back_the_same() {
+        let file = SpillFile::new(None, "state-unit-test");
+        // Room for about ten keys.
+        let mut state = PartitionState::spilling(Spilled::new(file, "p0"), 10 * 80);
+        let keys: Vec<String> = (0..100).map(|i| format!("key{i:03}")).collect();
+        state
+            .apply(
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, k)| put(k, &i.to_string(), i as i64)),
+            )
+            .unwrap();
+        assert_eq!(state.len(), 100);
+        assert!(state.cold_keys >= 90, "{} keys on disk", state.cold_keys);
+        assert_eq!(state_of(&state, "key000"), Some(("0".into(), 0)));
+        assert_eq!(state_of(&state, "key099"), Some(("99".into(), 99)));
+
+        // Updating and deleting spilled keys; idle keys come from both tiers.
+        state
+            .apply([
+                put("key000", "updated", 200),
+                (b"key001".to_vec(), Change::Delete),
+            ])
+            .unwrap();
+        assert_eq!(state_of(&state, "key000"), Some(("updated".into(), 200)));
+        assert_eq!(state_of(&state, "key001"), None);
+        assert_eq!(state.len(), 99);
+        let idle = state.idle_since(5).unwrap();
+        let expected: Vec<Vec<u8>> = ["key002", "key003", "key004"]
+            .iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        assert_eq!(idle, expected);
     }
 }
