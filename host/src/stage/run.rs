@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use super::event_time::{self, EventWindows};
 use super::update_state::{self, Changes};
 use super::window::{self, BatchWindow};
@@ -16,7 +18,6 @@ use crate::record::Batch;
 use crate::shuffle;
 use crate::sink::BatchInfo;
 use crate::state::{PartitionState, SpillFile, Spilled};
-use anyhow::Context as _;
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {

@@ -31,7 +31,11 @@ impl SpillFile {
         let (path, temporary) = match dir {
             Some(dir) => (dir.join("spill.redb"), false),
             None => {
-                let name = format!("wasmstream-{pipeline}-{}.redb", std::process::id());
+                let plain: String = pipeline
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let name = format!("wasmstream-{plain}-{}.redb", std::process::id());
                 (std::env::temp_dir().join(name), true)
             }
         };
