@@ -10,12 +10,16 @@
 //! Run: `cargo build --release --target wasm32-wasip2 -p lowercase -p json-filter -p split-words -p sum`
 //! then `cargo bench -p wasmstream --bench pipeline`.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{grouped, plugin};
+
 use wasmstream::plan::{StagePlan, Step};
-use wasmstream::plugin::{Limits, Runtime};
+use wasmstream::plugin::Runtime;
 use wasmstream::record::Batch;
 use wasmstream::sink::BatchInfo;
 use wasmstream::source::generator;
@@ -39,26 +43,7 @@ const TRIES: usize = 10;
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let runtime = Runtime::new(repo.join("target/bench-cache"))?;
-    let wasm = |name: &str, params: &[(&str, &str)]| -> anyhow::Result<Operator> {
-        let path = repo
-            .join("target/wasm32-wasip2/release")
-            .join(format!("{name}.wasm"));
-        let plugin = runtime.load(&path).map_err(|e| {
-            anyhow::anyhow!("{e}; build the plugins first (see the top of this file)")
-        })?;
-        let params = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Ok(Operator::wasm(
-            plugin,
-            params,
-            Limits {
-                memory_bytes: 1 << 30,
-                cpu: Duration::from_secs(60),
-            },
-        ))
-    };
+    let wasm = |name: &str, params: &[(&str, &str)]| plugin(&runtime, &repo, name, params);
     let wasm_ops = [
         wasm("lowercase", &[])?,
         wasm("json_filter", &[("field", "status"), ("equals", "200")])?,
@@ -213,17 +198,4 @@ fn native_operators() -> [Operator; 4] {
         Ok(out)
     }));
     [lowercase, filter, split, sum].map(Operator::Native)
-}
-
-fn grouped(rate: f64) -> String {
-    let n = rate.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -5,13 +5,17 @@
 //! Run: `cargo build --release --target wasm32-wasip2 -p running-count -p sum -p subtract`
 //! then `cargo bench -p wasmstream --bench state`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use common::{grouped, plugin};
 
 use wasmstream::checkpoint::{Header, Store};
 use wasmstream::plan::{StagePlan, Step, Windowing};
-use wasmstream::plugin::{Limits, Runtime};
+use wasmstream::plugin::Runtime;
 use wasmstream::record::Batch;
 use wasmstream::scheduler::Summary;
 use wasmstream::sink::BatchInfo;
@@ -21,19 +25,7 @@ use wasmstream::state::{Change, PartitionState};
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let runtime = Runtime::new(repo.join("target/bench-cache"))?;
-    let wasm = |name: &str| -> anyhow::Result<Operator> {
-        let path = repo
-            .join("target/wasm32-wasip2/release")
-            .join(format!("{name}.wasm"));
-        let plugin = runtime.load(&path).map_err(|e| {
-            anyhow::anyhow!("{e}; build the plugins first (see the top of this file)")
-        })?;
-        let limits = Limits {
-            memory_bytes: 2 << 30,
-            cpu: Duration::from_secs(60),
-        };
-        Ok(Operator::wasm(plugin, Vec::new(), limits))
-    };
+    let wasm = |name: &str| plugin(&runtime, &repo, name, &[]);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(1)
@@ -203,16 +195,4 @@ async fn windows(sum: Operator, subtract: Operator) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn grouped(n: f64) -> String {
-    let digits = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
