@@ -14,9 +14,9 @@
 //!   loaded, kinds matched, graph acyclic): what the engine runs.
 //! - [`record`]: [`record::Batch`], the columnar batch on every edge, laid
 //!   out exactly as the WIT contract so it crosses into Wasm in bulk.
-//! - [`source`]: directories and generators, pulled at each cut from a
-//!   position they can return to; sockets and stdin, pushed through
-//!   bounded channels.
+//! - [`source`]: directories, generators and Kafka topics, pulled at each
+//!   cut from a position they can return to; sockets and stdin, pushed
+//!   through bounded channels.
 //! - [`scheduler`]: the batch loop. Every interval it cuts a batch from
 //!   the sources, runs the stages, writes the sinks; on Ctrl-C it finishes
 //!   the last batch with everything read.
@@ -27,7 +27,7 @@
 //!   content hash, `InstancePre`, and per-instance memory and CPU limits.
 //! - [`state`]: per-key state for update-state stages, partitioned like
 //!   the shuffle. Windows keep theirs in [`stage`].
-//! - [`sink`]: stdout (`pprint`) and one file per batch.
+//! - [`sink`]: stdout (`pprint`), one file per batch, and Kafka.
 //! - [`checkpoint`]: the intent log written before each batch and the
 //!   checkpoints written after, which make a restart resume exactly.
 //! - [`cli`] and [`telemetry`]: the command line and logging.

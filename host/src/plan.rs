@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::manifest::Collector;
 use crate::manifest::{LimitsSpec, Manifest, ManifestErrors, Spanned, StageSpec, units};
 use crate::plugin::{Limits, OperatorKind, Runtime};
+use crate::sink::kafka::KafkaSink;
+use crate::source::kafka::{KafkaSource, Start};
 use crate::stage::Operator;
 
 /// The shortest batch interval.
@@ -88,6 +90,8 @@ pub enum SourceKind {
     },
     /// Lines from standard input.
     Stdin,
+    /// A Kafka topic, read by offset ranges (Spark's direct stream).
+    Kafka(KafkaSource),
     /// Synthetic records, for benchmarks and demos.
     Generator {
         /// How many, if the stream ends.
@@ -240,6 +244,8 @@ pub enum SinkKind {
         /// File name suffix.
         suffix: String,
     },
+    /// A Kafka topic.
+    Kafka(KafkaSink),
 }
 
 /// Reads, resolves and checks the manifest at `file`, reporting every
@@ -349,7 +355,7 @@ impl Resolver<'_> {
         let sources = m
             .sources
             .iter()
-            .filter_map(|s| self.source(s.position, s))
+            .filter_map(|s| self.source(s.position, s, interval))
             .collect();
         let stages = self.stages(parallelism, limits, interval);
         let sinks = m
@@ -501,7 +507,33 @@ impl Resolver<'_> {
         }
     }
 
-    fn source(&mut self, i: usize, spec: &crate::manifest::SourceSpec) -> Option<SourcePlan> {
+    /// The value of a setting a kind requires, or an error at `kind`.
+    fn required(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        kind: &Spanned<String>,
+        field: String,
+        missing: &str,
+    ) -> Option<String> {
+        match value {
+            Some(v) if !v.get_ref().is_empty() => Some(v.get_ref().clone()),
+            Some(v) => {
+                self.error(v, field, "must not be empty");
+                None
+            }
+            None => {
+                self.error(kind, field, missing);
+                None
+            }
+        }
+    }
+
+    fn source(
+        &mut self,
+        i: usize,
+        spec: &crate::manifest::SourceSpec,
+        interval: Duration,
+    ) -> Option<SourcePlan> {
         let field = |name: &str| format!("sources[{i}].{name}");
         let set = [
             ("path", spec.path.as_ref().map(Spanned::span)),
@@ -517,12 +549,27 @@ impl Resolver<'_> {
                 "max_batch_records",
                 spec.max_batch_records.as_ref().map(Spanned::span),
             ),
+            ("bootstrap", spec.bootstrap.as_ref().map(Spanned::span)),
+            ("topic", spec.topic.as_ref().map(Spanned::span)),
+            ("group", spec.group.as_ref().map(Spanned::span)),
+            ("start", spec.start.as_ref().map(Spanned::span)),
+            (
+                "max_rate_per_partition",
+                spec.max_rate_per_partition.as_ref().map(Spanned::span),
+            ),
         ];
         let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
             "directory" => Some(&["path", "watch", "max_batch_records"]),
             "socket" => Some(&["address"]),
             "stdin" => Some(&[]),
             "generator" => Some(&["records", "rate", "record_bytes", "max_batch_records"]),
+            "kafka" => Some(&[
+                "bootstrap",
+                "topic",
+                "group",
+                "start",
+                "max_rate_per_partition",
+            ]),
             _ => None,
         };
         self.inapplicable(&set, applies, spec.kind.get_ref(), "source", &field);
@@ -572,6 +619,47 @@ impl Resolver<'_> {
                 }
             },
             "stdin" => SourceKind::Stdin,
+            "kafka" => {
+                let bootstrap = self.required(
+                    &spec.bootstrap,
+                    &spec.kind,
+                    field("bootstrap"),
+                    "a kafka source needs `bootstrap = \"host:port\"`",
+                );
+                let topic = self.required(
+                    &spec.topic,
+                    &spec.kind,
+                    field("topic"),
+                    "a kafka source needs `topic = \"name\"`",
+                );
+                let start = match spec.start.as_ref().map(|s| (s, s.get_ref().as_str())) {
+                    None | Some((_, "latest")) => Start::Latest,
+                    Some((_, "earliest")) => Start::Earliest,
+                    Some((at, text)) => match text.parse::<i64>() {
+                        Ok(ms) if ms >= 0 => Start::Timestamp(ms),
+                        _ => {
+                            self.error(at, field("start"), format!("{text:?} is not a start; use \"earliest\", \"latest\" or a time in milliseconds since the Unix epoch"));
+                            Start::Latest
+                        }
+                    },
+                };
+                let group = spec.group.as_ref().map_or_else(
+                    || {
+                        format!(
+                            "wasmstream-{}-{}",
+                            self.manifest.pipeline.name.get_ref(),
+                            spec.id.get_ref()
+                        )
+                    },
+                    |g| g.get_ref().clone(),
+                );
+                SourceKind::Kafka(KafkaSource {
+                    bootstrap: bootstrap?,
+                    topic: topic?,
+                    group,
+                    start,
+                })
+            }
             "generator" => {
                 let positive =
                     |this: &mut Self, value: &Option<Spanned<i64>>, name: &str| match value {
@@ -597,19 +685,28 @@ impl Resolver<'_> {
                     &spec.kind,
                     field("kind"),
                     format!(
-                        "unknown source kind {other:?}; use directory, socket, stdin or generator"
+                        "unknown source kind {other:?}; use directory, kafka, socket, stdin or generator"
                     ),
                 );
                 return None;
             }
         };
-        let max_batch_records = match &spec.max_batch_records {
-            Some(n) if *n.get_ref() < 1 => {
-                self.error(n, field("max_batch_records"), "must be at least 1");
+        let max_batch_records = match (&spec.max_batch_records, &spec.max_rate_per_partition) {
+            (Some(n), _) | (_, Some(n)) if *n.get_ref() < 1 => {
+                let name = match spec.max_batch_records {
+                    Some(_) => "max_batch_records",
+                    None => "max_rate_per_partition",
+                };
+                self.error(n, field(name), "must be at least 1");
                 None
             }
-            Some(n) => Some(*n.get_ref() as usize),
-            None => None,
+            (Some(n), _) => Some(*n.get_ref() as usize),
+            // Per partition per batch: the rate over one batch interval.
+            (None, Some(rate)) => {
+                let per_batch = *rate.get_ref() as f64 * interval.as_secs_f64();
+                Some((per_batch.ceil() as usize).max(1))
+            }
+            (None, None) => None,
         };
         Some(SourcePlan {
             id: spec.id.get_ref().clone(),
@@ -625,10 +722,15 @@ impl Resolver<'_> {
             ("path", spec.path.as_ref().map(Spanned::span)),
             ("prefix", spec.prefix.as_ref().map(Spanned::span)),
             ("suffix", spec.suffix.as_ref().map(Spanned::span)),
+            ("bootstrap", spec.bootstrap.as_ref().map(Spanned::span)),
+            ("topic", spec.topic.as_ref().map(Spanned::span)),
+            ("acks", spec.acks.as_ref().map(Spanned::span)),
+            ("compression", spec.compression.as_ref().map(Spanned::span)),
         ];
         let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
             "stdout" => Some(&["max_records"]),
             "files" => Some(&["path", "prefix", "suffix"]),
+            "kafka" => Some(&["bootstrap", "topic", "acks", "compression"]),
             _ => None,
         };
         self.inapplicable(&set, applies, spec.kind.get_ref(), "sink", &field);
@@ -664,11 +766,53 @@ impl Resolver<'_> {
                     suffix: text(&spec.suffix, "txt"),
                 }
             }
+            "kafka" => {
+                let bootstrap = self.required(
+                    &spec.bootstrap,
+                    &spec.kind,
+                    field("bootstrap"),
+                    "a kafka sink needs `bootstrap = \"host:port\"`",
+                );
+                let topic = self.required(
+                    &spec.topic,
+                    &spec.kind,
+                    field("topic"),
+                    "a kafka sink needs `topic = \"name\"`",
+                );
+                let mut choice = |value: &Option<Spanned<String>>,
+                                  name: &str,
+                                  default: &str,
+                                  allowed: &[&str]| match value {
+                    None => default.to_owned(),
+                    Some(v) if allowed.contains(&v.get_ref().as_str()) => v.get_ref().clone(),
+                    Some(v) => {
+                        self.error(
+                            v,
+                            field(name),
+                            format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")),
+                        );
+                        default.to_owned()
+                    }
+                };
+                let acks = choice(&spec.acks, "acks", "all", &["all", "1", "0"]);
+                let compression = choice(
+                    &spec.compression,
+                    "compression",
+                    "none",
+                    &["none", "gzip", "snappy", "lz4", "zstd"],
+                );
+                SinkKind::Kafka(KafkaSink {
+                    bootstrap: bootstrap?,
+                    topic: topic?,
+                    acks,
+                    compression,
+                })
+            }
             other => {
                 self.error(
                     &spec.kind,
                     field("kind"),
-                    format!("unknown sink kind {other:?}; use stdout or files"),
+                    format!("unknown sink kind {other:?}; use stdout, files or kafka"),
                 );
                 return None;
             }

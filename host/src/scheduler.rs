@@ -172,6 +172,7 @@ impl Scheduler {
                         })?;
                     }
                     self.batch(inputs, info).await?;
+                    committed(&mut feeds)?;
                     self.checkpoint_if_due(&feeds, info).await?;
                     if !pushed_more || !(all_ended || stopping) {
                         break;
@@ -280,6 +281,7 @@ impl Scheduler {
                 end_of_input: intent.end_of_input,
             };
             self.batch(inputs, info).await?;
+            committed(feeds)?;
             self.checkpoint_if_due(feeds, info).await?;
         }
         Ok(())
@@ -512,6 +514,16 @@ async fn cut(
         inputs.insert(feed.id.clone(), vec![batch]);
     }
     Ok((inputs, read))
+}
+
+/// Tells the pull sources their last batch is written and committed.
+fn committed(feeds: &mut [Feed]) -> Result<()> {
+    for feed in feeds {
+        if let Input::Pull(Some(source)) = &mut feed.input {
+            source.committed()?;
+        }
+    }
+    Ok(())
 }
 
 /// Each pull source's input for a logged batch, read again.

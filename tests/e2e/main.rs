@@ -5,6 +5,7 @@
 
 mod support;
 
+mod kafka;
 mod manifest_errors;
 mod partitions;
 mod plugins;

@@ -39,6 +39,7 @@ bad_manifests! {
     params_rejected_by_init_are_reported => "params-rejected",
     file_that_is_not_a_component_is_named => "not-a-component",
     window_lengths_must_fit_the_batch_interval => "window-not-a-multiple",
+    kafka_settings_are_checked => "kafka-settings",
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",
     missing_source_directory_is_named => "missing-directory",

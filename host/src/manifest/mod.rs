@@ -149,6 +149,19 @@ pub struct SourceSpec {
     pub rate: Option<Spanned<i64>>,
     /// generator: size of each record's value in bytes (default 100).
     pub record_bytes: Option<Spanned<i64>>,
+    /// kafka: the brokers to connect to: `bootstrap = "127.0.0.1:9092"`.
+    pub bootstrap: Option<Spanned<String>>,
+    /// kafka: the topic to read: `topic = "access-log"`.
+    pub topic: Option<Spanned<String>>,
+    /// kafka: the consumer group progress is committed to, for lag tools
+    /// (default `wasmstream-<pipeline>-<source id>`).
+    pub group: Option<Spanned<String>>,
+    /// kafka: where to start without a checkpoint: `"earliest"`,
+    /// `"latest"` (default) or a time in milliseconds since the Unix epoch.
+    pub start: Option<Spanned<String>>,
+    /// kafka: the most records per second one batch takes from each
+    /// partition (Spark's `maxRatePerPartition`); default no limit.
+    pub max_rate_per_partition: Option<Spanned<i64>>,
     /// directory, generator: the most records one batch takes from this
     /// source (like Structured Streaming's `maxOffsetsPerTrigger`); the
     /// rest waits for the next batches. Default: no limit but the batch
@@ -258,4 +271,13 @@ pub struct SinkSpec {
     pub prefix: Option<Spanned<String>>,
     /// files: file name suffix (default `"txt"`).
     pub suffix: Option<Spanned<String>>,
+    /// kafka: the brokers to connect to: `bootstrap = "127.0.0.1:9092"`.
+    pub bootstrap: Option<Spanned<String>>,
+    /// kafka: the topic to write: `topic = "counts"`.
+    pub topic: Option<Spanned<String>>,
+    /// kafka: `acks = "all"` (default), `"1"` or `"0"`.
+    pub acks: Option<Spanned<String>>,
+    /// kafka: `compression = "none"` (default), `"gzip"`, `"snappy"`,
+    /// `"lz4"` or `"zstd"`.
+    pub compression: Option<Spanned<String>>,
 }

@@ -6,6 +6,7 @@
 //! twice (after a crash and replay) replaces rather than duplicates.
 
 mod files;
+pub mod kafka;
 mod stdout;
 
 use anyhow::Result;
@@ -46,5 +47,6 @@ pub fn open(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
             prefix,
             suffix,
         } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
+        SinkKind::Kafka(spec) => Box::new(kafka::Kafka::open(&plan.id, spec)?),
     })
 }

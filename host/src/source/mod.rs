@@ -17,6 +17,7 @@
 
 mod directory;
 pub mod generator;
+pub mod kafka;
 mod lines;
 mod socket;
 mod stdin;
@@ -70,6 +71,12 @@ pub trait Pull: Send + Sync {
     /// Reads exactly `segments` again (a batch being replayed), stamped
     /// `time`, and moves past them.
     fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch>;
+
+    /// Told when the batch read last has been written and committed, so a
+    /// source can report progress outside (Kafka: the consumer group).
+    fn committed(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Where a pull source is, as a checkpoint keeps it.
@@ -88,6 +95,11 @@ pub enum Position {
     Generator {
         /// The next sequence number.
         next: u64,
+    },
+    /// A Kafka topic: the next offset per partition.
+    Kafka {
+        /// Partition to next offset.
+        offsets: std::collections::BTreeMap<i32, i64>,
     },
 }
 
@@ -110,6 +122,15 @@ pub enum Segment {
         start: u64,
         /// One past the last.
         end: u64,
+    },
+    /// Offsets `start..end` of a Kafka partition.
+    Offsets {
+        /// The partition.
+        partition: i32,
+        /// First offset.
+        start: i64,
+        /// One past the last.
+        end: i64,
     },
 }
 
@@ -141,6 +162,7 @@ pub fn start(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
             }
             .start(),
         )),
+        SourceKind::Kafka(spec) => Started::Pull(Box::new(kafka::Kafka::new(id, spec))),
         SourceKind::Socket { address } => {
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
             let task = tokio::spawn(socket::run(id.clone(), address, tx, stop));

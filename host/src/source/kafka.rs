@@ -1,0 +1,370 @@
+//! A Kafka topic, read in Spark's direct-stream style: no receivers. At
+//! each cut the source looks up every partition's end offset and takes a
+//! definite offset range per partition (capped by `max_rate_per_partition`
+//! times the batch interval), so a batch can be read again exactly from
+//! the same ranges after a crash. Offsets live in the checkpoint; Kafka's
+//! auto-commit is off, and the offsets reached are committed to the
+//! consumer group after each batch only so that lag tools see progress.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{Position, Pull, Segment};
+use crate::record::Batch;
+
+/// How long a metadata or offset request may take before the source fails
+/// the batch, naming the broker.
+const REQUEST: Duration = Duration::from_secs(10);
+/// How long fetching a batch's known range may take.
+const FETCH: Duration = Duration::from_secs(30);
+
+/// Where a source with no checkpoint starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Each partition's first offset still kept.
+    Earliest,
+    /// Only records written after the pipeline starts.
+    Latest,
+    /// The first record at or after this time (ms since the Unix epoch).
+    Timestamp(i64),
+}
+
+/// Settings of a Kafka source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSource {
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group offsets are committed to.
+    pub group: String,
+    /// Where to start without a checkpoint.
+    pub start: Start,
+}
+
+pub struct Kafka {
+    id: String,
+    spec: KafkaSource,
+    consumer: Option<BaseConsumer>,
+    /// The next offset to read, per partition, once known.
+    next: BTreeMap<i32, i64>,
+    /// Messages fetched past a batch's range, kept for the next batch.
+    early: BTreeMap<i32, VecDeque<OwnedMessage>>,
+    /// Whether `next` has been set (from the start setting or a checkpoint).
+    placed: bool,
+}
+
+impl Kafka {
+    pub fn new(id: String, spec: KafkaSource) -> Self {
+        Kafka {
+            id,
+            spec,
+            consumer: None,
+            next: BTreeMap::new(),
+            early: BTreeMap::new(),
+            placed: false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "source `{}` (topic `{}` at {})",
+            self.id, self.spec.topic, self.spec.bootstrap
+        )
+    }
+
+    /// The consumer, connected and told its partitions' offsets.
+    fn consumer(&mut self) -> Result<&BaseConsumer> {
+        if self.consumer.is_none() {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &self.spec.bootstrap)
+                .set("group.id", &self.spec.group)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("isolation.level", "read_committed")
+                .set("enable.partition.eof", "false")
+                .create()
+                .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))?;
+            let metadata = consumer
+                .fetch_metadata(Some(&self.spec.topic), REQUEST)
+                .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == self.spec.topic && t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if partitions.is_empty() {
+                bail!("{}: the topic does not exist", self.describe());
+            }
+            if !self.placed {
+                for &p in &partitions {
+                    let offset = self.start_offset(&consumer, p)?;
+                    self.next.insert(p, offset);
+                }
+                self.placed = true;
+            }
+            for p in partitions {
+                self.next.entry(p).or_insert(0);
+            }
+            self.consumer = Some(consumer);
+            self.assign()?;
+        }
+        Ok(self.consumer.as_ref().expect("just created"))
+    }
+
+    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
+        let (low, high) = consumer
+            .fetch_watermarks(&self.spec.topic, partition, REQUEST)
+            .map_err(|e| {
+                anyhow!(
+                    "{}: cannot read partition {partition}'s offsets: {e}",
+                    self.describe()
+                )
+            })?;
+        Ok(match self.spec.start {
+            Start::Earliest => low,
+            Start::Latest => high,
+            Start::Timestamp(ms) => {
+                let found = consumer.offsets_for_timestamp(ms, REQUEST).map_err(|e| {
+                    anyhow!("{}: cannot look up offsets by time: {e}", self.describe())
+                })?;
+                match found
+                    .find_partition(&self.spec.topic, partition)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(n)) => n,
+                    _ => high,
+                }
+            }
+        })
+    }
+
+    /// Points the consumer at `next` for every partition.
+    fn assign(&mut self) -> Result<()> {
+        let consumer = self.consumer.as_ref().expect("connected");
+        let mut list = TopicPartitionList::new();
+        for (&p, &offset) in &self.next {
+            list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
+        }
+        consumer
+            .assign(&list)
+            .map_err(|e| anyhow!("{}: cannot assign partitions: {e}", self.describe()))?;
+        self.early.clear();
+        Ok(())
+    }
+
+    /// Fetches every partition's records from `next` up to (not including)
+    /// `until`, in partition then offset order, and moves `next` there.
+    fn fetch(&mut self, until: &BTreeMap<i32, i64>, time: i64) -> Result<Batch> {
+        let mut parts: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
+        // First what an earlier fetch got ahead of itself.
+        for (p, early) in &mut self.early {
+            let end = until.get(p).copied().unwrap_or(0);
+            while early.front().is_some_and(|m| m.offset() < end) {
+                let message = early.pop_front().expect("just looked");
+                if message.offset() >= self.next[p] {
+                    self.next.insert(*p, message.offset() + 1);
+                    parts.entry(*p).or_default().push(message);
+                }
+            }
+        }
+        let deadline = Instant::now() + FETCH;
+        let short = |next: &BTreeMap<i32, i64>| {
+            until
+                .iter()
+                .any(|(p, end)| next.get(p).is_some_and(|n| n < end))
+        };
+        while short(&self.next) {
+            if Instant::now() > deadline {
+                let missing: Vec<String> = until
+                    .iter()
+                    .filter(|(p, end)| self.next[p] < **end)
+                    .map(|(p, end)| format!("partition {p} offsets {}..{end}", self.next[p]))
+                    .collect();
+                bail!(
+                    "{}: the broker did not deliver {} within {}s",
+                    self.describe(),
+                    missing.join(", "),
+                    FETCH.as_secs()
+                );
+            }
+            let consumer = self.consumer.as_ref().expect("connected");
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    let (p, offset) = (message.partition(), message.offset());
+                    let Some(&next) = self.next.get(&p) else {
+                        continue;
+                    };
+                    if offset < next {
+                        continue;
+                    }
+                    // A partition this fetch takes nothing from keeps what
+                    // arrives for a later one.
+                    let end = until.get(&p).copied().unwrap_or(next);
+                    if offset >= end {
+                        self.early.entry(p).or_default().push_back(message.detach());
+                        continue;
+                    }
+                    self.next.insert(p, offset + 1);
+                    parts.entry(p).or_default().push(message.detach());
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(source = %self.id, "Kafka: {e}; retrying");
+                }
+                None => {
+                    // Offsets without a record (transaction markers,
+                    // compaction) are skipped: the position says so.
+                    let position = consumer.position()?;
+                    for element in position.elements() {
+                        if let (Offset::Offset(at), Some(end)) =
+                            (element.offset(), until.get(&element.partition()))
+                        {
+                            let next = self.next.get_mut(&element.partition()).expect("assigned");
+                            if at > *next {
+                                *next = at.min(*end);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut batch = Batch::default();
+        for message in parts.into_values().flatten() {
+            let timestamp = message.timestamp().to_millis().unwrap_or(time);
+            batch.push(
+                message.key(),
+                message.payload().unwrap_or_default(),
+                timestamp,
+            );
+            if let Some(headers) = message.headers() {
+                let owner = batch.len() as u32 - 1;
+                for header in headers.iter() {
+                    batch.header_owners.push(owner);
+                    batch.header_names.push(header.key.as_bytes());
+                    batch.header_values.push(header.value.unwrap_or_default());
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl Pull for Kafka {
+    fn read(
+        &mut self,
+        max_records: usize,
+        _max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
+        self.consumer()?;
+        let consumer = self.consumer.as_ref().expect("connected");
+        let mut ends = BTreeMap::new();
+        for &p in self.next.keys() {
+            let (_, high) = consumer
+                .fetch_watermarks(&self.spec.topic, p, REQUEST)
+                .map_err(|e| {
+                    anyhow!(
+                        "source `{}` (topic `{}` at {}): cannot read partition {p}'s end offset: {e}",
+                        self.id,
+                        self.spec.topic,
+                        self.spec.bootstrap
+                    )
+                })?;
+            ends.insert(p, high);
+        }
+        let until: BTreeMap<i32, i64> = ends
+            .iter()
+            .map(|(&p, &high)| {
+                let from = self.next[&p];
+                (
+                    p,
+                    high.min(from.saturating_add(max_records as i64)).max(from),
+                )
+            })
+            .collect();
+        let starts = self.next.clone();
+        let batch = self.fetch(&until, time)?;
+        let segments = until
+            .iter()
+            .filter(|(p, end)| starts[*p] < **end)
+            .map(|(&partition, &end)| Segment::Offsets {
+                partition,
+                start: starts[&partition],
+                end,
+            })
+            .collect();
+        Ok((batch, segments))
+    }
+
+    fn ended(&self) -> bool {
+        false
+    }
+
+    fn position(&self) -> Position {
+        Position::Kafka {
+            offsets: self.next.clone(),
+        }
+    }
+
+    fn seek(&mut self, position: &Position) -> Result<()> {
+        let Position::Kafka { offsets } = position else {
+            bail!(
+                "{}: the checkpoint holds a position of another kind of source",
+                self.describe()
+            );
+        };
+        self.next = offsets.clone();
+        self.placed = true;
+        if self.consumer.is_some() {
+            self.assign()?;
+        }
+        Ok(())
+    }
+
+    fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch> {
+        self.consumer()?;
+        let mut until = BTreeMap::new();
+        for segment in segments {
+            let Segment::Offsets {
+                partition,
+                start,
+                end,
+            } = segment
+            else {
+                bail!(
+                    "{}: the intent log holds input of another kind of source",
+                    self.describe()
+                );
+            };
+            self.next.insert(*partition, *start);
+            until.insert(*partition, *end);
+        }
+        for (&p, &next) in &self.next {
+            until.entry(p).or_insert(next);
+        }
+        self.assign()?;
+        self.fetch(&until, time)
+    }
+
+    fn committed(&mut self) -> Result<()> {
+        let Some(consumer) = &self.consumer else {
+            return Ok(());
+        };
+        let mut list = TopicPartitionList::new();
+        for (&p, &offset) in &self.next {
+            list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
+        }
+        if let Err(e) = consumer.commit(&list, CommitMode::Async) {
+            // Only lag tools read these; the checkpoint holds the truth.
+            tracing::warn!(source = %self.id, "cannot commit offsets to group `{}`: {e}", self.spec.group);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! Story: a data engineer counts words flowing through Kafka: records in a
+//! topic, through Wasm operators, into another topic, read back by an
+//! ordinary Kafka client. Runs against the real broker that
+//! `tests/kafka-broker` starts (its address in `WASMSTREAM_KAFKA`).
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::support::{Running, manifest, scratch, toml_path, wasm};
+
+/// The broker the tests use; `tests/run` starts it and says where.
+fn bootstrap() -> String {
+    std::env::var("WASMSTREAM_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A topic name no other run uses.
+fn fresh_topic(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn create_topics(topics: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(&new, &AdminOptions::new()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot create topics at {}: {e}; start the broker with tests/kafka-broker",
+                bootstrap()
+            )
+        });
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
+    }
+}
+
+fn produce(topic: &str, records: &[(&str, &str)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        producer
+            .send(BaseRecord::to(topic).key(*key).payload(*value))
+            .expect("queue a record");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// Every record in `topic` from the start to its current end, read as a
+/// `read_committed` consumer would.
+fn read_all(topic: &str) -> Vec<(Option<String>, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", fresh_topic("reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut ends = BTreeMap::new();
+    for partition in metadata.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        ends.insert(partition.id(), high);
+    }
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut next: BTreeMap<i32, i64> = ends.keys().map(|&p| (p, 0)).collect();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next.iter().any(|(p, n)| *n < ends[p]) {
+        assert!(Instant::now() < deadline, "timed out reading {topic}");
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("a record");
+            if message.offset() >= ends[&message.partition()] {
+                continue;
+            }
+            next.insert(message.partition(), message.offset() + 1);
+            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+            records.push((
+                text(message.key()),
+                text(message.payload()).unwrap_or_default(),
+            ));
+        }
+    }
+    records
+}
+
+#[test]
+fn words_from_a_topic_are_counted_into_another_topic_exactly() {
+    let (input, output) = (fresh_topic("lines"), fresh_topic("counts"));
+    create_topics(&[&input, &output], 2);
+    let lines = [
+        ("a", "the quick brown fox"),
+        ("b", "jumps over the lazy dog"),
+        ("c", "the dog sleeps"),
+        ("a", "a fox runs"),
+    ];
+    produce(&input, &lines);
+
+    let dir = scratch("kafka-wordcount");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "kafka-wordcount"
+batch_interval = "100ms"
+
+[[sources]]
+id = "lines"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = 10
+
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "lines"
+component = {split}
+params = {{ emit = "pairs" }}
+
+[[stages]]
+id = "counts"
+kind = "reduce_by_key"
+input = "words"
+component = {sum}
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "counts"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+compression = "lz4"
+"#,
+            bootstrap = bootstrap(),
+            split = toml_path(&wasm("split_words")),
+            sum = toml_path(&wasm("sum")),
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+
+    // Every word of every line, counted independently of the plugins.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, line) in &lines {
+        for word in line.split_whitespace() {
+            *expected.entry(word.to_owned()).or_default() += 1;
+        }
+    }
+    let total: i64 = expected.values().sum();
+    let counted = |records: &[(Option<String>, String)]| {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for (key, value) in records {
+            let key = key.clone().expect("counts are keyed by word");
+            *counts.entry(key).or_default() += value.parse::<i64>().expect("a count");
+        }
+        counts
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let so_far: i64 = counted(&read_all(&output)).values().sum();
+        if so_far >= total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {so_far} of {total} words counted"
+        );
+        running.wait_for_log("batch done");
+    }
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(counted(&read_all(&output)), expected);
+}
+
+#[test]
+fn an_unreachable_broker_is_named_in_the_error() {
+    let dir = scratch("kafka-unreachable");
+    // Nothing listens on port 1.
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "unreachable"
+batch_interval = "50ms"
+
+[[sources]]
+id = "lines"
+kind = "kafka"
+bootstrap = "127.0.0.1:1"
+topic = "anything"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lines"
+path = "out"
+"#,
+    );
+    let result = crate::support::run(&["run", manifest.to_str().unwrap()]);
+    assert_eq!(result.status.code(), Some(1), "{}", result.stderr);
+    assert!(
+        result
+            .stderr
+            .contains("source `lines` (topic `anything` at 127.0.0.1:1): cannot reach the broker"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        !dir.join("out").read_dir().unwrap().any(|_| true),
+        "nothing written"
+    );
+}
