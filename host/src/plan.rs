@@ -60,7 +60,16 @@ pub enum OnError {
     Stop,
     /// Drop the batch, count it, and go on.
     Skip,
+    /// Take each record an operator rejects out of the batch, send it to
+    /// the stream [`DEAD_LETTERS`] with the stage and error in its
+    /// headers, and run the batch without it. Failures that name no record
+    /// (a trap, the CPU budget) stop the pipeline as `Stop` does.
+    DeadLetter,
 }
+
+/// The stream of records operators rejected, under `on_error =
+/// "dead-letter"`; sinks read it like any other.
+pub const DEAD_LETTERS: &str = "dead-letters";
 
 /// A source, resolved.
 #[derive(Debug, Clone)]
@@ -322,11 +331,27 @@ impl Resolver<'_> {
         let on_error = match p.on_error.as_ref().map(|s| (s, s.get_ref().as_str())) {
             None | Some((_, "stop")) => OnError::Stop,
             Some((_, "skip")) => OnError::Skip,
+            Some((span, "dead-letter")) => {
+                let m = self.manifest;
+                let read = m
+                    .sinks
+                    .iter()
+                    .map(|s| &s.input)
+                    .chain(m.stages.iter().filter_map(|s| s.input.as_ref()));
+                if !read.clone().any(|input| input.get_ref() == DEAD_LETTERS) {
+                    self.error(
+                        span,
+                        "pipeline.on_error",
+                        format!("rejected records go to the stream `{DEAD_LETTERS}`, but no sink reads it; add a sink with `input = \"{DEAD_LETTERS}\"`"),
+                    );
+                }
+                OnError::DeadLetter
+            }
             Some((span, other)) => {
                 self.error(
                     span,
                     "pipeline.on_error",
-                    format!("{other:?} is not a policy; use \"stop\" or \"skip\""),
+                    format!("{other:?} is not a policy; use \"stop\", \"skip\" or \"dead-letter\""),
                 );
                 OnError::Stop
             }
@@ -852,12 +877,19 @@ impl Resolver<'_> {
     fn check_input(&mut self, input: &Spanned<String>, field: String) {
         let m = self.manifest;
         let name = input.get_ref();
-        let late_streams: Vec<String> = m
+        let mut late_streams: Vec<String> = m
             .stages
             .iter()
             .filter(|s| s.time.as_ref().is_some_and(|t| t.get_ref() == "event"))
             .map(|s| late_stream(s.id.get_ref()))
             .collect();
+        if m.pipeline
+            .on_error
+            .as_ref()
+            .is_some_and(|e| e.get_ref() == "dead-letter")
+        {
+            late_streams.push(DEAD_LETTERS.to_owned());
+        }
         let known: Vec<&str> = m
             .sources
             .iter()

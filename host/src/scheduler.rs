@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::checkpoint::{Header, Intent, Store};
-use crate::plan::{OnError, PipelinePlan, SourcePlan, late_stream};
+use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, late_stream};
 use crate::record::Batch;
 use crate::sink::{self, BatchInfo, Sink};
 use crate::source::{self, Pull, Segment, Started};
@@ -47,6 +47,9 @@ pub struct Summary {
     /// Records event-time stages found too late for their windows (sent to
     /// their side outputs).
     pub records_late: u64,
+    /// Records operators rejected, sent to `dead-letters`.
+    #[serde(default)]
+    pub records_dead_lettered: u64,
 }
 
 /// Runs `plan` until its sources end or `stop` becomes true, then finishes
@@ -89,7 +92,14 @@ impl Scheduler {
         let stages = plan
             .stages
             .iter()
-            .map(|s| StageRunner::spilling(&plan.name, s, spill.clone(), plan.state_memory))
+            .map(|s| {
+                let mut runner =
+                    StageRunner::spilling(&plan.name, s, spill.clone(), plan.state_memory);
+                if plan.on_error == OnError::DeadLetter {
+                    runner.dead_letter_rejected_records();
+                }
+                runner
+            })
             .collect();
         let mut readers = HashMap::new();
         for input in plan
@@ -208,6 +218,7 @@ impl Scheduler {
             records_out = self.summary.records_out,
             batches_skipped = self.summary.batches_skipped,
             records_late = self.summary.records_late,
+            records_dead_lettered = self.summary.records_dead_lettered,
             "pipeline finished"
         );
         Ok(self.summary)
@@ -345,6 +356,7 @@ impl Scheduler {
 
         let mut readers = self.readers.clone();
         let mut failed: Option<StageError> = None;
+        let mut dead_lettered = 0u64;
         for (plan, runner) in self.plan.stages.iter().zip(&mut self.stages) {
             let inputs: Vec<Batch> = plan
                 .inputs
@@ -353,6 +365,15 @@ impl Scheduler {
                 .collect();
             match runner.run(inputs, info).await {
                 Ok(output) => {
+                    let dead: usize = output.dead.iter().map(Batch::len).sum();
+                    if dead > 0 {
+                        tracing::warn!(pipeline = %self.plan.name, batch = info.id, stage = %plan.id, records = dead, "rejected records sent to `{DEAD_LETTERS}`");
+                        dead_lettered += dead as u64;
+                    }
+                    outputs
+                        .entry(DEAD_LETTERS.to_owned())
+                        .or_default()
+                        .extend(output.dead);
                     if plan.step.event_time().is_some() {
                         report_late(
                             &self.plan.name,
@@ -373,7 +394,9 @@ impl Scheduler {
         }
         if let Some(error) = failed {
             match self.plan.on_error {
-                OnError::Stop => return Err(anyhow!("batch {}: {error}", info.id)),
+                OnError::Stop | OnError::DeadLetter => {
+                    return Err(anyhow!("batch {}: {error}", info.id));
+                }
                 OnError::Skip => {
                     self.stages.iter_mut().for_each(StageRunner::discard);
                     self.summary.batches_skipped += 1;
@@ -417,6 +440,7 @@ impl Scheduler {
                 .with_context(|| format!("batch {}", info.id))?;
         }
         self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
+        self.summary.records_dead_lettered += dead_lettered;
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())
     }

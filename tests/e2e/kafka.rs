@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::support::{Running, manifest, scratch, toml_path, wasm};
@@ -66,9 +66,17 @@ fn produce(topic: &str, records: &[(&str, &str)]) {
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
+/// A record as a client reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Read {
+    key: Option<String>,
+    value: String,
+    headers: Vec<(String, String)>,
+}
+
 /// Every record in `topic` from the start to its current end, read as a
 /// `read_committed` consumer would.
-fn read_all(topic: &str) -> Vec<(Option<String>, String)> {
+fn read_all(topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", fresh_topic("reader"))
@@ -100,10 +108,19 @@ fn read_all(topic: &str) -> Vec<(Option<String>, String)> {
             }
             next.insert(message.partition(), message.offset() + 1);
             let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-            records.push((
-                text(message.key()),
-                text(message.payload()).unwrap_or_default(),
-            ));
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push(Read {
+                key: text(message.key()),
+                value: text(message.payload()).unwrap_or_default(),
+                headers,
+            });
         }
     }
     records
@@ -175,11 +192,11 @@ compression = "lz4"
         }
     }
     let total: i64 = expected.values().sum();
-    let counted = |records: &[(Option<String>, String)]| {
+    let counted = |records: &[Read]| {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for (key, value) in records {
-            let key = key.clone().expect("counts are keyed by word");
-            *counts.entry(key).or_default() += value.parse::<i64>().expect("a count");
+        for record in records {
+            let key = record.key.clone().expect("counts are keyed by word");
+            *counts.entry(key).or_default() += record.value.parse::<i64>().expect("a count");
         }
         counts
     };
@@ -237,5 +254,118 @@ path = "out"
     assert!(
         !dir.join("out").read_dir().unwrap().any(|_| true),
         "nothing written"
+    );
+}
+
+#[test]
+fn records_an_operator_rejects_land_in_the_dead_letter_topic_with_stage_and_error() {
+    let (input, output, dead) = (
+        fresh_topic("requests"),
+        fresh_topic("errors"),
+        fresh_topic("dlq"),
+    );
+    create_topics(&[&input, &output, &dead], 1);
+    let records = [
+        ("1", r#"{"status":"500","path":"/a"}"#),
+        ("2", "not json"),
+        ("3", r#"{"status":"200","path":"/b"}"#),
+        ("4", "}{"),
+        ("5", r#"{"status":"500","path":"/c"}"#),
+    ];
+    produce(&input, &records);
+
+    let dir = scratch("kafka-dead-letters");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "dead-letters"
+batch_interval = "100ms"
+on_error = "dead-letter"
+
+[[sources]]
+id = "requests"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "earliest"
+
+[[stages]]
+id = "server-errors"
+kind = "filter"
+input = "requests"
+component = {filter}
+params = {{ field = "status", equals = "500" }}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "server-errors"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+
+[[sinks]]
+id = "dlq"
+kind = "kafka"
+input = "dead-letters"
+bootstrap = "{bootstrap}"
+topic = "{dead}"
+"#,
+            bootstrap = bootstrap(),
+            filter = toml_path(&wasm("json_filter")),
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    running.wait_for_log("rejected records sent to `dead-letters`");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_all(&output).len() < 2 || read_all(&dead).len() < 2 {
+        assert!(Instant::now() < deadline, "the outputs never filled");
+        running.wait_for_log("batch done");
+    }
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("records_dead_lettered=2"),
+        "{}",
+        result.stderr
+    );
+
+    let kept: Vec<(Option<String>, String)> = read_all(&output)
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (Some("1".into()), records[0].1.into()),
+            (Some("5".into()), records[4].1.into())
+        ]
+    );
+    let rejected = read_all(&dead);
+    let summary: Vec<(Option<String>, String, String)> = rejected
+        .iter()
+        .map(|r| {
+            let stage = r
+                .headers
+                .iter()
+                .find(|h| h.0 == "wasmstream-stage")
+                .map(|h| h.1.clone());
+            assert!(
+                r.headers
+                    .iter()
+                    .any(|h| h.0 == "wasmstream-error" && h.1.contains("JSON")),
+                "{r:?}"
+            );
+            (r.key.clone(), r.value.clone(), stage.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some("2".into()), "not json".into(), "server-errors".into()),
+            (Some("4".into()), "}{".into(), "server-errors".into())
+        ]
     );
 }

@@ -40,6 +40,7 @@ bad_manifests! {
     file_that_is_not_a_component_is_named => "not-a-component",
     window_lengths_must_fit_the_batch_interval => "window-not-a-multiple",
     kafka_settings_are_checked => "kafka-settings",
+    dead_letters_need_a_reader => "dead-letter-unread",
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",
     missing_source_directory_is_named => "missing-directory",

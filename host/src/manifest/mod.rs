@@ -9,7 +9,8 @@
 //! [pipeline]
 //! name = "wordcount"
 //! batch_interval = "1s"     # 10ms or more; default 1s
-//! on_error = "stop"         # or "skip": drop a failed batch and count it
+//! on_error = "stop"         # or "skip": drop a failed batch and count it;
+//!                           # or "dead-letter": rejected records to the stream `dead-letters`
 //! parallelism = 1           # default partitions per stage
 //!
 //! [[sources]]
@@ -76,7 +77,10 @@ pub struct PipelineSection {
     /// at least `10ms`.
     pub batch_interval: Option<Spanned<String>>,
     /// What a failed batch does: `on_error = "stop"` (default) ends the
-    /// pipeline with the error; `"skip"` drops the batch and counts it.
+    /// pipeline with the error; `"skip"` drops the batch and counts it;
+    /// `"dead-letter"` takes each record an operator rejects out of the
+    /// batch and sends it to the stream `dead-letters` (with the stage and
+    /// error as headers), which a sink must read.
     pub on_error: Option<Spanned<String>>,
     /// Default partitions per stage: `parallelism = 4`. Default 1.
     pub parallelism: Option<Spanned<i64>>,

@@ -52,6 +52,9 @@ pub struct Kafka {
     id: String,
     spec: KafkaSource,
     consumer: Option<BaseConsumer>,
+    /// A second client for end offsets: on the consumer's own connection
+    /// such a request would queue behind its long-polling fetches.
+    lookup: Option<BaseConsumer>,
     /// The next offset to read, per partition, once known.
     next: BTreeMap<i32, i64>,
     /// Messages fetched past a batch's range, kept for the next batch.
@@ -66,6 +69,7 @@ impl Kafka {
             id,
             spec,
             consumer: None,
+            lookup: None,
             next: BTreeMap::new(),
             early: BTreeMap::new(),
             placed: false,
@@ -82,15 +86,19 @@ impl Kafka {
     /// The consumer, connected and told its partitions' offsets.
     fn consumer(&mut self) -> Result<&BaseConsumer> {
         if self.consumer.is_none() {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &self.spec.bootstrap)
-                .set("group.id", &self.spec.group)
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("isolation.level", "read_committed")
-                .set("enable.partition.eof", "false")
-                .create()
-                .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))?;
+            let client = || {
+                ClientConfig::new()
+                    .set("bootstrap.servers", &self.spec.bootstrap)
+                    .set("group.id", &self.spec.group)
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    .set("isolation.level", "read_committed")
+                    .set("enable.partition.eof", "false")
+                    .create::<BaseConsumer>()
+                    .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))
+            };
+            let consumer = client()?;
+            self.lookup = Some(client()?);
             let metadata = consumer
                 .fetch_metadata(Some(&self.spec.topic), REQUEST)
                 .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
@@ -264,10 +272,10 @@ impl Pull for Kafka {
         time: i64,
     ) -> Result<(Batch, Vec<Segment>)> {
         self.consumer()?;
-        let consumer = self.consumer.as_ref().expect("connected");
+        let lookup = self.lookup.as_ref().expect("connected");
         let mut ends = BTreeMap::new();
         for &p in self.next.keys() {
-            let (_, high) = consumer
+            let (_, high) = lookup
                 .fetch_watermarks(&self.spec.topic, p, REQUEST)
                 .map_err(|e| {
                     anyhow!(
@@ -283,13 +291,12 @@ impl Pull for Kafka {
             .iter()
             .map(|(&p, &high)| {
                 let from = self.next[&p];
-                (
-                    p,
-                    high.min(from.saturating_add(max_records as i64)).max(from),
-                )
+                let most = i64::try_from(max_records).unwrap_or(i64::MAX);
+                (p, high.min(from.saturating_add(most)).max(from))
             })
             .collect();
         let starts = self.next.clone();
+        tracing::trace!(source = %self.id, ?starts, ?until, "taking offset ranges");
         let batch = self.fetch(&until, time)?;
         let segments = until
             .iter()

@@ -26,7 +26,7 @@ use crate::record::{Batch, ByteList};
 
 pub use event_time::{WINDOW_END, WINDOW_START};
 pub use native::NativeOperator;
-pub use run::{StageError, StageOutput, StageRunner};
+pub use run::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 
 /// The code behind a stage: a Wasm component, or a native closure (used by
 /// benchmarks for comparison, and by built-in steps).

@@ -32,6 +32,9 @@ pub struct StageRunner {
     /// Event time: records that came too late, committed so far.
     late: u64,
     pending_late: u64,
+    /// Whether a record an operator rejects is taken out of the batch and
+    /// sent to the dead letters, rather than failing the batch.
+    dead_letters: bool,
 }
 
 /// What a stage made of one batch.
@@ -42,7 +45,15 @@ pub struct StageOutput {
     /// Event time: records too late for any open window, for the side
     /// output (see [`crate::plan::late_stream`]).
     pub late: Vec<Batch>,
+    /// Records the operator rejected, with headers naming the stage and
+    /// the error, for [`crate::plan::DEAD_LETTERS`].
+    pub dead: Vec<Batch>,
 }
+
+/// Header naming the stage that rejected a dead-lettered record.
+pub const DEAD_LETTER_STAGE: &str = "wasmstream-stage";
+/// Header holding the error a dead-lettered record was rejected with.
+pub const DEAD_LETTER_ERROR: &str = "wasmstream-error";
 
 /// One partition of a stage: its operator, and what it keeps across
 /// batches.
@@ -179,7 +190,15 @@ impl StageRunner {
             pending_max_time: None,
             late: 0,
             pending_late: 0,
+            dead_letters: false,
         }
+    }
+
+    /// From now on, a record the operator rejects is taken out of the
+    /// batch (which runs again without it) and returned in
+    /// [`StageOutput::dead`], instead of failing the batch.
+    pub fn dead_letter_rejected_records(&mut self) {
+        self.dead_letters = true;
     }
 
     /// Partitions this stage runs over.
@@ -205,7 +224,7 @@ impl StageRunner {
             Step::Union => {
                 return Ok(StageOutput {
                     records: inputs,
-                    late: Vec::new(),
+                    ..StageOutput::default()
                 });
             }
             Step::CountByValueAndWindow(_) => shuffle::exchange(by_value(inputs), partitions),
@@ -224,9 +243,25 @@ impl StageRunner {
                 .take()
                 .expect("a partition per slot, returned after each batch");
             let step = self.step.clone();
+            let (stage, dead_letters) = (self.id.clone(), self.dead_letters);
             tasks.push(tokio::task::spawn_blocking(move || {
-                let result = partition.process(&step, &input, batch, watermark);
-                (partition, result, input)
+                let mut input = input;
+                let mut dead = Batch::default();
+                let result = loop {
+                    match partition.process(&step, &input, batch, watermark) {
+                        Err(Failure::Rejected {
+                            record: Some(i),
+                            message,
+                        }) if dead_letters && (i as usize) < input.len() => {
+                            // Each pass takes one record out: this ends.
+                            let i = i as usize;
+                            dead_letter(&mut dead, &input, i, &stage, &message);
+                            input = input.select((0..input.len()).filter(|&j| j != i));
+                        }
+                        other => break other,
+                    }
+                };
+                (partition, result.map(|p| (p, dead)), input)
             }));
         }
         let mut output = StageOutput::default();
@@ -237,9 +272,10 @@ impl StageRunner {
                 task.await.expect("operator calls do not panic the host");
             self.partitions[p] = Some(partition);
             match result {
-                Ok(processed) => {
+                Ok((processed, dead)) => {
                     output.records.push(processed.records);
                     output.late.push(processed.late);
+                    output.dead.push(dead);
                     max_time = max_time.max(processed.max_time);
                 }
                 Err(failure) if first_error.is_none() => {
@@ -491,6 +527,18 @@ fn span(length: u32, slide: u32, batch: BatchInfo) -> window::Span {
         slide,
         batch: batch.id,
         time: batch.time_ms,
+    }
+}
+
+/// Adds record `i` of `input` to `dead`, with headers naming the stage
+/// that rejected it and why.
+fn dead_letter(dead: &mut Batch, input: &Batch, i: usize, stage: &str, error: &str) {
+    dead.push_record(input.get(i));
+    let owner = dead.len() as u32 - 1;
+    for (name, value) in [(DEAD_LETTER_STAGE, stage), (DEAD_LETTER_ERROR, error)] {
+        dead.header_owners.push(owner);
+        dead.header_names.push(name.as_bytes());
+        dead.header_values.push(value.as_bytes());
     }
 }
 
