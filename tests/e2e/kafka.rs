@@ -4,6 +4,7 @@
 //! `tests/kafka-broker` starts (its address in `WASMSTREAM_KAFKA`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::support::{Running, manifest, scratch, toml_path, wasm};
+use crate::support::{Running, manifest, repo, scratch, toml_path, wasm};
 
 /// The broker the tests use; `tests/run` starts it and says where.
 fn bootstrap() -> String {
@@ -31,8 +32,12 @@ fn fresh_topic(name: &str) -> String {
 }
 
 fn create_topics(topics: &[&str], partitions: i32) {
+    create_topics_at(&bootstrap(), topics, partitions);
+}
+
+fn create_topics_at(at: &str, topics: &[&str], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", at)
         .create()
         .expect("admin client");
     let new: Vec<NewTopic> = topics
@@ -43,10 +48,7 @@ fn create_topics(topics: &[&str], partitions: i32) {
     let results = runtime
         .block_on(admin.create_topics(&new, &AdminOptions::new()))
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot create topics at {}: {e}; start the broker with tests/kafka-broker",
-                bootstrap()
-            )
+            panic!("cannot create topics at {at}: {e}; start the broker with tests/kafka-broker")
         });
     for result in results {
         result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
@@ -54,8 +56,12 @@ fn create_topics(topics: &[&str], partitions: i32) {
 }
 
 fn produce(topic: &str, records: &[(&str, &str)]) {
+    produce_at(&bootstrap(), topic, records);
+}
+
+fn produce_at(at: &str, topic: &str, records: &[(&str, &str)]) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", at)
         .create()
         .expect("producer");
     for (key, value) in records {
@@ -77,8 +83,12 @@ struct Read {
 /// Every record in `topic` from the start to its current end, read as a
 /// `read_committed` consumer would.
 fn read_all(topic: &str) -> Vec<Read> {
+    read_all_at(&bootstrap(), topic)
+}
+
+fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", at)
         .set("group.id", fresh_topic("reader"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -368,4 +378,129 @@ topic = "{dead}"
             (Some("4".into()), "}{".into(), "server-errors".into())
         ]
     );
+}
+
+/// A broker of one test's own (its own port and data), started and
+/// stopped with `tests/kafka-broker`, so stopping it harms no other test.
+struct PrivateBroker {
+    port: u16,
+    data: PathBuf,
+}
+
+impl PrivateBroker {
+    fn script(&self, action: &str) -> String {
+        let out = std::process::Command::new(repo().join("tests/kafka-broker"))
+            .arg(action)
+            .env("WASMSTREAM_KAFKA_PORT", self.port.to_string())
+            .env("WASMSTREAM_KAFKA_DATA", &self.data)
+            .output()
+            .expect("run tests/kafka-broker");
+        assert!(
+            out.status.success(),
+            "tests/kafka-broker {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+#[test]
+fn a_broker_that_stops_and_starts_again_mid_stream_loses_nothing() {
+    let dir = scratch("kafka-outage");
+    let broker = PrivateBroker {
+        port: 19092,
+        data: dir.join("broker"),
+    };
+    let at = broker.script("start");
+    let (input, output) = (fresh_topic("before-after"), fresh_topic("lowered"));
+    create_topics_at(&at, &[&input, &output], 1);
+    let first: Vec<String> = (0..50).map(|i| format!("Before-{i:02}")).collect();
+    let second: Vec<String> = (0..50).map(|i| format!("After-{i:02}")).collect();
+    let records = |values: &[String]| -> Vec<(String, String)> {
+        values.iter().map(|v| (v.clone(), v.clone())).collect()
+    };
+    let produce_all = |values: &[String]| {
+        let pairs = records(values);
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        produce_at(&at, &input, &refs);
+    };
+    produce_all(&first);
+
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "outage"
+batch_interval = "100ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{input}"
+start = "earliest"
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "in"
+component = {lower}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "lower"
+bootstrap = "{at}"
+topic = "{output}"
+"#,
+            lower = toml_path(&wasm("lowercase")),
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_all_at(&at, &output).len() < first.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the first half never came through"
+        );
+        running.wait_for_log("batch done");
+    }
+
+    broker.script("stop");
+    running.wait_for_log("retrying in");
+    broker.script("start");
+    running.wait_for_log("the broker is back");
+    produce_all(&second);
+    let all = first.len() + second.len();
+    while read_all_at(&at, &output).len() < all {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(120),
+            "the second half never came through"
+        );
+        running.wait_for_log("batch done");
+    }
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let expected: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|v| v.to_lowercase())
+        .collect();
+    let got: Vec<String> = read_all_at(&at, &output)
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(got, expected, "every record once, in order");
 }

@@ -18,8 +18,11 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use super::{BatchInfo, Sink};
 use crate::record::Batch;
 
-/// How long one batch may take to be acknowledged before it fails.
-const FLUSH: Duration = Duration::from_secs(60);
+/// How long one batch may wait to be acknowledged (the broker may be
+/// away meanwhile; the producer keeps retrying) before it fails.
+const FLUSH: Duration = Duration::from_secs(300);
+/// How often a wait for acknowledgements is reported.
+const REPORT: Duration = Duration::from_secs(5);
 
 /// Settings of a Kafka sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,7 @@ impl Kafka {
             .set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
+            .set("message.timeout.ms", FLUSH.as_millis().to_string())
             .create_with_context(Deliveries::default())
             .with_context(|| {
                 format!(
@@ -130,13 +134,23 @@ impl Sink for Kafka {
                     .with_context(|| format!("batch {}", batch.id))?;
             }
         }
-        self.producer.flush(FLUSH).map_err(|e| {
-            anyhow!(
-                "{}: batch {} was not acknowledged: {e}",
-                self.describe(),
-                batch.id
-            )
-        })?;
+        let started = std::time::Instant::now();
+        while let Err(e) = self.producer.flush(REPORT) {
+            if started.elapsed() >= FLUSH {
+                return Err(anyhow!(
+                    "{}: batch {} was not acknowledged within {} s: {e}",
+                    self.describe(),
+                    batch.id,
+                    FLUSH.as_secs()
+                ));
+            }
+            tracing::warn!(
+                sink = %self.id,
+                batch = batch.id,
+                "the broker has not acknowledged the batch after {} s; still retrying",
+                started.elapsed().as_secs()
+            );
+        }
         let failed = self
             .producer
             .context()

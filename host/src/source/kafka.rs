@@ -23,6 +23,9 @@ use crate::record::Batch;
 const REQUEST: Duration = Duration::from_secs(10);
 /// How long fetching a batch's known range may take.
 const FETCH: Duration = Duration::from_secs(30);
+/// How long a broker that went away mid-stream is waited for before the
+/// pipeline fails.
+const OUTAGE: Duration = Duration::from_secs(300);
 
 /// Where a source with no checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +227,9 @@ impl Kafka {
                     parts.entry(p).or_default().push(message.detach());
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(source = %self.id, "Kafka: {e}; retrying");
+                    // librdkafka reconnects by itself; a lasting outage
+                    // shows as the fetch deadline passing.
+                    tracing::debug!(source = %self.id, "Kafka: {e}");
                 }
                 None => {
                     // Offsets without a record (transaction markers,
@@ -264,13 +269,9 @@ impl Kafka {
     }
 }
 
-impl Pull for Kafka {
-    fn read(
-        &mut self,
-        max_records: usize,
-        _max_bytes: usize,
-        time: i64,
-    ) -> Result<(Batch, Vec<Segment>)> {
+impl Kafka {
+    /// One attempt at reading a batch: the end offsets, then the records.
+    fn try_read(&mut self, max_records: usize, time: i64) -> Result<(Batch, Vec<Segment>)> {
         self.consumer()?;
         let lookup = self.lookup.as_ref().expect("connected");
         let mut ends = BTreeMap::new();
@@ -308,6 +309,47 @@ impl Pull for Kafka {
             })
             .collect();
         Ok((batch, segments))
+    }
+}
+
+impl Pull for Kafka {
+    /// Reads a batch. If the broker goes away after the source has reached
+    /// it once, the batch is taken again from where it started, with
+    /// backoff, until the broker is back or [`OUTAGE`] has passed.
+    fn read(
+        &mut self,
+        max_records: usize,
+        _max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(500);
+        let mut retried = false;
+        loop {
+            let starts = self.next.clone();
+            match self.try_read(max_records, time) {
+                Ok(read) => {
+                    if retried {
+                        tracing::warn!(source = %self.id, "the broker is back; reading again");
+                    }
+                    return Ok(read);
+                }
+                Err(e) if self.consumer.is_some() && started.elapsed() < OUTAGE => {
+                    tracing::warn!(
+                        source = %self.id,
+                        "{e:#}; retrying in {} ms (gives up after {} s)",
+                        wait.as_millis(),
+                        OUTAGE.as_secs()
+                    );
+                    self.next = starts;
+                    self.assign()?;
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                    retried = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn ended(&self) -> bool {
