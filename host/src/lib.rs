@@ -17,6 +17,7 @@
 //! - [`source`]: directories, generators and Kafka topics, pulled at each
 //!   cut from a position they can return to; sockets and stdin, pushed
 //!   through bounded channels.
+//! - [`rate`]: backpressure, Spark's PID rate estimator.
 //! - [`scheduler`]: the batch loop. Every interval it cuts a batch from
 //!   the sources, runs the stages, writes the sinks; on Ctrl-C it finishes
 //!   the last batch with everything read.
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod manifest;
 pub mod plan;
 pub mod plugin;
+pub mod rate;
 pub mod record;
 pub mod scheduler;
 pub mod shuffle;

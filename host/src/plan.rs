@@ -42,6 +42,8 @@ pub struct PipelinePlan {
     pub checkpoint: Option<CheckpointPlan>,
     /// Bytes of per-key state each stateful partition keeps in memory.
     pub state_memory: usize,
+    /// Whether the sources' rate adapts to the processing time.
+    pub backpressure: bool,
 }
 
 /// Checkpointing, resolved.
@@ -409,6 +411,7 @@ impl Resolver<'_> {
             sinks,
             checkpoint,
             state_memory,
+            backpressure: p.backpressure.unwrap_or(false),
         })
     }
 

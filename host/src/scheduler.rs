@@ -21,6 +21,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::checkpoint::{Header, Intent, Store};
 use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, late_stream};
+use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
 use crate::sink::{self, BatchInfo, Sink};
 use crate::source::{self, Pull, Segment, Started};
@@ -139,11 +140,15 @@ impl Scheduler {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
+        let mut rate = self
+            .plan
+            .backpressure
+            .then(|| RateEstimator::new(interval, Gains::default()));
         let result: Result<()> = async {
             loop {
-                let stopping = tokio::select! {
-                    _ = ticker.tick() => false,
-                    _ = stop.wait_for(|stop| *stop) => true,
+                let (stopping, scheduled) = tokio::select! {
+                    tick = ticker.tick() => (false, tick),
+                    _ = stop.wait_for(|stop| *stop) => (true, tokio::time::Instant::now()),
                 };
                 if stopping {
                     tracing::info!(pipeline = %self.plan.name, "stopping: finishing the last batch");
@@ -181,8 +186,21 @@ impl Scheduler {
                             sources: read,
                         })?;
                     }
+                    let records = inputs.values().flatten().map(Batch::len).sum::<usize>();
+                    let started = tokio::time::Instant::now();
                     self.batch(inputs, info).await?;
                     committed(&mut feeds)?;
+                    if let Some(rate) = &mut rate {
+                        let measured = BatchTimes {
+                            time_ms,
+                            records: records as u64,
+                            processing: started.elapsed(),
+                            scheduling: started.duration_since(scheduled),
+                        };
+                        if let Some(per_second) = rate.update(measured) {
+                            throttle(&mut feeds, per_second, interval);
+                        }
+                    }
                     self.checkpoint_if_due(&feeds, info).await?;
                     if !pushed_more || !(all_ended || stopping) {
                         break;
@@ -540,6 +558,22 @@ async fn cut(
     Ok((inputs, read))
 }
 
+/// Caps what each pull source offers per batch at `per_second` records a
+/// second (per partition, for sources with several), never above what the
+/// manifest allows.
+fn throttle(feeds: &mut [Feed], per_second: f64, interval: std::time::Duration) {
+    for feed in feeds {
+        if let Input::Pull(Some(source)) = &feed.input {
+            let per_batch = per_second * interval.as_secs_f64() / source.partitions() as f64;
+            let cap = (per_batch.ceil() as usize).max(1).min(feed.configured_max);
+            if cap != feed.max_records {
+                tracing::debug!(source = %feed.id, records_per_batch = cap, "backpressure: new rate");
+            }
+            feed.max_records = cap;
+        }
+    }
+}
+
 /// Tells the pull sources their last batch is written and committed.
 fn committed(feeds: &mut [Feed]) -> Result<()> {
     for feed in feeds {
@@ -576,8 +610,11 @@ async fn replay(feeds: &mut [Feed], intent: &Intent) -> Result<HashMap<String, V
 /// A source as the scheduler tracks it.
 struct Feed {
     id: String,
-    /// The most records one batch takes from it.
+    /// The most records one batch takes from it (per partition, for a
+    /// source with several): the manifest's limit, lowered by backpressure.
     max_records: usize,
+    /// The manifest's limit.
+    configured_max: usize,
     input: Input,
     /// Push: chunks received but not yet batched.
     buffer: Vec<Batch>,
@@ -605,6 +642,7 @@ impl Feed {
         Feed {
             id: plan.id.clone(),
             max_records: plan.max_batch_records.unwrap_or(usize::MAX),
+            configured_max: plan.max_batch_records.unwrap_or(usize::MAX),
             input,
             buffer: Vec::new(),
             ended: false,

@@ -86,6 +86,11 @@ pub struct PipelineSection {
     pub parallelism: Option<Spanned<i64>>,
     /// Default limits for every stage: `limits = { memory = "64MiB", cpu = "1s" }`.
     pub limits: Option<LimitsSpec>,
+    /// Adapt how many records the pull sources offer each batch to how
+    /// fast batches are processed, so the scheduling delay stays bounded
+    /// (Spark's `backpressure.enabled`, its PID estimator): `backpressure =
+    /// true`. Default false.
+    pub backpressure: Option<bool>,
     /// Memory for per-key state, per partition of each stateful stage:
     /// `state_memory = "256MiB"` (default). Beyond it, the keys idle the
     /// longest spill to disk and are read back when needed.

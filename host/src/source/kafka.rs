@@ -356,6 +356,10 @@ impl Pull for Kafka {
         false
     }
 
+    fn partitions(&self) -> usize {
+        self.next.len().max(1)
+    }
+
     fn position(&self) -> Position {
         Position::Kafka {
             offsets: self.next.clone(),

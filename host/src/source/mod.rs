@@ -72,6 +72,12 @@ pub trait Pull: Send + Sync {
     /// `time`, and moves past them.
     fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch>;
 
+    /// How many parts the source reads in parallel, each capped on its own
+    /// (a Kafka topic's partitions); one for most sources.
+    fn partitions(&self) -> usize {
+        1
+    }
+
     /// Told when the batch read last has been written and committed, so a
     /// source can report progress outside (Kafka: the consumer group).
     fn committed(&mut self) -> Result<()> {
