@@ -18,12 +18,12 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use crate::support::{Running, manifest, repo, scratch, toml_path, wasm};
 
 /// The broker the tests use; `tests/run` starts it and says where.
-fn bootstrap() -> String {
+pub(crate) fn bootstrap() -> String {
     std::env::var("WASMSTREAM_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
 /// A topic name no other run uses.
-fn fresh_topic(name: &str) -> String {
+pub(crate) fn fresh_topic(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -31,7 +31,7 @@ fn fresh_topic(name: &str) -> String {
     format!("{name}-{}-{nanos}", std::process::id())
 }
 
-fn create_topics(topics: &[&str], partitions: i32) {
+pub(crate) fn create_topics(topics: &[&str], partitions: i32) {
     create_topics_at(&bootstrap(), topics, partitions);
 }
 
@@ -74,15 +74,25 @@ fn produce_at(at: &str, topic: &str, records: &[(&str, &str)]) {
 
 /// A record as a client reads it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Read {
-    key: Option<String>,
-    value: String,
-    headers: Vec<(String, String)>,
+pub(crate) struct Read {
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Read {
+    /// The value of header `name`, if the record has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.0 == name)
+            .map(|h| h.1.as_str())
+    }
 }
 
 /// Every record in `topic` from the start to its current end, read as a
 /// `read_committed` consumer would.
-fn read_all(topic: &str) -> Vec<Read> {
+pub(crate) fn read_all(topic: &str) -> Vec<Read> {
     read_all_at(&bootstrap(), topic)
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod kafka;
+mod log_analytics;
 mod manifest_errors;
 mod partitions;
 mod plugins;
