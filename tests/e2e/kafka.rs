@@ -514,3 +514,64 @@ topic = "{output}"
         .collect();
     assert_eq!(got, expected, "every record once, in order");
 }
+
+#[test]
+fn a_source_can_start_from_a_point_in_time() {
+    let (input, output) = (fresh_topic("timed"), fresh_topic("timed-out"));
+    create_topics(&[&input, &output], 1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    // Two records an hour apart in record time; start between them.
+    let (early, late) = (1_700_000_000_000_i64, 1_700_003_600_000_i64);
+    for (value, time) in [("early", early), ("late", late)] {
+        producer
+            .send(
+                BaseRecord::<(), _>::to(&input)
+                    .payload(value)
+                    .timestamp(time),
+            )
+            .expect("queue a record");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    let dir = scratch("kafka-start-time");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "start-time"
+batch_interval = "100ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "{start}"
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "in"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+"#,
+            bootstrap = bootstrap(),
+            start = early + 1_800_000,
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_all(&output).is_empty() {
+        assert!(Instant::now() < deadline, "nothing came through");
+        running.wait_for_log("batch done");
+    }
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    let values: Vec<String> = read_all(&output).into_iter().map(|r| r.value).collect();
+    assert_eq!(values, ["late"]);
+}

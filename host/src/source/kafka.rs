@@ -143,7 +143,11 @@ impl Kafka {
             Start::Earliest => low,
             Start::Latest => high,
             Start::Timestamp(ms) => {
-                let found = consumer.offsets_for_timestamp(ms, REQUEST).map_err(|e| {
+                // The partition named explicitly: the consumer has no
+                // assignment yet to look up.
+                let mut wanted = TopicPartitionList::new();
+                wanted.add_partition_offset(&self.spec.topic, partition, Offset::Offset(ms))?;
+                let found = consumer.offsets_for_times(wanted, REQUEST).map_err(|e| {
                     anyhow!("{}: cannot look up offsets by time: {e}", self.describe())
                 })?;
                 match found
