@@ -1,6 +1,9 @@
 //! What the benchmarks share: loading the stock plugins, and printing
 //! numbers people can read.
 
+// Each benchmark is its own crate and uses only part of this.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::time::Duration;
 
