@@ -124,6 +124,7 @@ fn checkpoints(dir: &Path) -> anyhow::Result<()> {
             stages: vec!["bench".into()],
             summary: Summary::default(),
             input_ended: false,
+            run: 1,
         };
         let start = Instant::now();
         let bytes = store.write(&header, |out| state.save(out))?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::manifest::Collector;
 use crate::manifest::{LimitsSpec, Manifest, ManifestErrors, Spanned, StageSpec, units};
 use crate::plugin::{Limits, OperatorKind, Runtime};
-use crate::sink::kafka::KafkaSink;
+use crate::sink::kafka::{CommittedSource, Delivery, KafkaSink, Transactions};
 use crate::source::kafka::{KafkaSource, Start};
 use crate::stage::Operator;
 
@@ -259,6 +259,49 @@ pub enum SinkKind {
     Kafka(KafkaSink),
 }
 
+/// Has each exactly-once Kafka sink commit, inside its transactions, the
+/// offsets of the Kafka sources on its own cluster (a transaction can only
+/// commit offsets there); those sources then stop committing their own,
+/// so lag tools see exactly what the transactions committed.
+fn commit_offsets_in_transactions(sources: &mut [SourcePlan], sinks: &mut [SinkPlan]) {
+    for sink in sinks {
+        let SinkKind::Kafka(KafkaSink {
+            bootstrap,
+            delivery: Delivery::ExactlyOnce(transactions),
+            ..
+        }) = &mut sink.kind
+        else {
+            continue;
+        };
+        for source in sources.iter_mut() {
+            if let SourceKind::Kafka(kafka) = &mut source.kind
+                && kafka.bootstrap == *bootstrap
+            {
+                kafka.commit_offsets = false;
+                transactions.sources.push(CommittedSource {
+                    id: source.id.clone(),
+                    topic: kafka.topic.clone(),
+                    group: kafka.group.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// `name` with every character Kafka does not allow in a topic name (or a
+/// transactional id) replaced by `_`.
+fn kafka_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Reads, resolves and checks the manifest at `file`, reporting every
 /// problem at once: shape errors in some entries do not hide the other
 /// entries' problems. Blocking (it may compile): call it off the async
@@ -385,11 +428,13 @@ impl Resolver<'_> {
             .filter_map(|s| self.source(s.position, s, interval))
             .collect();
         let stages = self.stages(parallelism, limits, interval);
-        let sinks = m
+        let mut sources: Vec<SourcePlan> = sources;
+        let mut sinks: Vec<SinkPlan> = m
             .sinks
             .iter()
             .filter_map(|s| self.sink(s.position, s))
             .collect();
+        commit_offsets_in_transactions(&mut sources, &mut sinks);
         if m.sources.is_empty() {
             self.errors
                 .push(None, "sources", "the pipeline has no [[sources]]");
@@ -413,6 +458,50 @@ impl Resolver<'_> {
             state_memory,
             backpressure: p.backpressure.unwrap_or(false),
         })
+    }
+
+    /// Resolves `delivery = "exactly-once"` on sink `i`. The pipeline must
+    /// be checkpointed, so a restart rebuilds exactly the batches it had
+    /// run and can tell which of them it already committed; and every
+    /// write must wait for all replicas (`acks = "all"`), as transactions
+    /// require. Which sources' offsets commit with each batch is settled
+    /// once the sources are resolved ([`commit_offsets_in_transactions`]).
+    fn exactly_once(
+        &mut self,
+        at: &Spanned<String>,
+        spec: &crate::manifest::SinkSpec,
+        i: usize,
+    ) -> Option<Delivery> {
+        let m = self.manifest;
+        if m.pipeline.checkpoint.is_none() {
+            self.error(
+                at,
+                format!("sinks[{i}].delivery"),
+                "exactly-once delivery needs checkpoints: after a crash the pipeline replays its logged batches, skipping those already committed; add `checkpoint = { dir = \"checkpoints\" }` to [pipeline] or use `delivery = \"at-least-once\"`",
+            );
+            return None;
+        }
+        if let Some(acks) = spec.acks.as_ref().filter(|a| a.get_ref() != "all") {
+            self.error(
+                acks,
+                format!("sinks[{i}].acks"),
+                format!(
+                    "exactly-once delivery writes in transactions, which need `acks = \"all\"`, not {:?}",
+                    acks.get_ref()
+                ),
+            );
+            return None;
+        }
+        let name = kafka_name(&format!(
+            "wasmstream-{}-{}",
+            m.pipeline.name.get_ref(),
+            spec.id.get_ref()
+        ));
+        Some(Delivery::ExactlyOnce(Transactions {
+            commit_topic: format!("{name}-commits"),
+            transactional_id: name,
+            sources: Vec::new(),
+        }))
     }
 
     fn checkpoint(&mut self, spec: &crate::manifest::CheckpointSpec) -> Option<CheckpointPlan> {
@@ -686,6 +775,7 @@ impl Resolver<'_> {
                     topic: topic?,
                     group,
                     start,
+                    commit_offsets: true,
                 })
             }
             "generator" => {
@@ -754,11 +844,12 @@ impl Resolver<'_> {
             ("topic", spec.topic.as_ref().map(Spanned::span)),
             ("acks", spec.acks.as_ref().map(Spanned::span)),
             ("compression", spec.compression.as_ref().map(Spanned::span)),
+            ("delivery", spec.delivery.as_ref().map(Spanned::span)),
         ];
         let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
             "stdout" => Some(&["max_records"]),
             "files" => Some(&["path", "prefix", "suffix"]),
-            "kafka" => Some(&["bootstrap", "topic", "acks", "compression"]),
+            "kafka" => Some(&["bootstrap", "topic", "acks", "compression", "delivery"]),
             _ => None,
         };
         self.inapplicable(&set, applies, spec.kind.get_ref(), "sink", &field);
@@ -829,11 +920,24 @@ impl Resolver<'_> {
                     "none",
                     &["none", "gzip", "snappy", "lz4", "zstd"],
                 );
+                let delivery = match spec.delivery.as_ref().map(|d| (d, d.get_ref().as_str())) {
+                    None | Some((_, "at-least-once")) => Delivery::AtLeastOnce,
+                    Some((at, "exactly-once")) => self.exactly_once(at, spec, i)?,
+                    Some((at, other)) => {
+                        self.error(
+                            at,
+                            field("delivery"),
+                            format!("{other:?} is not one of at-least-once, exactly-once"),
+                        );
+                        Delivery::AtLeastOnce
+                    }
+                };
                 SinkKind::Kafka(KafkaSink {
                     bootstrap: bootstrap?,
                     topic: topic?,
                     acks,
                     compression,
+                    delivery,
                 })
             }
             other => {

@@ -23,8 +23,8 @@ use crate::checkpoint::{Header, Intent, Store};
 use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, late_stream};
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
-use crate::sink::{self, BatchInfo, Sink};
-use crate::source::{self, Pull, Segment, Started};
+use crate::sink::{self, BatchInfo, Progress, Sink};
+use crate::source::{self, Position, Pull, Segment, Started};
 use crate::stage::{StageError, StageRunner};
 use crate::state::SpillFile;
 
@@ -77,6 +77,8 @@ struct Scheduler {
     checkpointed: u64,
     /// Whether the last batch run was the last of an input that ended.
     input_ended: bool,
+    /// This line of checkpoints ([`Header::run`]); new unless resumed.
+    run: u64,
 }
 
 impl Scheduler {
@@ -124,6 +126,7 @@ impl Scheduler {
             store,
             checkpointed: 0,
             input_ended: false,
+            run: new_run_id(),
         })
     }
 
@@ -188,7 +191,8 @@ impl Scheduler {
                     }
                     let records = inputs.values().flatten().map(Batch::len).sum::<usize>();
                     let started = tokio::time::Instant::now();
-                    self.batch(inputs, info).await?;
+                    let progress = self.progress(&feeds);
+                    self.batch(inputs, info, progress).await?;
                     committed(&mut feeds)?;
                     if let Some(rate) = &mut rate {
                         let measured = BatchTimes {
@@ -285,6 +289,7 @@ impl Scheduler {
         self.summary = header.summary.clone();
         self.checkpointed = header.batch;
         self.input_ended = header.input_ended;
+        self.run = header.run;
         tracing::info!(
             pipeline = %self.plan.name,
             checkpoint = %loaded.path.display(),
@@ -309,11 +314,20 @@ impl Scheduler {
                 time_ms: intent.time_ms,
                 end_of_input: intent.end_of_input,
             };
-            self.batch(inputs, info).await?;
+            let progress = self.progress(feeds);
+            self.batch(inputs, info, progress).await?;
             committed(feeds)?;
             self.checkpoint_if_due(feeds, info).await?;
         }
         Ok(())
+    }
+
+    /// Where the pull sources stand now, for the sinks.
+    fn progress(&self, feeds: &[Feed]) -> Progress {
+        Progress {
+            run: self.run,
+            sources: positions(feeds),
+        }
     }
 
     /// Checkpoints after `batch` if it is time to.
@@ -334,16 +348,11 @@ impl Scheduler {
         let header = Header {
             pipeline: self.plan.name.clone(),
             batch: self.summary.batches,
-            sources: feeds
-                .iter()
-                .filter_map(|f| match &f.input {
-                    Input::Pull(Some(source)) => Some((f.id.clone(), source.position())),
-                    _ => None,
-                })
-                .collect(),
+            sources: positions(feeds),
             stages: self.plan.stages.iter().map(|s| s.id.clone()).collect(),
             summary: self.summary.clone(),
             input_ended: self.input_ended,
+            run: self.run,
         };
         let stages = &self.stages;
         let bytes = tokio::task::block_in_place(|| {
@@ -361,10 +370,12 @@ impl Scheduler {
     }
 
     /// Runs one batch through the stages and into the sinks.
+    /// `progress` holds where the pull sources stand after it.
     async fn batch(
         &mut self,
         mut outputs: HashMap<String, Vec<Batch>>,
         info: BatchInfo,
+        progress: Progress,
     ) -> Result<()> {
         self.summary.batches = info.id;
         self.input_ended = info.end_of_input;
@@ -444,7 +455,7 @@ impl Scheduler {
             let written = sinks
                 .iter_mut()
                 .zip(&deliveries)
-                .try_for_each(|(sink, parts)| sink.write(info, parts));
+                .try_for_each(|(sink, parts)| sink.write(info, parts, &progress));
             (sinks, written)
         })
         .await
@@ -572,6 +583,26 @@ fn throttle(feeds: &mut [Feed], per_second: f64, interval: std::time::Duration) 
             feed.max_records = cap;
         }
     }
+}
+
+/// Each pull source's position.
+fn positions(feeds: &[Feed]) -> BTreeMap<String, Position> {
+    feeds
+        .iter()
+        .filter_map(|f| match &f.input {
+            Input::Pull(Some(source)) => Some((f.id.clone(), source.position())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A new id for a line of checkpoints: distinct from the ids of earlier
+/// lines in the same folder, which is all it needs to be.
+fn new_run_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
 }
 
 /// Tells the pull sources their last batch is written and committed.

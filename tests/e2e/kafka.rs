@@ -35,7 +35,7 @@ pub(crate) fn create_topics(topics: &[&str], partitions: i32) {
     create_topics_at(&bootstrap(), topics, partitions);
 }
 
-fn create_topics_at(at: &str, topics: &[&str], partitions: i32) {
+pub(crate) fn create_topics_at(at: &str, topics: &[&str], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", at)
         .create()
@@ -59,7 +59,7 @@ fn produce(topic: &str, records: &[(&str, &str)]) {
     produce_at(&bootstrap(), topic, records);
 }
 
-fn produce_at(at: &str, topic: &str, records: &[(&str, &str)]) {
+pub(crate) fn produce_at(at: &str, topic: &str, records: &[(&str, &str)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", at)
         .create()
@@ -91,12 +91,13 @@ impl Read {
 }
 
 /// Every record in `topic` from the start to its current end, read as a
-/// `read_committed` consumer would.
+/// `read_committed` consumer would: records of aborted transactions are
+/// not seen, and an open transaction is waited for.
 pub(crate) fn read_all(topic: &str) -> Vec<Read> {
     read_all_at(&bootstrap(), topic)
 }
 
-fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
+pub(crate) fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", at)
         .set("group.id", fresh_topic("reader"))
@@ -115,33 +116,47 @@ fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
             .expect("watermarks");
         ends.insert(partition.id(), high);
     }
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut all = rdkafka::TopicPartitionList::new();
+    for &partition in ends.keys() {
+        all.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+            .expect("a partition");
+    }
+    consumer.assign(&all).expect("assign");
     let mut next: BTreeMap<i32, i64> = ends.keys().map(|&p| (p, 0)).collect();
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while next.iter().any(|(p, n)| *n < ends[p]) {
         assert!(Instant::now() < deadline, "timed out reading {topic}");
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.expect("a record");
-            if message.offset() >= ends[&message.partition()] {
-                continue;
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            // Offsets that hold no record (transaction markers) are
+            // passed over: the position says how far reading got.
+            for element in consumer.position().expect("position").elements() {
+                if let rdkafka::Offset::Offset(at) = element.offset() {
+                    let next = next.entry(element.partition()).or_default();
+                    *next = (*next).max(at);
+                }
             }
-            next.insert(message.partition(), message.offset() + 1);
-            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-            let headers = message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            records.push(Read {
-                key: text(message.key()),
-                value: text(message.payload()).unwrap_or_default(),
-                headers,
-            });
+            continue;
+        };
+        let message = message.expect("a record");
+        if message.offset() >= ends[&message.partition()] {
+            continue;
         }
+        next.insert(message.partition(), message.offset() + 1);
+        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(Read {
+            key: text(message.key()),
+            value: text(message.payload()).unwrap_or_default(),
+            headers,
+        });
     }
     records
 }

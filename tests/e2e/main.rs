@@ -6,6 +6,7 @@
 mod support;
 
 mod kafka;
+mod kafka_delivery;
 mod log_analytics;
 mod manifest_errors;
 mod partitions;

@@ -40,6 +40,8 @@ bad_manifests! {
     file_that_is_not_a_component_is_named => "not-a-component",
     window_lengths_must_fit_the_batch_interval => "window-not-a-multiple",
     kafka_settings_are_checked => "kafka-settings",
+    exactly_once_needs_checkpoints => "exactly-once-settings",
+    exactly_once_needs_acks_from_all_replicas => "exactly-once-acks",
     dead_letters_need_a_reader => "dead-letter-unread",
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",

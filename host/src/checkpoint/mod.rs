@@ -69,6 +69,11 @@ pub struct Header {
     /// Whether that batch was the last of an input that ended: a restart
     /// with nothing new to read then has no batch to run.
     pub input_ended: bool,
+    /// Names this line of checkpoints, from its first (batch 0) to its
+    /// last; a `--fresh` start begins a new line with a new id. Exactly-once
+    /// sinks tag their commits with it ([`crate::sink::Progress::run`]).
+    #[serde(default)]
+    pub run: u64,
 }
 
 /// A checkpoint that read back whole: its header, and a reader positioned

@@ -289,4 +289,10 @@ pub struct SinkSpec {
     /// kafka: `compression = "none"` (default), `"gzip"`, `"snappy"`,
     /// `"lz4"` or `"zstd"`.
     pub compression: Option<Spanned<String>>,
+    /// kafka: `delivery = "at-least-once"` (default: fast; a batch replayed
+    /// after a crash is written again) or `"exactly-once"` (each batch's
+    /// output and input offsets commit in one Kafka transaction, so
+    /// `read_committed` consumers never see a record twice; needs the
+    /// pipeline's `checkpoint`).
+    pub delivery: Option<Spanned<String>>,
 }

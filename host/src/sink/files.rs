@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{BatchInfo, Sink};
+use super::{BatchInfo, Progress, Sink};
 use crate::record::{Batch, display};
 
 pub struct Files {
@@ -32,7 +32,7 @@ impl Files {
 }
 
 impl Sink for Files {
-    fn write(&mut self, batch: BatchInfo, partitions: &[Batch]) -> Result<()> {
+    fn write(&mut self, batch: BatchInfo, partitions: &[Batch], _: &Progress) -> Result<()> {
         if partitions.iter().all(Batch::is_empty) {
             return Ok(());
         }

@@ -9,10 +9,13 @@ mod files;
 pub mod kafka;
 mod stdout;
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 
 use crate::plan::{SinkKind, SinkPlan};
 use crate::record::Batch;
+use crate::source::Position;
 
 /// Which batch a sink is writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +30,23 @@ pub struct BatchInfo {
     pub end_of_input: bool,
 }
 
+/// Where the pipeline's input stands once a batch is written: what an
+/// exactly-once sink commits together with the batch's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Names this line of checkpoints. A `--fresh` start begins a new one,
+    /// so batch ids an earlier line committed are never taken for this
+    /// line's.
+    pub run: u64,
+    /// Each pull source's position after the batch.
+    pub sources: BTreeMap<String, Position>,
+}
+
 /// Something that writes out batches.
 pub trait Sink: Send {
-    /// Writes one batch's output.
-    fn write(&mut self, batch: BatchInfo, partitions: &[Batch]) -> Result<()>;
+    /// Writes one batch's output; `progress` says how far the input has
+    /// been read once this batch is done.
+    fn write(&mut self, batch: BatchInfo, partitions: &[Batch], progress: &Progress) -> Result<()>;
 
     /// Makes everything written so far durable or visible.
     fn flush(&mut self) -> Result<()> {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{BatchInfo, Sink};
+use super::{BatchInfo, Progress, Sink};
 use crate::record::{Batch, display};
 
 pub struct Stdout {
@@ -19,7 +19,7 @@ impl Stdout {
 }
 
 impl Sink for Stdout {
-    fn write(&mut self, batch: BatchInfo, partitions: &[Batch]) -> Result<()> {
+    fn write(&mut self, batch: BatchInfo, partitions: &[Batch], _: &Progress) -> Result<()> {
         let total: usize = partitions.iter().map(Batch::len).sum();
         if total == 0 {
             return Ok(());

@@ -49,6 +49,10 @@ pub struct KafkaSource {
     pub group: String,
     /// Where to start without a checkpoint.
     pub start: Start,
+    /// Whether the source commits the offsets it reached to `group` after
+    /// each batch; not when an exactly-once sink commits them in its
+    /// transactions.
+    pub commit_offsets: bool,
 }
 
 pub struct Kafka {
@@ -411,7 +415,7 @@ impl Pull for Kafka {
     }
 
     fn committed(&mut self) -> Result<()> {
-        let Some(consumer) = &self.consumer else {
+        let Some(consumer) = self.consumer.as_ref().filter(|_| self.spec.commit_offsets) else {
             return Ok(());
         };
         let mut list = TopicPartitionList::new();

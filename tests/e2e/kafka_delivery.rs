@@ -1,0 +1,383 @@
+//! Story: a Kafka-to-Kafka pipeline with per-key state is killed at random
+//! moments, again and again, and restarted each time.
+//!
+//! - With `delivery = "exactly-once"` a `read_committed` reader of the
+//!   output topics sees exactly what a run that was never killed writes:
+//!   every record once, every running count once. Transactions run against
+//!   librdkafka's mock cluster in a process of its own
+//!   (`wasmstream-mock-kafka`), as the real broker here has none.
+//! - With `delivery = "at-least-once"`, against the real broker, nothing is
+//!   lost, and the only duplicates are records of batches a restart
+//!   replayed.
+//!
+//! And an exactly-once pipeline restarted with `--fresh` really starts
+//! over: its new batches are not mistaken for the old run's.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use crate::kafka::{Read, bootstrap, create_topics_at, fresh_topic, produce_at, read_all_at};
+use crate::support::{Running, scratch, toml_path, wasm};
+
+/// Records in the input topic.
+const RECORDS: usize = 3000;
+/// Kills before the run that is left to finish.
+const KILLS: usize = 12;
+/// Batches between checkpoints.
+const EVERY: u64 = 5;
+/// Input partitions, and the records each gives one batch (the source's
+/// `max_rate_per_partition` times the 50 ms interval).
+const PARTITIONS: usize = 2;
+const PER_PARTITION: usize = 25;
+
+/// A mock Kafka cluster in its own process, gone when dropped.
+struct MockKafka {
+    child: Child,
+    bootstrap: String,
+}
+
+impl MockKafka {
+    fn start(topics: &[(&str, usize)]) -> MockKafka {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmstream-mock-kafka"))
+            .args(topics.iter().map(|(t, n)| format!("{t}:{n}")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start wasmstream-mock-kafka");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the bootstrap address");
+        assert!(line.contains(':'), "the mock cluster printed {line:?}");
+        MockKafka {
+            child,
+            bootstrap: line.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for MockKafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `SEQ-0001`, `SEQ-0002`, ... keyed `k0` to `k6` in turn.
+fn input() -> Vec<(String, String)> {
+    (1..=RECORDS)
+        .map(|i| (format!("k{}", i % 7), format!("SEQ-{i:04}")))
+        .collect()
+}
+
+/// A checkpointed pipeline in `dir`: each record lowercased into `out`,
+/// and a running count per key into `counts`.
+fn pipeline(dir: &Path, at: &str, topics: [&str; 3], delivery: &str) -> PathBuf {
+    let [input, out, counts] = topics;
+    let text = format!(
+        r#"
+[pipeline]
+name = "kafka-crashy"
+batch_interval = "50ms"
+checkpoint = {{ dir = "checkpoints", every = {EVERY} }}
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = {rate}
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "in"
+component = {lower}
+
+[[stages]]
+id = "running"
+kind = "update_state_by_key"
+input = "in"
+component = {running}
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "lower"
+bootstrap = "{at}"
+topic = "{out}"
+delivery = "{delivery}"
+
+[[sinks]]
+id = "counts"
+kind = "kafka"
+input = "running"
+bootstrap = "{at}"
+topic = "{counts}"
+delivery = "{delivery}"
+"#,
+        rate = PER_PARTITION * 20,
+        lower = toml_path(&wasm("lowercase")),
+        running = toml_path(&wasm("running_count")),
+    );
+    let manifest = dir.join("kafka-crashy.toml");
+    std::fs::write(&manifest, text).unwrap();
+    manifest
+}
+
+/// A small random number generator, seeded from the clock; the seed is
+/// printed so a failing run can be repeated.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        println!("kill timing seed: {seed}");
+        Jitter(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// What the restarts said about themselves.
+#[derive(Default)]
+struct Restarts {
+    /// Batches replayed from the intent log, over all restarts.
+    replayed_batches: u64,
+    /// Restarts whose sinks skipped batches already committed.
+    skipped_committed: usize,
+}
+
+/// Runs `manifest`, killing it [`KILLS`] times, each a random moment after
+/// it has run a batch it had not run before; then lets a last run read the
+/// whole input and stops it.
+fn run_with_kills(manifest: &Path) -> Restarts {
+    let manifest = manifest.to_str().unwrap();
+    let mut jitter = Jitter::new();
+    let mut restarts = Restarts::default();
+    let mut newest_batch = 0;
+    for kill in 0..=KILLS {
+        let running = Running::start(&["run", manifest], Stdio::null());
+        if kill == KILLS {
+            // The whole input was in the topic before the first run, so the
+            // first batch that finds nothing new comes after all of it.
+            running.wait_for_log("records_in=0 ");
+            running.interrupt();
+            let result = running.finish();
+            assert!(result.status.success(), "{}", result.stderr);
+            count_restart(&result.stderr, &mut restarts);
+            break;
+        }
+        newest_batch += 1;
+        running.wait_for_log(&format!(
+            "batch done pipeline=kafka-crashy batch={newest_batch} "
+        ));
+        // Not a synchronisation: the random delay is where the kill lands
+        // (mid-batch, mid-transaction, mid-checkpoint, mid-wait).
+        std::thread::sleep(Duration::from_micros(jitter.below(40_000)));
+        let log = running.kill().stderr;
+        count_restart(&log, &mut restarts);
+        newest_batch = log
+            .lines()
+            .filter_map(|l| l.split("batch done pipeline=kafka-crashy batch=").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .max()
+            .unwrap_or(newest_batch);
+        let per_batch = (PARTITIONS * PER_PARTITION) as u64;
+        assert!(
+            newest_batch * per_batch < RECORDS as u64,
+            "the input ran out after {kill} kills; make it longer"
+        );
+    }
+    restarts
+}
+
+fn count_restart(log: &str, restarts: &mut Restarts) {
+    // "replaying batches 7 to 9 from the intent log"
+    for line in log.lines() {
+        if let Some(rest) = line.split("replaying batches ").nth(1) {
+            let numbers: Vec<u64> = rest
+                .split(' ')
+                .filter_map(|w| w.parse().ok())
+                .take(2)
+                .collect();
+            if let [first, last] = numbers[..] {
+                restarts.replayed_batches += last - first + 1;
+            }
+        }
+    }
+    restarts.skipped_committed +=
+        usize::from(log.contains("replaying them without writing them again"));
+}
+
+/// The running counts read back, per key, in the order written.
+fn counts_by_key(records: &[Read]) -> BTreeMap<String, Vec<i64>> {
+    let mut by_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in records {
+        by_key
+            .entry(r.key.clone().expect("a keyed count"))
+            .or_default()
+            .push(r.value.parse().expect("a count"));
+    }
+    by_key
+}
+
+/// How many records of the input each key has.
+fn totals() -> BTreeMap<String, i64> {
+    let mut totals = BTreeMap::new();
+    for (key, _) in input() {
+        *totals.entry(key).or_default() += 1;
+    }
+    totals
+}
+
+fn produce_input(at: &str, topic: &str) {
+    let records = input();
+    let pairs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    produce_at(at, topic, &pairs);
+}
+
+#[test]
+fn killed_again_and_again_exactly_once_output_holds_every_record_once() {
+    let (input, out, counts) = ("lines", "lowered", "counts");
+    let kafka = MockKafka::start(&[(input, PARTITIONS), (out, 2), (counts, 2)]);
+    let at = &kafka.bootstrap;
+    produce_input(at, input);
+    let dir = scratch("kafka-exactly-once");
+    let manifest = pipeline(&dir, at, [input, out, counts], "exactly-once");
+
+    let restarts = run_with_kills(&manifest);
+    assert!(
+        restarts.skipped_committed > 0,
+        "no restart found batches already committed; the test did not test exactly-once"
+    );
+
+    let mut got: Vec<String> = read_all_at(at, out).into_iter().map(|r| r.value).collect();
+    got.sort();
+    let mut expected: Vec<String> = self::input()
+        .into_iter()
+        .map(|(_, v)| v.to_lowercase())
+        .collect();
+    expected.sort();
+    assert_eq!(got.len(), RECORDS, "every record exactly once");
+    assert_eq!(got, expected, "every record exactly once");
+
+    // A crash-free run emits, for each key, a strictly rising count per
+    // batch that had the key, ending at the key's total: a batch written
+    // twice would repeat a count.
+    let by_key = counts_by_key(&read_all_at(at, counts));
+    for (key, total) in totals() {
+        let seen = &by_key[&key];
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "key {key}: counts {seen:?} repeat or fall"
+        );
+        assert_eq!(seen.last(), Some(&total), "key {key}: the last count");
+    }
+}
+
+#[test]
+fn killed_again_and_again_at_least_once_output_loses_nothing_and_repeats_only_replayed_batches() {
+    let at = bootstrap();
+    let (input, out, counts) = (
+        fresh_topic("crash-lines"),
+        fresh_topic("crash-lowered"),
+        fresh_topic("crash-counts"),
+    );
+    create_topics_at(&at, &[&input], PARTITIONS as i32);
+    create_topics_at(&at, &[&out, &counts], 2);
+    produce_input(&at, &input);
+    let dir = scratch("kafka-at-least-once");
+    let manifest = pipeline(&dir, &at, [&input, &out, &counts], "at-least-once");
+
+    let restarts = run_with_kills(&manifest);
+    assert!(restarts.replayed_batches > 0, "no restart replayed a batch");
+
+    // Every record at least once; more only from replayed batches, each of
+    // which holds at most one batch's worth of records.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in read_all_at(&at, &out) {
+        *seen.entry(r.value).or_default() += 1;
+    }
+    for (_, value) in self::input() {
+        assert!(
+            seen.contains_key(&value.to_lowercase()),
+            "{value} is missing from the output"
+        );
+    }
+    assert_eq!(seen.len(), RECORDS, "nothing but the input's records");
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let allowed = restarts.replayed_batches as usize * PARTITIONS * PER_PARTITION;
+    println!(
+        "{duplicates} duplicate records after {KILLS} kills; {} batches were replayed, allowing {allowed}",
+        restarts.replayed_batches
+    );
+    assert!(
+        duplicates <= allowed,
+        "{duplicates} duplicates, but the replayed batches hold at most {allowed} records"
+    );
+
+    // Counts: a replayed batch writes its counts again, but every key's
+    // counts still end at the key's total.
+    let by_key = counts_by_key(&read_all_at(&at, &counts));
+    for (key, total) in totals() {
+        let seen = &by_key[&key];
+        assert_eq!(
+            seen.iter().max(),
+            Some(&total),
+            "key {key}: the highest count"
+        );
+        assert_eq!(seen.last(), Some(&total), "key {key}: the last count");
+    }
+}
+
+#[test]
+fn exactly_once_after_a_fresh_start_writes_everything_again() {
+    let (input, out, counts) = ("lines", "lowered", "counts");
+    let kafka = MockKafka::start(&[(input, PARTITIONS), (out, 2), (counts, 2)]);
+    let at = &kafka.bootstrap;
+    produce_input(at, input);
+    let dir = scratch("kafka-exactly-once-fresh");
+    let manifest = pipeline(&dir, at, [input, out, counts], "exactly-once");
+    let manifest = manifest.to_str().unwrap();
+    let run_to_the_end = |args: &[&str]| {
+        let running = Running::start(args, Stdio::null());
+        running.wait_for_log("records_in=0 ");
+        running.interrupt();
+        let result = running.finish();
+        assert!(result.status.success(), "{}", result.stderr);
+    };
+
+    run_to_the_end(&["run", manifest]);
+    // Resumed: the input is all read, nothing is written again.
+    run_to_the_end(&["run", manifest]);
+    assert_eq!(read_all_at(at, out).len(), RECORDS);
+    // Started over: every batch is new, and written, though batch ids repeat.
+    run_to_the_end(&["run", "--fresh", manifest]);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in read_all_at(at, out) {
+        *seen.entry(r.value).or_default() += 1;
+    }
+    assert_eq!(seen.len(), RECORDS);
+    assert!(
+        seen.values().all(|&n| n == 2),
+        "every record twice: once per start"
+    );
+}
