@@ -590,3 +590,94 @@ topic = "{output}"
     let values: Vec<String> = read_all(&output).into_iter().map(|r| r.value).collect();
     assert_eq!(values, ["late"]);
 }
+
+#[test]
+fn backpressure_shrinks_the_batches_a_slow_operator_cannot_keep_up_with() {
+    let (input, output) = (fresh_topic("backlog"), fresh_topic("slowly"));
+    create_topics(&[&input, &output], 1);
+    let records: Vec<(String, String)> = (0..6000)
+        .map(|i| (format!("k{}", i % 10), format!("r-{i:05}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    produce(&input, &pairs);
+
+    // The source may take 2000 records a batch; the operator needs about
+    // 2 ms for each, so such a batch takes 8 intervals. (The interval is
+    // long enough for the broker's round trips, which take the same time
+    // whatever the batch size.)
+    let dir = scratch("kafka-backpressure");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "backpressure"
+batch_interval = "500ms"
+backpressure = true
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = 4000
+
+[[stages]]
+id = "slow"
+kind = "map"
+input = "in"
+component = {slow}
+params = {{ mode = "slow", spins = "2000000" }}
+limits = {{ cpu = "60s" }}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "slow"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+"#,
+            bootstrap = bootstrap(),
+            slow = toml_path(&wasm("misbehaving_map")),
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    // The backlog was there from the start: the first batch with nothing
+    // in it comes after all of it.
+    running.wait_for_log("records_in=0 ");
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let sizes: Vec<usize> = result
+        .stderr
+        .lines()
+        .filter_map(|l| l.split("records_in=").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .take_while(|&n| n > 0)
+        .collect();
+    println!("batch sizes: {sizes:?}");
+    assert_eq!(sizes.first(), Some(&2000), "the first batch takes the cap");
+    assert!(
+        result.stderr.contains("backpressure: new rate"),
+        "{}",
+        result.stderr
+    );
+    // Once the estimator has two batches to go on, batches are sized to
+    // what the operator manages in about one interval (some 200 records
+    // here): well below the cap.
+    assert!(sizes.len() > 3, "{sizes:?}");
+    assert!(
+        sizes[2..].iter().all(|&n| n <= 1000),
+        "batches after the second should shrink well below 2000: {sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), 6000);
+    let mut got: Vec<String> = read_all(&output).into_iter().map(|r| r.value).collect();
+    got.sort();
+    let expected: Vec<String> = records.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(got, expected, "every record once");
+}
