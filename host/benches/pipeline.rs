@@ -134,6 +134,7 @@ async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measur
                 inputs: vec![],
                 step: step(op.clone()),
                 parallelism: 1,
+                shadow: None,
             };
             StageRunner::new("bench", &plan)
         })

@@ -48,6 +48,7 @@ fn stage(step: Step) -> StageRunner {
         inputs: vec![],
         step,
         parallelism: 1,
+        shadow: None,
     };
     StageRunner::new("bench", &plan)
 }

@@ -31,6 +31,9 @@
 //! - [`sink`]: stdout (`pprint`), one file per batch, and Kafka.
 //! - [`checkpoint`]: the intent log written before each batch and the
 //!   checkpoints written after, which make a restart resume exactly.
+//! - [`reload`]: hot reload: changed components checked off the batch
+//!   path and swapped in between batches, with rollback, shadows and an
+//!   event record.
 //! - [`cli`] and [`telemetry`]: the command line and logging.
 
 pub mod checkpoint;
@@ -40,6 +43,7 @@ pub mod plan;
 pub mod plugin;
 pub mod rate;
 pub mod record;
+pub mod reload;
 pub mod scheduler;
 pub mod shuffle;
 pub mod sink;

@@ -44,6 +44,21 @@ pub struct PipelinePlan {
     pub state_memory: usize,
     /// Whether the sources' rate adapts to the processing time.
     pub backpressure: bool,
+    /// The manifest it was read from.
+    pub file: PathBuf,
+    /// Hot reload.
+    pub reload: ReloadPlan,
+}
+
+/// Hot reload, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Whether the manifest and components are watched.
+    pub watch: bool,
+    /// Batches a new version runs on probation.
+    pub probation: u32,
+    /// How long a changed file must stay unchanged before it is read.
+    pub debounce: Duration,
 }
 
 /// Checkpointing, resolved.
@@ -125,6 +140,8 @@ pub struct StagePlan {
     pub step: Step,
     /// How many partitions it runs over.
     pub parallelism: usize,
+    /// A candidate version of its operator, run beside it for comparison.
+    pub shadow: Option<Operator>,
 }
 
 /// What a stage does with its input.
@@ -408,6 +425,7 @@ impl Resolver<'_> {
 
         self.check_ids();
         let checkpoint = p.checkpoint.as_ref().and_then(|c| self.checkpoint(c));
+        let reload = self.reload(p.reload.as_ref());
         let state_memory = match &p.state_memory {
             None => 256 << 20,
             Some(text) => match units::bytes(text.get_ref()) {
@@ -457,6 +475,8 @@ impl Resolver<'_> {
             checkpoint,
             state_memory,
             backpressure: p.backpressure.unwrap_or(false),
+            file: m.file.clone(),
+            reload,
         })
     }
 
@@ -502,6 +522,33 @@ impl Resolver<'_> {
             transactional_id: name,
             sources: Vec::new(),
         }))
+    }
+
+    fn reload(&mut self, spec: Option<&crate::manifest::ReloadSpec>) -> ReloadPlan {
+        let mut plan = ReloadPlan {
+            watch: true,
+            probation: 3,
+            debounce: Duration::from_millis(100),
+        };
+        let Some(spec) = spec else { return plan };
+        plan.watch = spec.watch.unwrap_or(true);
+        if let Some(n) = &spec.probation {
+            match u32::try_from(*n.get_ref()) {
+                Ok(n) => plan.probation = n,
+                Err(_) => self.error(
+                    n,
+                    "pipeline.reload.probation",
+                    "must be a number of batches, 0 or more",
+                ),
+            }
+        }
+        if let Some(text) = &spec.debounce {
+            match units::duration(text.get_ref()) {
+                Ok(d) => plan.debounce = d,
+                Err(e) => self.error(text, "pipeline.reload.debounce", e),
+            }
+        }
+        plan
     }
 
     fn checkpoint(&mut self, spec: &crate::manifest::CheckpointSpec) -> Option<CheckpointPlan> {
@@ -1202,11 +1249,27 @@ impl Resolver<'_> {
                 }
             }
         };
+        let shadow = match (&spec.shadow, step.operator()) {
+            (None, _) => None,
+            (Some(shadow), Some(Operator::Wasm(live))) => {
+                let kind = live.plugin.kind();
+                self.operator(i, spec, shadow, "shadow", kind, live.limits)
+            }
+            (Some(shadow), _) => {
+                self.error(
+                    shadow,
+                    format!("stages[{i}].shadow"),
+                    format!("a {kind} stage runs no operator to shadow; remove `shadow`"),
+                );
+                None
+            }
+        };
         Some(StagePlan {
             id,
             inputs: inputs.iter().map(|s| s.get_ref().clone()).collect(),
             step,
             parallelism,
+            shadow,
         })
     }
 
@@ -1416,6 +1479,7 @@ impl Resolver<'_> {
                 field(name),
                 match name {
                     "component" => format!("{file} is a {} operator, but the stage's kind is {:?}, which needs a {expected} operator", plugin.kind(), spec.kind.get_ref()),
+                    "shadow" => format!("{file} is a {} operator, but it shadows a {expected} operator", plugin.kind()),
                     _ => format!("{file} is a {} operator, but an inverse must be a {expected} operator", plugin.kind()),
                 },
             );

@@ -12,6 +12,7 @@
 //! are flushed. A pipeline whose sources have all ended stops the same way.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -21,8 +22,10 @@ use tokio::time::MissedTickBehavior;
 
 use crate::checkpoint::{Header, Intent, Store};
 use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, late_stream};
+use crate::plugin::Runtime;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
+use crate::reload::Reloader;
 use crate::sink::{self, BatchInfo, Progress, Sink};
 use crate::source::{self, Position, Pull, Segment, Started};
 use crate::stage::{StageError, StageRunner};
@@ -56,10 +59,19 @@ pub struct Summary {
 /// Runs `plan` until its sources end or `stop` becomes true, then finishes
 /// the last batch and flushes the sinks. A checkpointed pipeline first
 /// resumes from its checkpoint folder, unless `fresh` discards it.
-pub async fn run(plan: PipelinePlan, fresh: bool, stop: watch::Receiver<bool>) -> Result<Summary> {
+///
+/// With `reload` (the runtime to load new versions with), the manifest and
+/// the components are watched, and new versions swapped in between batches
+/// (see [`crate::reload`]).
+pub async fn run(
+    plan: PipelinePlan,
+    fresh: bool,
+    reload: Option<Arc<Runtime>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Summary> {
     let name = plan.name.clone();
     Scheduler::new(plan, fresh)?
-        .run(stop)
+        .run(reload, stop)
         .await
         .with_context(|| format!("pipeline `{name}`"))
 }
@@ -79,7 +91,22 @@ struct Scheduler {
     input_ended: bool,
     /// This line of checkpoints ([`Header::run`]); new unless resumed.
     run: u64,
+    /// Hot reload, when the pipeline's files are watched.
+    reloader: Option<Reloader>,
 }
+
+/// A batch failed in a stage whose new version is on probation: it is to be
+/// rolled back and the batch run again.
+#[derive(Debug)]
+struct OnProbation(StageError);
+
+impl std::fmt::Display for OnProbation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for OnProbation {}
 
 impl Scheduler {
     fn new(plan: PipelinePlan, fresh: bool) -> Result<Self> {
@@ -127,10 +154,15 @@ impl Scheduler {
             checkpointed: 0,
             input_ended: false,
             run: new_run_id(),
+            reloader: None,
         })
     }
 
-    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<Summary> {
+    async fn run(
+        mut self,
+        reload: Option<Arc<Runtime>>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Summary> {
         let (stop_sources, sources_stop) = watch::channel(false);
         let mut feeds: Vec<Feed> = self
             .plan
@@ -139,6 +171,9 @@ impl Scheduler {
             .map(|s| Feed::new(s, source::start(s, sources_stop.clone())))
             .collect();
         self.recover(&mut feeds).await?;
+        if let Some(runtime) = reload.filter(|_| self.plan.reload.watch) {
+            self.reloader = Some(Reloader::start(&self.plan, runtime, &mut self.stages)?);
+        }
         let interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -166,6 +201,9 @@ impl Scheduler {
                 // Normally one batch per tick; when stopping, as many as it
                 // takes to hand over everything pushed.
                 loop {
+                    if let Some(reloader) = &mut self.reloader {
+                        reloader.between_batches(&mut self.stages, self.summary.batches + 1);
+                    }
                     let time_ms = source::now_millis();
                     let (inputs, read) = cut(&mut feeds, time_ms).await?;
                     let pushed_more = feeds.iter().any(|f| !f.buffer.is_empty());
@@ -192,7 +230,27 @@ impl Scheduler {
                     let records = inputs.values().flatten().map(Batch::len).sum::<usize>();
                     let started = tokio::time::Instant::now();
                     let progress = self.progress(&feeds);
-                    self.batch(inputs, info, progress).await?;
+                    // A new version on probation that fails the batch is
+                    // rolled back and the batch run again on the old one.
+                    let again = self
+                        .reloader
+                        .as_ref()
+                        .is_some_and(Reloader::any_on_probation)
+                        .then(|| inputs.clone());
+                    match self.batch(inputs, info, progress.clone()).await {
+                        Ok(()) => {}
+                        Err(e) => match (e.downcast_ref::<OnProbation>(), again) {
+                            (Some(OnProbation(failed)), Some(inputs)) => {
+                                let reloader = self.reloader.as_mut().expect("on probation");
+                                reloader.roll_back(&mut self.stages, failed, info.id);
+                                self.batch(inputs, info, progress).await?;
+                            }
+                            _ => return Err(e),
+                        },
+                    }
+                    if let Some(reloader) = &mut self.reloader {
+                        reloader.batch_done(&mut self.stages, info.id);
+                    }
                     committed(&mut feeds)?;
                     if let Some(rate) = &mut rate {
                         let measured = BatchTimes {
@@ -377,6 +435,7 @@ impl Scheduler {
         info: BatchInfo,
         progress: Progress,
     ) -> Result<()> {
+        let before = (self.summary.clone(), self.input_ended);
         self.summary.batches = info.id;
         self.input_ended = info.end_of_input;
         let records_in: usize = outputs.values().flatten().map(Batch::len).sum();
@@ -422,6 +481,15 @@ impl Scheduler {
             }
         }
         if let Some(error) = failed {
+            if self
+                .reloader
+                .as_ref()
+                .is_some_and(|r| r.on_probation(&error.stage))
+            {
+                self.stages.iter_mut().for_each(StageRunner::discard);
+                (self.summary, self.input_ended) = before;
+                return Err(OnProbation(error).into());
+            }
             match self.plan.on_error {
                 OnError::Stop | OnError::DeadLetter => {
                     return Err(anyhow!("batch {}: {error}", info.id));

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod hot_reload;
 mod kafka;
 mod kafka_delivery;
 mod log_analytics;

@@ -273,6 +273,20 @@ impl Running {
         }
     }
 
+    /// Waits until the log contains `text` at least `times` times.
+    pub fn wait_for_log_times(&self, text: &str, times: usize) {
+        let start = Instant::now();
+        let mut log = self.log.text.lock().expect("log lock");
+        while log.matches(text).count() < times {
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+            assert!(
+                !left.is_zero(),
+                "timed out after {DEADLINE:?} waiting until the log says {text:?} {times} times; it has:\n{log}"
+            );
+            log = self.log.grew.wait_timeout(log, left).expect("log lock").0;
+        }
+    }
+
     /// Sends SIGINT, as Ctrl-C does.
     pub fn interrupt(&self) {
         self.signal("-INT");

@@ -2,7 +2,9 @@
 
 mod build;
 mod new;
+mod promote;
 mod run;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -32,6 +34,18 @@ enum Command {
     New(new::Args),
     /// Build the components a manifest's stages name (their `build` settings).
     Build(build::Args),
+    /// Show a pipeline's live operator versions and its reload events.
+    Status(status::Args),
+    /// Make a stage's shadow version live in the running pipeline.
+    Promote(promote::Args),
+}
+
+/// The pipeline name a manifest gives, read without resolving the rest.
+fn pipeline_name(manifest: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", manifest.display()))?;
+    let parsed = crate::manifest::parse(manifest, text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(parsed.pipeline.name.get_ref().clone())
 }
 
 /// Where compiled components are cached, shared by the subcommands.
@@ -59,6 +73,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args).await,
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Promote(args) => promote::run(args),
     };
     match result {
         Ok(code) => code,

@@ -51,7 +51,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // while the others keep running.
     let mut runs = tokio::task::JoinSet::new();
     for plan in plans {
-        runs.spawn(scheduler::run(plan, args.fresh, stop.clone()));
+        runs.spawn(scheduler::run(
+            plan,
+            args.fresh,
+            Some(runtime.clone()),
+            stop.clone(),
+        ));
     }
     let mut failed = false;
     while let Some(run) = runs.join_next().await {

@@ -99,6 +99,27 @@ pub struct PipelineSection {
     /// it stopped: `checkpoint = { dir = "checkpoints", every = 10 }`.
     /// Default: no checkpoints; every run starts from nothing.
     pub checkpoint: Option<CheckpointSpec>,
+    /// Hot reload: `reload = { watch = true, probation = 3, debounce =
+    /// "100ms" }` (the defaults). `run` watches the manifest and every
+    /// component it names; a changed component is checked, dry-run on the
+    /// last batch's input, and swapped in at the next batch boundary. A
+    /// new version that fails one of its first `probation` batches is
+    /// rolled back and the batch run again on the old one.
+    pub reload: Option<ReloadSpec>,
+}
+
+/// Hot reload settings of a pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadSpec {
+    /// Whether `run` watches the files at all (default true).
+    pub watch: Option<bool>,
+    /// Batches a new version must run without failing before it is kept
+    /// (default 3).
+    pub probation: Option<Spanned<i64>>,
+    /// How long a file must stay unchanged before it is read, so editors'
+    /// and builds' several writes count as one change (default `100ms`).
+    pub debounce: Option<Spanned<String>>,
 }
 
 /// Checkpointing of a pipeline.
@@ -221,6 +242,11 @@ pub struct StageSpec {
     /// batches entering and leaving the window, not the whole window. Gets
     /// the stage's `params` too.
     pub inverse: Option<Spanned<String>>,
+    /// A candidate version of `component`, run beside it on the same
+    /// batches with the same params; its output is compared with the live
+    /// output, reported, and discarded: `shadow = "candidate.wasm"`.
+    /// `wasmstream promote` makes it live.
+    pub shadow: Option<Spanned<String>>,
     /// Window kinds: `"processing"` (default) windows batches as they
     /// arrive; `"event"` windows records by their own timestamps.
     pub time: Option<Spanned<String>>,

@@ -14,6 +14,7 @@ mod event_time;
 mod native;
 mod reduce;
 mod run;
+mod shadow;
 mod update_state;
 mod window;
 
@@ -27,6 +28,9 @@ use crate::record::{Batch, ByteList};
 pub use event_time::{WINDOW_END, WINDOW_START};
 pub use native::NativeOperator;
 pub use run::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
+pub use shadow::{Call, ShadowReport};
+
+use shadow::{Returned, Shadow};
 
 /// The code behind a stage: a Wasm component, or a native closure (used by
 /// benchmarks for comparison, and by built-in steps).
@@ -100,6 +104,12 @@ pub(crate) enum Worker {
         op: Arc<WasmOperator>,
         label: Arc<str>,
         instance: Option<Instance>,
+        /// Whether to keep `last`, for dry runs of a new version.
+        keep_last: bool,
+        /// The last call that succeeded.
+        last: Option<Box<Call>>,
+        /// A candidate version given every call too, for comparison.
+        shadow: Option<Box<Shadow>>,
     },
     Native(NativeOperator),
 }
@@ -111,6 +121,9 @@ impl Worker {
                 op: op.clone(),
                 label,
                 instance: None,
+                keep_last: false,
+                last: None,
+                shadow: None,
             },
             Operator::Native(native) => Worker::Native(native.clone()),
         }
@@ -134,6 +147,7 @@ impl Worker {
             op,
             label,
             instance,
+            ..
         } = self
         else {
             unreachable!("wasm() on a native worker")
@@ -154,24 +168,61 @@ impl Worker {
         })
     }
 
+    /// After a successful call: keeps it for dry runs, and makes it on the
+    /// shadow version, if there is one, to compare.
+    fn observe(&mut self, call: impl FnOnce() -> Call, live: Returned<'_>) {
+        let Worker::Wasm {
+            label,
+            keep_last,
+            last,
+            shadow,
+            ..
+        } = self
+        else {
+            return;
+        };
+        if !*keep_last && shadow.is_none() {
+            return;
+        }
+        let call = call();
+        if let Some(shadow) = shadow {
+            shadow.compare(label, &call, live);
+        }
+        if *keep_last {
+            *last = Some(Box::new(call));
+        }
+    }
+
     pub(crate) fn map(&mut self, input: &Batch) -> Result<Batch, Failure> {
         match self {
             Worker::Native(native) => native.map(input),
-            Worker::Wasm { .. } => self.wasm(|i| i.map(input)),
+            Worker::Wasm { .. } => {
+                let output = self.wasm(|i| i.map(input))?;
+                self.observe(|| Call::Map(input.clone()), Returned::Records(&output));
+                Ok(output)
+            }
         }
     }
 
     pub(crate) fn filter(&mut self, input: &Batch) -> Result<Vec<bool>, Failure> {
         match self {
             Worker::Native(native) => native.filter(input),
-            Worker::Wasm { .. } => self.wasm(|i| i.filter(input)),
+            Worker::Wasm { .. } => {
+                let keep = self.wasm(|i| i.filter(input))?;
+                self.observe(|| Call::Filter(input.clone()), Returned::Kept(&keep));
+                Ok(keep)
+            }
         }
     }
 
     pub(crate) fn flat_map(&mut self, input: &Batch) -> Result<Batch, Failure> {
         match self {
             Worker::Native(native) => native.flat_map(input),
-            Worker::Wasm { .. } => self.wasm(|i| i.flat_map(input)),
+            Worker::Wasm { .. } => {
+                let output = self.wasm(|i| i.flat_map(input))?;
+                self.observe(|| Call::FlatMap(input.clone()), Returned::Records(&output));
+                Ok(output)
+            }
         }
     }
 
@@ -183,7 +234,14 @@ impl Worker {
             Worker::Native(_) => Err(Failure::BadOutput(
                 "native update-state operators are not supported".into(),
             )),
-            Worker::Wasm { .. } => self.wasm(|i| i.update_state(input)),
+            Worker::Wasm { .. } => {
+                let output = self.wasm(|i| i.update_state(input))?;
+                self.observe(
+                    || Call::UpdateState(input.clone()),
+                    Returned::States(&output),
+                );
+                Ok(output)
+            }
         }
     }
 
@@ -195,7 +253,76 @@ impl Worker {
     ) -> Result<ByteList, Failure> {
         match self {
             Worker::Native(native) => native.reduce(keys, values, group_ends),
-            Worker::Wasm { .. } => self.wasm(|i| i.reduce(keys, values, group_ends)),
+            Worker::Wasm { .. } => {
+                let reduced = self.wasm(|i| i.reduce(keys, values, group_ends))?;
+                self.observe(
+                    || Call::Reduce {
+                        keys: keys.clone(),
+                        values: values.clone(),
+                        group_ends: group_ends.to_vec(),
+                    },
+                    Returned::Values(&reduced),
+                );
+                Ok(reduced)
+            }
+        }
+    }
+
+    /// Keeps each successful call from now on, for dry runs.
+    pub(crate) fn keep_last_call(&mut self) {
+        if let Worker::Wasm { keep_last, .. } = self {
+            *keep_last = true;
+        }
+    }
+
+    /// The last successful call, if kept.
+    pub(crate) fn last_call(&self) -> Option<&Call> {
+        match self {
+            Worker::Wasm { last, .. } => last.as_deref(),
+            Worker::Native(_) => None,
+        }
+    }
+
+    /// The label, for a Wasm worker.
+    pub(crate) fn wasm_label(&self) -> Option<&Arc<str>> {
+        match self {
+            Worker::Wasm { label, .. } => Some(label),
+            Worker::Native(_) => None,
+        }
+    }
+
+    /// The live version, for a Wasm worker.
+    pub(crate) fn operator(&self) -> Option<&Arc<WasmOperator>> {
+        match self {
+            Worker::Wasm { op, .. } => Some(op),
+            Worker::Native(_) => None,
+        }
+    }
+
+    /// Makes `op` live, with `instance` (already made and `init`ed) if
+    /// given, else a fresh instance on first use.
+    pub(crate) fn replace(&mut self, new: Arc<WasmOperator>, ready: Option<Instance>) {
+        if let Worker::Wasm { op, instance, .. } = self {
+            *op = new;
+            *instance = ready;
+        }
+    }
+
+    /// Runs `candidate` beside the live version from now on (`None`: stop).
+    pub(crate) fn set_shadow(&mut self, candidate: Option<Arc<WasmOperator>>) {
+        if let Worker::Wasm { shadow, .. } = self {
+            *shadow = candidate.map(|op| Box::new(Shadow::new(op)));
+        }
+    }
+
+    /// The shadow's comparison since the last call of this.
+    pub(crate) fn take_shadow_report(&mut self) -> Option<ShadowReport> {
+        match self {
+            Worker::Wasm {
+                shadow: Some(shadow),
+                ..
+            } => Some(std::mem::take(&mut shadow.report)),
+            _ => None,
         }
     }
 }

@@ -10,10 +10,10 @@ use anyhow::Context as _;
 use super::event_time::{self, EventWindows};
 use super::update_state::{self, Changes};
 use super::window::{self, BatchWindow};
-use super::{NativeOperator, Worker, reduce};
+use super::{Call, NativeOperator, ShadowReport, WasmOperator, Worker, reduce};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plan::{StagePlan, Step, Windowing};
-use crate::plugin::Failure;
+use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
 use crate::shuffle;
 use crate::sink::BatchInfo;
@@ -320,6 +320,94 @@ impl StageRunner {
         }
         self.pending_max_time = None;
         self.pending_late = 0;
+    }
+
+    /// The stage id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn workers(&self) -> impl Iterator<Item = &Worker> {
+        self.partitions
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .expect("between batches, every partition is home")
+            })
+            .filter_map(|p| p.worker.as_ref())
+    }
+
+    fn workers_mut(&mut self) -> impl Iterator<Item = &mut Worker> {
+        self.partitions
+            .iter_mut()
+            .map(|p| {
+                p.as_mut()
+                    .expect("between batches, every partition is home")
+            })
+            .filter_map(|p| p.worker.as_mut())
+    }
+
+    /// Keeps each partition's last successful call from now on, so a new
+    /// version can be dry-run on it.
+    pub fn keep_last_calls(&mut self) {
+        self.workers_mut().for_each(Worker::keep_last_call);
+    }
+
+    /// Each partition's last successful call (none before the first batch).
+    pub fn last_calls(&self) -> Vec<Option<Call>> {
+        self.workers().map(|w| w.last_call().cloned()).collect()
+    }
+
+    /// Each partition's label (`pipeline/stage[partition]`), for a stage
+    /// with a Wasm operator.
+    pub fn labels(&self) -> Vec<Arc<str>> {
+        self.workers()
+            .filter_map(|w| w.wasm_label().cloned())
+            .collect()
+    }
+
+    /// The live version of the stage's Wasm operator, if it has one.
+    pub fn live(&self) -> Option<Arc<WasmOperator>> {
+        self.workers().next().and_then(|w| w.operator().cloned())
+    }
+
+    /// Makes `op` live in every partition, each with its instance from
+    /// `ready` (already `init`ed) or, where that has none, a fresh one at
+    /// its next call. State and window contents stay as they are. Returns
+    /// the version replaced. Call it between batches.
+    pub fn swap(
+        &mut self,
+        op: Arc<WasmOperator>,
+        ready: Vec<Option<Instance>>,
+    ) -> Option<Arc<WasmOperator>> {
+        let old = self.live();
+        let mut ready = ready.into_iter();
+        for worker in self.workers_mut() {
+            worker.replace(op.clone(), ready.next().flatten());
+        }
+        old
+    }
+
+    /// Runs `candidate` beside the live version in every partition, its
+    /// output compared and discarded (`None`: no shadow).
+    pub fn set_shadow(&mut self, candidate: Option<Arc<WasmOperator>>) {
+        for worker in self.workers_mut() {
+            worker.set_shadow(candidate.clone());
+        }
+    }
+
+    /// How the shadow's output differed in the batch just run, all
+    /// partitions together; `None` without a shadow.
+    pub fn take_shadow_report(&mut self) -> Option<ShadowReport> {
+        let mut total: Option<ShadowReport> = None;
+        for worker in self.workers_mut() {
+            if let Some(report) = worker.take_shadow_report() {
+                total
+                    .get_or_insert_with(ShadowReport::default)
+                    .merge(report);
+            }
+        }
+        total
     }
 
     /// Writes what the stage keeps across batches into a checkpoint.

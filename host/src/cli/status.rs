@@ -1,0 +1,115 @@
+//! `wasmstream status`: what versions a pipeline runs, and every reload,
+//! refusal, rollback and promotion it has recorded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::reload::events::{self, Event, What};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline's manifest (TOML).
+    #[arg(value_name = "MANIFEST")]
+    manifest: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let name = super::pipeline_name(&args.manifest)?;
+    let dir = events::control_dir(&args.manifest, &name);
+    let recorded = events::read(&dir).with_context(|| {
+        format!(
+            "pipeline `{name}` has recorded no events here; has it been run with `wasmstream run`?"
+        )
+    })?;
+    println!("pipeline `{name}` ({})", dir.join("events.jsonl").display());
+    for event in &recorded {
+        println!("{}  {}", clock(event.time_ms), event.describe());
+    }
+    let mut live: BTreeMap<&str, &Event> = BTreeMap::new();
+    let mut shadow: BTreeMap<&str, &Event> = BTreeMap::new();
+    let mut compared: BTreeMap<&str, &Event> = BTreeMap::new();
+    for event in &recorded {
+        let Some(stage) = event.stage.as_deref() else {
+            continue;
+        };
+        match event.what {
+            What::Started => {
+                // A new run: what an earlier run did to its shadows is over.
+                shadow.remove(stage);
+                compared.remove(stage);
+                live.insert(stage, event);
+            }
+            What::Reloaded | What::RolledBack | What::Promoted => {
+                live.insert(stage, event);
+                if event.what == What::Promoted {
+                    shadow.remove(stage);
+                }
+            }
+            What::ShadowStarted => {
+                shadow.insert(stage, event);
+            }
+            What::ShadowStopped => {
+                shadow.remove(stage);
+            }
+            What::Shadow => {
+                compared.insert(stage, event);
+            }
+            What::Refused | What::NeedsRestart => {}
+        }
+    }
+    println!("live versions:");
+    for (stage, event) in &live {
+        println!(
+            "  {stage}: {} since {} ({})",
+            event.version.as_deref().unwrap_or("?"),
+            event
+                .first_batch
+                .map_or_else(|| "the start".to_owned(), |b| format!("batch {b}")),
+            event.reason
+        );
+        if let Some(candidate) = shadow.get(stage) {
+            println!(
+                "    shadow: {}{}",
+                candidate.version.as_deref().unwrap_or("?"),
+                compared
+                    .get(stage)
+                    .map_or_else(String::new, |c| format!("; last comparison: {}", c.reason))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-21T11:40:03.123Z` for milliseconds since the Unix epoch.
+fn clock(ms: i64) -> String {
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_renders_utc() {
+        assert_eq!(super::clock(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::clock(1_795_259_567_647), "2026-11-21T10:32:47.647Z");
+    }
+}

@@ -1,0 +1,551 @@
+//! Hot reload: new operator versions take over at a batch boundary while
+//! the stream keeps flowing.
+//!
+//! - [`watch`]: the manifest, every component it names and the control
+//!   folder are watched, debounced.
+//! - [`prepare`]: a changed component is loaded, kind-checked, `init`ed
+//!   and dry-run on the last batch's calls, off the batch path.
+//! - [`Reloader`] (here): between two batches the scheduler hands it the
+//!   stages; it swaps in what passed, for every partition of the stage at
+//!   once (state and window contents stay), keeps the replaced version
+//!   while the new one is on probation, and rolls back to it if the new
+//!   one fails a batch. Shadow versions and `wasmstream promote` go
+//!   through the same path.
+//! - [`events`]: every reload, refusal, rollback and promotion, logged and
+//!   kept for `wasmstream status`.
+
+pub mod events;
+mod prepare;
+mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::manifest::ManifestErrors;
+use crate::plan::{PipelinePlan, Step, Windowing};
+use crate::plugin::Runtime;
+use crate::stage::{Operator, StageError, StageRunner, WasmOperator};
+use events::{Event, EventLog, What};
+use prepare::{Candidate, Prepared, Refusal};
+
+/// The control-folder file that asks a running pipeline to promote a
+/// stage's shadow: `promote-<stage>`.
+pub const PROMOTE_PREFIX: &str = "promote-";
+
+/// A version hash as events show it.
+pub fn short(digest: &str) -> String {
+    digest.chars().take(12).collect()
+}
+
+/// Where a prepared version goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Live, replacing the current version.
+    Live,
+    /// Live, replacing the current version, which the shadow was.
+    Promote,
+    /// Beside the live version.
+    Shadow,
+}
+
+/// What a preparation sends back.
+struct Done {
+    target: Target,
+    /// Which preparation of the stage this was; only the newest counts.
+    generation: u64,
+    result: Result<Prepared, Refusal>,
+}
+
+/// A version gone live, until it has run `left` more batches.
+struct Probation {
+    previous: Arc<WasmOperator>,
+    left: u32,
+}
+
+/// Watches a running pipeline's files and changes its operators' versions
+/// between batches.
+pub struct Reloader {
+    runtime: Arc<Runtime>,
+    manifest: PathBuf,
+    control: PathBuf,
+    probation_batches: u32,
+    events: EventLog,
+    watcher: watch::Watcher,
+    /// The running pipeline's shape, to tell which manifest edits need a
+    /// restart.
+    shape: Vec<(String, String)>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done: mpsc::UnboundedReceiver<Done>,
+    manifests_tx: mpsc::UnboundedSender<Result<PipelinePlan, ManifestErrors>>,
+    manifests: mpsc::UnboundedReceiver<Result<PipelinePlan, ManifestErrors>>,
+    generation: HashMap<String, u64>,
+    probation: HashMap<String, Probation>,
+    shadows: HashMap<String, Arc<WasmOperator>>,
+}
+
+impl Reloader {
+    /// Starts watching `plan`'s manifest and components, sets up its
+    /// stages' shadows, and records the versions starting.
+    pub fn start(
+        plan: &PipelinePlan,
+        runtime: Arc<Runtime>,
+        stages: &mut [StageRunner],
+    ) -> Result<Reloader> {
+        let control = events::control_dir(&plan.file, &plan.name);
+        let mut events = EventLog::open(&control, &plan.name)?;
+        let mut files = vec![plan.file.clone()];
+        let mut shadows = HashMap::new();
+        for (stage, runner) in plan.stages.iter().zip(stages.iter_mut()) {
+            runner.keep_last_calls();
+            if let Some(Operator::Wasm(op)) = stage.step.operator() {
+                files.push(op.plugin.path().to_owned());
+                let mut started =
+                    Event::now(What::Started, Some(&stage.id), "the pipeline started");
+                started.version = Some(short(&op.plugin.digest()));
+                started.file = Some(op.plugin.path().display().to_string());
+                events.record(started);
+            }
+            if let Some(Operator::Wasm(shadow)) = &stage.shadow {
+                files.push(shadow.plugin.path().to_owned());
+                runner.set_shadow(Some(shadow.clone()));
+                shadows.insert(stage.id.clone(), shadow.clone());
+            }
+        }
+        let watcher =
+            watch::Watcher::new(&files, std::slice::from_ref(&control), plan.reload.debounce)?;
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let (manifests_tx, manifests) = mpsc::unbounded_channel();
+        Ok(Reloader {
+            runtime,
+            manifest: plan.file.clone(),
+            control,
+            probation_batches: plan.reload.probation,
+            events,
+            watcher,
+            shape: shape(plan),
+            done_tx,
+            done,
+            manifests_tx,
+            manifests,
+            generation: HashMap::new(),
+            probation: HashMap::new(),
+            shadows,
+        })
+    }
+
+    /// Between two batches, before batch `next` is cut: starts preparing
+    /// what changed, and swaps in what is ready. Never waits.
+    pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) {
+        while let Ok(path) = self.watcher.changes.try_recv() {
+            self.changed(&path, stages);
+        }
+        while let Ok(read) = self.manifests.try_recv() {
+            self.manifest_read(read, stages);
+        }
+        while let Ok(done) = self.done.try_recv() {
+            self.apply(done, stages, next);
+        }
+    }
+
+    /// After batch `id` is written: counts down probations and reports
+    /// the shadows' comparisons.
+    pub fn batch_done(&mut self, stages: &mut [StageRunner], id: u64) {
+        self.probation.retain(|_, p| {
+            p.left = p.left.saturating_sub(1);
+            p.left > 0
+        });
+        for runner in stages.iter_mut() {
+            let Some(report) = runner.take_shadow_report() else {
+                continue;
+            };
+            if report.compared == 0 && report.differing == 0 && report.failed.is_none() {
+                // Nothing reached the stage: nothing to compare.
+                continue;
+            }
+            let reason = match &report.failed {
+                Some(failure) => format!("batch {id}: the shadow failed: {failure}"),
+                None if report.differing == 0 => {
+                    format!("batch {id}: 0 of {} records differ", report.compared)
+                }
+                None => format!(
+                    "batch {id}: {} of {} records differ; e.g. {}",
+                    report.differing,
+                    report.compared,
+                    report.samples.join("; ")
+                ),
+            };
+            let mut event = Event::now(What::Shadow, Some(runner.id()), reason);
+            event.version = self
+                .shadows
+                .get(runner.id())
+                .map(|s| short(&s.plugin.digest()));
+            self.events.record(event);
+        }
+    }
+
+    /// Whether stage `stage` runs a version still on probation.
+    pub fn on_probation(&self, stage: &str) -> bool {
+        self.probation.contains_key(stage)
+    }
+
+    /// Whether any stage does.
+    pub fn any_on_probation(&self) -> bool {
+        !self.probation.is_empty()
+    }
+
+    /// Puts back the version the failed one replaced; the scheduler then
+    /// runs batch `batch` again.
+    pub fn roll_back(&mut self, stages: &mut [StageRunner], error: &StageError, batch: u64) {
+        let Some(probation) = self.probation.remove(&error.stage) else {
+            return;
+        };
+        let Some(runner) = stages.iter_mut().find(|s| s.id() == error.stage) else {
+            return;
+        };
+        let failed = runner.swap(probation.previous.clone(), Vec::new());
+        let mut event = Event::now(
+            What::RolledBack,
+            Some(&error.stage),
+            format!("the new version failed batch {batch} on probation: {error}"),
+        );
+        event.version = Some(short(&probation.previous.plugin.digest()));
+        event.previous = failed.map(|f| short(&f.plugin.digest()));
+        event.first_batch = Some(batch);
+        event.file = Some(probation.previous.plugin.path().display().to_string());
+        self.events.record(event);
+    }
+
+    /// A watched file changed.
+    fn changed(&mut self, path: &Path, stages: &[StageRunner]) {
+        if path == self.manifest {
+            let (file, runtime, tx) = (
+                self.manifest.clone(),
+                self.runtime.clone(),
+                self.manifests_tx.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(crate::plan::load(&file, &runtime));
+            });
+            return;
+        }
+        if path.parent() == Some(self.control.as_path()) {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some(stage) = name.as_deref().and_then(|n| n.strip_prefix(PROMOTE_PREFIX))
+                && path.exists()
+            {
+                let _ = std::fs::remove_file(path);
+                self.promote(stage, stages);
+            }
+            return;
+        }
+        for runner in stages {
+            let Some(live) = runner.live() else { continue };
+            if live.plugin.path() == path {
+                let candidate = self.candidate(runner, &live, None, "its file changed");
+                self.spawn(candidate, Target::Live);
+            }
+            if let Some(shadow) = self.shadows.get(runner.id()).cloned()
+                && shadow.plugin.path() == path
+            {
+                let candidate = self.candidate(runner, &shadow, None, "the shadow's file changed");
+                self.spawn(candidate, Target::Shadow);
+            }
+        }
+    }
+
+    /// `wasmstream promote`: the stage's shadow becomes its live version.
+    fn promote(&mut self, stage: &str, stages: &[StageRunner]) {
+        let Some(runner) = stages.iter().find(|s| s.id() == stage) else {
+            self.events.record(Event::now(
+                What::Refused,
+                Some(stage),
+                "cannot promote: the pipeline has no such stage",
+            ));
+            return;
+        };
+        let Some(shadow) = self.shadows.get(stage).cloned() else {
+            self.events.record(Event::now(
+                What::Refused,
+                Some(stage),
+                "cannot promote: the stage has no shadow version",
+            ));
+            return;
+        };
+        let candidate = self.candidate(
+            runner,
+            &shadow,
+            Some(shadow.plugin.clone()),
+            "promoted from shadow (update the manifest's `component` to keep it after a restart)",
+        );
+        self.spawn(candidate, Target::Promote);
+    }
+
+    fn candidate(
+        &self,
+        runner: &StageRunner,
+        version: &WasmOperator,
+        plugin: Option<Arc<crate::plugin::Plugin>>,
+        reason: &str,
+    ) -> Candidate {
+        let kind = runner
+            .live()
+            .map_or(version.plugin.kind(), |live| live.plugin.kind());
+        Candidate {
+            stage: runner.id().to_owned(),
+            file: version.plugin.path().to_owned(),
+            plugin,
+            kind,
+            params: version.params.clone(),
+            limits: version.limits,
+            labels: runner.labels(),
+            last_calls: runner.last_calls(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Prepares `candidate` on the blocking pool.
+    fn spawn(&mut self, candidate: Candidate, target: Target) {
+        let generation = self.generation.entry(candidate.stage.clone()).or_default();
+        *generation += 1;
+        let (generation, runtime, tx) = (*generation, self.runtime.clone(), self.done_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = prepare::prepare(&runtime, candidate);
+            let _ = tx.send(Done {
+                target,
+                generation,
+                result,
+            });
+        });
+    }
+
+    /// Swaps in a prepared version, or records why it was refused.
+    fn apply(&mut self, done: Done, stages: &mut [StageRunner], next: u64) {
+        let stage = match &done.result {
+            Ok(prepared) => prepared.stage.clone(),
+            Err(refusal) => refusal.stage.clone(),
+        };
+        if self.generation.get(&stage) != Some(&done.generation) {
+            // A newer change of the same stage is being prepared.
+            return;
+        }
+        let prepared = match done.result {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                let mut event = Event::now(
+                    What::Refused,
+                    Some(&refusal.stage),
+                    format!(
+                        "{}; the live version keeps running (the next change of the file is tried again)",
+                        refusal.reason
+                    ),
+                );
+                event.version = refusal.version;
+                event.file = Some(refusal.file.display().to_string());
+                self.events.record(event);
+                return;
+            }
+        };
+        let Some(runner) = stages.iter_mut().find(|s| s.id() == stage) else {
+            return;
+        };
+        let version = short(&prepared.op.plugin.digest());
+        let file = prepared.op.plugin.path().display().to_string();
+        if done.target == Target::Shadow {
+            runner.set_shadow(Some(prepared.op.clone()));
+            self.shadows.insert(stage.clone(), prepared.op);
+            let mut event = Event::now(What::ShadowStarted, Some(&stage), prepared.reason);
+            event.version = Some(version);
+            event.first_batch = Some(next);
+            event.file = Some(file);
+            self.events.record(event);
+            return;
+        }
+        let previous = runner.swap(prepared.op.clone(), prepared.instances);
+        if done.target == Target::Promote {
+            runner.set_shadow(None);
+            self.shadows.remove(&stage);
+        }
+        let what = match done.target {
+            Target::Promote => What::Promoted,
+            _ => What::Reloaded,
+        };
+        let mut event = Event::now(what, Some(&stage), prepared.reason);
+        event.version = Some(version);
+        event.previous = previous.as_ref().map(|p| short(&p.plugin.digest()));
+        event.first_batch = Some(next);
+        event.file = Some(file);
+        self.events.record(event);
+        match previous {
+            Some(previous) if self.probation_batches > 0 => {
+                self.probation.insert(
+                    stage,
+                    Probation {
+                        previous,
+                        left: self.probation_batches,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The manifest was read again: operator changes (a component, its
+    /// params or limits, a shadow) are prepared like a changed file; any
+    /// other change is reported as needing a restart.
+    fn manifest_read(
+        &mut self,
+        read: Result<PipelinePlan, ManifestErrors>,
+        stages: &mut [StageRunner],
+    ) {
+        let plan = match read {
+            Ok(plan) => plan,
+            Err(errors) => {
+                let mut event = Event::now(
+                    What::Refused,
+                    None,
+                    format!(
+                        "the edited manifest has errors; nothing changes: {}",
+                        errors.to_string().lines().collect::<Vec<_>>().join("; ")
+                    ),
+                );
+                event.file = Some(self.manifest.display().to_string());
+                self.events.record(event);
+                return;
+            }
+        };
+        let new_shape = shape(&plan);
+        let changed: Vec<String> = self
+            .shape
+            .iter()
+            .zip(&new_shape)
+            .filter(|(old, new)| old != new)
+            .map(|(old, new)| format!("{} ({} → {})", old.0, old.1, new.1))
+            .chain((self.shape.len() != new_shape.len()).then(|| "the stages".to_owned()))
+            .collect();
+        if !changed.is_empty() {
+            let mut event = Event::now(
+                What::NeedsRestart,
+                None,
+                format!(
+                    "the manifest changed {}; that cannot change under a running pipeline, so it waits for a restart (state resumes from the checkpoint)",
+                    changed.join(", ")
+                ),
+            );
+            event.file = Some(self.manifest.display().to_string());
+            self.events.record(event);
+        }
+        for stage in &plan.stages {
+            let Some(runner) = stages.iter().find(|s| s.id() == stage.id) else {
+                continue;
+            };
+            if let (Some(Operator::Wasm(new)), Some(live)) = (stage.step.operator(), runner.live())
+                && !same_version(new, &live)
+            {
+                let reason = if new.plugin.digest() == live.plugin.digest() {
+                    "the manifest changed its params or limits"
+                } else {
+                    "the manifest names another component"
+                };
+                let candidate = self.candidate(runner, new, Some(new.plugin.clone()), reason);
+                self.spawn(candidate, Target::Live);
+            }
+            let shadow = match &stage.shadow {
+                Some(Operator::Wasm(shadow)) => Some(shadow.clone()),
+                _ => None,
+            };
+            match (shadow, self.shadows.get(&stage.id).cloned()) {
+                (Some(new), Some(old)) if same_version(&new, &old) => {}
+                (Some(new), _) => {
+                    let candidate = self.candidate(
+                        runner,
+                        &new,
+                        Some(new.plugin.clone()),
+                        "the manifest names a shadow",
+                    );
+                    self.spawn(candidate, Target::Shadow);
+                }
+                (None, Some(_)) => {
+                    self.shadows.remove(&stage.id);
+                    if let Some(runner) = stages.iter_mut().find(|s| s.id() == stage.id) {
+                        runner.set_shadow(None);
+                    }
+                    self.events.record(Event::now(
+                        What::ShadowStopped,
+                        Some(&stage.id),
+                        "the manifest no longer names a shadow",
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+fn same_version(a: &WasmOperator, b: &WasmOperator) -> bool {
+    a.plugin.digest() == b.plugin.digest() && a.params == b.params && a.limits == b.limits
+}
+
+/// What of a plan cannot change while it runs, aspect by aspect.
+fn shape(plan: &PipelinePlan) -> Vec<(String, String)> {
+    let mut shape = vec![
+        (
+            "the batch interval".to_owned(),
+            format!("{} ms", plan.interval.as_millis()),
+        ),
+        ("the sources".to_owned(), format!("{:?}", plan.sources)),
+        ("the sinks".to_owned(), format!("{:?}", plan.sinks)),
+        (
+            "the checkpoints".to_owned(),
+            format!("{:?}", plan.checkpoint),
+        ),
+        ("on_error".to_owned(), format!("{:?}", plan.on_error)),
+        (
+            "the stages".to_owned(),
+            plan.stages
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    for stage in &plan.stages {
+        shape.push((
+            format!("stage `{}`", stage.id),
+            format!(
+                "{} over {:?}, parallelism {}",
+                step_shape(&stage.step),
+                stage.inputs,
+                stage.parallelism
+            ),
+        ));
+    }
+    shape
+}
+
+/// A step without its operator's version.
+fn step_shape(step: &Step) -> String {
+    let windowing = |w: &Windowing| format!("{w:?}");
+    match step {
+        Step::Map(_) => "map".into(),
+        Step::Filter(_) => "filter".into(),
+        Step::FlatMap(_) => "flat_map".into(),
+        Step::ReduceByKey(_) => "reduce_by_key".into(),
+        Step::UpdateStateByKey(_, ttl) => format!("update_state_by_key, ttl {ttl:?}"),
+        Step::Union => "union".into(),
+        Step::Window { length, slide } => format!("window of {length} batches every {slide}"),
+        Step::ReduceByKeyAndWindow {
+            inverse,
+            windowing: w,
+            ..
+        } => format!(
+            "reduce_by_key_and_window {}, inverse {:?}",
+            windowing(w),
+            inverse.as_ref().and_then(Operator::file)
+        ),
+        Step::CountByValueAndWindow(w) => format!("count_by_value_and_window {}", windowing(w)),
+    }
+}

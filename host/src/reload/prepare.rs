@@ -1,0 +1,126 @@
+//! Checking a new version before it may go live, off the batch path: it
+//! must load (compiled once, cached by content hash), export the stage's
+//! kind, accept the stage's params in `init`, and run the last batch's
+//! calls without failing. Its live instances are made here too, so the
+//! swap itself only moves them in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::plugin::{Failure, Instance, Limits, OperatorKind, Plugin, Runtime};
+use crate::stage::{Call, WasmOperator};
+
+/// A version to check.
+pub struct Candidate {
+    /// The stage it is for.
+    pub stage: String,
+    /// Its component file.
+    pub file: PathBuf,
+    /// Already loaded (a shadow being promoted, a manifest re-read), or
+    /// to be loaded from `file`.
+    pub plugin: Option<Arc<Plugin>>,
+    /// The kind the stage runs.
+    pub kind: OperatorKind,
+    /// The stage's params, for `init`.
+    pub params: Vec<(String, String)>,
+    /// The stage's limits.
+    pub limits: Limits,
+    /// Each partition's label.
+    pub labels: Vec<Arc<str>>,
+    /// Each partition's last successful call, to dry-run.
+    pub last_calls: Vec<Option<Call>>,
+    /// Why it is tried, for the event.
+    pub reason: String,
+}
+
+/// A version that passed, ready to swap in.
+pub struct Prepared {
+    /// The stage it is for.
+    pub stage: String,
+    /// The version.
+    pub op: Arc<WasmOperator>,
+    /// A fresh instance per partition, `init` done.
+    pub instances: Vec<Option<Instance>>,
+    /// Why it was tried.
+    pub reason: String,
+}
+
+/// A version that failed its checks.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The stage it was for.
+    pub stage: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// Its content hash, if it loaded.
+    pub version: Option<String>,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Checks `candidate`. Blocking: call it off the async runtime.
+pub fn prepare(runtime: &Runtime, candidate: Candidate) -> Result<Prepared, Refusal> {
+    let refuse = |version: Option<String>, reason: String| Refusal {
+        stage: candidate.stage.clone(),
+        file: candidate.file.clone(),
+        version,
+        reason,
+    };
+    let plugin = match &candidate.plugin {
+        Some(plugin) => plugin.clone(),
+        None => runtime
+            .load(&candidate.file)
+            .map_err(|e| refuse(None, e.reason))?,
+    };
+    let version = Some(super::short(&plugin.digest()));
+    if plugin.kind() != candidate.kind {
+        return Err(refuse(
+            version,
+            format!(
+                "it is a {} operator, but stage `{}` runs {} operators",
+                plugin.kind(),
+                candidate.stage,
+                candidate.kind
+            ),
+        ));
+    }
+    let instantiate = |label: &Arc<str>| {
+        plugin
+            .instantiate(label.clone(), candidate.limits, &candidate.params)
+            .map_err(|e| match e.failure {
+                Failure::InitRejected(why) => {
+                    format!("its init rejected the stage's params: {why}")
+                }
+                other => format!("it failed to start: {other}"),
+            })
+    };
+    for (p, label) in candidate.labels.iter().enumerate() {
+        let label: Arc<str> =
+            format!("{label} (dry run of {})", version.as_deref().unwrap_or("?")).into();
+        let mut trial = instantiate(&label).map_err(|why| refuse(version.clone(), why))?;
+        if let Some(Some(call)) = candidate.last_calls.get(p) {
+            call.on(&mut trial).map_err(|e| {
+                refuse(
+                    version.clone(),
+                    format!("it failed the dry run on the last batch's input (partition {p}): {e}"),
+                )
+            })?;
+        }
+    }
+    let instances = candidate
+        .labels
+        .iter()
+        .map(|label| instantiate(label).map(Some))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|why| refuse(version.clone(), why))?;
+    Ok(Prepared {
+        stage: candidate.stage.clone(),
+        op: Arc::new(WasmOperator {
+            plugin,
+            params: candidate.params.clone(),
+            limits: candidate.limits,
+        }),
+        instances,
+        reason: candidate.reason,
+    })
+}

@@ -1,0 +1,497 @@
+//! Story: an operator author ships new versions of an operator into a
+//! pipeline that keeps running. Each version takes over at a batch
+//! boundary with the stage's state; nothing is lost or counted twice. A
+//! version that is broken, of the wrong kind, rejects its params or fails
+//! its dry run never goes live; one that fails live is rolled back. A
+//! candidate can run in the shadow of the live version, its differences
+//! reported, until it is promoted. `wasmstream status` tells the story.
+//!
+//! Versions are copies of the `versioned-counter` fixture with their stamp
+//! rewritten (see the fixture's docs), so no build runs during a test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::support::{Running, run, scratch, toml_path, wasm};
+
+/// The fixture with its stamp set to `version` and `mode`.
+fn version(version: &str, mode: &str) -> Vec<u8> {
+    let built = std::fs::read(wasm("versioned_counter")).unwrap();
+    let from = b"wasmstream-test-stamp:v00:ok      ";
+    let to = format!("wasmstream-test-stamp:{version}:{mode:<8}");
+    assert_eq!(to.len(), from.len());
+    let at = built
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the fixture holds its stamp");
+    let mut bytes = built;
+    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
+    bytes
+}
+
+/// Replaces `file` the way a build does: written beside it, renamed over.
+fn install(file: &Path, bytes: &[u8]) {
+    let temporary = file.with_extension("wasm.tmp");
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, file).unwrap();
+}
+
+/// A pipeline in `dir`: `source` (TOML of one source with id `in`, whose
+/// records are JSON objects with fields `k` and `v`), each record keyed by
+/// `k`, then counted by `dir/op.wasm` into one file per batch.
+fn pipeline(dir: &Path, source: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[pipeline]
+name = "reloading"
+batch_interval = "20ms"
+reload = {{ probation = 3, debounce = "50ms" }}
+
+{source}
+
+[[stages]]
+id = "fields"
+kind = "map"
+input = "in"
+component = {extract}
+params = {{ key = "k", value = "v" }}
+
+[[stages]]
+id = "count"
+kind = "update_state_by_key"
+input = "fields"
+component = "op.wasm"
+parallelism = 2
+{extra}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "count"
+path = "out"
+"#,
+        extract = toml_path(&wasm("json_extract")),
+    );
+    let manifest = dir.join("reloading.toml");
+    std::fs::write(&manifest, text).unwrap();
+    manifest
+}
+
+/// A directory source over `dir/in`, which the test writes files into.
+fn folder_source(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    r#"
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+"#
+    .into()
+}
+
+/// Writes `lines` (`(key, value)`) as a new input file, moved in whole.
+fn feed(dir: &Path, name: &str, lines: &[(&str, &str)]) {
+    let text: String = lines
+        .iter()
+        .map(|(k, v)| format!("{{\"k\":\"{k}\",\"v\":\"{v}\"}}\n"))
+        .collect();
+    let staging = dir.join(format!("{name}.staging"));
+    std::fs::write(&staging, text).unwrap();
+    std::fs::rename(&staging, dir.join("in").join(format!("{name}.json"))).unwrap();
+}
+
+/// One output line: `(key,value #count version)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counted {
+    key: String,
+    value: String,
+    count: i64,
+    version: String,
+}
+
+/// Every batch file's lines, by batch id.
+fn outputs(dir: &Path) -> BTreeMap<u64, Vec<Counted>> {
+    let mut batches = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+        return batches;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_prefix("batch-")
+            .and_then(|n| n.strip_suffix(".txt"))
+        else {
+            continue;
+        };
+        let lines = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let inner = line.trim_start_matches('(').trim_end_matches(')');
+                let (key, rest) = inner.split_once(',').expect("(key,value)");
+                let mut words = rest.rsplitn(3, ' ');
+                let version = words.next().unwrap().to_owned();
+                let count = words
+                    .next()
+                    .unwrap()
+                    .trim_start_matches('#')
+                    .parse()
+                    .unwrap();
+                let value = words.next().unwrap().to_owned();
+                Counted {
+                    key: key.to_owned(),
+                    value,
+                    count,
+                    version,
+                }
+            })
+            .collect();
+        batches.insert(id.parse().unwrap(), lines);
+    }
+    batches
+}
+
+/// Checks that each key's counts run 1, 2, 3... in batch order: no
+/// record lost or counted twice, state carried over every swap.
+fn assert_counts_run_on(batches: &BTreeMap<u64, Vec<Counted>>) {
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    for (batch, lines) in batches {
+        for line in lines {
+            let before = last.entry(&line.key).or_default();
+            assert_eq!(
+                line.count,
+                *before + 1,
+                "batch {batch}: key {} jumped from {before} to {}",
+                line.key,
+                line.count
+            );
+            *before = line.count;
+        }
+    }
+}
+
+#[test]
+fn swapping_the_operator_five_times_under_load_loses_nothing_and_keeps_counting() {
+    let dir = scratch("hot-swap");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    let source = r#"
+[[sources]]
+id = "in"
+kind = "generator"
+rate = 3000
+"#;
+    // The generator's records carry `seq` and `status`: key by status.
+    let manifest = pipeline(&dir, source, "").to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        r#"key = "k", value = "v""#,
+        r#"key = "status", value = "seq""#,
+    );
+    std::fs::write(&manifest, text).unwrap();
+
+    let running = Running::start(&["run", &manifest], Stdio::null());
+    running.wait_for_log("batch done pipeline=reloading batch=5 ");
+    for n in 1..=5 {
+        let bytes = version(&format!("v{n:02}"), "ok");
+        if n % 2 == 0 {
+            // As an editor saves: the file rewritten in place.
+            std::fs::write(dir.join("op.wasm"), bytes).unwrap();
+        } else {
+            install(&dir.join("op.wasm"), &bytes);
+        }
+        running.wait_for_log_times("reloaded stage `count`", n);
+    }
+    let log = running.stderr();
+    let swapped_at = log.matches("reloaded stage `count`").count();
+    assert_eq!(swapped_at, 5, "{log}");
+    // Let the last version run a little, under load, then stop.
+    let last = log
+        .lines()
+        .filter_map(|l| l.split("batch done pipeline=reloading batch=").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    running.wait_for_log(&format!(
+        "batch done pipeline=reloading batch={} ",
+        last + 5
+    ));
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let batches = outputs(&dir);
+    // Every sequence number read appears exactly once.
+    let records_in: u64 = result
+        .stderr
+        .split("records_in=")
+        .last()
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .expect("the summary");
+    let mut seqs: Vec<u64> = batches
+        .values()
+        .flatten()
+        .map(|c| c.value.parse().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..records_in).collect::<Vec<_>>());
+    // Each batch wholly on one version, versions in order, all six seen.
+    let mut versions = Vec::new();
+    for (batch, lines) in &batches {
+        let first = &lines[0].version;
+        assert!(
+            lines.iter().all(|l| &l.version == first),
+            "batch {batch} ran on more than one version: {lines:?}"
+        );
+        if versions.last() != Some(first) {
+            versions.push(first.clone());
+        }
+    }
+    assert_eq!(versions, ["v00", "v01", "v02", "v03", "v04", "v05"]);
+    assert_counts_run_on(&batches);
+}
+
+#[test]
+fn a_bad_version_is_refused_with_its_reason_and_the_live_one_keeps_running() {
+    let dir = scratch("hot-refuse");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    let manifest = pipeline(&dir, &folder_source(&dir), "");
+    let manifest = manifest.to_str().unwrap();
+    let running = Running::start(&["run", manifest], Stdio::null());
+    feed(&dir, "1", &[("a", "x1"), ("b", "y1")]);
+    running.wait_for_log("records_in=2 ");
+
+    let op = dir.join("op.wasm");
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "a broken file",
+            b"not wasm at all".to_vec(),
+            "it is not a WebAssembly file",
+        ),
+        (
+            "a component of the wrong kind",
+            std::fs::read(wasm("lowercase")).unwrap(),
+            "it is a map operator, but stage `count` runs update-state operators",
+        ),
+        (
+            "an init that rejects the params",
+            version("v03", "init"),
+            "its init rejected the stage's params: version v03 rejects every params",
+        ),
+        (
+            "a trap on the dry run",
+            version("v04", "trap"),
+            "it failed the dry run on the last batch's input (partition 0): trapped",
+        ),
+    ];
+    for (n, (case, bytes, reason)) in cases.iter().enumerate() {
+        install(&op, bytes);
+        running.wait_for_log_times("refused stage `count`", n + 1);
+        let log = running.stderr();
+        let refusal = log
+            .lines()
+            .filter(|l| l.contains("refused stage `count`"))
+            .nth(n)
+            .unwrap();
+        assert!(refusal.contains(reason), "{case}: {refusal}");
+        assert!(
+            refusal.contains("the live version keeps running"),
+            "{case}: {refusal}"
+        );
+    }
+    // The old version still counts; a good version then goes live.
+    feed(&dir, "2", &[("a", "x2")]);
+    running.wait_for_log("records_in=1 ");
+    install(&op, &version("v05", "ok"));
+    running.wait_for_log("reloaded stage `count`");
+    feed(&dir, "3", &[("a", "x3")]);
+    running.wait_for_log_times("records_in=1 ", 2);
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let batches = outputs(&dir);
+    let lines: Vec<(String, i64, String)> = batches
+        .values()
+        .flatten()
+        .map(|c| (c.value.clone(), c.count, c.version.clone()))
+        .collect();
+    let expected = |v: &str, n: i64, version: &str| (v.to_owned(), n, version.to_owned());
+    let mut got = lines.clone();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            expected("x1", 1, "v00"),
+            expected("x2", 2, "v00"),
+            expected("x3", 3, "v05"),
+            expected("y1", 1, "v00"),
+        ]
+    );
+
+    let status = run(&["status", manifest]);
+    assert!(status.status.success(), "{}", status.stderr);
+    assert_eq!(
+        status.stdout.matches("refused stage `count`").count(),
+        4,
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("live versions:\n  count: "),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_version_that_fails_live_data_is_rolled_back_and_the_batch_runs_again_on_the_old_one() {
+    let dir = scratch("hot-rollback");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    let manifest = pipeline(&dir, &folder_source(&dir), "");
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    feed(&dir, "1", &[("a", "one")]);
+    running.wait_for_log("records_in=1 ");
+    // Passes its dry run (no `boom` in the last batch), then meets one.
+    install(&dir.join("op.wasm"), &version("v01", "boom"));
+    running.wait_for_log("reloaded stage `count`");
+    feed(&dir, "2", &[("a", "two"), ("a", "boom"), ("b", "three")]);
+    running.wait_for_log("rolled back stage `count`");
+    running.wait_for_log("records_in=3 ");
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let rollback = result
+        .stderr
+        .lines()
+        .find(|l| l.contains("rolled back stage `count`"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        rollback.contains("the new version failed batch")
+            && rollback.contains("on probation")
+            && rollback.contains("traps on boom"),
+        "{rollback}"
+    );
+    let batches = outputs(&dir);
+    let mut lines: Vec<(String, String, i64, String)> = batches
+        .values()
+        .flatten()
+        .map(|c| (c.key.clone(), c.value.clone(), c.count, c.version.clone()))
+        .collect();
+    lines.sort();
+    let line = |k: &str, v: &str, n: i64| (k.to_owned(), v.to_owned(), n, "v00".to_owned());
+    assert_eq!(
+        lines,
+        [
+            line("a", "boom", 3),
+            line("a", "one", 1),
+            line("a", "two", 2),
+            line("b", "three", 1)
+        ],
+        "the failed batch ran again, wholly on the old version"
+    );
+}
+
+#[test]
+fn a_shadow_version_reports_its_differences_and_is_promoted_on_command() {
+    let dir = scratch("hot-shadow");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    // Stamped like the live version: its only difference is the counts
+    // of key 500.
+    std::fs::write(dir.join("candidate.wasm"), version("v00", "differ")).unwrap();
+    let manifest = pipeline(&dir, &folder_source(&dir), r#"shadow = "candidate.wasm""#);
+    let manifest = manifest.to_str().unwrap();
+    let running = Running::start(&["run", manifest], Stdio::null());
+    feed(&dir, "1", &[("200", "a"), ("500", "b"), ("200", "c")]);
+    running.wait_for_log("records_in=3 ");
+    running.wait_for_log("of 3 records differ");
+    let log = running.stderr();
+    let report = log
+        .lines()
+        .find(|l| l.contains("of 3 records differ"))
+        .unwrap();
+    assert!(
+        report.contains("shadow stage `count`")
+            && report.contains(": 1 of 3 records differ; e.g. (500,b #1 v00) → (500,b #1001 v00)"),
+        "{report}"
+    );
+
+    let promoted = run(&["promote", manifest, "count"]);
+    assert!(promoted.status.success(), "{}", promoted.stderr);
+    running.wait_for_log("promoted stage `count`");
+    feed(&dir, "2", &[("500", "d")]);
+    running.wait_for_log("records_in=1 ");
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let batches = outputs(&dir);
+    let last = batches.values().last().unwrap();
+    assert_eq!(
+        last,
+        &[Counted {
+            key: "500".into(),
+            value: "d".into(),
+            count: 1002,
+            version: "v00".into()
+        }],
+        "the promoted version counts on from the live state"
+    );
+    let status = run(&["status", manifest]);
+    assert!(
+        status.stdout.contains("promoted stage `count`"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_manifest_edit_reinits_a_stage_or_says_why_it_needs_a_restart() {
+    let dir = scratch("hot-manifest");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    let manifest = pipeline(&dir, &folder_source(&dir), "");
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    feed(&dir, "1", &[("a", "x1")]);
+    running.wait_for_log("records_in=1 ");
+
+    // New params for `fields`: the value now comes from field `k`.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(r#"key = "k", value = "v""#, r#"key = "k", value = "k""#),
+    )
+    .unwrap();
+    running.wait_for_log("reloaded stage `fields`");
+    assert!(
+        running
+            .stderr()
+            .contains("the manifest changed its params or limits"),
+        "{}",
+        running.stderr()
+    );
+    feed(&dir, "2", &[("a", "x2")]);
+    running.wait_for_log_times("records_in=1 ", 2);
+
+    // A new batch interval cannot be taken on while running.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace(r#""20ms""#, r#""40ms""#)).unwrap();
+    running.wait_for_log("needs a restart");
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert!(
+        result
+            .stderr
+            .contains("the manifest changed the batch interval (20 ms → 40 ms)"),
+        "{}",
+        result.stderr
+    );
+    let values: Vec<String> = outputs(&dir)
+        .values()
+        .flatten()
+        .map(|c| c.value.clone())
+        .collect();
+    assert_eq!(values, ["x1", "a"], "batch 2 ran with the new params");
+}
