@@ -174,7 +174,7 @@ impl Scheduler {
         if let Some(runtime) = reload.filter(|_| self.plan.reload.watch) {
             self.reloader = Some(Reloader::start(&self.plan, runtime, &mut self.stages)?);
         }
-        let interval = self.plan.interval;
+        let mut interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -201,8 +201,25 @@ impl Scheduler {
                 // Normally one batch per tick; when stopping, as many as it
                 // takes to hand over everything pushed.
                 loop {
-                    if let Some(reloader) = &mut self.reloader {
-                        reloader.between_batches(&mut self.stages, self.summary.batches + 1);
+                    let next = self.summary.batches + 1;
+                    if let Some(retiming) = self
+                        .reloader
+                        .as_mut()
+                        .and_then(|r| r.between_batches(&mut self.stages, next))
+                    {
+                        interval = retiming.interval;
+                        self.plan.interval = interval;
+                        ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        if let Some(rate) = &mut rate {
+                            *rate = RateEstimator::new(interval, Gains::default());
+                        }
+                        for feed in &mut feeds {
+                            if let Some((_, cap)) = retiming.source_caps.iter().find(|(id, _)| *id == feed.id) {
+                                feed.configured_max = cap.unwrap_or(usize::MAX);
+                                feed.max_records = feed.configured_max;
+                            }
+                        }
                     }
                     let time_ms = source::now_millis();
                     let (inputs, read) = cut(&mut feeds, time_ms).await?;
@@ -252,6 +269,13 @@ impl Scheduler {
                         reloader.batch_done(&mut self.stages, info.id);
                     }
                     committed(&mut feeds)?;
+                    tracing::debug!(
+                        pipeline = %self.plan.name,
+                        batch = info.id,
+                        scheduling_us = started.duration_since(scheduled).as_micros() as u64,
+                        processing_us = started.elapsed().as_micros() as u64,
+                        "batch timing"
+                    );
                     if let Some(rate) = &mut rate {
                         let measured = BatchTimes {
                             time_ms,

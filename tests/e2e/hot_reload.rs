@@ -474,20 +474,30 @@ fn a_manifest_edit_reinits_a_stage_or_says_why_it_needs_a_restart() {
     feed(&dir, "2", &[("a", "x2")]);
     running.wait_for_log_times("records_in=1 ", 2);
 
-    // A new batch interval cannot be taken on while running.
+    // A new batch interval is taken on at the next batch (no window here
+    // counts batches of the old one).
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace(r#""20ms""#, r#""40ms""#)).unwrap();
+    running.wait_for_log("the batch interval is now 40 ms (was 20 ms)");
+    // A stage's parallelism cannot change under its state.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("parallelism = 2", "parallelism = 3"),
+    )
+    .unwrap();
     running.wait_for_log("needs a restart");
     running.interrupt();
     let result = running.finish();
     assert!(result.status.success(), "{}", result.stderr);
     assert!(
-        result
-            .stderr
-            .contains("the manifest changed the batch interval (20 ms → 40 ms)"),
+        result.stderr.contains(
+            "the manifest changed stage `count` (update_state_by_key reading fields, parallelism 2 → update_state_by_key reading fields, parallelism 3); that cannot change under a running pipeline"
+        ),
         "{}",
         result.stderr
     );
+
     let values: Vec<String> = outputs(&dir)
         .values()
         .flatten()

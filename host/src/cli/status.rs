@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             What::Shadow => {
                 compared.insert(stage, event);
             }
-            What::Refused | What::NeedsRestart => {}
+            What::Refused | What::NeedsRestart | What::Changed => {}
         }
     }
     println!("live versions:");

@@ -44,6 +44,8 @@ pub enum What {
     ShadowStopped,
     /// A shadow version's output compared with the live output.
     Shadow,
+    /// A manifest edit to the whole pipeline was applied.
+    Changed,
     /// A manifest edit that cannot be applied while running.
     NeedsRestart,
 }

@@ -21,6 +21,7 @@ mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::sync::mpsc;
@@ -60,6 +61,16 @@ struct Done {
     result: Result<Prepared, Refusal>,
 }
 
+/// A manifest edit the scheduler applies between two batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retiming {
+    /// The new batch interval.
+    pub interval: Duration,
+    /// Each source's new most records per batch (its rate times the new
+    /// interval), by source id.
+    pub source_caps: Vec<(String, Option<usize>)>,
+}
+
 /// A version gone live, until it has run `left` more batches.
 struct Probation {
     previous: Arc<WasmOperator>,
@@ -85,6 +96,12 @@ pub struct Reloader {
     generation: HashMap<String, u64>,
     probation: HashMap<String, Probation>,
     shadows: HashMap<String, Arc<WasmOperator>>,
+    /// The running batch interval.
+    interval: Duration,
+    /// A stage whose windows count batches, which pins the interval.
+    counts_batches: Option<String>,
+    /// A new interval to apply at the next boundary.
+    retiming: Option<Retiming>,
 }
 
 impl Reloader {
@@ -134,12 +151,30 @@ impl Reloader {
             generation: HashMap::new(),
             probation: HashMap::new(),
             shadows,
+            interval: plan.interval,
+            counts_batches: plan
+                .stages
+                .iter()
+                .find(|s| {
+                    matches!(
+                        s.step,
+                        Step::Window { .. }
+                            | Step::ReduceByKeyAndWindow {
+                                windowing: Windowing::Batches { .. },
+                                ..
+                            }
+                            | Step::CountByValueAndWindow(Windowing::Batches { .. })
+                    )
+                })
+                .map(|s| s.id.clone()),
+            retiming: None,
         })
     }
 
     /// Between two batches, before batch `next` is cut: starts preparing
-    /// what changed, and swaps in what is ready. Never waits.
-    pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) {
+    /// what changed, and swaps in what is ready. Never waits. Returns a new
+    /// batch interval for the scheduler to take on from this batch.
+    pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) -> Option<Retiming> {
         while let Ok(path) = self.watcher.changes.try_recv() {
             self.changed(&path, stages);
         }
@@ -149,6 +184,21 @@ impl Reloader {
         while let Ok(done) = self.done.try_recv() {
             self.apply(done, stages, next);
         }
+        let retiming = self.retiming.take()?;
+        let mut event = Event::now(
+            What::Changed,
+            None,
+            format!(
+                "the batch interval is now {} ms (was {} ms)",
+                retiming.interval.as_millis(),
+                self.interval.as_millis()
+            ),
+        );
+        event.first_batch = Some(next);
+        event.file = Some(self.manifest.display().to_string());
+        self.events.record(event);
+        self.interval = retiming.interval;
+        Some(retiming)
     }
 
     /// After batch `id` is written: counts down probations and reports
@@ -417,6 +467,33 @@ impl Reloader {
                 return;
             }
         };
+        if plan.interval != self.interval {
+            match &self.counts_batches {
+                Some(stage) => {
+                    let mut event = Event::now(
+                        What::NeedsRestart,
+                        None,
+                        format!(
+                            "the manifest changed the batch interval ({} ms → {} ms), but stage `{stage}` counts its window in batches of the old interval; the change waits for a restart",
+                            self.interval.as_millis(),
+                            plan.interval.as_millis()
+                        ),
+                    );
+                    event.file = Some(self.manifest.display().to_string());
+                    self.events.record(event);
+                }
+                None => {
+                    self.retiming = Some(Retiming {
+                        interval: plan.interval,
+                        source_caps: plan
+                            .sources
+                            .iter()
+                            .map(|s| (s.id.clone(), s.max_batch_records))
+                            .collect(),
+                    })
+                }
+            }
+        }
         let new_shape = shape(&plan);
         let changed: Vec<String> = self
             .shape
@@ -491,12 +568,11 @@ fn same_version(a: &WasmOperator, b: &WasmOperator) -> bool {
 
 /// What of a plan cannot change while it runs, aspect by aspect.
 fn shape(plan: &PipelinePlan) -> Vec<(String, String)> {
+    // The interval is not here: it is applied where it can be. Nor the
+    // sources' per-batch caps, which follow from it.
+    let sources: Vec<_> = plan.sources.iter().map(|s| (&s.id, &s.kind)).collect();
     let mut shape = vec![
-        (
-            "the batch interval".to_owned(),
-            format!("{} ms", plan.interval.as_millis()),
-        ),
-        ("the sources".to_owned(), format!("{:?}", plan.sources)),
+        ("the sources".to_owned(), format!("{sources:?}")),
         ("the sinks".to_owned(), format!("{:?}", plan.sinks)),
         (
             "the checkpoints".to_owned(),
@@ -516,9 +592,9 @@ fn shape(plan: &PipelinePlan) -> Vec<(String, String)> {
         shape.push((
             format!("stage `{}`", stage.id),
             format!(
-                "{} over {:?}, parallelism {}",
+                "{} reading {}, parallelism {}",
                 step_shape(&stage.step),
-                stage.inputs,
+                stage.inputs.join(", "),
                 stage.parallelism
             ),
         ));
@@ -534,7 +610,10 @@ fn step_shape(step: &Step) -> String {
         Step::Filter(_) => "filter".into(),
         Step::FlatMap(_) => "flat_map".into(),
         Step::ReduceByKey(_) => "reduce_by_key".into(),
-        Step::UpdateStateByKey(_, ttl) => format!("update_state_by_key, ttl {ttl:?}"),
+        Step::UpdateStateByKey(_, None) => "update_state_by_key".into(),
+        Step::UpdateStateByKey(_, Some(ttl)) => {
+            format!("update_state_by_key with ttl {} ms", ttl.as_millis())
+        }
         Step::Union => "union".into(),
         Step::Window { length, slide } => format!("window of {length} batches every {slide}"),
         Step::ReduceByKeyAndWindow {
