@@ -256,7 +256,8 @@ impl Reloader {
         let Some(runner) = stages.iter_mut().find(|s| s.id() == error.stage) else {
             return;
         };
-        let failed = runner.swap(probation.previous.clone(), Vec::new());
+        let (failed, instances) = runner.swap(probation.previous.clone(), Vec::new());
+        drop_later(instances);
         let mut event = Event::now(
             What::RolledBack,
             Some(&error.stage),
@@ -414,7 +415,8 @@ impl Reloader {
             self.events.record(event);
             return;
         }
-        let previous = runner.swap(prepared.op.clone(), prepared.instances);
+        let (previous, replaced) = runner.swap(prepared.op.clone(), prepared.instances);
+        drop_later(replaced);
         if done.target == Target::Promote {
             runner.set_shadow(None);
             self.shadows.remove(&stage);
@@ -559,6 +561,14 @@ impl Reloader {
                 (None, None) => {}
             }
         }
+    }
+}
+
+/// Drops replaced instances on the blocking pool: freeing an instance's
+/// memory is not free, and the next batch is waiting.
+fn drop_later(instances: Vec<crate::plugin::Instance>) {
+    if !instances.is_empty() {
+        tokio::task::spawn_blocking(move || drop(instances));
     }
 }
 

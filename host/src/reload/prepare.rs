@@ -1,8 +1,8 @@
 //! Checking a new version before it may go live, off the batch path: it
 //! must load (compiled once, cached by content hash), export the stage's
 //! kind, accept the stage's params in `init`, and run the last batch's
-//! calls without failing. Its live instances are made here too, so the
-//! swap itself only moves them in.
+//! calls without failing. The instances that pass go live, so the swap
+//! itself only moves them in.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,25 +94,24 @@ pub fn prepare(runtime: &Runtime, candidate: Candidate) -> Result<Prepared, Refu
                 other => format!("it failed to start: {other}"),
             })
     };
+    // The instance that passes its dry run goes live: the dry run has
+    // also warmed it (its memory touched, its code paged in), so the first
+    // live batch does not pay for that. Operators keep nothing across
+    // batches in their own memory that the host does not hand them, so a
+    // dry-run call leaves nothing behind that matters.
+    let mut instances = Vec::with_capacity(candidate.labels.len());
     for (p, label) in candidate.labels.iter().enumerate() {
-        let label: Arc<str> =
-            format!("{label} (dry run of {})", version.as_deref().unwrap_or("?")).into();
-        let mut trial = instantiate(&label).map_err(|why| refuse(version.clone(), why))?;
+        let mut instance = instantiate(label).map_err(|why| refuse(version.clone(), why))?;
         if let Some(Some(call)) = candidate.last_calls.get(p) {
-            call.on(&mut trial).map_err(|e| {
+            call.on(&mut instance).map_err(|e| {
                 refuse(
                     version.clone(),
                     format!("it failed the dry run on the last batch's input (partition {p}): {e}"),
                 )
             })?;
         }
+        instances.push(Some(instance));
     }
-    let instances = candidate
-        .labels
-        .iter()
-        .map(|label| instantiate(label).map(Some))
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|why| refuse(version.clone(), why))?;
     Ok(Prepared {
         stage: candidate.stage.clone(),
         op: Arc::new(WasmOperator {

@@ -300,11 +300,19 @@ impl Worker {
     }
 
     /// Makes `op` live, with `instance` (already made and `init`ed) if
-    /// given, else a fresh instance on first use.
-    pub(crate) fn replace(&mut self, new: Arc<WasmOperator>, ready: Option<Instance>) {
-        if let Worker::Wasm { op, instance, .. } = self {
-            *op = new;
-            *instance = ready;
+    /// given, else a fresh instance on first use. Returns the instance
+    /// replaced, for the caller to drop off the batch path.
+    pub(crate) fn replace(
+        &mut self,
+        new: Arc<WasmOperator>,
+        ready: Option<Instance>,
+    ) -> Option<Instance> {
+        match self {
+            Worker::Wasm { op, instance, .. } => {
+                *op = new;
+                std::mem::replace(instance, ready)
+            }
+            Worker::Native(_) => None,
         }
     }
 

@@ -374,18 +374,21 @@ impl StageRunner {
     /// Makes `op` live in every partition, each with its instance from
     /// `ready` (already `init`ed) or, where that has none, a fresh one at
     /// its next call. State and window contents stay as they are. Returns
-    /// the version replaced. Call it between batches.
+    /// the version replaced and its instances (dropping them frees their
+    /// memory, which takes a moment: best done off the batch path). Call
+    /// it between batches.
     pub fn swap(
         &mut self,
         op: Arc<WasmOperator>,
         ready: Vec<Option<Instance>>,
-    ) -> Option<Arc<WasmOperator>> {
+    ) -> (Option<Arc<WasmOperator>>, Vec<Instance>) {
         let old = self.live();
         let mut ready = ready.into_iter();
-        for worker in self.workers_mut() {
-            worker.replace(op.clone(), ready.next().flatten());
-        }
-        old
+        let replaced = self
+            .workers_mut()
+            .filter_map(|worker| worker.replace(op.clone(), ready.next().flatten()))
+            .collect();
+        (old, replaced)
     }
 
     /// Runs `candidate` beside the live version in every partition, its
