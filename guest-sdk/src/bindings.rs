@@ -79,3 +79,17 @@ pub mod update_state {
 }
 
 pub use wit_bindgen::rt;
+
+pub mod migrate {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "migrate-hook",
+        pub_export_macro: true,
+        export_macro_name: "export_migrate_hook",
+        default_bindings_module: "wasmstream_guest::bindings::migrate",
+        runtime_path: "wasmstream_guest::bindings::rt",
+        with: {
+            "wasmstream:operator/types@0.1.0": crate::bindings::map::wasmstream::operator::types,
+        },
+    });
+}

@@ -118,6 +118,73 @@ pub fn run<T: UpdateState>(
     })
 }
 
+/// Converts the states an earlier version of this operator wrote, when
+/// this version takes over in a running pipeline (a hot reload): implement
+/// it beside [`UpdateState`] and export with
+/// `export_update_state!(MyOperator, migrate)`. Without it, a new version
+/// gets the old states unchanged.
+///
+/// ```no_run
+/// use wasmstream_guest::update_state::{KeyUpdate, MigrateState};
+/// use wasmstream_guest::text::{parse_i64, write_i64};
+/// use wasmstream_guest::{Emitter, Error, Params, UpdateState};
+///
+/// /// Version 2 keeps counts as 8 bytes, little-endian; version 1 kept
+/// /// decimal text.
+/// struct Count;
+///
+/// impl UpdateState for Count {
+///     fn init(_: &Params) -> Result<Self, String> {
+///         Ok(Count)
+///     }
+///     fn update(&mut self, key: KeyUpdate<'_>, _out: &mut Emitter) -> Result<Option<Vec<u8>>, Error> {
+///         let before = key.state.map_or(0, |s| i64::from_le_bytes(s.try_into().unwrap_or([0; 8])));
+///         Ok(Some((before + key.values.len() as i64).to_le_bytes().to_vec()))
+///     }
+/// }
+///
+/// impl MigrateState for Count {
+///     fn migrate_state(&mut self, _from_version: &str, state: &[u8]) -> Result<Vec<u8>, String> {
+///         let count = parse_i64(state).map_err(|e| e.to_string())?;
+///         Ok(count.to_le_bytes().to_vec())
+///     }
+/// }
+///
+/// wasmstream_guest::export_update_state!(Count, migrate);
+/// # fn main() {}
+/// ```
+pub trait MigrateState: UpdateState {
+    /// One key's state as version `from_version` (its content hash, hex)
+    /// wrote it, in this version's form.
+    fn migrate_state(&mut self, from_version: &str, state: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+#[doc(hidden)]
+pub fn migrate<T: MigrateState>(
+    slot: &Slot<T>,
+    from_version: String,
+    states: ByteList,
+) -> Result<ByteList, String> {
+    slot.with(|operator| {
+        let mut out = ByteList {
+            data: Vec::with_capacity(states.data.len()),
+            ends: Vec::with_capacity(states.ends.len()),
+        };
+        for i in 0..states.ends.len() {
+            let new = operator
+                .migrate_state(&from_version, item(&states, i))
+                .map_err(|message| OperatorError {
+                    record: None,
+                    message,
+                })?;
+            out.data.extend_from_slice(&new);
+            out.ends.push(out.data.len() as u32);
+        }
+        Ok(out)
+    })
+    .map_err(|e| e.message)
+}
+
 /// Exports an [`UpdateState`] implementation as the component's operator.
 ///
 /// ```no_run
@@ -158,6 +225,35 @@ macro_rules! export_update_state {
                 }
             }
             $crate::bindings::update_state::export_update_state_operator!(Export with_types_in $crate::bindings::update_state);
+        };
+    };
+    ($operator:ty, migrate) => {
+        const _: () = {
+            static OPERATOR: $crate::__private::Slot<$operator> = $crate::__private::Slot::new();
+            struct Export;
+            impl $crate::bindings::update_state::exports::wasmstream::operator::update_state::Guest for Export {
+                fn init(params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::update_state::init(&OPERATOR, params)
+                }
+                fn update(
+                    input: $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateInput,
+                ) -> ::std::result::Result<
+                    $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateOutput,
+                    $crate::bindings::OperatorError,
+                > {
+                    $crate::update_state::run(&OPERATOR, input)
+                }
+            }
+            $crate::bindings::update_state::export_update_state_operator!(Export with_types_in $crate::bindings::update_state);
+            impl $crate::bindings::migrate::exports::wasmstream::operator::migrate::Guest for Export {
+                fn migrate_state(
+                    from_version: ::std::string::String,
+                    states: $crate::bindings::ByteList,
+                ) -> ::std::result::Result<$crate::bindings::ByteList, ::std::string::String> {
+                    $crate::update_state::migrate(&OPERATOR, from_version, states)
+                }
+            }
+            $crate::bindings::migrate::export_migrate_hook!(Export with_types_in $crate::bindings::migrate);
         };
     };
 }

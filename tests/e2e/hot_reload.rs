@@ -505,3 +505,53 @@ fn a_manifest_edit_reinits_a_stage_or_says_why_it_needs_a_restart() {
         .collect();
     assert_eq!(values, ["x1", "a"], "batch 2 ran with the new params");
 }
+
+#[test]
+fn a_version_that_changes_its_state_format_converts_the_old_states_and_counts_on() {
+    let dir = scratch("hot-migrate");
+    std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
+    let manifest = pipeline(&dir, &folder_source(&dir), "");
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    feed(&dir, "1", &[("a", "x1"), ("b", "y1"), ("a", "x2")]);
+    running.wait_for_log("records_in=3 ");
+    // Keeps binary counts where v00 kept decimal text; converts them.
+    install(
+        &dir.join("op.wasm"),
+        &std::fs::read(wasm("migrating_counter")).unwrap(),
+    );
+    running.wait_for_log("reloaded stage `count`");
+    feed(&dir, "2", &[("a", "x3"), ("b", "y2")]);
+    running.wait_for_log("records_in=2 ");
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let reload = result
+        .stderr
+        .lines()
+        .find(|l| l.contains("reloaded stage `count`"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        reload.contains("migrate-state converted 2 keys' state from"),
+        "{reload}"
+    );
+    let batches = outputs(&dir);
+    assert_counts_run_on(&batches);
+    let last: Vec<(String, i64, String)> = batches
+        .values()
+        .last()
+        .unwrap()
+        .iter()
+        .map(|c| (c.value.clone(), c.count, c.version.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("x3".to_owned(), 3, "m01".to_owned()),
+            ("y2".to_owned(), 2, "m01".to_owned())
+        ]
+    );
+}

@@ -9,6 +9,8 @@ wasmtime::component::bindgen!({
     world: "host",
 });
 
-pub use self::exports::wasmstream::operator::{filter, flat_map, map, reduce, update_state};
+pub use self::exports::wasmstream::operator::{
+    filter, flat_map, map, migrate, reduce, update_state,
+};
 pub use self::wasmstream::operator::log;
 pub use self::wasmstream::operator::types::{Batch, ByteList, OperatorError};

@@ -11,7 +11,7 @@ use wasmtime::{Store, Trap};
 
 pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
-    Batch, ByteList, OperatorError, filter, flat_map, map, reduce, update_state,
+    Batch, ByteList, OperatorError, filter, flat_map, map, migrate, reduce, update_state,
 };
 use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 
@@ -68,6 +68,8 @@ enum Exports {
 pub struct Instance {
     store: Store<StoreData>,
     exports: Exports,
+    /// The optional `migrate` interface, if the component exports it.
+    migrate: Option<migrate::Guest>,
     limits: Limits,
 }
 
@@ -209,9 +211,17 @@ impl Instance {
             Indices::UpdateState(i) => i.load(&mut store, &instance).map(Exports::UpdateState),
         }
         .map_err(|e| bad_output(format!("{e:#}")))?;
+        let migrate = match &plugin.migrate {
+            Some(i) => Some(
+                i.load(&mut store, &instance)
+                    .map_err(|e| bad_output(format!("{e:#}")))?,
+            ),
+            None => None,
+        };
         let mut this = Instance {
             store,
             exports,
+            migrate,
             limits,
         };
         this.call(|store, exports| match exports {
@@ -329,6 +339,39 @@ impl Instance {
                 "an update-state must return one state per key, but returned {} flags and {} states for {groups} keys",
                 output.keep.len(),
                 output.states.len()
+            )));
+        }
+        Ok(output)
+    }
+}
+
+impl Instance {
+    /// Whether the component converts earlier versions' states.
+    pub fn migrates(&self) -> bool {
+        self.migrate.is_some()
+    }
+
+    /// Converts `states` written by version `from` (see the `migrate`
+    /// interface): one new state per old one.
+    pub fn migrate_state(&mut self, from: &str, states: &ByteList) -> Result<ByteList, CallError> {
+        let Some(guest) = self.migrate.take() else {
+            return Err(bad_output("it does not export migrate-state".into()));
+        };
+        let result = self.call(|store, _| guest.call_migrate_state(store, from, states));
+        self.migrate = Some(guest);
+        let output = result?.map_err(|message| CallError {
+            failure: Failure::Rejected {
+                record: None,
+                message,
+            },
+            poisoned: false,
+        })?;
+        output.check("states").map_err(bad_output)?;
+        if output.len() != states.len() {
+            return Err(bad_output(format!(
+                "migrate-state must return one state per state, but returned {} for {}",
+                output.len(),
+                states.len()
             )));
         }
         Ok(output)

@@ -27,6 +27,10 @@ use wasmtime::{Config, Engine};
 pub use instance::{CallError, Failure, Instance, Limits, StateInput, StateOutput};
 pub use sandbox::StoreData;
 
+/// The optional interface an update-state operator may export beside its
+/// kind, to convert an earlier version's states.
+pub const MIGRATE: &str = "wasmstream:operator/migrate@0.1.0";
+
 /// How often the engine's epoch advances; the CPU budget is counted in
 /// these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -195,12 +199,25 @@ impl Runtime {
         })?;
         let indices = instance::Indices::new(&pre, kind)
             .map_err(|e| format!("its exports do not match the contract: {e:#}"))?;
+        let migrate = match exported(MIGRATE) {
+            true if kind == OperatorKind::UpdateState => Some(
+                bindings::migrate::GuestIndices::new(&pre)
+                    .map_err(|e| format!("its migrate-state does not match the contract: {e:#}"))?,
+            ),
+            true => {
+                return Err(format!(
+                    "it exports {MIGRATE}, which only an update-state operator may"
+                ));
+            }
+            false => None,
+        };
         Ok(Plugin {
             path: path.to_owned(),
             digest,
             kind,
             pre,
             indices,
+            migrate,
         })
     }
 }
@@ -222,6 +239,8 @@ pub struct Plugin {
     kind: OperatorKind,
     pre: InstancePre<StoreData>,
     indices: instance::Indices,
+    /// The optional `migrate` interface.
+    migrate: Option<bindings::migrate::GuestIndices>,
 }
 
 impl fmt::Debug for Plugin {
@@ -242,6 +261,11 @@ impl Plugin {
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it converts earlier versions' states (exports `migrate`).
+    pub fn migrates(&self) -> bool {
+        self.migrate.is_some()
     }
 
     /// The component's content hash, hex-encoded.

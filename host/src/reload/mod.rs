@@ -354,6 +354,7 @@ impl Reloader {
             limits: version.limits,
             labels: runner.labels(),
             last_calls: runner.last_calls(),
+            from_version: runner.live().map(|live| live.plugin.digest()),
             reason: reason.to_owned(),
         }
     }
@@ -383,7 +384,7 @@ impl Reloader {
             // A newer change of the same stage is being prepared.
             return;
         }
-        let prepared = match done.result {
+        let mut prepared = match done.result {
             Ok(prepared) => prepared,
             Err(refusal) => {
                 let mut event = Event::now(
@@ -415,6 +416,38 @@ impl Reloader {
             self.events.record(event);
             return;
         }
+        // A version that converts state does so now, all keys at once,
+        // before its first batch; it cannot be rolled back after (the old
+        // version could not read what it converted).
+        let mut reason = prepared.reason;
+        let mut migrated = false;
+        if prepared.op.plugin.migrates()
+            && let Some(live) = runner.live()
+            && live.plugin.digest() != prepared.op.plugin.digest()
+        {
+            match runner.migrate_state(&live.plugin.digest(), &mut prepared.instances) {
+                Ok(keys) => {
+                    migrated = true;
+                    reason.push_str(&format!(
+                        "; migrate-state converted {keys} keys' state from {}",
+                        short(&live.plugin.digest())
+                    ));
+                }
+                Err(why) => {
+                    let mut event = Event::now(
+                        What::Refused,
+                        Some(&stage),
+                        format!(
+                            "its migrate-state failed: {why}; the state is unchanged and the live version keeps running"
+                        ),
+                    );
+                    event.version = Some(version);
+                    event.file = Some(file);
+                    self.events.record(event);
+                    return;
+                }
+            }
+        }
         let (previous, replaced) = runner.swap(prepared.op.clone(), prepared.instances);
         drop_later(replaced);
         if done.target == Target::Promote {
@@ -425,14 +458,14 @@ impl Reloader {
             Target::Promote => What::Promoted,
             _ => What::Reloaded,
         };
-        let mut event = Event::now(what, Some(&stage), prepared.reason);
+        let mut event = Event::now(what, Some(&stage), reason);
         event.version = Some(version);
         event.previous = previous.as_ref().map(|p| short(&p.plugin.digest()));
         event.first_batch = Some(next);
         event.file = Some(file);
         self.events.record(event);
         match previous {
-            Some(previous) if self.probation_batches > 0 => {
+            Some(previous) if self.probation_batches > 0 && !migrated => {
                 self.probation.insert(
                     stage,
                     Probation {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::plugin::{Failure, Instance, Limits, OperatorKind, Plugin, Runtime};
+use crate::record::ByteList;
 use crate::stage::{Call, WasmOperator};
 
 /// A version to check.
@@ -29,6 +30,9 @@ pub struct Candidate {
     pub labels: Vec<Arc<str>>,
     /// Each partition's last successful call, to dry-run.
     pub last_calls: Vec<Option<Call>>,
+    /// The content hash of the live version, whose states a migrating
+    /// candidate converts.
+    pub from_version: Option<String>,
     /// Why it is tried, for the event.
     pub reason: String,
 }
@@ -103,6 +107,27 @@ pub fn prepare(runtime: &Runtime, candidate: Candidate) -> Result<Prepared, Refu
     for (p, label) in candidate.labels.iter().enumerate() {
         let mut instance = instantiate(label).map_err(|why| refuse(version.clone(), why))?;
         if let Some(Some(call)) = candidate.last_calls.get(p) {
+            // A version that converts state gets its dry run on states it
+            // converted itself, as it will live.
+            let converted;
+            let call = match (call, &candidate.from_version) {
+                (Call::UpdateState(input), Some(from))
+                    if instance.migrates() && *from != plugin.digest() =>
+                {
+                    let states = migrate_present(&mut instance, from, input).map_err(|e| {
+                        refuse(
+                            version.clone(),
+                            format!("its migrate-state failed on the last batch's states (partition {p}): {e}"),
+                        )
+                    })?;
+                    converted = Call::UpdateState(crate::plugin::StateInput {
+                        states,
+                        ..input.clone()
+                    });
+                    &converted
+                }
+                (call, _) => call,
+            };
             call.on(&mut instance).map_err(|e| {
                 refuse(
                     version.clone(),
@@ -122,4 +147,32 @@ pub fn prepare(runtime: &Runtime, candidate: Candidate) -> Result<Prepared, Refu
         instances,
         reason: candidate.reason,
     })
+}
+
+/// `input`'s states converted by `instance`, for the keys that have one
+/// (the others stay empty).
+fn migrate_present(
+    instance: &mut Instance,
+    from: &str,
+    input: &crate::plugin::StateInput,
+) -> Result<ByteList, crate::plugin::CallError> {
+    let present: Vec<usize> = (0..input.has_state.len())
+        .filter(|&i| input.has_state[i])
+        .collect();
+    let mut old = ByteList::with_capacity(present.len(), input.states.data.len());
+    for &i in &present {
+        old.push(input.states.get(i));
+    }
+    let converted = instance.migrate_state(from, &old)?;
+    let mut states = ByteList::with_capacity(input.has_state.len(), converted.data.len());
+    let mut next = 0;
+    for &has in &input.has_state {
+        if has {
+            states.push(converted.get(next));
+            next += 1;
+        } else {
+            states.push(&[]);
+        }
+    }
+    Ok(states)
 }

@@ -391,6 +391,53 @@ impl StageRunner {
         (old, replaced)
     }
 
+    /// Converts every key's state with a new version's `migrate-state`,
+    /// each partition's with its own instance from `instances` (the new
+    /// version's, before it goes live): all partitions or, if any fails,
+    /// none. `from` is the content hash of the version that wrote the
+    /// states. Returns how many keys were converted. Call it between
+    /// batches.
+    pub fn migrate_state(
+        &mut self,
+        from: &str,
+        instances: &mut [Option<Instance>],
+    ) -> Result<usize, String> {
+        let mut converted = Vec::new();
+        for (p, partition) in self.partitions.iter().enumerate() {
+            let partition = partition
+                .as_ref()
+                .expect("between batches, every partition is home");
+            let State::Keyed(state) = &partition.state else {
+                return Ok(0);
+            };
+            let Some(Some(instance)) = instances.get_mut(p) else {
+                return Err(format!("partition {p} has no instance of the new version"));
+            };
+            let migrated = state.migrated(&mut |states| {
+                let mut list = crate::record::ByteList::with_capacity(
+                    states.len(),
+                    states.iter().map(|s| s.len()).sum(),
+                );
+                states.iter().for_each(|s| list.push(s));
+                let out = instance
+                    .migrate_state(from, &list)
+                    .map_err(|e| format!("partition {p}: migrate-state {e}"))?;
+                Ok((0..out.len()).map(|i| out.get(i).to_vec()).collect())
+            })?;
+            converted.push(migrated);
+        }
+        let mut keys = 0;
+        for (partition, migrated) in self.partitions.iter_mut().flatten().zip(converted) {
+            if let State::Keyed(state) = &mut partition.state {
+                keys += migrated.len();
+                state
+                    .apply_migrated(migrated)
+                    .map_err(|e| format!("cannot store the converted state: {e:#}"))?;
+            }
+        }
+        Ok(keys)
+    }
+
     /// Runs `candidate` beside the live version in every partition, its
     /// output compared and discarded (`None`: no shadow).
     pub fn set_shadow(&mut self, candidate: Option<Arc<WasmOperator>>) {

@@ -46,6 +46,29 @@ pub struct PartitionState {
     budget: usize,
 }
 
+/// Turns a chunk of states into one new state each (a new version's
+/// `migrate-state`).
+pub type Convert<'a> = dyn FnMut(&[&[u8]]) -> Result<Vec<Vec<u8>>, String> + 'a;
+
+/// Every key's state converted by a new operator version, ready to apply.
+#[derive(Debug)]
+pub struct Migrated {
+    hot: Vec<(Vec<u8>, Vec<u8>)>,
+    cold: Vec<(Vec<u8>, Vec<u8>, i64)>,
+}
+
+impl Migrated {
+    /// How many keys were converted.
+    pub fn len(&self) -> usize {
+        self.hot.len() + self.cold.len()
+    }
+
+    /// Whether no key was.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A change to one key, decided by a batch.
 #[derive(Debug)]
 pub enum Change {
@@ -179,6 +202,68 @@ impl PartitionState {
             on_disk = self.cold_keys,
             "state over its memory budget: spilled the keys idle the longest"
         );
+        Ok(())
+    }
+
+    /// Every key's state converted by `convert` (which gets a chunk of
+    /// states and returns one new state per old one), not yet applied:
+    /// [`PartitionState::apply_migrated`] does that, so a conversion that
+    /// fails part-way changes nothing. Reads the spilled keys too.
+    pub fn migrated(&self, convert: &mut Convert<'_>) -> Result<Migrated, String> {
+        const CHUNK: usize = 4096;
+        let mut keys: Vec<&[u8]> = self.hot.keys().map(Vec::as_slice).collect();
+        keys.sort_unstable();
+        let mut hot = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let states: Vec<&[u8]> = chunk
+                .iter()
+                .map(|k| self.hot[*k].state.as_slice())
+                .collect();
+            let new = convert(&states)?;
+            hot.extend(chunk.iter().map(|k| k.to_vec()).zip(new));
+        }
+        let mut cold = Vec::new();
+        if let Some(spilled) = self.cold.as_ref().filter(|_| self.cold_keys > 0) {
+            let all = spilled
+                .all()
+                .map_err(|e| format!("cannot read the spilled state: {e:#}"))?;
+            for chunk in all.chunks(CHUNK) {
+                let states: Vec<&[u8]> = chunk.iter().map(|(_, s, _)| s.as_slice()).collect();
+                let new = convert(&states)?;
+                cold.extend(
+                    chunk
+                        .iter()
+                        .zip(new)
+                        .map(|((key, _, active), state)| (key.clone(), state, *active)),
+                );
+            }
+        }
+        Ok(Migrated { hot, cold })
+    }
+
+    /// Stores what [`PartitionState::migrated`] converted.
+    pub fn apply_migrated(&mut self, migrated: Migrated) -> Result<()> {
+        for (key, state) in migrated.hot {
+            let entry = self
+                .hot
+                .get_mut(&key)
+                .expect("migrated keys are the partition's");
+            self.hot_bytes = self.hot_bytes - entry.state.len() + state.len();
+            entry.state = state;
+        }
+        if let Some(cold) = &self.cold
+            && !migrated.cold.is_empty()
+        {
+            let puts: Vec<(&[u8], &[u8], i64)> = migrated
+                .cold
+                .iter()
+                .map(|(k, s, a)| (k.as_slice(), s.as_slice(), *a))
+                .collect();
+            cold.update(&[], &puts)?;
+        }
+        if self.cold.is_some() && self.hot_bytes > self.budget {
+            self.spill()?;
+        }
         Ok(())
     }
 
