@@ -95,6 +95,16 @@ struct Scheduler {
     reloader: Option<Reloader>,
 }
 
+/// What woke the scheduler between batches.
+enum Woken {
+    /// Time for a batch.
+    Tick(tokio::time::Instant),
+    /// Asked to stop.
+    Stop,
+    /// A watched file changed, or a manifest was read again.
+    Reload(crate::reload::News),
+}
+
 /// A batch failed in a stage whose new version is on probation: it is to be
 /// rolled back and the batch run again.
 #[derive(Debug)]
@@ -184,9 +194,21 @@ impl Scheduler {
             .then(|| RateEstimator::new(interval, Gains::default()));
         let result: Result<()> = async {
             loop {
-                let (stopping, scheduled) = tokio::select! {
-                    tick = ticker.tick() => (false, tick),
-                    _ = stop.wait_for(|stop| *stop) => (true, tokio::time::Instant::now()),
+                let woken = tokio::select! {
+                    tick = ticker.tick() => Woken::Tick(tick),
+                    _ = stop.wait_for(|stop| *stop) => Woken::Stop,
+                    news = Reloader::news(self.reloader.as_mut()) => Woken::Reload(news),
+                };
+                let (stopping, scheduled) = match woken {
+                    Woken::Tick(tick) => (false, tick),
+                    Woken::Stop => (true, tokio::time::Instant::now()),
+                    Woken::Reload(news) => {
+                        // Start preparing now, so what changed is ready to
+                        // swap in at the next boundary.
+                        let reloader = self.reloader.as_mut().expect("it had news");
+                        reloader.take(news, &mut self.stages);
+                        continue;
+                    }
                 };
                 if stopping {
                     tracing::info!(pipeline = %self.plan.name, "stopping: finishing the last batch");

@@ -61,6 +61,14 @@ struct Done {
     result: Result<Prepared, Refusal>,
 }
 
+/// Something the reloader has to act on, found between batches.
+pub enum News {
+    /// A watched file changed (and has settled).
+    Changed(PathBuf),
+    /// The manifest, read again.
+    Manifest(Box<Result<PipelinePlan, ManifestErrors>>),
+}
+
 /// A manifest edit the scheduler applies between two batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retiming {
@@ -169,6 +177,27 @@ impl Reloader {
                 .map(|s| s.id.clone()),
             retiming: None,
         })
+    }
+
+    /// Waits for something to act on: a settled file change, or a
+    /// manifest read again. Never returns without a reloader.
+    pub async fn news(reloader: Option<&mut Reloader>) -> News {
+        let Some(reloader) = reloader else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            Some(path) = reloader.watcher.changes.recv() => News::Changed(path),
+            Some(read) = reloader.manifests.recv() => News::Manifest(Box::new(read)),
+            else => std::future::pending().await,
+        }
+    }
+
+    /// Acts on `news` between batches: starts preparing what changed.
+    pub fn take(&mut self, news: News, stages: &mut [StageRunner]) {
+        match news {
+            News::Changed(path) => self.changed(&path, stages),
+            News::Manifest(read) => self.manifest_read(*read, stages),
+        }
     }
 
     /// Between two batches, before batch `next` is cut: starts preparing
