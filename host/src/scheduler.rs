@@ -21,11 +21,11 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::checkpoint::{Header, Intent, Store};
-use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, late_stream};
+use crate::plan::{DEAD_LETTERS, OnError, PipelinePlan, SourcePlan, StagePlan, late_stream};
 use crate::plugin::Runtime;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
-use crate::reload::Reloader;
+use crate::reload::{Edit, Reloader};
 use crate::sink::{self, BatchInfo, Progress, Sink};
 use crate::source::{self, Position, Pull, Segment, Started};
 use crate::stage::{StageError, StageRunner};
@@ -79,6 +79,8 @@ pub async fn run(
 struct Scheduler {
     plan: PipelinePlan,
     stages: Vec<StageRunner>,
+    /// Where stateful stages spill per-key state.
+    spill: Arc<SpillFile>,
     sinks: Vec<Box<dyn Sink>>,
     /// How many stages and sinks read each source or stage.
     readers: HashMap<String, usize>,
@@ -132,24 +134,9 @@ impl Scheduler {
         let stages = plan
             .stages
             .iter()
-            .map(|s| {
-                let mut runner =
-                    StageRunner::spilling(&plan.name, s, spill.clone(), plan.state_memory);
-                if plan.on_error == OnError::DeadLetter {
-                    runner.dead_letter_rejected_records();
-                }
-                runner
-            })
+            .map(|s| stage_runner(&plan, s, &spill))
             .collect();
-        let mut readers = HashMap::new();
-        for input in plan
-            .stages
-            .iter()
-            .flat_map(|s| &s.inputs)
-            .chain(plan.sinks.iter().map(|s| &s.input))
-        {
-            *readers.entry(input.clone()).or_insert(0) += 1;
-        }
+        let readers = readers(&plan);
         let store = match &plan.checkpoint {
             Some(c) => Some(Store::open(&c.dir, fresh)?),
             None => None,
@@ -157,6 +144,7 @@ impl Scheduler {
         Ok(Scheduler {
             plan,
             stages,
+            spill,
             sinks,
             readers,
             summary: Summary::default(),
@@ -224,22 +212,35 @@ impl Scheduler {
                 // takes to hand over everything pushed.
                 loop {
                     let next = self.summary.batches + 1;
-                    if let Some(retiming) = self
-                        .reloader
-                        .as_mut()
-                        .and_then(|r| r.between_batches(&mut self.stages, next))
-                    {
-                        interval = retiming.interval;
-                        self.plan.interval = interval;
-                        ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                        if let Some(rate) = &mut rate {
-                            *rate = RateEstimator::new(interval, Gains::default());
-                        }
-                        for feed in &mut feeds {
-                            if let Some((_, cap)) = retiming.source_caps.iter().find(|(id, _)| *id == feed.id) {
-                                feed.configured_max = cap.unwrap_or(usize::MAX);
-                                feed.max_records = feed.configured_max;
+                    let edits = match &mut self.reloader {
+                        Some(reloader) => reloader.between_batches(&mut self.stages, next),
+                        None => Vec::new(),
+                    };
+                    for edit in edits {
+                        match edit {
+                            Edit::Replan(plan, changes) => {
+                                self.replan(*plan, &feeds).await?;
+                                let reloader = self.reloader.as_mut().expect("it asked");
+                                reloader.replanned(&self.plan, &mut self.stages, &changes, next);
+                            }
+                            Edit::Retime(retiming) => {
+                                interval = retiming.interval;
+                                self.plan.interval = interval;
+                                ticker = tokio::time::interval_at(
+                                    tokio::time::Instant::now() + interval,
+                                    interval,
+                                );
+                                ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                                if let Some(rate) = &mut rate {
+                                    *rate = RateEstimator::new(interval, Gains::default());
+                                }
+                                for feed in &mut feeds {
+                                    let cap = retiming.source_caps.iter().find(|(id, _)| *id == feed.id);
+                                    if let Some((_, cap)) = cap {
+                                        feed.configured_max = cap.unwrap_or(usize::MAX);
+                                        feed.max_records = feed.configured_max;
+                                    }
+                                }
                             }
                         }
                     }
@@ -422,6 +423,60 @@ impl Scheduler {
             self.batch(inputs, info, progress).await?;
             committed(feeds)?;
             self.checkpoint_if_due(feeds, info).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `new` from the next batch on (a manifest edited while
+    /// running): stages whose shape is unchanged keep their runners, so
+    /// their state; new stages and sinks start, removed sinks are flushed
+    /// and closed. The batch interval stays as it is (a change of it comes
+    /// as its own edit). A checkpoint is written at once, so a restart
+    /// finds the stages it holds in the manifest.
+    async fn replan(&mut self, mut new: PipelinePlan, feeds: &[Feed]) -> Result<()> {
+        new.interval = self.plan.interval;
+        let mut runners: HashMap<String, (String, StageRunner)> = self
+            .plan
+            .stages
+            .iter()
+            .map(|s| (s.id.clone(), crate::reload::stage_shape(s)))
+            .zip(std::mem::take(&mut self.stages))
+            .map(|((id, shape), runner)| (id, (shape, runner)))
+            .collect();
+        self.stages = new
+            .stages
+            .iter()
+            .map(|s| match runners.remove(&s.id) {
+                Some((shape, runner)) if shape == crate::reload::stage_shape(s) => runner,
+                _ => stage_runner(&new, s, &self.spill),
+            })
+            .collect();
+        let mut sinks: HashMap<String, (crate::plan::SinkPlan, Box<dyn Sink>)> = self
+            .plan
+            .sinks
+            .iter()
+            .cloned()
+            .zip(std::mem::take(&mut self.sinks))
+            .map(|(plan, sink)| (plan.id.clone(), (plan, sink)))
+            .collect();
+        for plan in &new.sinks {
+            let sink = match sinks.remove(&plan.id) {
+                Some((old, sink)) if old.input == plan.input && old.kind == plan.kind => sink,
+                Some((_, mut old)) => {
+                    old.flush()?;
+                    sink::open(plan)?
+                }
+                None => sink::open(plan)?,
+            };
+            self.sinks.push(sink);
+        }
+        for (_, (_, mut gone)) in sinks {
+            gone.flush()?;
+        }
+        self.readers = readers(&new);
+        self.plan = new;
+        if self.store.is_some() {
+            self.checkpoint(feeds).await?;
         }
         Ok(())
     }
@@ -697,6 +752,29 @@ fn throttle(feeds: &mut [Feed], per_second: f64, interval: std::time::Duration) 
             feed.max_records = cap;
         }
     }
+}
+
+/// A runner for `stage` of `plan`.
+fn stage_runner(plan: &PipelinePlan, stage: &StagePlan, spill: &Arc<SpillFile>) -> StageRunner {
+    let mut runner = StageRunner::spilling(&plan.name, stage, spill.clone(), plan.state_memory);
+    if plan.on_error == OnError::DeadLetter {
+        runner.dead_letter_rejected_records();
+    }
+    runner
+}
+
+/// How many stages and sinks read each source or stage.
+fn readers(plan: &PipelinePlan) -> HashMap<String, usize> {
+    let mut readers = HashMap::new();
+    for input in plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.inputs)
+        .chain(plan.sinks.iter().map(|s| &s.input))
+    {
+        *readers.entry(input.clone()).or_insert(0) += 1;
+    }
+    readers
 }
 
 /// Each pull source's position.

@@ -447,22 +447,34 @@ fn a_shadow_version_reports_its_differences_and_is_promoted_on_command() {
     );
 }
 
+/// Rewrites the manifest at `path` with `edit`, as a user saving it does.
+fn edit(path: &Path, edit: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changes the manifest");
+    std::fs::write(path, edited).unwrap();
+}
+
 #[test]
-fn a_manifest_edit_reinits_a_stage_or_says_why_it_needs_a_restart() {
+fn manifest_edits_apply_at_a_boundary_where_safe_and_otherwise_say_why_not() {
     let dir = scratch("hot-manifest");
     std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
     let manifest = pipeline(&dir, &folder_source(&dir), "");
-    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    edit(&manifest, |t| {
+        t.replace(
+            "[pipeline]\n",
+            "[pipeline]\ncheckpoint = { dir = \"checkpoints\", every = 1000 }\n",
+        )
+    });
+    let args = ["run", manifest.to_str().unwrap()];
+    let running = Running::start(&args, Stdio::null());
     feed(&dir, "1", &[("a", "x1")]);
     running.wait_for_log("records_in=1 ");
 
     // New params for `fields`: the value now comes from field `k`.
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace(r#"key = "k", value = "v""#, r#"key = "k", value = "k""#),
-    )
-    .unwrap();
+    edit(&manifest, |t| {
+        t.replace(r#"key = "k", value = "v""#, r#"key = "k", value = "k""#)
+    });
     running.wait_for_log("reloaded stage `fields`");
     assert!(
         running
@@ -476,34 +488,59 @@ fn a_manifest_edit_reinits_a_stage_or_says_why_it_needs_a_restart() {
 
     // A new batch interval is taken on at the next batch (no window here
     // counts batches of the old one).
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace(r#""20ms""#, r#""40ms""#)).unwrap();
+    edit(&manifest, |t| t.replace(r#""20ms""#, r#""40ms""#));
     running.wait_for_log("the batch interval is now 40 ms (was 20 ms)");
+
+    // A new stage and a sink for it start at the next batch; the others
+    // keep running, their state with them.
+    edit(&manifest, |t| {
+        format!(
+            "{t}\n[[stages]]\nid = \"lower\"\nkind = \"map\"\ninput = \"fields\"\ncomponent = {}\n\n[[sinks]]\nid = \"lowered\"\nkind = \"files\"\ninput = \"lower\"\npath = \"lowered\"\n",
+            toml_path(&wasm("lowercase"))
+        )
+    });
+    running.wait_for_log("the manifest's edit is live: stage `lower` added; sink `lowered` added");
+    feed(&dir, "3", &[("MiXeD", "x3")]);
+    running.wait_for_log_times("records_in=1 ", 3);
+    // Killed right after: the checkpoint written with the edit lets the
+    // edited pipeline resume.
+    let killed = running.kill();
+    assert!(!killed.stderr.contains("ERROR"), "{}", killed.stderr);
+
+    let running = Running::start(&args, Stdio::null());
+    running.wait_for_log("resuming from checkpoint");
+    running.wait_for_log("started stage `count`");
     // A stage's parallelism cannot change under its state.
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("parallelism = 2", "parallelism = 3"),
-    )
-    .unwrap();
+    edit(&manifest, |t| {
+        t.replace("parallelism = 2", "parallelism = 3")
+    });
     running.wait_for_log("needs a restart");
     running.interrupt();
     let result = running.finish();
     assert!(result.status.success(), "{}", result.stderr);
     assert!(
         result.stderr.contains(
-            "the manifest changed stage `count` (update_state_by_key reading fields, parallelism 2 → update_state_by_key reading fields, parallelism 3); that cannot change under a running pipeline"
+            "the manifest changed stage `count` (update_state_by_key reading fields, parallelism 2 → update_state_by_key reading fields, parallelism 3), whose state is laid out for the old one; that cannot change under a running pipeline"
         ),
         "{}",
         result.stderr
     );
 
-    let values: Vec<String> = outputs(&dir)
+    let counted: Vec<(String, i64)> = outputs(&dir)
         .values()
         .flatten()
-        .map(|c| c.value.clone())
+        .map(|c| (c.value.clone(), c.count))
         .collect();
-    assert_eq!(values, ["x1", "a"], "batch 2 ran with the new params");
+    let expected = [("x1", 1), ("a", 2), ("MiXeD", 1)].map(|(v, n)| (v.to_owned(), n));
+    assert_eq!(counted, expected, "batch 2 ran with the new params");
+    let lowered = std::fs::read_dir(dir.join("lowered"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert_eq!(
+        lowered, "(MiXeD,mixed)\n",
+        "the new stage ran on the batch after the edit"
+    );
 }
 
 #[test]

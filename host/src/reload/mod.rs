@@ -70,6 +70,16 @@ pub enum News {
 }
 
 /// A manifest edit the scheduler applies between two batches.
+pub enum Edit {
+    /// Run this plan from now on: stages or sinks added, removed or
+    /// rewired (with what changed, in words). Stages whose shape is
+    /// unchanged keep their runners and state.
+    Replan(Box<PipelinePlan>, Vec<String>),
+    /// A new batch interval.
+    Retime(Retiming),
+}
+
+/// A new batch interval, and what follows from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retiming {
     /// The new batch interval.
@@ -94,9 +104,8 @@ pub struct Reloader {
     probation_batches: u32,
     events: EventLog,
     watcher: watch::Watcher,
-    /// The running pipeline's shape, to tell which manifest edits need a
-    /// restart.
-    shape: Vec<(String, String)>,
+    /// The running pipeline, to tell manifest edits from it.
+    running: PipelinePlan,
     done_tx: mpsc::UnboundedSender<Done>,
     done: mpsc::UnboundedReceiver<Done>,
     manifests_tx: mpsc::UnboundedSender<Result<PipelinePlan, ManifestErrors>>,
@@ -110,6 +119,8 @@ pub struct Reloader {
     counts_batches: Option<String>,
     /// A new interval to apply at the next boundary.
     retiming: Option<Retiming>,
+    /// A new graph to run from the next boundary, and what changed.
+    replan: Option<(PipelinePlan, Vec<String>)>,
 }
 
 impl Reloader {
@@ -122,12 +133,15 @@ impl Reloader {
     ) -> Result<Reloader> {
         let control = events::control_dir(&plan.file, &plan.name);
         let mut events = EventLog::open(&control, &plan.name)?;
-        let mut files = vec![plan.file.clone()];
+        let watcher = watch::Watcher::new(
+            &watched_files(plan),
+            std::slice::from_ref(&control),
+            plan.reload.debounce,
+        )?;
         let mut shadows = HashMap::new();
         for (stage, runner) in plan.stages.iter().zip(stages.iter_mut()) {
             runner.keep_last_calls();
             if let Some(Operator::Wasm(op)) = stage.step.operator() {
-                files.push(op.plugin.path().to_owned());
                 let mut started =
                     Event::now(What::Started, Some(&stage.id), "the pipeline started");
                 started.version = Some(short(&op.plugin.digest()));
@@ -135,23 +149,20 @@ impl Reloader {
                 events.record(started);
             }
             if let Some(Operator::Wasm(shadow)) = &stage.shadow {
-                files.push(shadow.plugin.path().to_owned());
                 runner.set_shadow(Some(shadow.clone()));
                 shadows.insert(stage.id.clone(), shadow.clone());
             }
         }
-        let watcher =
-            watch::Watcher::new(&files, std::slice::from_ref(&control), plan.reload.debounce)?;
         let (done_tx, done) = mpsc::unbounded_channel();
         let (manifests_tx, manifests) = mpsc::unbounded_channel();
-        Ok(Reloader {
+        let reloader = Reloader {
             runtime,
             manifest: plan.file.clone(),
             control,
             probation_batches: plan.reload.probation,
             events,
             watcher,
-            shape: shape(plan),
+            running: plan.clone(),
             done_tx,
             done,
             manifests_tx,
@@ -160,23 +171,27 @@ impl Reloader {
             probation: HashMap::new(),
             shadows,
             interval: plan.interval,
-            counts_batches: plan
-                .stages
-                .iter()
-                .find(|s| {
-                    matches!(
-                        s.step,
-                        Step::Window { .. }
-                            | Step::ReduceByKeyAndWindow {
-                                windowing: Windowing::Batches { .. },
-                                ..
-                            }
-                            | Step::CountByValueAndWindow(Windowing::Batches { .. })
-                    )
-                })
-                .map(|s| s.id.clone()),
+            counts_batches: counts_batches(plan),
             retiming: None,
-        })
+            replan: None,
+        };
+        // What changed between reading the plan and watching (a manifest
+        // or component saved during recovery) is found by reading once
+        // more; an unchanged manifest changes nothing.
+        reloader.read_manifest();
+        Ok(reloader)
+    }
+
+    /// Reads the manifest again, on the blocking pool.
+    fn read_manifest(&self) {
+        let (file, runtime, tx) = (
+            self.manifest.clone(),
+            self.runtime.clone(),
+            self.manifests_tx.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(crate::plan::load(&file, &runtime));
+        });
     }
 
     /// Waits for something to act on: a settled file change, or a
@@ -201,9 +216,9 @@ impl Reloader {
     }
 
     /// Between two batches, before batch `next` is cut: starts preparing
-    /// what changed, and swaps in what is ready. Never waits. Returns a new
-    /// batch interval for the scheduler to take on from this batch.
-    pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) -> Option<Retiming> {
+    /// what changed, and swaps in what is ready. Never waits. Returns the
+    /// manifest edits for the scheduler to apply from this batch.
+    pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) -> Vec<Edit> {
         while let Ok(path) = self.watcher.changes.try_recv() {
             self.changed(&path, stages);
         }
@@ -213,21 +228,73 @@ impl Reloader {
         while let Ok(done) = self.done.try_recv() {
             self.apply(done, stages, next);
         }
-        let retiming = self.retiming.take()?;
+        let mut edits = Vec::new();
+        if let Some((plan, changes)) = self.replan.take() {
+            edits.push(Edit::Replan(Box::new(plan), changes));
+        }
+        if let Some(retiming) = self.retiming.take() {
+            let mut event = Event::now(
+                What::Changed,
+                None,
+                format!(
+                    "the batch interval is now {} ms (was {} ms)",
+                    retiming.interval.as_millis(),
+                    self.interval.as_millis()
+                ),
+            );
+            event.first_batch = Some(next);
+            event.file = Some(self.manifest.display().to_string());
+            self.events.record(event);
+            self.interval = retiming.interval;
+            edits.push(Edit::Retime(retiming));
+        }
+        edits
+    }
+
+    /// The scheduler now runs `plan` (an [`Edit::Replan`]) with `stages`,
+    /// from batch `next`: watch its files, run its new stages' shadows,
+    /// forget the stages gone.
+    pub fn replanned(
+        &mut self,
+        plan: &PipelinePlan,
+        stages: &mut [StageRunner],
+        changes: &[String],
+        next: u64,
+    ) {
+        let before: Vec<&str> = self.running.stages.iter().map(|s| s.id.as_str()).collect();
+        for (stage, runner) in plan.stages.iter().zip(stages.iter_mut()) {
+            runner.keep_last_calls();
+            if !before.contains(&stage.id.as_str())
+                && let Some(Operator::Wasm(shadow)) = &stage.shadow
+            {
+                runner.set_shadow(Some(shadow.clone()));
+                self.shadows.insert(stage.id.clone(), shadow.clone());
+            }
+        }
+        let present = |id: &String| plan.stages.iter().any(|s| &s.id == id);
+        self.shadows.retain(|id, _| present(id));
+        self.probation.retain(|id, _| present(id));
+        self.generation.retain(|id, _| present(id));
+        match watch::Watcher::new(
+            &watched_files(plan),
+            std::slice::from_ref(&self.control),
+            plan.reload.debounce,
+        ) {
+            Ok(watcher) => self.watcher = watcher,
+            Err(e) => {
+                tracing::warn!(pipeline = %plan.name, "cannot watch the new stages' files: {e:#}")
+            }
+        }
+        self.counts_batches = counts_batches(plan);
+        self.running = plan.clone();
         let mut event = Event::now(
             What::Changed,
             None,
-            format!(
-                "the batch interval is now {} ms (was {} ms)",
-                retiming.interval.as_millis(),
-                self.interval.as_millis()
-            ),
+            format!("the manifest's edit is live: {}", changes.join("; ")),
         );
         event.first_batch = Some(next);
         event.file = Some(self.manifest.display().to_string());
         self.events.record(event);
-        self.interval = retiming.interval;
-        Some(retiming)
     }
 
     /// After batch `id` is written: counts down probations and reports
@@ -302,14 +369,7 @@ impl Reloader {
     /// A watched file changed.
     fn changed(&mut self, path: &Path, stages: &[StageRunner]) {
         if path == self.manifest {
-            let (file, runtime, tx) = (
-                self.manifest.clone(),
-                self.runtime.clone(),
-                self.manifests_tx.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(crate::plan::load(&file, &runtime));
-            });
+            self.read_manifest();
             return;
         }
         if path.parent() == Some(self.control.as_path()) {
@@ -558,26 +618,20 @@ impl Reloader {
                 }
             }
         }
-        let new_shape = shape(&plan);
-        let changed: Vec<String> = self
-            .shape
-            .iter()
-            .zip(&new_shape)
-            .filter(|(old, new)| old != new)
-            .map(|(old, new)| format!("{} ({} → {})", old.0, old.1, new.1))
-            .chain((self.shape.len() != new_shape.len()).then(|| "the stages".to_owned()))
-            .collect();
-        if !changed.is_empty() {
+        let (restart, live) = compare(&self.running, &plan);
+        if !restart.is_empty() {
             let mut event = Event::now(
                 What::NeedsRestart,
                 None,
                 format!(
-                    "the manifest changed {}; that cannot change under a running pipeline, so it waits for a restart (state resumes from the checkpoint)",
-                    changed.join(", ")
+                    "the manifest changed {}; that cannot change under a running pipeline, so the edit waits for a restart (state resumes from the checkpoint)",
+                    restart.join(", ")
                 ),
             );
             event.file = Some(self.manifest.display().to_string());
             self.events.record(event);
+        } else if !live.is_empty() {
+            self.replan = Some((plan.clone(), live));
         }
         for stage in &plan.stages {
             let Some(runner) = stages.iter().find(|s| s.id() == stage.id) else {
@@ -638,40 +692,141 @@ fn same_version(a: &WasmOperator, b: &WasmOperator) -> bool {
     a.plugin.digest() == b.plugin.digest() && a.params == b.params && a.limits == b.limits
 }
 
-/// What of a plan cannot change while it runs, aspect by aspect.
-fn shape(plan: &PipelinePlan) -> Vec<(String, String)> {
-    // The interval is not here: it is applied where it can be. Nor the
-    // sources' per-batch caps, which follow from it.
-    let sources: Vec<_> = plan.sources.iter().map(|s| (&s.id, &s.kind)).collect();
-    let mut shape = vec![
-        ("the sources".to_owned(), format!("{sources:?}")),
-        ("the sinks".to_owned(), format!("{:?}", plan.sinks)),
+/// How `new` differs from `running`, leaving out operator versions (swapped
+/// like changed files) and the interval (applied where it can be): what
+/// needs a restart, and what can change at a batch boundary.
+fn compare(running: &PipelinePlan, new: &PipelinePlan) -> (Vec<String>, Vec<String>) {
+    let mut restart = Vec::new();
+    let mut live = Vec::new();
+    // Sources hold positions in their input; the per-batch caps follow
+    // from the interval and are left out.
+    let sources = |p: &PipelinePlan| {
+        let kinds: Vec<_> = p.sources.iter().map(|s| (&s.id, &s.kind)).collect();
+        format!("{kinds:?}")
+    };
+    let fixed = [
+        ("the sources", sources(running), sources(new)),
         (
-            "the checkpoints".to_owned(),
-            format!("{:?}", plan.checkpoint),
+            "the checkpoints",
+            format!("{:?}", running.checkpoint),
+            format!("{:?}", new.checkpoint),
         ),
-        ("on_error".to_owned(), format!("{:?}", plan.on_error)),
         (
-            "the stages".to_owned(),
-            plan.stages
-                .iter()
-                .map(|s| s.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            "on_error",
+            format!("{:?}", running.on_error),
+            format!("{:?}", new.on_error),
+        ),
+        (
+            "state_memory",
+            running.state_memory.to_string(),
+            new.state_memory.to_string(),
+        ),
+        (
+            "backpressure",
+            running.backpressure.to_string(),
+            new.backpressure.to_string(),
         ),
     ];
-    for stage in &plan.stages {
-        shape.push((
-            format!("stage `{}`", stage.id),
-            format!(
-                "{} reading {}, parallelism {}",
-                step_shape(&stage.step),
-                stage.inputs.join(", "),
-                stage.parallelism
-            ),
-        ));
+    for (aspect, old, now) in fixed {
+        if old != now {
+            restart.push(format!("{aspect} ({old} → {now})"));
+        }
     }
-    shape
+    for old in &running.stages {
+        match new.stages.iter().find(|s| s.id == old.id) {
+            None if stateful(&old.step) => {
+                live.push(format!("stage `{}` removed, and its state dropped", old.id))
+            }
+            None => live.push(format!("stage `{}` removed", old.id)),
+            Some(now) if stage_shape(now) == stage_shape(old) => {}
+            Some(now) if stateful(&old.step) => restart.push(format!(
+                "stage `{}` ({} → {}), whose state is laid out for the old one",
+                old.id,
+                stage_shape(old),
+                stage_shape(now)
+            )),
+            Some(now) => live.push(format!(
+                "stage `{}` ({} → {})",
+                old.id,
+                stage_shape(old),
+                stage_shape(now)
+            )),
+        }
+    }
+    for now in &new.stages {
+        if !running.stages.iter().any(|s| s.id == now.id) {
+            live.push(format!("stage `{}` added", now.id));
+        }
+    }
+    for old in &running.sinks {
+        match new.sinks.iter().find(|s| s.id == old.id) {
+            None => live.push(format!("sink `{}` removed", old.id)),
+            Some(now) if now.input == old.input && now.kind == old.kind => {}
+            Some(_) => live.push(format!("sink `{}` changed", old.id)),
+        }
+    }
+    for now in &new.sinks {
+        if !running.sinks.iter().any(|s| s.id == now.id) {
+            live.push(format!("sink `{}` added", now.id));
+        }
+    }
+    (restart, live)
+}
+
+/// Whether a step keeps anything across batches.
+fn stateful(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::UpdateStateByKey(..)
+            | Step::Window { .. }
+            | Step::ReduceByKeyAndWindow { .. }
+            | Step::CountByValueAndWindow(_)
+    )
+}
+
+/// A stage without its operator's version: what it does, what it reads,
+/// over how many partitions.
+pub fn stage_shape(stage: &crate::plan::StagePlan) -> String {
+    format!(
+        "{} reading {}, parallelism {}",
+        step_shape(&stage.step),
+        stage.inputs.join(", "),
+        stage.parallelism
+    )
+}
+
+/// The first stage whose windows count batches (which pins the interval).
+fn counts_batches(plan: &PipelinePlan) -> Option<String> {
+    plan.stages
+        .iter()
+        .find(|s| {
+            matches!(
+                s.step,
+                Step::Window { .. }
+                    | Step::ReduceByKeyAndWindow {
+                        windowing: Windowing::Batches { .. },
+                        ..
+                    }
+                    | Step::CountByValueAndWindow(Windowing::Batches { .. })
+            )
+        })
+        .map(|s| s.id.clone())
+}
+
+/// The manifest and every component (and shadow) it names.
+fn watched_files(plan: &PipelinePlan) -> Vec<PathBuf> {
+    let mut files = vec![plan.file.clone()];
+    for stage in &plan.stages {
+        for op in [stage.step.operator(), stage.shadow.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(file) = op.file() {
+                files.push(file.to_owned());
+            }
+        }
+    }
+    files
 }
 
 /// A step without its operator's version.
