@@ -208,43 +208,10 @@ pub fn migrate<T: MigrateState>(
 #[macro_export]
 macro_rules! export_update_state {
     ($operator:ty) => {
-        const _: () = {
-            static OPERATOR: $crate::__private::Slot<$operator> = $crate::__private::Slot::new();
-            struct Export;
-            impl $crate::bindings::update_state::exports::wasmstream::operator::update_state::Guest for Export {
-                fn init(params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::update_state::init(&OPERATOR, params)
-                }
-                fn update(
-                    input: $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateInput,
-                ) -> ::std::result::Result<
-                    $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateOutput,
-                    $crate::bindings::OperatorError,
-                > {
-                    $crate::update_state::run(&OPERATOR, input)
-                }
-            }
-            $crate::bindings::update_state::export_update_state_operator!(Export with_types_in $crate::bindings::update_state);
-        };
+        $crate::export_update_state!(@export $operator;);
     };
     ($operator:ty, migrate) => {
-        const _: () = {
-            static OPERATOR: $crate::__private::Slot<$operator> = $crate::__private::Slot::new();
-            struct Export;
-            impl $crate::bindings::update_state::exports::wasmstream::operator::update_state::Guest for Export {
-                fn init(params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::update_state::init(&OPERATOR, params)
-                }
-                fn update(
-                    input: $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateInput,
-                ) -> ::std::result::Result<
-                    $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateOutput,
-                    $crate::bindings::OperatorError,
-                > {
-                    $crate::update_state::run(&OPERATOR, input)
-                }
-            }
-            $crate::bindings::update_state::export_update_state_operator!(Export with_types_in $crate::bindings::update_state);
+        $crate::export_update_state!(@export $operator;
             impl $crate::bindings::migrate::exports::wasmstream::operator::migrate::Guest for Export {
                 fn migrate_state(
                     from_version: ::std::string::String,
@@ -254,6 +221,27 @@ macro_rules! export_update_state {
                 }
             }
             $crate::bindings::migrate::export_migrate_hook!(Export with_types_in $crate::bindings::migrate);
+        );
+    };
+    (@export $operator:ty; $($extra:tt)*) => {
+        const _: () = {
+            static OPERATOR: $crate::__private::Slot<$operator> = $crate::__private::Slot::new();
+            struct Export;
+            impl $crate::bindings::update_state::exports::wasmstream::operator::update_state::Guest for Export {
+                fn init(params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::update_state::init(&OPERATOR, params)
+                }
+                fn update(
+                    input: $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateInput,
+                ) -> ::std::result::Result<
+                    $crate::bindings::update_state::exports::wasmstream::operator::update_state::StateOutput,
+                    $crate::bindings::OperatorError,
+                > {
+                    $crate::update_state::run(&OPERATOR, input)
+                }
+            }
+            $crate::bindings::update_state::export_update_state_operator!(Export with_types_in $crate::bindings::update_state);
+            $($extra)*
         };
     };
 }

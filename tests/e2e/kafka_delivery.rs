@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::kafka::{Read, bootstrap, create_topics_at, fresh_topic, produce_at, read_all_at};
-use crate::support::{Running, scratch, toml_path, wasm};
+use crate::support::{Jitter, Running, scratch, toml_path, wasm};
 
 /// Records in the input topic.
 const RECORDS: usize = 3000;
@@ -128,29 +128,6 @@ delivery = "{delivery}"
     let manifest = dir.join("kafka-crashy.toml");
     std::fs::write(&manifest, text).unwrap();
     manifest
-}
-
-/// A small random number generator, seeded from the clock; the seed is
-/// printed so a failing run can be repeated.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new() -> Jitter {
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        println!("kill timing seed: {seed}");
-        Jitter(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// What the restarts said about themselves.

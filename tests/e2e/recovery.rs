@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::support::{Running, run, run_ok, scratch, toml_path, wasm};
+use crate::support::{Jitter, Running, run, run_ok, scratch, toml_path, wasm};
 
 /// Readings `{"k":..,"t":..,"n":1}`: 8 keys, times mostly rising with up
 /// to 2s of disorder, and every 50th reading 30s late.
@@ -135,29 +135,6 @@ fn outputs(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     files
-}
-
-/// A small random number generator, seeded from the clock; the seed is
-/// printed so a failing run can be repeated.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new() -> Jitter {
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        println!("kill timing seed: {seed}");
-        Jitter(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long any wait in these tests may take before it counts as a failure.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -342,5 +342,29 @@ impl Drop for Running {
         if let Some(child) = &mut self.child {
             let _ = child.kill();
         }
+    }
+}
+
+/// A small random number generator for kill timings, seeded from the
+/// clock; the seed is printed so a failing run can be repeated.
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn new() -> Jitter {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        println!("kill timing seed: {seed}");
+        Jitter(seed)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
     }
 }
