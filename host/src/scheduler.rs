@@ -170,7 +170,11 @@ impl Scheduler {
             .collect();
         self.recover(&mut feeds).await?;
         if let Some(runtime) = reload.filter(|_| self.plan.reload.watch) {
-            self.reloader = Some(Reloader::start(&self.plan, runtime, &mut self.stages)?);
+            match Reloader::start(&self.plan, runtime, &mut self.stages) {
+                Ok(reloader) => self.reloader = Some(reloader),
+                // A read-only folder, say: the pipeline runs all the same.
+                Err(e) => tracing::warn!(pipeline = %self.plan.name, "hot reload is off: {e:#}"),
+            }
         }
         let mut interval = self.plan.interval;
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -218,11 +222,17 @@ impl Scheduler {
                     };
                     for edit in edits {
                         match edit {
-                            Edit::Replan(plan, changes) => {
-                                self.replan(*plan, &feeds).await?;
-                                let reloader = self.reloader.as_mut().expect("it asked");
-                                reloader.replanned(&self.plan, &mut self.stages, &changes, next);
-                            }
+                            Edit::Replan(plan, changes) => match self.open_new_sinks(&plan) {
+                                Ok(opened) => {
+                                    self.replan(*plan, opened, &feeds).await?;
+                                    let reloader = self.reloader.as_mut().expect("it asked");
+                                    reloader.replanned(&self.plan, &mut self.stages, &changes, next);
+                                }
+                                Err(e) => {
+                                    let reloader = self.reloader.as_mut().expect("it asked");
+                                    reloader.replan_refused(&format!("{e:#}"));
+                                }
+                            },
                             Edit::Retime(retiming) => {
                                 interval = retiming.interval;
                                 self.plan.interval = interval;
@@ -427,13 +437,33 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Opens the sinks `new` adds or changes, before anything else of it
+    /// is applied: a sink that cannot open leaves the pipeline as it is.
+    fn open_new_sinks(&self, new: &PipelinePlan) -> Result<HashMap<String, Box<dyn Sink>>> {
+        new.sinks
+            .iter()
+            .filter(|plan| {
+                !self.plan.sinks.iter().any(|old| {
+                    old.id == plan.id && old.input == plan.input && old.kind == plan.kind
+                })
+            })
+            .map(|plan| Ok((plan.id.clone(), sink::open(plan)?)))
+            .collect()
+    }
+
     /// Runs `new` from the next batch on (a manifest edited while
-    /// running): stages whose shape is unchanged keep their runners, so
-    /// their state; new stages and sinks start, removed sinks are flushed
-    /// and closed. The batch interval stays as it is (a change of it comes
-    /// as its own edit). A checkpoint is written at once, so a restart
-    /// finds the stages it holds in the manifest.
-    async fn replan(&mut self, mut new: PipelinePlan, feeds: &[Feed]) -> Result<()> {
+    /// running), with `opened` its new sinks: stages whose shape is
+    /// unchanged keep their runners, so their state; new stages start;
+    /// removed sinks are flushed and closed. The batch interval stays as
+    /// it is (a change of it comes as its own edit). A checkpoint is
+    /// written at once, so a restart finds the stages it holds in the
+    /// manifest.
+    async fn replan(
+        &mut self,
+        mut new: PipelinePlan,
+        mut opened: HashMap<String, Box<dyn Sink>>,
+        feeds: &[Feed],
+    ) -> Result<()> {
         new.interval = self.plan.interval;
         let mut runners: HashMap<String, (String, StageRunner)> = self
             .plan
@@ -460,18 +490,17 @@ impl Scheduler {
             .map(|(plan, sink)| (plan.id.clone(), (plan, sink)))
             .collect();
         for plan in &new.sinks {
-            let sink = match sinks.remove(&plan.id) {
-                Some((old, sink)) if old.input == plan.input && old.kind == plan.kind => sink,
-                Some((_, mut old)) => {
-                    old.flush()?;
-                    sink::open(plan)?
-                }
-                None => sink::open(plan)?,
+            let sink = match opened.remove(&plan.id) {
+                Some(sink) => sink,
+                None => sinks.remove(&plan.id).expect("an unchanged sink").1,
             };
             self.sinks.push(sink);
         }
-        for (_, (_, mut gone)) in sinks {
-            gone.flush()?;
+        // Sinks replaced or removed: what they were given is written.
+        for (id, (_, mut gone)) in sinks {
+            if let Err(e) = gone.flush() {
+                tracing::warn!(pipeline = %new.name, sink = %id, "closing the sink: {e:#}");
+            }
         }
         self.readers = readers(&new);
         self.plan = new;

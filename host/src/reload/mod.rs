@@ -251,6 +251,18 @@ impl Reloader {
         edits
     }
 
+    /// The scheduler could not apply an [`Edit::Replan`] (a new sink would
+    /// not open); it runs on as it was.
+    pub fn replan_refused(&mut self, why: &str) {
+        let mut event = Event::now(
+            What::Refused,
+            None,
+            format!("the manifest's edit cannot go live: {why}; the pipeline runs on as it was"),
+        );
+        event.file = Some(self.manifest.display().to_string());
+        self.events.record(event);
+    }
+
     /// The scheduler now runs `plan` (an [`Edit::Replan`]) with `stages`,
     /// from batch `next`: watch its files, run its new stages' shadows,
     /// forget the stages gone.
