@@ -42,6 +42,7 @@ bad_manifests! {
     kafka_settings_are_checked => "kafka-settings",
     exactly_once_needs_checkpoints => "exactly-once-settings",
     exactly_once_needs_acks_from_all_replicas => "exactly-once-acks",
+    reload_settings_and_shadows_are_checked => "reload-settings",
     dead_letters_need_a_reader => "dead-letter-unread",
     every_error_is_reported_at_once => "many-errors",
     toml_syntax_error_has_its_line => "syntax",
