@@ -30,7 +30,7 @@ pub use native::NativeOperator;
 pub use run::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};
 
-use shadow::{Returned, Shadow};
+use shadow::{CallRef, Returned, Shadow};
 
 /// The code behind a stage: a Wasm component, or a native closure (used by
 /// benchmarks for comparison, and by built-in steps).
@@ -168,27 +168,29 @@ impl Worker {
         })
     }
 
-    /// After a successful call: keeps it for dry runs, and makes it on the
-    /// shadow version, if there is one, to compare.
-    fn observe(&mut self, call: impl FnOnce() -> Call, live: Returned<'_>) {
-        let Worker::Wasm {
+    /// After a successful call: makes it on the shadow version, if there
+    /// is one, to compare.
+    fn observe(&mut self, call: CallRef<'_>, live: Returned<'_>) {
+        if let Worker::Wasm {
             label,
-            keep_last,
-            last,
-            shadow,
+            shadow: Some(shadow),
             ..
         } = self
-        else {
-            return;
-        };
-        if !*keep_last && shadow.is_none() {
-            return;
+        {
+            shadow.compare(label, call, live);
         }
-        let call = call();
-        if let Some(shadow) = shadow {
-            shadow.compare(label, &call, live);
-        }
-        if *keep_last {
+    }
+
+    /// Keeps `call`, the arguments of the call that just succeeded, for
+    /// dry runs of a new version, if calls are kept. The caller hands over
+    /// arguments it has no more use for, so keeping them copies nothing.
+    pub(crate) fn remember(&mut self, call: Call) {
+        if let Worker::Wasm {
+            keep_last: true,
+            last,
+            ..
+        } = self
+        {
             *last = Some(Box::new(call));
         }
     }
@@ -198,7 +200,7 @@ impl Worker {
             Worker::Native(native) => native.map(input),
             Worker::Wasm { .. } => {
                 let output = self.wasm(|i| i.map(input))?;
-                self.observe(|| Call::Map(input.clone()), Returned::Records(&output));
+                self.observe(CallRef::Map(input), Returned::Records(&output));
                 Ok(output)
             }
         }
@@ -209,7 +211,7 @@ impl Worker {
             Worker::Native(native) => native.filter(input),
             Worker::Wasm { .. } => {
                 let keep = self.wasm(|i| i.filter(input))?;
-                self.observe(|| Call::Filter(input.clone()), Returned::Kept(&keep));
+                self.observe(CallRef::Filter(input), Returned::Kept(&keep));
                 Ok(keep)
             }
         }
@@ -220,12 +222,13 @@ impl Worker {
             Worker::Native(native) => native.flat_map(input),
             Worker::Wasm { .. } => {
                 let output = self.wasm(|i| i.flat_map(input))?;
-                self.observe(|| Call::FlatMap(input.clone()), Returned::Records(&output));
+                self.observe(CallRef::FlatMap(input), Returned::Records(&output));
                 Ok(output)
             }
         }
     }
 
+    /// The caller keeps `input` for [`Worker::remember`].
     pub(crate) fn update_state(
         &mut self,
         input: &crate::plugin::StateInput,
@@ -236,33 +239,34 @@ impl Worker {
             )),
             Worker::Wasm { .. } => {
                 let output = self.wasm(|i| i.update_state(input))?;
-                self.observe(
-                    || Call::UpdateState(input.clone()),
-                    Returned::States(&output),
-                );
+                self.observe(CallRef::UpdateState(input), Returned::States(&output));
                 Ok(output)
             }
         }
     }
 
+    /// Takes the groups whole: they are kept for dry runs.
     pub(crate) fn reduce(
         &mut self,
-        keys: &ByteList,
-        values: &ByteList,
-        group_ends: &[u32],
+        keys: ByteList,
+        values: ByteList,
+        group_ends: Vec<u32>,
     ) -> Result<ByteList, Failure> {
         match self {
-            Worker::Native(native) => native.reduce(keys, values, group_ends),
+            Worker::Native(native) => native.reduce(&keys, &values, &group_ends),
             Worker::Wasm { .. } => {
-                let reduced = self.wasm(|i| i.reduce(keys, values, group_ends))?;
-                self.observe(
-                    || Call::Reduce {
-                        keys: keys.clone(),
-                        values: values.clone(),
-                        group_ends: group_ends.to_vec(),
-                    },
-                    Returned::Values(&reduced),
-                );
+                let reduced = self.wasm(|i| i.reduce(&keys, &values, &group_ends))?;
+                let call = CallRef::Reduce {
+                    keys: &keys,
+                    values: &values,
+                    group_ends: &group_ends,
+                };
+                self.observe(call, Returned::Values(&reduced));
+                self.remember(Call::Reduce {
+                    keys,
+                    values,
+                    group_ends,
+                });
                 Ok(reduced)
             }
         }

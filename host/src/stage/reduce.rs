@@ -39,7 +39,7 @@ pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch,
     }
 
     let reduced = worker
-        .reduce(&keys, &values, &group_ends)
+        .reduce(keys, values, group_ends)
         .map_err(|failure| failure.at_input(&order))?;
 
     let mut out = Batch::with_capacity(members.len(), reduced.data.len());

@@ -261,6 +261,9 @@ impl StageRunner {
                         other => break other,
                     }
                 };
+                if result.is_ok() {
+                    partition.remember_input(&step, &mut input);
+                }
                 (partition, result.map(|p| (p, dead)), input)
             }));
         }
@@ -555,6 +558,22 @@ impl Partition {
         self.worker
             .as_mut()
             .expect("the plan gives this step an operator")
+    }
+
+    /// Hands a map, filter or flat-map operator the batch it just ran on
+    /// (and the stage has no more use for), as its last call. The other
+    /// kinds keep the arguments they built themselves.
+    fn remember_input(&mut self, step: &Step, input: &mut Batch) {
+        let call: fn(Batch) -> Call = match step {
+            _ if input.is_empty() => return,
+            Step::Map(_) => Call::Map,
+            Step::Filter(_) => Call::Filter,
+            Step::FlatMap(_) => Call::FlatMap,
+            _ => return,
+        };
+        if let Some(worker) = &mut self.worker {
+            worker.remember(call(std::mem::take(input)));
+        }
     }
 
     /// Runs `step` over this partition's `input`, keeping the state

@@ -53,23 +53,58 @@ enum Outcome {
     States(StateOutput),
 }
 
+/// The arguments of one call, borrowed: what a shadow gets, so the live
+/// call's arguments need not be copied for it.
+#[derive(Clone, Copy)]
+pub(crate) enum CallRef<'a> {
+    Map(&'a Batch),
+    Filter(&'a Batch),
+    FlatMap(&'a Batch),
+    Reduce {
+        keys: &'a ByteList,
+        values: &'a ByteList,
+        group_ends: &'a [u32],
+    },
+    UpdateState(&'a StateInput),
+}
+
 impl Call {
     /// Makes this call on `instance`, which must be of the same kind.
     pub fn on(&self, instance: &mut Instance) -> Result<(), CallError> {
-        self.outcome(instance).map(drop)
+        self.borrowed().outcome(instance).map(drop)
     }
 
-    fn outcome(&self, instance: &mut Instance) -> Result<Outcome, CallError> {
-        Ok(match self {
-            Call::Map(input) => Outcome::Records(instance.map(input)?),
-            Call::Filter(input) => Outcome::Kept(instance.filter(input)?),
-            Call::FlatMap(input) => Outcome::Records(instance.flat_map(input)?),
+    fn borrowed(&self) -> CallRef<'_> {
+        match self {
+            Call::Map(input) => CallRef::Map(input),
+            Call::Filter(input) => CallRef::Filter(input),
+            Call::FlatMap(input) => CallRef::FlatMap(input),
             Call::Reduce {
                 keys,
                 values,
                 group_ends,
+            } => CallRef::Reduce {
+                keys,
+                values,
+                group_ends,
+            },
+            Call::UpdateState(input) => CallRef::UpdateState(input),
+        }
+    }
+}
+
+impl CallRef<'_> {
+    fn outcome(self, instance: &mut Instance) -> Result<Outcome, CallError> {
+        Ok(match self {
+            CallRef::Map(input) => Outcome::Records(instance.map(input)?),
+            CallRef::Filter(input) => Outcome::Kept(instance.filter(input)?),
+            CallRef::FlatMap(input) => Outcome::Records(instance.flat_map(input)?),
+            CallRef::Reduce {
+                keys,
+                values,
+                group_ends,
             } => Outcome::Values(instance.reduce(keys, values, group_ends)?),
-            Call::UpdateState(input) => Outcome::States(instance.update_state(input)?),
+            CallRef::UpdateState(input) => Outcome::States(instance.update_state(input)?),
         })
     }
 }
@@ -125,7 +160,7 @@ impl Shadow {
     /// Makes `call` on the shadow and compares what it returns with what
     /// the live version returned. A shadow that fails is reported, never
     /// fails the batch.
-    pub(crate) fn compare(&mut self, label: &Arc<str>, call: &Call, live: Returned<'_>) {
+    pub(crate) fn compare(&mut self, label: &Arc<str>, call: CallRef<'_>, live: Returned<'_>) {
         if self.instance.is_none() {
             match self
                 .op

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::Worker;
+use super::{Call, Worker};
 use crate::plugin::{Failure, StateInput};
 use crate::record::{Batch, ByteList};
 use crate::state::{Change, PartitionState};
@@ -93,17 +93,20 @@ pub(crate) fn update_state_by_key(
         .update_state(&call)
         .map_err(|failure| failure.at_input(&order))?;
 
-    let changes = (0..groups).map(|g| {
-        let key = call.keys.get(g).to_vec();
-        let change = if result.keep[g] && !call.timing_out[g] {
-            Change::Put {
-                state: result.states.get(g).to_vec(),
-                active: batch_time,
-            }
-        } else {
-            Change::Delete
-        };
-        (key, change)
-    });
-    Ok((result.output, changes.collect()))
+    let changes: Vec<(Vec<u8>, Change)> = (0..groups)
+        .map(|g| {
+            let key = call.keys.get(g).to_vec();
+            let change = if result.keep[g] && !call.timing_out[g] {
+                Change::Put {
+                    state: result.states.get(g).to_vec(),
+                    active: batch_time,
+                }
+            } else {
+                Change::Delete
+            };
+            (key, change)
+        })
+        .collect();
+    worker.remember(Call::UpdateState(call));
+    Ok((result.output, changes))
 }

@@ -300,7 +300,7 @@ pub(crate) fn fold<'k, 'v, 'd: 'v>(
     // The values are folded results, not input records: a failure cannot
     // name an input record.
     worker
-        .reduce(&keys, &values, &ends)
+        .reduce(keys, values, ends)
         .map_err(|failure| failure.at_input(&[]))
 }
 
