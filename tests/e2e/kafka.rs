@@ -55,19 +55,21 @@ pub(crate) fn create_topics_at(at: &str, topics: &[&str], partitions: i32) {
     }
 }
 
-fn produce(topic: &str, records: &[(&str, &str)]) {
+fn produce(topic: &str, records: &[(impl AsRef<str>, impl AsRef<str>)]) {
     produce_at(&bootstrap(), topic, records);
 }
 
-pub(crate) fn produce_at(at: &str, topic: &str, records: &[(&str, &str)]) {
+/// Produces `(key, value)` records to `topic` at `at`, and waits for them.
+pub(crate) fn produce_at(at: &str, topic: &str, records: &[(impl AsRef<str>, impl AsRef<str>)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", at)
         .create()
         .expect("producer");
     for (key, value) in records {
-        producer
-            .send(BaseRecord::to(topic).key(*key).payload(*value))
-            .expect("queue a record");
+        let record = BaseRecord::to(topic)
+            .key(key.as_ref())
+            .payload(value.as_ref());
+        producer.send(record).expect("queue a record");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
@@ -450,14 +452,7 @@ fn a_broker_that_stops_and_starts_again_mid_stream_loses_nothing() {
     let records = |values: &[String]| -> Vec<(String, String)> {
         values.iter().map(|v| (v.clone(), v.clone())).collect()
     };
-    let produce_all = |values: &[String]| {
-        let pairs = records(values);
-        let refs: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        produce_at(&at, &input, &refs);
-    };
+    let produce_all = |values: &[String]| produce_at(&at, &input, &records(values));
     produce_all(&first);
 
     let manifest = manifest(
@@ -598,11 +593,7 @@ fn backpressure_shrinks_the_batches_a_slow_operator_cannot_keep_up_with() {
     let records: Vec<(String, String)> = (0..6000)
         .map(|i| (format!("k{}", i % 10), format!("r-{i:05}")))
         .collect();
-    let pairs: Vec<(&str, &str)> = records
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    produce(&input, &pairs);
+    produce(&input, &records);
 
     // The source may take 2000 records a batch; the operator needs about
     // 2 ms for each, so such a batch takes 8 intervals. (The interval is

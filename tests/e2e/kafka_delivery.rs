@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use crate::kafka::{Read, bootstrap, create_topics_at, fresh_topic, produce_at, read_all_at};
 use crate::support::{Jitter, Running, scratch, toml_path, wasm};
@@ -139,9 +138,9 @@ struct Restarts {
     skipped_committed: usize,
 }
 
-/// Runs `manifest`, killing it [`KILLS`] times, each a random moment after
-/// it has run a batch it had not run before; then lets a last run read the
-/// whole input and stops it.
+/// Runs `manifest`, killing it [`KILLS`] times, each at a random point
+/// after it has run a batch it had not run before; then lets a last run
+/// read the whole input and stops it.
 fn run_with_kills(manifest: &Path) -> Restarts {
     let manifest = manifest.to_str().unwrap();
     let mut jitter = Jitter::new();
@@ -163,9 +162,10 @@ fn run_with_kills(manifest: &Path) -> Restarts {
         running.wait_for_log(&format!(
             "batch done pipeline=kafka-crashy batch={newest_batch} "
         ));
-        // Not a synchronisation: the random delay is where the kill lands
-        // (mid-batch, mid-transaction, mid-checkpoint, mid-wait).
-        std::thread::sleep(Duration::from_micros(jitter.below(40_000)));
+        // A random number of log lines later: the process runs on while
+        // the signal is sent, so the kill lands mid-batch, mid-transaction,
+        // mid-checkpoint or mid-wait.
+        running.wait_for_more_lines(jitter.below(6) as usize);
         let log = running.kill().stderr;
         count_restart(&log, &mut restarts);
         newest_batch = log
@@ -223,12 +223,7 @@ fn totals() -> BTreeMap<String, i64> {
 }
 
 fn produce_input(at: &str, topic: &str) {
-    let records = input();
-    let pairs: Vec<(&str, &str)> = records
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    produce_at(at, topic, &pairs);
+    produce_at(at, topic, &input());
 }
 
 #[test]

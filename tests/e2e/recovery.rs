@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::support::{Jitter, Running, run, run_ok, scratch, toml_path, wasm};
 
@@ -167,11 +166,12 @@ fn killed_at_random_moments_and_restarted_the_output_equals_an_uninterrupted_run
             break;
         }
         // Let it make progress (a batch it had not run before), then kill
-        // it a random moment later: mid-batch, mid-checkpoint, mid-wait.
+        // it a random number of log lines later (files read, batches done,
+        // checkpoints written): the process runs on while the signal is
+        // sent, so the kill lands mid-batch, mid-checkpoint or mid-wait.
         newest_batch += 1;
         running.wait_for_log(&format!("batch done pipeline=crashy batch={newest_batch} "));
-        // Not a synchronisation: the random delay is where the kill lands.
-        std::thread::sleep(Duration::from_micros(jitter.below(15_000)));
+        running.wait_for_more_lines(jitter.below(6) as usize);
         let log = running.kill().stderr;
         replays += usize::from(log.contains("from the intent log"));
         newest_batch = log

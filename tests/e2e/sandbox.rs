@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{Running, manifest, output_lines, scratch, toml_path, wait_until, wasm};
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
 
 fn misbehaving(dir: &Path, name: &str, params: &str, limits: &str, on_error: &str) -> PathBuf {
     let dir = dir.join(name);
@@ -174,7 +174,7 @@ path = "out"
 
     // The next batch gets a fresh instance and goes through.
     std::fs::write(dir.join("in/2.txt"), "fine\nstill fine\n").unwrap();
-    wait_until("the next batch is written", || {
+    running.wait_until("the next batch is written", || {
         output_lines(&dir.join("out")).len() == 2
     });
     running.interrupt();

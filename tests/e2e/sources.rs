@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::process::Stdio;
 
-use crate::support::{Running, manifest, output_lines, scratch, toml_path, wait_until, wasm};
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
 
 #[test]
 fn directory_source_picks_up_new_files() {
@@ -42,14 +42,14 @@ path = "out"
     );
     let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
     let out = dir.join("out");
-    wait_until("the first file is processed", || {
+    running.wait_until("the first file is processed", || {
         output_lines(&out).len() == 2
     });
 
     // A writer moves a finished file in; the half-written temporary is skipped.
     std::fs::write(dir.join("in/2.txt.tmp"), "Second\nFile\nArrives\n").unwrap();
     std::fs::rename(dir.join("in/2.txt.tmp"), dir.join("in/2.txt")).unwrap();
-    wait_until("the new file is processed", || {
+    running.wait_until("the new file is processed", || {
         output_lines(&out).len() == 5
     });
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::support::{Running, manifest, output_lines, scratch, toml_path, wait_until, wasm};
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
 
 /// Each batch's output lines (one file per batch), as sets: partitions may
 /// emit in any order within a batch.
@@ -93,11 +93,11 @@ fn running_count_keeps_counting_across_batches() {
     let out = dir.join("out");
 
     std::fs::write(dir.join("in/1.txt"), "a b a\n").unwrap();
-    wait_until("the first batch is counted", || batches(&out).len() == 1);
+    running.wait_until("the first batch is counted", || batches(&out).len() == 1);
     std::fs::write(dir.join("in/2.txt"), "a c\n").unwrap();
-    wait_until("the second batch is counted", || batches(&out).len() == 2);
+    running.wait_until("the second batch is counted", || batches(&out).len() == 2);
     std::fs::write(dir.join("in/3.txt"), "b\n").unwrap();
-    wait_until("the third batch is counted", || batches(&out).len() == 3);
+    running.wait_until("the third batch is counted", || batches(&out).len() == 3);
 
     running.interrupt();
     let result = running.finish();
@@ -124,10 +124,10 @@ fn ttl_forgets_idle_keys() {
     let out = dir.join("out");
 
     std::fs::write(dir.join("in/1.txt"), "a a\n").unwrap();
-    wait_until("the first batch is counted", || batches(&out).len() == 1);
+    running.wait_until("the first batch is counted", || batches(&out).len() == 1);
     running.wait_for_log("keys timed out");
     std::fs::write(dir.join("in/2.txt"), "a\n").unwrap();
-    wait_until("the key is counted again", || batches(&out).len() == 2);
+    running.wait_until("the key is counted again", || batches(&out).len() == 2);
 
     running.interrupt();
     let result = running.finish();
@@ -151,9 +151,9 @@ fn session_tracker_reports_a_session_when_it_goes_idle() {
     let out = dir.join("out");
 
     std::fs::write(dir.join("in/1.txt"), "alice\nbob\nalice\n").unwrap();
-    wait_until("both sessions end", || output_lines(&out).len() == 2);
+    running.wait_until("both sessions end", || output_lines(&out).len() == 2);
     std::fs::write(dir.join("in/2.txt"), "alice\n").unwrap();
-    wait_until("alice's second session ends", || {
+    running.wait_until("alice's second session ends", || {
         output_lines(&out).len() == 3
     });
 

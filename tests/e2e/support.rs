@@ -170,25 +170,6 @@ pub fn counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, 
     counts
 }
 
-/// How often [`wait_until`] looks again at a condition it cannot be told
-/// about (files appearing in a folder).
-const POLL: Duration = Duration::from_millis(10);
-
-/// Waits until `condition` holds, looking again every [`POLL`]; fails the
-/// test with `what` if it does not within [`DEADLINE`]. For conditions with
-/// an event to wait on (a log line, the process exiting), [`Running`] waits
-/// on the event itself.
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting until {what}"
-        );
-        std::thread::sleep(POLL);
-    }
-}
-
 /// A child's stderr as it arrives, with a signal for each new line.
 #[derive(Default)]
 struct Log {
@@ -273,6 +254,47 @@ impl Running {
         }
     }
 
+    /// Waits until `condition` (about files the process writes) holds,
+    /// looking again each time the process logs a line: it logs every
+    /// batch once the batch's output is written (`batch done`), so a
+    /// condition on the output is seen as soon as it holds. Fails the test
+    /// with `what` if it does not hold within [`DEADLINE`].
+    pub fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
+        let start = Instant::now();
+        let mut log = self.log.text.lock().expect("log lock");
+        loop {
+            let seen = log.len();
+            drop(log);
+            if condition() {
+                return;
+            }
+            log = self.log.text.lock().expect("log lock");
+            while log.len() == seen {
+                let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+                assert!(
+                    !left.is_zero(),
+                    "timed out after {DEADLINE:?} waiting until {what}; the log has:\n{log}"
+                );
+                log = self.log.grew.wait_timeout(log, left).expect("log lock").0;
+            }
+        }
+    }
+
+    /// Waits until the log has `lines` more lines than it has now.
+    pub fn wait_for_more_lines(&self, lines: usize) {
+        let start = Instant::now();
+        let mut log = self.log.text.lock().expect("log lock");
+        let wanted = log.lines().count() + lines;
+        while log.lines().count() < wanted {
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+            assert!(
+                !left.is_zero(),
+                "timed out after {DEADLINE:?} waiting for {lines} more log lines; it has:\n{log}"
+            );
+            log = self.log.grew.wait_timeout(log, left).expect("log lock").0;
+        }
+    }
+
     /// Waits until the log contains `text` at least `times` times.
     pub fn wait_for_log_times(&self, text: &str, times: usize) {
         let start = Instant::now();
@@ -345,7 +367,7 @@ impl Drop for Running {
     }
 }
 
-/// A small random number generator for kill timings, seeded from the
+/// A small random number generator for kill points, seeded from the
 /// clock; the seed is printed so a failing run can be repeated.
 pub struct Jitter(u64);
 
