@@ -279,8 +279,25 @@ impl Kafka {
 
 impl Kafka {
     /// One attempt at reading a batch: the end offsets, then the records.
+    /// A failed attempt leaves the source where the attempt started, so the
+    /// next one takes the same ranges (on a first read, from where the
+    /// start setting placed it).
     fn try_read(&mut self, max_records: usize, time: i64) -> Result<(Batch, Vec<Segment>)> {
         self.consumer()?;
+        let starts = self.next.clone();
+        let read = self.read_ranges(&starts, max_records, time);
+        if read.is_err() {
+            self.next = starts;
+        }
+        read
+    }
+
+    fn read_ranges(
+        &mut self,
+        starts: &BTreeMap<i32, i64>,
+        max_records: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
         let lookup = self.lookup.as_ref().expect("connected");
         let mut ends = BTreeMap::new();
         for &p in self.next.keys() {
@@ -304,7 +321,6 @@ impl Kafka {
                 (p, high.min(from.saturating_add(most)).max(from))
             })
             .collect();
-        let starts = self.next.clone();
         tracing::trace!(source = %self.id, ?starts, ?until, "taking offset ranges");
         let batch = self.fetch(&until, time)?;
         let segments = until
@@ -334,7 +350,6 @@ impl Pull for Kafka {
         let mut wait = Duration::from_millis(500);
         let mut retried = false;
         loop {
-            let starts = self.next.clone();
             match self.try_read(max_records, time) {
                 Ok(read) => {
                     if retried {
@@ -349,7 +364,6 @@ impl Pull for Kafka {
                         wait.as_millis(),
                         OUTAGE.as_secs()
                     );
-                    self.next = starts;
                     self.assign()?;
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(10));
