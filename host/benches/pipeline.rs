@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{grouped, plugin};
 
-use wasmstream::plan::{StagePlan, Step};
+use wasmstream::plan::{Id, StagePlan, Step};
 use wasmstream::plugin::Runtime;
 use wasmstream::record::Batch;
 use wasmstream::sink::BatchInfo;
@@ -123,14 +123,15 @@ impl Measured {
 /// Runs `input` through a chain of `operators` (map, filter, flat-map,
 /// reduce, in that order) repeatedly, after a warm-up batch.
 async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measured> {
-    let steps = [Step::Map, Step::Filter, Step::FlatMap, Step::ReduceByKey];
+    let steps: [fn(Operator) -> Step<Operator>; 4] =
+        [Step::Map, Step::Filter, Step::FlatMap, Step::ReduceByKey];
     let mut runners: Vec<StageRunner> = operators
         .iter()
         .zip(steps)
         .enumerate()
         .map(|(i, (op, step))| {
             let plan = StagePlan {
-                id: format!("s{i}"),
+                id: Id::new(&format!("s{i}")).expect("a plain id"),
                 inputs: vec![],
                 step: step(op.clone()),
                 parallelism: 1,

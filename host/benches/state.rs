@@ -14,7 +14,7 @@ use std::time::Instant;
 use common::{grouped, plugin};
 
 use wasmstream::checkpoint::{Header, Store};
-use wasmstream::plan::{StagePlan, Step, Windowing};
+use wasmstream::plan::{Id, StagePlan, Step, Windowing};
 use wasmstream::plugin::Runtime;
 use wasmstream::record::Batch;
 use wasmstream::scheduler::Summary;
@@ -42,9 +42,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stage(step: Step) -> StageRunner {
+fn stage(step: Step<Operator>) -> StageRunner {
     let plan = StagePlan {
-        id: "bench".into(),
+        id: Id::new("bench").expect("a plain id"),
         inputs: vec![],
         step,
         parallelism: 1,

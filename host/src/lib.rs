@@ -39,8 +39,10 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod manifest;
+pub mod operator;
 pub mod plan;
 pub mod plugin;
+pub mod position;
 pub mod rate;
 pub mod record;
 pub mod reload;
@@ -50,4 +52,5 @@ pub mod sink;
 pub mod source;
 pub mod stage;
 pub mod state;
+pub mod summary;
 pub mod telemetry;

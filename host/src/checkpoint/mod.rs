@@ -65,7 +65,7 @@ pub struct Header {
     /// The stage ids, in the order their states follow.
     pub stages: Vec<String>,
     /// Counters, so the final summary covers the whole run.
-    pub summary: crate::scheduler::Summary,
+    pub summary: crate::summary::Summary,
     /// Whether that batch was the last of an input that ended: a restart
     /// with nothing new to read then has no batch to run.
     pub input_ended: bool,

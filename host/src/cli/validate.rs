@@ -13,6 +13,11 @@ pub struct Args {
     /// Pipeline manifests (TOML) to check.
     #[arg(required = true, value_name = "MANIFEST")]
     manifests: Vec<PathBuf>,
+    /// Print each resolved plan as JSON on stdout (paths resolved,
+    /// components named by content hash, the stage graph in order)
+    /// instead of a one-line summary.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -27,14 +32,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         })
         .await?;
         match checked {
+            Ok((_, bound)) if args.json => {
+                println!("{}", serde_json::to_string_pretty(&bound.plan)?);
+            }
             Ok((file, plan)) => println!(
                 "{}: ok: pipeline `{}`, {} sources, {} stages, {} sinks, batch interval {} ms",
                 file.display(),
-                plan.name,
-                plan.sources.len(),
-                plan.stages.len(),
-                plan.sinks.len(),
-                plan.interval.as_millis()
+                plan.plan.name,
+                plan.plan.sources.len(),
+                plan.plan.stages.len(),
+                plan.plan.sinks.len(),
+                plan.plan.interval.as_millis()
             ),
             Err(errors) => {
                 ok = false;

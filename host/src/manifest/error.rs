@@ -79,14 +79,6 @@ impl<'a> Collector<'a> {
         });
     }
 
-    /// All errors, or `Ok` when there were none.
-    pub(crate) fn finish(self) -> Result<(), ManifestErrors> {
-        if self.errors.is_empty() {
-            return Ok(());
-        }
-        Err(self.fail())
-    }
-
     /// The errors collected so far, in file order.
     pub(crate) fn fail(mut self) -> ManifestErrors {
         self.errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));

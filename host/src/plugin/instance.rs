@@ -16,12 +16,13 @@ use super::bindings::{
 use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 
 /// What one instance may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The most linear memory the instance may grow to.
     pub memory_bytes: usize,
     /// The longest one call (one batch, one partition) may run, in wall
     /// time measured by the engine's epoch.
+    #[serde(with = "humantime_serde")]
     pub cpu: Duration,
 }
 

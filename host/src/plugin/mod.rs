@@ -85,6 +85,12 @@ impl fmt::Display for OperatorKind {
     }
 }
 
+/// The content hash of a component's bytes, hex-encoded: how plans and
+/// reload events name a version.
+pub fn content_hash(bytes: &[u8]) -> String {
+    cache::hex(&cache::digest(bytes))
+}
+
 /// The engine, linker and compile cache shared by all pipelines.
 pub struct Runtime {
     linker: Linker<StoreData>,

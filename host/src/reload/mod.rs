@@ -5,17 +5,26 @@
 //!   folder are watched, debounced.
 //! - [`prepare`]: a changed component is loaded, kind-checked, `init`ed
 //!   and dry-run on the last batch's calls, off the batch path.
-//! - [`Reloader`] (here): between two batches the scheduler hands it the
-//!   stages; it swaps in what passed, for every partition of the stage at
-//!   once (state and window contents stay), keeps the replaced version
-//!   while the new one is on probation, and rolls back to it if the new
-//!   one fails a batch. Shadow versions and `wasmstream promote` go
-//!   through the same path.
+//! - [`Reloader`] (here): what changed goes to preparation; between two
+//!   batches the scheduler hands over the stages and gets back the edits
+//!   due.
+//! - [`swap`]: a prepared version goes live in every partition of its
+//!   stage at once (state and window contents stay), on probation, and is
+//!   rolled back if it fails a batch; a version that converts state does
+//!   so first.
+//! - [`shadow`]: candidates run beside the live version, their output
+//!   compared and reported; `wasmstream promote` makes one live.
+//! - [`edit`]: an edited manifest, compared with the running plan
+//!   ([`crate::plan::diff`]): new versions, a new interval, a new graph,
+//!   or what waits for a restart.
 //! - [`events`]: every reload, refusal, rollback and promotion, logged and
 //!   kept for `wasmstream status`.
 
+mod edit;
 pub mod events;
 mod prepare;
+mod shadow;
+mod swap;
 mod watch;
 
 use std::collections::HashMap;
@@ -27,11 +36,12 @@ use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::manifest::ManifestErrors;
-use crate::plan::{PipelinePlan, Step, Windowing};
+use crate::plan::{Bound, Id, PipelinePlan};
 use crate::plugin::Runtime;
-use crate::stage::{Operator, StageError, StageRunner, WasmOperator};
+use crate::stage::{StageRunner, WasmOperator};
 use events::{Event, EventLog, What};
 use prepare::{Candidate, Prepared, Refusal};
+use swap::Probation;
 
 /// The control-folder file that asks a running pipeline to promote a
 /// stage's shadow: `promote-<stage>`.
@@ -66,7 +76,7 @@ pub enum News {
     /// A watched file changed (and has settled).
     Changed(PathBuf),
     /// The manifest, read again.
-    Manifest(Box<Result<PipelinePlan, ManifestErrors>>),
+    Manifest(Box<Result<Bound, ManifestErrors>>),
 }
 
 /// A manifest edit the scheduler applies between two batches.
@@ -74,7 +84,7 @@ pub enum Edit {
     /// Run this plan from now on: stages or sinks added, removed or
     /// rewired (with what changed, in words). Stages whose shape is
     /// unchanged keep their runners and state.
-    Replan(Box<PipelinePlan>, Vec<String>),
+    Replan(Box<Bound>, Vec<String>),
     /// A new batch interval.
     Retime(Retiming),
 }
@@ -86,13 +96,7 @@ pub struct Retiming {
     pub interval: Duration,
     /// Each source's new most records per batch (its rate times the new
     /// interval), by source id.
-    pub source_caps: Vec<(String, Option<usize>)>,
-}
-
-/// A version gone live, until it has run `left` more batches.
-struct Probation {
-    previous: Arc<WasmOperator>,
-    left: u32,
+    pub source_caps: Vec<(Id, Option<usize>)>,
 }
 
 /// Watches a running pipeline's files and changes its operators' versions
@@ -108,19 +112,17 @@ pub struct Reloader {
     running: PipelinePlan,
     done_tx: mpsc::UnboundedSender<Done>,
     done: mpsc::UnboundedReceiver<Done>,
-    manifests_tx: mpsc::UnboundedSender<Result<PipelinePlan, ManifestErrors>>,
-    manifests: mpsc::UnboundedReceiver<Result<PipelinePlan, ManifestErrors>>,
+    manifests_tx: mpsc::UnboundedSender<Result<Bound, ManifestErrors>>,
+    manifests: mpsc::UnboundedReceiver<Result<Bound, ManifestErrors>>,
     generation: HashMap<String, u64>,
     probation: HashMap<String, Probation>,
     shadows: HashMap<String, Arc<WasmOperator>>,
     /// The running batch interval.
     interval: Duration,
-    /// A stage whose windows count batches, which pins the interval.
-    counts_batches: Option<String>,
     /// A new interval to apply at the next boundary.
     retiming: Option<Retiming>,
     /// A new graph to run from the next boundary, and what changed.
-    replan: Option<(PipelinePlan, Vec<String>)>,
+    replan: Option<(Bound, Vec<String>)>,
 }
 
 impl Reloader {
@@ -138,24 +140,19 @@ impl Reloader {
             std::slice::from_ref(&control),
             plan.reload.debounce,
         )?;
-        let mut shadows = HashMap::new();
-        for (stage, runner) in plan.stages.iter().zip(stages.iter_mut()) {
-            runner.keep_last_calls();
-            if let Some(Operator::Wasm(op)) = stage.step.operator() {
+        for (stage, runner) in plan.stages.iter().zip(stages.iter()) {
+            if let Some(component) = stage.step.operator() {
                 let mut started =
                     Event::now(What::Started, Some(&stage.id), "the pipeline started");
-                started.version = Some(short(&op.plugin.digest()));
-                started.file = Some(op.plugin.path().display().to_string());
+                started.version = Some(short(&component.digest));
+                started.file = Some(component.path.display().to_string());
                 events.record(started);
             }
-            if let Some(Operator::Wasm(shadow)) = &stage.shadow {
-                runner.set_shadow(Some(shadow.clone()));
-                shadows.insert(stage.id.clone(), shadow.clone());
-            }
+            debug_assert_eq!(runner.id(), stage.id.as_str());
         }
         let (done_tx, done) = mpsc::unbounded_channel();
         let (manifests_tx, manifests) = mpsc::unbounded_channel();
-        let reloader = Reloader {
+        let mut reloader = Reloader {
             runtime,
             manifest: plan.file.clone(),
             control,
@@ -169,12 +166,12 @@ impl Reloader {
             manifests,
             generation: HashMap::new(),
             probation: HashMap::new(),
-            shadows,
+            shadows: HashMap::new(),
             interval: plan.interval,
-            counts_batches: counts_batches(plan),
             retiming: None,
             replan: None,
         };
+        reloader.start_shadows(stages, |_| true);
         // What changed between reading the plan and watching (a manifest
         // or component saved during recovery) is found by reading once
         // more; an unchanged manifest changes nothing.
@@ -251,133 +248,6 @@ impl Reloader {
         edits
     }
 
-    /// The scheduler could not apply an [`Edit::Replan`] (a new sink would
-    /// not open); it runs on as it was.
-    pub fn replan_refused(&mut self, why: &str) {
-        let mut event = Event::now(
-            What::Refused,
-            None,
-            format!("the manifest's edit cannot go live: {why}; the pipeline runs on as it was"),
-        );
-        event.file = Some(self.manifest.display().to_string());
-        self.events.record(event);
-    }
-
-    /// The scheduler now runs `plan` (an [`Edit::Replan`]) with `stages`,
-    /// from batch `next`: watch its files, run its new stages' shadows,
-    /// forget the stages gone.
-    pub fn replanned(
-        &mut self,
-        plan: &PipelinePlan,
-        stages: &mut [StageRunner],
-        changes: &[String],
-        next: u64,
-    ) {
-        let before: Vec<&str> = self.running.stages.iter().map(|s| s.id.as_str()).collect();
-        for (stage, runner) in plan.stages.iter().zip(stages.iter_mut()) {
-            runner.keep_last_calls();
-            if !before.contains(&stage.id.as_str())
-                && let Some(Operator::Wasm(shadow)) = &stage.shadow
-            {
-                runner.set_shadow(Some(shadow.clone()));
-                self.shadows.insert(stage.id.clone(), shadow.clone());
-            }
-        }
-        let present = |id: &String| plan.stages.iter().any(|s| &s.id == id);
-        self.shadows.retain(|id, _| present(id));
-        self.probation.retain(|id, _| present(id));
-        self.generation.retain(|id, _| present(id));
-        match watch::Watcher::new(
-            &watched_files(plan),
-            std::slice::from_ref(&self.control),
-            plan.reload.debounce,
-        ) {
-            Ok(watcher) => self.watcher = watcher,
-            Err(e) => {
-                tracing::warn!(pipeline = %plan.name, "cannot watch the new stages' files: {e:#}")
-            }
-        }
-        self.counts_batches = counts_batches(plan);
-        self.running = plan.clone();
-        let mut event = Event::now(
-            What::Changed,
-            None,
-            format!("the manifest's edit is live: {}", changes.join("; ")),
-        );
-        event.first_batch = Some(next);
-        event.file = Some(self.manifest.display().to_string());
-        self.events.record(event);
-    }
-
-    /// After batch `id` is written: counts down probations and reports
-    /// the shadows' comparisons.
-    pub fn batch_done(&mut self, stages: &mut [StageRunner], id: u64) {
-        self.probation.retain(|_, p| {
-            p.left = p.left.saturating_sub(1);
-            p.left > 0
-        });
-        for runner in stages.iter_mut() {
-            let Some(report) = runner.take_shadow_report() else {
-                continue;
-            };
-            if report.compared == 0 && report.differing == 0 && report.failed.is_none() {
-                // Nothing reached the stage: nothing to compare.
-                continue;
-            }
-            let reason = match &report.failed {
-                Some(failure) => format!("batch {id}: the shadow failed: {failure}"),
-                None if report.differing == 0 => {
-                    format!("batch {id}: 0 of {} records differ", report.compared)
-                }
-                None => format!(
-                    "batch {id}: {} of {} records differ; e.g. {}",
-                    report.differing,
-                    report.compared,
-                    report.samples.join("; ")
-                ),
-            };
-            let mut event = Event::now(What::Shadow, Some(runner.id()), reason);
-            event.version = self
-                .shadows
-                .get(runner.id())
-                .map(|s| short(&s.plugin.digest()));
-            self.events.record(event);
-        }
-    }
-
-    /// Whether stage `stage` runs a version still on probation.
-    pub fn on_probation(&self, stage: &str) -> bool {
-        self.probation.contains_key(stage)
-    }
-
-    /// Whether any stage does.
-    pub fn any_on_probation(&self) -> bool {
-        !self.probation.is_empty()
-    }
-
-    /// Puts back the version the failed one replaced; the scheduler then
-    /// runs batch `batch` again.
-    pub fn roll_back(&mut self, stages: &mut [StageRunner], error: &StageError, batch: u64) {
-        let Some(probation) = self.probation.remove(&error.stage) else {
-            return;
-        };
-        let Some(runner) = stages.iter_mut().find(|s| s.id() == error.stage) else {
-            return;
-        };
-        let (failed, instances) = runner.swap(probation.previous.clone(), Vec::new());
-        drop_later(instances);
-        let mut event = Event::now(
-            What::RolledBack,
-            Some(&error.stage),
-            format!("the new version failed batch {batch} on probation: {error}"),
-        );
-        event.version = Some(short(&probation.previous.plugin.digest()));
-        event.previous = failed.map(|f| short(&f.plugin.digest()));
-        event.first_batch = Some(batch);
-        event.file = Some(probation.previous.plugin.path().display().to_string());
-        self.events.record(event);
-    }
-
     /// A watched file changed.
     fn changed(&mut self, path: &Path, stages: &[StageRunner]) {
         if path == self.manifest {
@@ -407,33 +277,6 @@ impl Reloader {
                 self.spawn(candidate, Target::Shadow);
             }
         }
-    }
-
-    /// `wasmstream promote`: the stage's shadow becomes its live version.
-    fn promote(&mut self, stage: &str, stages: &[StageRunner]) {
-        let Some(runner) = stages.iter().find(|s| s.id() == stage) else {
-            self.events.record(Event::now(
-                What::Refused,
-                Some(stage),
-                "cannot promote: the pipeline has no such stage",
-            ));
-            return;
-        };
-        let Some(shadow) = self.shadows.get(stage).cloned() else {
-            self.events.record(Event::now(
-                What::Refused,
-                Some(stage),
-                "cannot promote: the stage has no shadow version",
-            ));
-            return;
-        };
-        let candidate = self.candidate(
-            runner,
-            &shadow,
-            Some(shadow.plugin.clone()),
-            "promoted from shadow (update the manifest's `component` to keep it after a restart)",
-        );
-        self.spawn(candidate, Target::Promote);
     }
 
     fn candidate(
@@ -474,222 +317,6 @@ impl Reloader {
             });
         });
     }
-
-    /// Swaps in a prepared version, or records why it was refused.
-    fn apply(&mut self, done: Done, stages: &mut [StageRunner], next: u64) {
-        let stage = match &done.result {
-            Ok(prepared) => prepared.stage.clone(),
-            Err(refusal) => refusal.stage.clone(),
-        };
-        if self.generation.get(&stage) != Some(&done.generation) {
-            // A newer change of the same stage is being prepared.
-            return;
-        }
-        let mut prepared = match done.result {
-            Ok(prepared) => prepared,
-            Err(refusal) => {
-                let mut event = Event::now(
-                    What::Refused,
-                    Some(&refusal.stage),
-                    format!(
-                        "{}; the live version keeps running (the next change of the file is tried again)",
-                        refusal.reason
-                    ),
-                );
-                event.version = refusal.version;
-                event.file = Some(refusal.file.display().to_string());
-                self.events.record(event);
-                return;
-            }
-        };
-        let Some(runner) = stages.iter_mut().find(|s| s.id() == stage) else {
-            return;
-        };
-        let version = short(&prepared.op.plugin.digest());
-        let file = prepared.op.plugin.path().display().to_string();
-        if done.target == Target::Shadow {
-            runner.set_shadow(Some(prepared.op.clone()));
-            self.shadows.insert(stage.clone(), prepared.op);
-            let mut event = Event::now(What::ShadowStarted, Some(&stage), prepared.reason);
-            event.version = Some(version);
-            event.first_batch = Some(next);
-            event.file = Some(file);
-            self.events.record(event);
-            return;
-        }
-        // A version that converts state does so now, all keys at once,
-        // before its first batch; it cannot be rolled back after (the old
-        // version could not read what it converted).
-        let mut reason = prepared.reason;
-        let mut migrated = false;
-        if prepared.op.plugin.migrates()
-            && let Some(live) = runner.live()
-            && live.plugin.digest() != prepared.op.plugin.digest()
-        {
-            match runner.migrate_state(&live.plugin.digest(), &mut prepared.instances) {
-                Ok(keys) => {
-                    migrated = true;
-                    reason.push_str(&format!(
-                        "; migrate-state converted {keys} keys' state from {}",
-                        short(&live.plugin.digest())
-                    ));
-                }
-                Err(why) => {
-                    let mut event = Event::now(
-                        What::Refused,
-                        Some(&stage),
-                        format!(
-                            "its migrate-state failed: {why}; the state is unchanged and the live version keeps running"
-                        ),
-                    );
-                    event.version = Some(version);
-                    event.file = Some(file);
-                    self.events.record(event);
-                    return;
-                }
-            }
-        }
-        let (previous, replaced) = runner.swap(prepared.op.clone(), prepared.instances);
-        drop_later(replaced);
-        if done.target == Target::Promote {
-            runner.set_shadow(None);
-            self.shadows.remove(&stage);
-        }
-        let what = match done.target {
-            Target::Promote => What::Promoted,
-            _ => What::Reloaded,
-        };
-        let mut event = Event::now(what, Some(&stage), reason);
-        event.version = Some(version);
-        event.previous = previous.as_ref().map(|p| short(&p.plugin.digest()));
-        event.first_batch = Some(next);
-        event.file = Some(file);
-        self.events.record(event);
-        match previous {
-            Some(previous) if self.probation_batches > 0 && !migrated => {
-                self.probation.insert(
-                    stage,
-                    Probation {
-                        previous,
-                        left: self.probation_batches,
-                    },
-                );
-            }
-            _ => {}
-        }
-    }
-
-    /// The manifest was read again: operator changes (a component, its
-    /// params or limits, a shadow) are prepared like a changed file; any
-    /// other change is reported as needing a restart.
-    fn manifest_read(
-        &mut self,
-        read: Result<PipelinePlan, ManifestErrors>,
-        stages: &mut [StageRunner],
-    ) {
-        let plan = match read {
-            Ok(plan) => plan,
-            Err(errors) => {
-                let mut event = Event::now(
-                    What::Refused,
-                    None,
-                    format!(
-                        "the edited manifest has errors; nothing changes: {}",
-                        errors.to_string().lines().collect::<Vec<_>>().join("; ")
-                    ),
-                );
-                event.file = Some(self.manifest.display().to_string());
-                self.events.record(event);
-                return;
-            }
-        };
-        if plan.interval != self.interval {
-            match &self.counts_batches {
-                Some(stage) => {
-                    let mut event = Event::now(
-                        What::NeedsRestart,
-                        None,
-                        format!(
-                            "the manifest changed the batch interval ({} ms → {} ms), but stage `{stage}` counts its window in batches of the old interval; the change waits for a restart",
-                            self.interval.as_millis(),
-                            plan.interval.as_millis()
-                        ),
-                    );
-                    event.file = Some(self.manifest.display().to_string());
-                    self.events.record(event);
-                }
-                None => {
-                    self.retiming = Some(Retiming {
-                        interval: plan.interval,
-                        source_caps: plan
-                            .sources
-                            .iter()
-                            .map(|s| (s.id.clone(), s.max_batch_records))
-                            .collect(),
-                    })
-                }
-            }
-        }
-        let (restart, live) = compare(&self.running, &plan);
-        if !restart.is_empty() {
-            let mut event = Event::now(
-                What::NeedsRestart,
-                None,
-                format!(
-                    "the manifest changed {}; that cannot change under a running pipeline, so the edit waits for a restart (state resumes from the checkpoint)",
-                    restart.join(", ")
-                ),
-            );
-            event.file = Some(self.manifest.display().to_string());
-            self.events.record(event);
-        } else if !live.is_empty() {
-            self.replan = Some((plan.clone(), live));
-        }
-        for stage in &plan.stages {
-            let Some(runner) = stages.iter().find(|s| s.id() == stage.id) else {
-                continue;
-            };
-            if let (Some(Operator::Wasm(new)), Some(live)) = (stage.step.operator(), runner.live())
-                && !same_version(new, &live)
-            {
-                let reason = if new.plugin.digest() == live.plugin.digest() {
-                    "the manifest changed its params or limits"
-                } else {
-                    "the manifest names another component"
-                };
-                let candidate = self.candidate(runner, new, Some(new.plugin.clone()), reason);
-                self.spawn(candidate, Target::Live);
-            }
-            let shadow = match &stage.shadow {
-                Some(Operator::Wasm(shadow)) => Some(shadow.clone()),
-                _ => None,
-            };
-            match (shadow, self.shadows.get(&stage.id).cloned()) {
-                (Some(new), Some(old)) if same_version(&new, &old) => {}
-                (Some(new), _) => {
-                    let candidate = self.candidate(
-                        runner,
-                        &new,
-                        Some(new.plugin.clone()),
-                        "the manifest names a shadow",
-                    );
-                    self.spawn(candidate, Target::Shadow);
-                }
-                (None, Some(_)) => {
-                    self.shadows.remove(&stage.id);
-                    if let Some(runner) = stages.iter_mut().find(|s| s.id() == stage.id) {
-                        runner.set_shadow(None);
-                    }
-                    self.events.record(Event::now(
-                        What::ShadowStopped,
-                        Some(&stage.id),
-                        "the manifest no longer names a shadow",
-                    ));
-                }
-                (None, None) => {}
-            }
-        }
-    }
 }
 
 /// Drops replaced instances on the blocking pool: freeing an instance's
@@ -704,166 +331,9 @@ fn same_version(a: &WasmOperator, b: &WasmOperator) -> bool {
     a.plugin.digest() == b.plugin.digest() && a.params == b.params && a.limits == b.limits
 }
 
-/// How `new` differs from `running`, leaving out operator versions (swapped
-/// like changed files) and the interval (applied where it can be): what
-/// needs a restart, and what can change at a batch boundary.
-fn compare(running: &PipelinePlan, new: &PipelinePlan) -> (Vec<String>, Vec<String>) {
-    let mut restart = Vec::new();
-    let mut live = Vec::new();
-    // Sources hold positions in their input; the per-batch caps follow
-    // from the interval and are left out.
-    let sources = |p: &PipelinePlan| {
-        let kinds: Vec<_> = p.sources.iter().map(|s| (&s.id, &s.kind)).collect();
-        format!("{kinds:?}")
-    };
-    let fixed = [
-        ("the sources", sources(running), sources(new)),
-        (
-            "the checkpoints",
-            format!("{:?}", running.checkpoint),
-            format!("{:?}", new.checkpoint),
-        ),
-        (
-            "on_error",
-            format!("{:?}", running.on_error),
-            format!("{:?}", new.on_error),
-        ),
-        (
-            "state_memory",
-            running.state_memory.to_string(),
-            new.state_memory.to_string(),
-        ),
-        (
-            "backpressure",
-            running.backpressure.to_string(),
-            new.backpressure.to_string(),
-        ),
-    ];
-    for (aspect, old, now) in fixed {
-        if old != now {
-            restart.push(format!("{aspect} ({old} → {now})"));
-        }
-    }
-    for old in &running.stages {
-        match new.stages.iter().find(|s| s.id == old.id) {
-            None if stateful(&old.step) => {
-                live.push(format!("stage `{}` removed, and its state dropped", old.id))
-            }
-            None => live.push(format!("stage `{}` removed", old.id)),
-            Some(now) if stage_shape(now) == stage_shape(old) => {}
-            Some(now) if stateful(&old.step) => restart.push(format!(
-                "stage `{}` ({} → {}), whose state is laid out for the old one",
-                old.id,
-                stage_shape(old),
-                stage_shape(now)
-            )),
-            Some(now) => live.push(format!(
-                "stage `{}` ({} → {})",
-                old.id,
-                stage_shape(old),
-                stage_shape(now)
-            )),
-        }
-    }
-    for now in &new.stages {
-        if !running.stages.iter().any(|s| s.id == now.id) {
-            live.push(format!("stage `{}` added", now.id));
-        }
-    }
-    for old in &running.sinks {
-        match new.sinks.iter().find(|s| s.id == old.id) {
-            None => live.push(format!("sink `{}` removed", old.id)),
-            Some(now) if now.input == old.input && now.kind == old.kind => {}
-            Some(_) => live.push(format!("sink `{}` changed", old.id)),
-        }
-    }
-    for now in &new.sinks {
-        if !running.sinks.iter().any(|s| s.id == now.id) {
-            live.push(format!("sink `{}` added", now.id));
-        }
-    }
-    (restart, live)
-}
-
-/// Whether a step keeps anything across batches.
-fn stateful(step: &Step) -> bool {
-    matches!(
-        step,
-        Step::UpdateStateByKey(..)
-            | Step::Window { .. }
-            | Step::ReduceByKeyAndWindow { .. }
-            | Step::CountByValueAndWindow(_)
-    )
-}
-
-/// A stage without its operator's version: what it does, what it reads,
-/// over how many partitions.
-pub fn stage_shape(stage: &crate::plan::StagePlan) -> String {
-    format!(
-        "{} reading {}, parallelism {}",
-        step_shape(&stage.step),
-        stage.inputs.join(", "),
-        stage.parallelism
-    )
-}
-
-/// The first stage whose windows count batches (which pins the interval).
-fn counts_batches(plan: &PipelinePlan) -> Option<String> {
-    plan.stages
-        .iter()
-        .find(|s| {
-            matches!(
-                s.step,
-                Step::Window { .. }
-                    | Step::ReduceByKeyAndWindow {
-                        windowing: Windowing::Batches { .. },
-                        ..
-                    }
-                    | Step::CountByValueAndWindow(Windowing::Batches { .. })
-            )
-        })
-        .map(|s| s.id.clone())
-}
-
 /// The manifest and every component (and shadow) it names.
 fn watched_files(plan: &PipelinePlan) -> Vec<PathBuf> {
     let mut files = vec![plan.file.clone()];
-    for stage in &plan.stages {
-        for op in [stage.step.operator(), stage.shadow.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(file) = op.file() {
-                files.push(file.to_owned());
-            }
-        }
-    }
+    files.extend(plan.components().map(|(_, _, c)| c.path.clone()));
     files
-}
-
-/// A step without its operator's version.
-fn step_shape(step: &Step) -> String {
-    let windowing = |w: &Windowing| format!("{w:?}");
-    match step {
-        Step::Map(_) => "map".into(),
-        Step::Filter(_) => "filter".into(),
-        Step::FlatMap(_) => "flat_map".into(),
-        Step::ReduceByKey(_) => "reduce_by_key".into(),
-        Step::UpdateStateByKey(_, None) => "update_state_by_key".into(),
-        Step::UpdateStateByKey(_, Some(ttl)) => {
-            format!("update_state_by_key with ttl {} ms", ttl.as_millis())
-        }
-        Step::Union => "union".into(),
-        Step::Window { length, slide } => format!("window of {length} batches every {slide}"),
-        Step::ReduceByKeyAndWindow {
-            inverse,
-            windowing: w,
-            ..
-        } => format!(
-            "reduce_by_key_and_window {}, inverse {:?}",
-            windowing(w),
-            inverse.as_ref().and_then(Operator::file)
-        ),
-        Step::CountByValueAndWindow(w) => format!("count_by_value_and_window {}", windowing(w)),
-    }
 }

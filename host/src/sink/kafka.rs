@@ -34,6 +34,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::{BatchInfo, Progress, Sink};
+use crate::plan::{Delivery, KafkaSink, Transactions};
 use crate::record::Batch;
 use crate::source::Position;
 
@@ -44,54 +45,6 @@ const FLUSH: Duration = Duration::from_secs(300);
 const REPORT: Duration = Duration::from_secs(5);
 /// How long a metadata, offset or transaction-control request may take.
 const REQUEST: Duration = Duration::from_secs(30);
-
-/// Settings of a Kafka sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSink {
-    /// `host:port[,host:port...]`.
-    pub bootstrap: String,
-    /// The topic.
-    pub topic: String,
-    /// `acks`: `"all"` (default), `"1"` or `"0"`.
-    pub acks: String,
-    /// `compression.type`: `none` (default), `gzip`, `snappy`, `lz4`, `zstd`.
-    pub compression: String,
-    /// What a crash may do to the output.
-    pub delivery: Delivery,
-}
-
-/// A Kafka sink's delivery guarantee.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// A batch replayed after a crash is produced again.
-    AtLeastOnce,
-    /// Each batch commits in one transaction with its input offsets.
-    ExactlyOnce(Transactions),
-}
-
-/// How an exactly-once sink commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transactions {
-    /// The producer's `transactional.id`, one per pipeline and sink, so a
-    /// restarted pipeline fences the process it replaces.
-    pub transactional_id: String,
-    /// The one-partition topic where each transaction records its batch.
-    pub commit_topic: String,
-    /// The Kafka sources (on this cluster) whose offsets each transaction
-    /// commits to their consumer groups.
-    pub sources: Vec<CommittedSource>,
-}
-
-/// A source whose offsets an exactly-once sink commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedSource {
-    /// The source id, as in [`Progress::sources`].
-    pub id: String,
-    /// Its topic.
-    pub topic: String,
-    /// Its consumer group.
-    pub group: String,
-}
 
 /// What each transaction writes to the commit topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Position, Pull, Segment};
+use crate::plan::{KafkaSource, Start};
 use crate::record::Batch;
 
 /// How long a metadata or offset request may take before the source fails
@@ -26,34 +27,6 @@ const FETCH: Duration = Duration::from_secs(30);
 /// How long a broker that went away mid-stream is waited for before the
 /// pipeline fails.
 const OUTAGE: Duration = Duration::from_secs(300);
-
-/// Where a source with no checkpoint starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// Each partition's first offset still kept.
-    Earliest,
-    /// Only records written after the pipeline starts.
-    Latest,
-    /// The first record at or after this time (ms since the Unix epoch).
-    Timestamp(i64),
-}
-
-/// Settings of a Kafka source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSource {
-    /// `host:port[,host:port...]`.
-    pub bootstrap: String,
-    /// The topic.
-    pub topic: String,
-    /// The consumer group offsets are committed to.
-    pub group: String,
-    /// Where to start without a checkpoint.
-    pub start: Start,
-    /// Whether the source commits the offsets it reached to `group` after
-    /// each batch; not when an exactly-once sink commits them in its
-    /// transactions.
-    pub commit_offsets: bool,
-}
 
 pub struct Kafka {
     id: String,

@@ -23,12 +23,13 @@ mod socket;
 mod stdin;
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::plan::{SourceKind, SourcePlan};
 use crate::record::Batch;
+
+pub use crate::position::{Position, Segment};
 
 /// Records per chunk a push source sends.
 pub const CHUNK_RECORDS: usize = 4096;
@@ -85,61 +86,6 @@ pub trait Pull: Send + Sync {
     }
 }
 
-/// Where a pull source is, as a checkpoint keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Position {
-    /// A directory: the files read whole, in the order read, and how far
-    /// into the file being read.
-    Directory {
-        /// File names read whole.
-        done: Vec<String>,
-        /// The file being read and the byte offset reached.
-        current: Option<(String, u64)>,
-    },
-    /// A generator: the next sequence number.
-    Generator {
-        /// The next sequence number.
-        next: u64,
-    },
-    /// A Kafka topic: the next offset per partition.
-    Kafka {
-        /// Partition to next offset.
-        offsets: std::collections::BTreeMap<i32, i64>,
-    },
-}
-
-/// A range of a pull source's input that one batch read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    /// Bytes `start..end` of a file in a directory source's folder.
-    File {
-        /// The file's name in the folder.
-        file: String,
-        /// Byte offset of the first line.
-        start: u64,
-        /// Byte offset just past the last line's newline.
-        end: u64,
-    },
-    /// Generated records `start..end`.
-    Seq {
-        /// First sequence number.
-        start: u64,
-        /// One past the last.
-        end: u64,
-    },
-    /// Offsets `start..end` of a Kafka partition.
-    Offsets {
-        /// The partition.
-        partition: i32,
-        /// First offset.
-        start: i64,
-        /// One past the last.
-        end: i64,
-    },
-}
-
 /// A started source.
 pub enum Started {
     /// Read at each cut.
@@ -151,7 +97,7 @@ pub enum Started {
 /// Starts `plan`'s source. A push source stops reading when `stop`
 /// becomes true.
 pub fn start(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
-    let id = plan.id.clone();
+    let id = plan.id.to_string();
     match plan.kind.clone() {
         SourceKind::Directory { path, watch } => {
             Started::Pull(Box::new(directory::Directory::new(id, path, watch)))

@@ -11,74 +11,23 @@
 //! exactly one partition.
 
 mod event_time;
-mod native;
 mod reduce;
 mod run;
 mod shadow;
 mod update_state;
 mod window;
 
-use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
-use crate::plugin::{Failure, Instance, Limits, Plugin};
+use crate::plugin::{Failure, Instance};
 use crate::record::{Batch, ByteList};
 
+pub use crate::operator::{NativeOperator, Operator, WasmOperator};
 pub use event_time::{WINDOW_END, WINDOW_START};
-pub use native::NativeOperator;
 pub use run::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};
 
 use shadow::{CallRef, Returned, Shadow};
-
-/// The code behind a stage: a Wasm component, or a native closure (used by
-/// benchmarks for comparison, and by built-in steps).
-#[derive(Clone)]
-pub enum Operator {
-    /// A sandboxed component, its params and its limits.
-    Wasm(Arc<WasmOperator>),
-    /// Trusted Rust code.
-    Native(NativeOperator),
-}
-
-/// A component as a stage uses it.
-pub struct WasmOperator {
-    /// The compiled component.
-    pub plugin: Arc<Plugin>,
-    /// The stage's params, handed to `init`.
-    pub params: Vec<(String, String)>,
-    /// Memory and CPU per call.
-    pub limits: Limits,
-}
-
-impl Operator {
-    /// A Wasm operator.
-    pub fn wasm(plugin: Arc<Plugin>, params: Vec<(String, String)>, limits: Limits) -> Self {
-        Operator::Wasm(Arc::new(WasmOperator {
-            plugin,
-            params,
-            limits,
-        }))
-    }
-
-    /// The component file, if this is a Wasm operator.
-    pub fn file(&self) -> Option<&Path> {
-        match self {
-            Operator::Wasm(op) => Some(op.plugin.path()),
-            Operator::Native(_) => None,
-        }
-    }
-}
-
-impl fmt::Debug for Operator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Operator::Wasm(op) => write!(f, "Wasm({})", op.plugin.path().display()),
-            Operator::Native(_) => f.write_str("Native"),
-        }
-    }
-}
 
 impl Failure {
     /// A failure naming a position in values the stage grouped by key,

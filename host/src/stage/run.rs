@@ -12,6 +12,7 @@ use super::update_state::{self, Changes};
 use super::window::{self, BatchWindow};
 use super::{Call, NativeOperator, ShadowReport, WasmOperator, Worker, reduce};
 use crate::checkpoint::{Bad, Reader, Writer};
+use crate::operator::Operator;
 use crate::plan::{StagePlan, Step, Windowing};
 use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
@@ -22,7 +23,9 @@ use crate::state::{PartitionState, SpillFile, Spilled};
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
     id: Arc<str>,
-    step: Step,
+    step: Step<Operator>,
+    /// The candidate the plan runs beside the operator, if any.
+    planned_shadow: Option<Arc<WasmOperator>>,
     /// One slot per partition; a partition is out of its slot while it runs.
     partitions: Vec<Option<Partition>>,
     /// Event time: the latest record timestamp committed so far, and the
@@ -122,17 +125,26 @@ impl StageRunner {
     /// Workers for every partition of `plan`, in pipeline `pipeline`,
     /// keeping per-key state in memory. Wasm instances are created on first
     /// use.
-    pub fn new(pipeline: &str, plan: &StagePlan) -> Self {
+    pub fn new(pipeline: &str, plan: &StagePlan<Operator>) -> Self {
         Self::build(pipeline, plan, None)
     }
 
     /// Like [`StageRunner::new`], with each partition's per-key state held
     /// in memory up to `budget` bytes and spilled to `file` beyond that.
-    pub fn spilling(pipeline: &str, plan: &StagePlan, file: Arc<SpillFile>, budget: usize) -> Self {
+    pub fn spilling(
+        pipeline: &str,
+        plan: &StagePlan<Operator>,
+        file: Arc<SpillFile>,
+        budget: usize,
+    ) -> Self {
         Self::build(pipeline, plan, Some((file, budget)))
     }
 
-    fn build(pipeline: &str, plan: &StagePlan, spill: Option<(Arc<SpillFile>, usize)>) -> Self {
+    fn build(
+        pipeline: &str,
+        plan: &StagePlan<Operator>,
+        spill: Option<(Arc<SpillFile>, usize)>,
+    ) -> Self {
         let partitions = (0..plan.parallelism)
             .map(|p| {
                 let label: Arc<str> = format!("{pipeline}/{}[{p}]", plan.id).into();
@@ -185,6 +197,10 @@ impl StageRunner {
         StageRunner {
             id: plan.id.as_str().into(),
             step: plan.step.clone(),
+            planned_shadow: match &plan.shadow {
+                Some(Operator::Wasm(shadow)) => Some(shadow.clone()),
+                _ => None,
+            },
             partitions,
             max_time: None,
             pending_max_time: None,
@@ -441,6 +457,11 @@ impl StageRunner {
         Ok(keys)
     }
 
+    /// The candidate the plan names as the stage's shadow, if any.
+    pub fn planned_shadow(&self) -> Option<Arc<WasmOperator>> {
+        self.planned_shadow.clone()
+    }
+
     /// Runs `candidate` beside the live version in every partition, its
     /// output compared and discarded (`None`: no shadow).
     pub fn set_shadow(&mut self, candidate: Option<Arc<WasmOperator>>) {
@@ -563,7 +584,7 @@ impl Partition {
     /// Hands a map, filter or flat-map operator the batch it just ran on
     /// (and the stage has no more use for), as its last call. The other
     /// kinds keep the arguments they built themselves.
-    fn remember_input(&mut self, step: &Step, input: &mut Batch) {
+    fn remember_input(&mut self, step: &Step<Operator>, input: &mut Batch) {
         let call: fn(Batch) -> Call = match step {
             _ if input.is_empty() => return,
             Step::Map(_) => Call::Map,
@@ -580,7 +601,7 @@ impl Partition {
     /// changes pending.
     fn process(
         &mut self,
-        step: &Step,
+        step: &Step<Operator>,
         input: &Batch,
         batch: BatchInfo,
         watermark: Option<i64>,

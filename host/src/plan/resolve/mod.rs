@@ -1,0 +1,533 @@
+//! From a parsed manifest to a plan: paths resolved against the manifest's
+//! folder, units parsed, settings checked against the kind they belong
+//! to, components hashed, and the stage graph checked for unknown inputs
+//! and cycles. Every problem is reported at once, each naming its line
+//! and field. Nothing runs here: components are bound afterwards
+//! ([`super::bind`]).
+//!
+//! One file per part of the manifest: [`sources`], [`stages`] (with
+//! [`windows`]) and [`sinks`]; the pipeline settings and the graph are
+//! here.
+
+mod sinks;
+mod sources;
+mod stages;
+mod windows;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{CheckpointPlan, Id, OnError, PipelinePlan, ReloadPlan, Role, StagePlan, Stream};
+use crate::manifest::{
+    Collector, LimitsSpec, Manifest, ManifestError, ManifestErrors, Spanned, units,
+};
+use crate::plugin::{Limits, Runtime};
+
+/// The shortest batch interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Reads, resolves, checks and binds the manifest at `file`, reporting
+/// every problem at once: shape errors in some entries do not hide the
+/// other entries' problems, nor do they keep the components of the
+/// entries that resolved from being checked. Blocking (it may compile):
+/// call it off the async runtime.
+pub fn load(file: &Path, runtime: &Runtime) -> Result<super::Bound, ManifestErrors> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ManifestErrors(vec![ManifestError {
+            file: file.to_owned(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the manifest: {e}"),
+        }])
+    })?;
+    let (manifest, mut errors) = crate::manifest::parse_lenient(file, text);
+    let Some(manifest) = manifest else {
+        return Err(ManifestErrors(errors));
+    };
+    let (plan, resolve_errors) = Resolver::new(&manifest).resolve();
+    errors.extend(resolve_errors);
+    let bound = super::bind(&plan, runtime);
+    if let Err(bind_errors) = &bound {
+        let mut located = Collector::new(&manifest.file, &manifest.text);
+        for e in bind_errors {
+            let (span, field) = locate(&manifest, &e.stage, e.field);
+            located.push(span, field, e.message.clone());
+        }
+        errors.extend(located.errors);
+    }
+    match bound {
+        Ok(bound) if errors.is_empty() => Ok(bound),
+        _ => {
+            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            Err(ManifestErrors(errors))
+        }
+    }
+}
+
+/// Resolves and checks `manifest` into a plan, without loading its
+/// components.
+pub fn resolve(manifest: &Manifest) -> Result<PipelinePlan, ManifestErrors> {
+    let (plan, mut errors) = Resolver::new(manifest).resolve();
+    if errors.is_empty() {
+        return Ok(plan);
+    }
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    Err(ManifestErrors(errors))
+}
+
+/// Where a stage's field is in the manifest: its span and its path
+/// (`stages[2].component`).
+fn locate(
+    manifest: &Manifest,
+    stage: &Id,
+    field: super::bind::Field,
+) -> (Option<Range<usize>>, String) {
+    use super::bind::Field;
+    let Some(spec) = manifest
+        .stages
+        .iter()
+        .find(|s| s.id.get_ref() == stage.as_str())
+    else {
+        return (None, format!("stages.{stage}"));
+    };
+    let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
+    let (span, name) = match field {
+        Field::Component(Role::Operator) => (span(spec.component.as_ref()), "component"),
+        Field::Component(Role::Inverse) => (span(spec.inverse.as_ref()), "inverse"),
+        Field::Component(Role::Shadow) => (span(spec.shadow.as_ref()), "shadow"),
+        Field::Params => (
+            spec.params
+                .as_ref()
+                .map(Spanned::span)
+                .or_else(|| span(spec.component.as_ref())),
+            "params",
+        ),
+    };
+    (span, format!("stages[{}].{name}", spec.position))
+}
+
+/// Resolves one manifest, collecting every error.
+pub(super) struct Resolver<'a> {
+    manifest: &'a Manifest,
+    errors: Collector<'a>,
+}
+
+/// Settings every stage starts from.
+#[derive(Clone, Copy)]
+struct Defaults {
+    parallelism: usize,
+    limits: Limits,
+    interval: Duration,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(manifest: &'a Manifest) -> Self {
+        Resolver {
+            manifest,
+            errors: Collector::new(&manifest.file, &manifest.text),
+        }
+    }
+
+    /// The plan, as far as it resolved, and every error found; a plan
+    /// with errors leaves out the entries that failed, so their
+    /// neighbours' components can still be checked.
+    fn resolve(mut self) -> (PipelinePlan, Vec<ManifestError>) {
+        let m = self.manifest;
+        let p = &m.pipeline;
+        let interval = self.interval();
+        let on_error = self.on_error();
+        let defaults = Defaults {
+            parallelism: self
+                .parallelism(p.parallelism.as_ref(), "pipeline.parallelism")
+                .unwrap_or(1),
+            limits: self.limits(p.limits.as_ref(), Limits::default(), "pipeline.limits"),
+            interval,
+        };
+        self.check_ids();
+        let checkpoint = p.checkpoint.as_ref().and_then(|c| self.checkpoint(c));
+        let reload = self.reload(p.reload.as_ref());
+        let state_memory = self.state_memory();
+        let mut sources: Vec<_> = m
+            .sources
+            .iter()
+            .filter_map(|s| self.source(s, interval))
+            .collect();
+        let stages = self.stages(defaults);
+        let mut sinks: Vec<_> = m.sinks.iter().filter_map(|s| self.sink(s)).collect();
+        sinks::commit_offsets_in_transactions(&mut sources, &mut sinks);
+        if m.sources.is_empty() {
+            self.errors
+                .push(None, "sources", "the pipeline has no [[sources]]");
+        }
+        if m.sinks.is_empty() {
+            self.errors.push(
+                None,
+                "sinks",
+                "the pipeline has no [[sinks]]; its results would go nowhere",
+            );
+        }
+        let plan = PipelinePlan {
+            name: p.name.get_ref().clone(),
+            file: m.file.clone(),
+            interval,
+            on_error,
+            sources,
+            stages,
+            sinks,
+            checkpoint,
+            state_memory,
+            backpressure: p.backpressure.unwrap_or(false),
+            reload,
+        };
+        (plan, self.errors.errors)
+    }
+
+    fn interval(&mut self) -> Duration {
+        let Some(text) = &self.manifest.pipeline.batch_interval else {
+            return Duration::from_secs(1);
+        };
+        match units::duration(text.get_ref()) {
+            Ok(d) if d >= MIN_INTERVAL => d,
+            Ok(d) => {
+                self.error(
+                    text,
+                    "pipeline.batch_interval",
+                    format!(
+                        "{} ms is below the minimum of {} ms",
+                        d.as_millis(),
+                        MIN_INTERVAL.as_millis()
+                    ),
+                );
+                MIN_INTERVAL
+            }
+            Err(e) => {
+                self.error(text, "pipeline.batch_interval", e);
+                MIN_INTERVAL
+            }
+        }
+    }
+
+    fn on_error(&mut self) -> OnError {
+        let m = self.manifest;
+        let Some(span) = &m.pipeline.on_error else {
+            return OnError::Stop;
+        };
+        match span.get_ref().as_str() {
+            "stop" => OnError::Stop,
+            "skip" => OnError::Skip,
+            "dead-letter" => {
+                let mut read = m
+                    .sinks
+                    .iter()
+                    .map(|s| &s.input)
+                    .chain(m.stages.iter().filter_map(|s| s.input.as_ref()));
+                if !read.any(|input| input.get_ref() == Stream::DEAD_LETTERS) {
+                    self.error(
+                        span,
+                        "pipeline.on_error",
+                        format!(
+                            "rejected records go to the stream `{0}`, but no sink reads it; add a sink with `input = \"{0}\"`",
+                            Stream::DEAD_LETTERS
+                        ),
+                    );
+                }
+                OnError::DeadLetter
+            }
+            other => {
+                self.error(
+                    span,
+                    "pipeline.on_error",
+                    format!("{other:?} is not a policy; use \"stop\", \"skip\" or \"dead-letter\""),
+                );
+                OnError::Stop
+            }
+        }
+    }
+
+    fn state_memory(&mut self) -> usize {
+        const DEFAULT: usize = 256 << 20;
+        let Some(text) = &self.manifest.pipeline.state_memory else {
+            return DEFAULT;
+        };
+        match units::bytes(text.get_ref()) {
+            Ok(b) if b >= 1 << 20 => b,
+            Ok(_) => {
+                self.error(text, "pipeline.state_memory", "must be at least 1MiB");
+                DEFAULT
+            }
+            Err(e) => {
+                self.error(text, "pipeline.state_memory", e);
+                DEFAULT
+            }
+        }
+    }
+
+    fn reload(&mut self, spec: Option<&crate::manifest::ReloadSpec>) -> ReloadPlan {
+        let mut plan = ReloadPlan::default();
+        let Some(spec) = spec else { return plan };
+        plan.watch = spec.watch.unwrap_or(true);
+        if let Some(n) = &spec.probation {
+            match u32::try_from(*n.get_ref()) {
+                Ok(n) => plan.probation = n,
+                Err(_) => self.error(
+                    n,
+                    "pipeline.reload.probation",
+                    "must be a number of batches, 0 or more",
+                ),
+            }
+        }
+        if let Some(text) = &spec.debounce {
+            match units::duration(text.get_ref()) {
+                Ok(d) => plan.debounce = d,
+                Err(e) => self.error(text, "pipeline.reload.debounce", e),
+            }
+        }
+        plan
+    }
+
+    fn checkpoint(&mut self, spec: &crate::manifest::CheckpointSpec) -> Option<CheckpointPlan> {
+        let every = match &spec.every {
+            None => 10,
+            Some(n) if *n.get_ref() < 1 => {
+                self.error(n, "pipeline.checkpoint.every", "must be at least 1 batch");
+                return None;
+            }
+            Some(n) => *n.get_ref() as u64,
+        };
+        // Replay after a crash re-reads each batch's input: a source that
+        // cannot read its input again cannot be checkpointed honestly.
+        for s in &self.manifest.sources {
+            if let kind @ ("socket" | "stdin") = s.kind.get_ref().as_str() {
+                self.error(
+                    &s.kind,
+                    format!("sources[{}].kind", s.position),
+                    format!("a {kind} source cannot read its input again after a crash, so a pipeline with `checkpoint` cannot use it; use a directory (or generator) source, or remove `checkpoint`"),
+                );
+            }
+        }
+        Some(CheckpointPlan {
+            dir: self.path(spec.dir.get_ref()),
+            every,
+        })
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(Some(at.span()), field, message);
+    }
+
+    /// `relative` resolved against the manifest's folder, without `..`
+    /// detours, so messages show the path a user would type.
+    fn path(&self, relative: &str) -> PathBuf {
+        let base = self.manifest.file.parent().unwrap_or(Path::new("."));
+        let mut clean = PathBuf::new();
+        for part in base.join(relative).components() {
+            match part {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir
+                    if matches!(
+                        clean.components().next_back(),
+                        Some(std::path::Component::Normal(_))
+                    ) =>
+                {
+                    clean.pop();
+                }
+                other => clean.push(other),
+            }
+        }
+        clean
+    }
+
+    fn parallelism(&mut self, value: Option<&Spanned<i64>>, field: &str) -> Option<usize> {
+        let value = value?;
+        match *value.get_ref() {
+            n @ 1..=1024 => Some(n as usize),
+            n => {
+                self.error(value, field, format!("{n} is out of range; use 1 to 1024"));
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, spec: Option<&LimitsSpec>, default: Limits, field: &str) -> Limits {
+        let mut limits = default;
+        let Some(spec) = spec else { return limits };
+        if let Some(memory) = &spec.memory {
+            match units::bytes(memory.get_ref()) {
+                Ok(b) if b >= 1 << 20 => limits.memory_bytes = b,
+                Ok(_) => self.error(memory, format!("{field}.memory"), "must be at least 1MiB"),
+                Err(e) => self.error(memory, format!("{field}.memory"), e),
+            }
+        }
+        if let Some(cpu) = &spec.cpu {
+            match units::duration(cpu.get_ref()) {
+                Ok(d) if d >= Duration::from_millis(1) => limits.cpu = d,
+                Ok(_) => self.error(cpu, format!("{field}.cpu"), "must be at least 1ms"),
+                Err(e) => self.error(cpu, format!("{field}.cpu"), e),
+            }
+        }
+        limits
+    }
+
+    /// Ids are unique across sources, stages and sinks, and plain.
+    fn check_ids(&mut self) {
+        let m = self.manifest;
+        let ids = m
+            .sources
+            .iter()
+            .map(|s| ("sources", &s.id))
+            .chain(m.stages.iter().map(|s| ("stages", &s.id)))
+            .chain(m.sinks.iter().map(|s| ("sinks", &s.id)));
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut problems = Vec::new();
+        for (section, id) in ids {
+            let text = id.get_ref().as_str();
+            if let Err(why) = Id::new(text) {
+                problems.push((id.span(), format!("{section}.id"), why));
+            }
+            if let Some(first) = seen.insert(text, section) {
+                problems.push((
+                    id.span(),
+                    format!("{section}.id"),
+                    format!("id {text:?} is already used in [[{first}]]"),
+                ));
+            }
+        }
+        for (span, field, message) in problems {
+            self.errors.push(Some(span), field, message);
+        }
+    }
+
+    /// An entry's id; an invalid one was reported by [`Self::check_ids`].
+    fn id(&self, id: &Spanned<String>) -> Option<Id> {
+        Id::new(id.get_ref()).ok()
+    }
+
+    /// The value of a setting a kind requires, or an error at `kind`.
+    fn required(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        kind: &Spanned<String>,
+        field: String,
+        missing: &str,
+    ) -> Option<String> {
+        match value {
+            Some(v) if !v.get_ref().is_empty() => Some(v.get_ref().clone()),
+            Some(v) => {
+                self.error(v, field, "must not be empty");
+                None
+            }
+            None => {
+                self.error(kind, field, missing);
+                None
+            }
+        }
+    }
+
+    /// Reports settings given that do nothing for this kind of source or
+    /// sink, rather than silently ignoring them. `applies` is `None` for an
+    /// unknown kind, which is reported on its own.
+    fn inapplicable(
+        &mut self,
+        set: &[(&str, Option<Range<usize>>)],
+        applies: Option<&[&str]>,
+        kind: &str,
+        what: &str,
+        field: &dyn Fn(&str) -> String,
+    ) {
+        let Some(applies) = applies else { return };
+        for (name, span) in set {
+            if let Some(span) = span
+                && !applies.contains(name)
+            {
+                self.errors.push(
+                    Some(span.clone()),
+                    field(name),
+                    format!("`{name}` does not apply to a {kind} {what}; remove it"),
+                );
+            }
+        }
+    }
+
+    /// The stream `input` names, or an error listing the ones there are.
+    /// An input naming an entry whose shape was wrong (already reported)
+    /// is left out quietly.
+    fn input(&mut self, input: &Spanned<String>, field: String) -> Option<Stream> {
+        let m = self.manifest;
+        let name = input.get_ref();
+        let dead_letters = m
+            .pipeline
+            .on_error
+            .as_ref()
+            .is_some_and(|e| e.get_ref() == "dead-letter");
+        let event_time = |s: &&crate::manifest::StageSpec| {
+            s.time.as_ref().is_some_and(|t| t.get_ref() == "event")
+        };
+        let mut known: Vec<(String, Option<Stream>)> = Vec::new();
+        let stream =
+            |make: fn(Id) -> Stream, id: &Spanned<String>| Id::new(id.get_ref()).ok().map(make);
+        for s in &m.sources {
+            known.push((s.id.get_ref().clone(), stream(Stream::Source, &s.id)));
+        }
+        for s in &m.stages {
+            known.push((s.id.get_ref().clone(), stream(Stream::Stage, &s.id)));
+        }
+        for s in m.stages.iter().filter(event_time) {
+            let late = format!("{}{}", s.id.get_ref(), Stream::LATE_SUFFIX);
+            known.push((late, stream(Stream::Late, &s.id)));
+        }
+        if dead_letters {
+            known.push((Stream::DEAD_LETTERS.to_owned(), Some(Stream::DeadLetters)));
+        }
+        if let Some((_, stream)) = known.iter().find(|(n, _)| n == name) {
+            return stream.clone();
+        }
+        if !m.broken_ids.iter().any(|id| id == name) {
+            let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+            self.error(
+                input,
+                field,
+                format!(
+                    "unknown input {name:?}; the sources and stages are: {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        None
+    }
+
+    /// Sorts stages so each comes after its inputs; reports cycles.
+    fn order(&mut self, mut pending: Vec<StagePlan>) -> Vec<StagePlan> {
+        let mut done: Vec<StagePlan> = Vec::new();
+        let waiting = |pending: &[StagePlan], input: &Stream| match input {
+            Stream::Stage(id) | Stream::Late(id) => pending.iter().any(|p| &p.id == id),
+            Stream::Source(_) | Stream::DeadLetters => false,
+        };
+        // A stage is ready when none of its inputs is a stage still waiting.
+        while let Some(i) = pending
+            .iter()
+            .position(|stage| stage.inputs.iter().all(|input| !waiting(&pending, input)))
+        {
+            done.push(pending.remove(i));
+        }
+        if !pending.is_empty() {
+            let ids: Vec<_> = pending.iter().map(|s| s.id.as_str()).collect();
+            let spec = self
+                .manifest
+                .stages
+                .iter()
+                .find(|s| s.id.get_ref() == ids[0])
+                .expect("a pending stage has a spec");
+            let cycle = format!(
+                "stages {} form a cycle; a stage cannot read its own output",
+                ids.iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            self.error(&spec.id, format!("stages[{}].input", spec.position), cycle);
+        }
+        done
+    }
+}

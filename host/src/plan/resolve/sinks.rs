@@ -1,0 +1,221 @@
+//! Resolving `[[sinks]]`, and what exactly-once delivery asks of the
+//! sources.
+
+use super::Resolver;
+use crate::manifest::{SinkSpec, Spanned};
+use crate::plan::{
+    CommittedSource, Delivery, KafkaSink, SinkKind, SinkPlan, SourceKind, SourcePlan, Transactions,
+};
+
+impl Resolver<'_> {
+    pub(super) fn sink(&mut self, spec: &SinkSpec) -> Option<SinkPlan> {
+        let i = spec.position;
+        let field = |name: &str| format!("sinks[{i}].{name}");
+        let set = [
+            ("max_records", spec.max_records.as_ref().map(Spanned::span)),
+            ("path", spec.path.as_ref().map(Spanned::span)),
+            ("prefix", spec.prefix.as_ref().map(Spanned::span)),
+            ("suffix", spec.suffix.as_ref().map(Spanned::span)),
+            ("bootstrap", spec.bootstrap.as_ref().map(Spanned::span)),
+            ("topic", spec.topic.as_ref().map(Spanned::span)),
+            ("acks", spec.acks.as_ref().map(Spanned::span)),
+            ("compression", spec.compression.as_ref().map(Spanned::span)),
+            ("delivery", spec.delivery.as_ref().map(Spanned::span)),
+        ];
+        let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
+            "stdout" => Some(&["max_records"]),
+            "files" => Some(&["path", "prefix", "suffix"]),
+            "kafka" => Some(&["bootstrap", "topic", "acks", "compression", "delivery"]),
+            _ => None,
+        };
+        self.inapplicable(&set, applies, spec.kind.get_ref(), "sink", &field);
+        let input = self.input(&spec.input, field("input"));
+        let kind = match spec.kind.get_ref().as_str() {
+            "stdout" => {
+                let max_records = match &spec.max_records {
+                    Some(n) if *n.get_ref() < 0 => {
+                        self.error(n, field("max_records"), "must not be negative");
+                        10
+                    }
+                    Some(n) => *n.get_ref() as usize,
+                    None => 10,
+                };
+                SinkKind::Stdout { max_records }
+            }
+            "files" => {
+                let Some(path) = &spec.path else {
+                    self.error(
+                        &spec.kind,
+                        field("path"),
+                        "a files sink needs `path = \"folder\"`",
+                    );
+                    return None;
+                };
+                let text = |v: &Option<Spanned<String>>, default: &str| {
+                    v.as_ref()
+                        .map_or(default.to_owned(), |v| v.get_ref().clone())
+                };
+                SinkKind::Files {
+                    dir: self.path(path.get_ref()),
+                    prefix: text(&spec.prefix, "batch"),
+                    suffix: text(&spec.suffix, "txt"),
+                }
+            }
+            "kafka" => {
+                let bootstrap = self.required(
+                    &spec.bootstrap,
+                    &spec.kind,
+                    field("bootstrap"),
+                    "a kafka sink needs `bootstrap = \"host:port\"`",
+                );
+                let topic = self.required(
+                    &spec.topic,
+                    &spec.kind,
+                    field("topic"),
+                    "a kafka sink needs `topic = \"name\"`",
+                );
+                let mut choice = |value: &Option<Spanned<String>>,
+                                  name: &str,
+                                  default: &str,
+                                  allowed: &[&str]| match value {
+                    None => default.to_owned(),
+                    Some(v) if allowed.contains(&v.get_ref().as_str()) => v.get_ref().clone(),
+                    Some(v) => {
+                        self.error(
+                            v,
+                            field(name),
+                            format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")),
+                        );
+                        default.to_owned()
+                    }
+                };
+                let acks = choice(&spec.acks, "acks", "all", &["all", "1", "0"]);
+                let compression = choice(
+                    &spec.compression,
+                    "compression",
+                    "none",
+                    &["none", "gzip", "snappy", "lz4", "zstd"],
+                );
+                let delivery = match spec.delivery.as_ref().map(|d| (d, d.get_ref().as_str())) {
+                    None | Some((_, "at-least-once")) => Delivery::AtLeastOnce,
+                    Some((at, "exactly-once")) => self.exactly_once(at, spec, i)?,
+                    Some((at, other)) => {
+                        self.error(
+                            at,
+                            field("delivery"),
+                            format!("{other:?} is not one of at-least-once, exactly-once"),
+                        );
+                        Delivery::AtLeastOnce
+                    }
+                };
+                SinkKind::Kafka(KafkaSink {
+                    bootstrap: bootstrap?,
+                    topic: topic?,
+                    acks,
+                    compression,
+                    delivery,
+                })
+            }
+            other => {
+                self.error(
+                    &spec.kind,
+                    field("kind"),
+                    format!("unknown sink kind {other:?}; use stdout, files or kafka"),
+                );
+                return None;
+            }
+        };
+        Some(SinkPlan {
+            id: self.id(&spec.id)?,
+            input: input?,
+            kind,
+        })
+    }
+
+    /// Resolves `delivery = "exactly-once"` on sink `i`. The pipeline must
+    /// be checkpointed, so a restart rebuilds exactly the batches it had
+    /// run and can tell which of them it already committed; and every
+    /// write must wait for all replicas (`acks = "all"`), as transactions
+    /// require. Which sources' offsets commit with each batch is settled
+    /// once the sources are resolved ([`commit_offsets_in_transactions`]).
+    fn exactly_once(
+        &mut self,
+        at: &Spanned<String>,
+        spec: &SinkSpec,
+        i: usize,
+    ) -> Option<Delivery> {
+        let m = self.manifest;
+        if m.pipeline.checkpoint.is_none() {
+            self.error(
+                at,
+                format!("sinks[{i}].delivery"),
+                "exactly-once delivery needs checkpoints: after a crash the pipeline replays its logged batches, skipping those already committed; add `checkpoint = { dir = \"checkpoints\" }` to [pipeline] or use `delivery = \"at-least-once\"`",
+            );
+            return None;
+        }
+        if let Some(acks) = spec.acks.as_ref().filter(|a| a.get_ref() != "all") {
+            self.error(
+                acks,
+                format!("sinks[{i}].acks"),
+                format!(
+                    "exactly-once delivery writes in transactions, which need `acks = \"all\"`, not {:?}",
+                    acks.get_ref()
+                ),
+            );
+            return None;
+        }
+        let name = kafka_name(&format!(
+            "wasmstream-{}-{}",
+            m.pipeline.name.get_ref(),
+            spec.id.get_ref()
+        ));
+        Some(Delivery::ExactlyOnce(Transactions {
+            commit_topic: format!("{name}-commits"),
+            transactional_id: name,
+            sources: Vec::new(),
+        }))
+    }
+}
+
+/// Has each exactly-once Kafka sink commit, inside its transactions, the
+/// offsets of the Kafka sources on its own cluster (a transaction can only
+/// commit offsets there); those sources then stop committing their own,
+/// so lag tools see exactly what the transactions committed.
+pub(super) fn commit_offsets_in_transactions(sources: &mut [SourcePlan], sinks: &mut [SinkPlan]) {
+    for sink in sinks {
+        let SinkKind::Kafka(KafkaSink {
+            bootstrap,
+            delivery: Delivery::ExactlyOnce(transactions),
+            ..
+        }) = &mut sink.kind
+        else {
+            continue;
+        };
+        for source in sources.iter_mut() {
+            if let SourceKind::Kafka(kafka) = &mut source.kind
+                && kafka.bootstrap == *bootstrap
+            {
+                kafka.commit_offsets = false;
+                transactions.sources.push(CommittedSource {
+                    id: source.id.to_string(),
+                    topic: kafka.topic.clone(),
+                    group: kafka.group.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// `name` with every character Kafka does not allow in a topic name (or a
+/// transactional id) replaced by `_`.
+fn kafka_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,87 @@
+//! Sources, resolved.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Id;
+
+/// A source, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePlan {
+    /// Its id.
+    pub id: Id,
+    /// What it reads.
+    pub kind: SourceKind,
+    /// The most records one batch takes from it.
+    pub max_batch_records: Option<usize>,
+}
+
+/// The kinds of source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Text files in a folder, a record per line (`textFileStream`).
+    Directory {
+        /// The folder.
+        path: PathBuf,
+        /// Keep watching for new files, or end once the present ones are read.
+        watch: bool,
+    },
+    /// Lines read from a TCP connection (`socketTextStream`).
+    Socket {
+        /// `host:port`.
+        address: String,
+    },
+    /// Lines from standard input.
+    Stdin,
+    /// A Kafka topic, read by offset ranges (Spark's direct stream).
+    Kafka(KafkaSource),
+    /// Synthetic records, for benchmarks and demos.
+    Generator {
+        /// How many, if the stream ends.
+        records: Option<u64>,
+        /// Records per second, if limited.
+        rate: Option<u64>,
+        /// Bytes per record value.
+        record_bytes: usize,
+    },
+}
+
+impl SourceKind {
+    /// Whether the source can read a batch's input again after a crash
+    /// (it is pulled from a position), so a checkpointed pipeline may use
+    /// it.
+    pub fn replayable(&self) -> bool {
+        !matches!(self, SourceKind::Socket { .. } | SourceKind::Stdin)
+    }
+}
+
+/// Where a Kafka source with no checkpoint starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// Each partition's first offset still kept.
+    Earliest,
+    /// Only records written after the pipeline starts.
+    Latest,
+    /// The first record at or after this time (ms since the Unix epoch).
+    Timestamp(i64),
+}
+
+/// Settings of a Kafka source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaSource {
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group offsets are committed to.
+    pub group: String,
+    /// Where to start without a checkpoint.
+    pub start: Start,
+    /// Whether the source commits the offsets it reached to `group` after
+    /// each batch; not when an exactly-once sink commits them in its
+    /// transactions.
+    pub commit_offsets: bool,
+}

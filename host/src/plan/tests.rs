@@ -1,0 +1,199 @@
+//! The plan as data: resolved without loading anything, printed and read
+//! back unchanged, and compared change by change.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// A folder of its own with a manifest and a stand-in component file
+/// (resolving only hashes components; binding would load them).
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmstream-plan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("count.wasm"), b"\0asm stand-in").unwrap();
+    std::fs::write(dir.join("lower.wasm"), b"\0asm another").unwrap();
+    dir
+}
+
+const MANIFEST: &str = r#"
+[pipeline]
+name = "counts"
+batch_interval = "200ms"
+on_error = "dead-letter"
+checkpoint = { dir = "checkpoints", every = 5 }
+
+[[sources]]
+id = "lines"
+kind = "directory"
+path = "data"
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "lines"
+component = "lower.wasm"
+
+[[stages]]
+id = "count"
+kind = "update_state_by_key"
+input = "lower"
+component = "count.wasm"
+params = { start = "0" }
+ttl = "30s"
+
+[[stages]]
+id = "per-second"
+kind = "reduce_by_key_and_window"
+input = "lower"
+component = "count.wasm"
+window = "1s"
+time = "event"
+watermark = "2s"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "count"
+path = "out"
+
+[[sinks]]
+id = "late"
+kind = "stdout"
+input = "per-second.late"
+
+[[sinks]]
+id = "rejected"
+kind = "stdout"
+input = "dead-letters"
+"#;
+
+fn plan(dir: &Path, text: &str) -> PipelinePlan {
+    let file = dir.join("manifest.toml");
+    let manifest = crate::manifest::parse(&file, text.to_owned()).unwrap();
+    resolve(&manifest).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_plan_is_resolved_without_loading_its_components() {
+    let dir = folder("resolve");
+    let plan = plan(&dir, MANIFEST);
+    assert_eq!(plan.interval, std::time::Duration::from_millis(200));
+    let ids: Vec<&str> = plan.stages.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["lower", "count", "per-second"]);
+    let count = plan.stage("count").unwrap();
+    let Step::UpdateStateByKey(component, Some(ttl)) = &count.step else {
+        panic!("count is {:?}", count.step);
+    };
+    assert_eq!(ttl.as_secs(), 30);
+    assert_eq!(component.path, dir.join("count.wasm"));
+    assert_eq!(
+        component.digest,
+        crate::plugin::content_hash(b"\0asm stand-in")
+    );
+    assert_eq!(component.params, [("start".to_owned(), "0".to_owned())]);
+    // Side outputs are typed streams, not names.
+    let inputs: Vec<&Stream> = plan.sinks.iter().map(|s| &s.input).collect();
+    assert_eq!(
+        inputs,
+        [
+            &Stream::Stage(Id::new("count").unwrap()),
+            &Stream::Late(Id::new("per-second").unwrap()),
+            &Stream::DeadLetters,
+        ]
+    );
+}
+
+#[test]
+fn a_plan_round_trips_through_json() {
+    let dir = folder("json");
+    let plan = plan(&dir, MANIFEST);
+    let json = serde_json::to_string_pretty(&plan).unwrap();
+    assert!(json.contains("\"interval\": \"200ms\""), "{json}");
+    let back: PipelinePlan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+    assert!(diff(&plan, &back).is_empty());
+}
+
+#[test]
+fn a_params_edit_is_a_new_version_of_the_component() {
+    let dir = folder("params");
+    let running = plan(&dir, MANIFEST);
+    let edited = plan(
+        &dir,
+        &MANIFEST.replace(r#"start = "0""#, r#"start = "100""#),
+    );
+    let changes = diff(&running, &edited);
+    let [
+        Change::Component {
+            stage,
+            role: Role::Operator,
+            from: Some(from),
+            to: Some(to),
+        },
+    ] = changes.as_slice()
+    else {
+        panic!("{changes:?}");
+    };
+    assert_eq!(stage, "count");
+    assert_eq!(from.digest, to.digest);
+    assert_eq!(to.params, [("start".to_owned(), "100".to_owned())]);
+    assert_eq!(changes[0].effect(), Effect::Version);
+}
+
+#[test]
+fn a_parallelism_edit_of_a_stateful_stage_waits_for_a_restart() {
+    let dir = folder("parallelism");
+    let running = plan(&dir, MANIFEST);
+    let edited = plan(
+        &dir,
+        &MANIFEST.replace("ttl = \"30s\"", "ttl = \"30s\"\nparallelism = 4"),
+    );
+    let changes = diff(&running, &edited);
+    let [
+        Change::Stage {
+            stage,
+            stateful: true,
+            from,
+            to,
+        },
+    ] = changes.as_slice()
+    else {
+        panic!("{changes:?}");
+    };
+    assert_eq!(stage, "count");
+    assert_eq!((from.parallelism, to.parallelism), (1, 4));
+    assert_eq!(changes[0].effect(), Effect::Restart);
+    assert_eq!(
+        changes[0].to_string(),
+        "stage `count` (update_state_by_key with ttl 30000 ms reading lower, parallelism 1 → update_state_by_key with ttl 30000 ms reading lower, parallelism 4), whose state is laid out for the old one"
+    );
+}
+
+#[test]
+fn stages_and_sinks_added_are_a_new_graph() {
+    let dir = folder("graph");
+    let running = plan(&dir, MANIFEST);
+    let edited = plan(
+        &dir,
+        &format!(
+            "{MANIFEST}\n[[stages]]\nid = \"again\"\nkind = \"map\"\ninput = \"lower\"\ncomponent = \"lower.wasm\"\n\n[[sinks]]\nid = \"more\"\nkind = \"stdout\"\ninput = \"again\"\n"
+        ),
+    );
+    let changes = diff(&running, &edited);
+    let said: Vec<String> = changes.iter().map(Change::to_string).collect();
+    assert_eq!(said, ["stage `again` added", "sink `more` added"]);
+    assert!(changes.iter().all(|c| c.effect() == Effect::Replan));
+}
+
+#[test]
+fn a_stage_reading_a_late_stream_runs_after_the_stage_making_it() {
+    let dir = folder("order");
+    let text = MANIFEST.replace(
+        "[[stages]]\nid = \"lower\"",
+        "[[stages]]\nid = \"first\"\nkind = \"map\"\ninput = \"per-second.late\"\ncomponent = \"lower.wasm\"\n\n[[stages]]\nid = \"lower\"",
+    );
+    let plan = plan(&dir, &text);
+    let ids: Vec<&str> = plan.stages.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["lower", "count", "per-second", "first"]);
+}

@@ -1,0 +1,152 @@
+//! The batch loop: the heart of a running pipeline.
+//!
+//! Every `batch_interval` the scheduler cuts a batch: it drains what each
+//! source has read since the last cut, runs it through the stages in order
+//! (each stage's partitions in parallel), and hands each sink its stream's
+//! output. The next batch starts only when the last one is written; the
+//! boundary between two batches is the one point where everything is
+//! consistent.
+//!
+//! Stopping (Ctrl-C) is a boundary too: the sources stop reading and hand
+//! over what they have, one last batch runs over all of it, and the sinks
+//! are flushed. A pipeline whose sources have all ended stops the same way.
+//!
+//! One file per part:
+//!
+//! - [`batch_loop`]: when batches are cut, and what happens between two.
+//! - [`feed`]: the sources as the loop sees them: cutting a batch,
+//!   replaying a logged one, throttling under backpressure.
+//! - [`dataflow`]: one batch through the stage graph and into the sinks.
+//! - [`recovery`]: checkpoints, and resuming from them by replaying the
+//!   intent log.
+//! - [`replan`]: a manifest edit's new graph, taken over at a boundary.
+
+mod batch_loop;
+mod dataflow;
+mod feed;
+mod recovery;
+mod replan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use crate::checkpoint::Store;
+use crate::operator::Operator;
+use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
+use crate::plugin::Runtime;
+use crate::reload::Reloader;
+use crate::sink::{self, Sink};
+use crate::stage::{StageError, StageRunner};
+use crate::state::SpillFile;
+
+pub use crate::summary::Summary;
+
+/// Runs `pipeline` until its sources end or `stop` becomes true, then
+/// finishes the last batch and flushes the sinks. A checkpointed pipeline
+/// first resumes from its checkpoint folder, unless `fresh` discards it.
+///
+/// With `reload` (the runtime to load new versions with), the manifest and
+/// the components are watched, and new versions swapped in between batches
+/// (see [`crate::reload`]).
+pub async fn run(
+    pipeline: Bound,
+    fresh: bool,
+    reload: Option<Arc<Runtime>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Summary> {
+    let name = pipeline.plan.name.clone();
+    Scheduler::new(pipeline, fresh)?
+        .run(reload, stop)
+        .await
+        .with_context(|| format!("pipeline `{name}`"))
+}
+
+/// A running pipeline, between two batches.
+struct Scheduler {
+    plan: PipelinePlan,
+    stages: Vec<StageRunner>,
+    /// Where stateful stages spill per-key state.
+    spill: Arc<SpillFile>,
+    sinks: Vec<Box<dyn Sink>>,
+    /// How many stages and sinks read each stream.
+    readers: HashMap<Stream, usize>,
+    summary: Summary,
+    /// The checkpoint folder, if the pipeline checkpoints.
+    store: Option<Store>,
+    /// The batch the newest checkpoint holds.
+    checkpointed: u64,
+    /// Whether the last batch run was the last of an input that ended.
+    input_ended: bool,
+    /// This line of checkpoints ([`crate::checkpoint::Header::run`]); new
+    /// unless resumed.
+    run: u64,
+    /// Hot reload, when the pipeline's files are watched.
+    reloader: Option<Reloader>,
+}
+
+/// A batch failed in a stage whose new version is on probation: it is to be
+/// rolled back and the batch run again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct OnProbation(StageError);
+
+impl Scheduler {
+    fn new(pipeline: Bound, fresh: bool) -> Result<Self> {
+        let Bound { plan, stages } = pipeline;
+        let sinks = plan
+            .sinks
+            .iter()
+            .map(sink::open)
+            .collect::<Result<Vec<_>>>()?;
+        let spill = SpillFile::new(
+            plan.checkpoint.as_ref().map(|c| c.dir.as_path()),
+            &plan.name,
+        );
+        let stages = stages
+            .iter()
+            .map(|s| stage_runner(&plan, s, &spill))
+            .collect();
+        let store = match &plan.checkpoint {
+            Some(c) => Some(Store::open(&c.dir, fresh)?),
+            None => None,
+        };
+        Ok(Scheduler {
+            readers: plan.readers(),
+            plan,
+            stages,
+            spill,
+            sinks,
+            summary: Summary::default(),
+            store,
+            checkpointed: 0,
+            input_ended: false,
+            run: new_run_id(),
+            reloader: None,
+        })
+    }
+}
+
+/// A runner for `stage` of `plan`.
+fn stage_runner(
+    plan: &PipelinePlan,
+    stage: &StagePlan<Operator>,
+    spill: &Arc<SpillFile>,
+) -> StageRunner {
+    let mut runner = StageRunner::spilling(&plan.name, stage, spill.clone(), plan.state_memory);
+    if plan.on_error == OnError::DeadLetter {
+        runner.dead_letter_rejected_records();
+    }
+    runner
+}
+
+/// A new id for a line of checkpoints: distinct from the ids of earlier
+/// lines in the same folder, which is all it needs to be.
+fn new_run_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
