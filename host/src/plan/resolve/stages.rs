@@ -148,15 +148,19 @@ impl Resolver<'_> {
         };
         Some(StagePlan {
             id: self.id(&spec.id)?,
-            inputs,
+            // An input that names nothing was reported; the rest of the
+            // stage was checked all the same.
+            inputs: inputs.into_iter().collect::<Option<_>>()?,
             step,
             parallelism,
             shadow,
         })
     }
 
-    /// The streams a stage reads: `inputs` for a union, else `input`.
-    fn stage_inputs(&mut self, spec: &StageSpec) -> Option<Vec<Stream>> {
+    /// The streams a stage reads: `inputs` for a union, else `input`;
+    /// `None` for each that names no stream (reported), and `None` for
+    /// all when they are not given right.
+    fn stage_inputs(&mut self, spec: &StageSpec) -> Option<Vec<Option<Stream>>> {
         let field = |name: &str| format!("stages[{}].{name}", spec.position);
         let kind = spec.kind.get_ref().as_str();
         let inputs: Vec<&Spanned<String>> = match (kind, &spec.input, &spec.inputs) {
@@ -189,12 +193,12 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        // Each input is checked, even after one that is wrong.
-        let streams: Vec<Option<Stream>> = inputs
-            .into_iter()
-            .map(|input| self.input(input, field("input")))
-            .collect();
-        streams.into_iter().collect()
+        Some(
+            inputs
+                .into_iter()
+                .map(|input| self.input(input, field("input")))
+                .collect(),
+        )
     }
 
     fn ttl(&mut self, spec: &StageSpec) -> Option<Duration> {
