@@ -11,6 +11,7 @@ mod kafka_delivery;
 mod log_analytics;
 mod manifest_errors;
 mod partitions;
+mod plan;
 mod plugins;
 mod recovery;
 mod sandbox;
