@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::{Bad, Reader, Writer};
 
-use crate::source::{Position, Segment};
+use crate::position::{Position, Segment};
 
 const MAGIC: &[u8] = b"WSCKPT\x00\x01";
 /// Checkpoints kept; older ones, and the intents only they need, go.

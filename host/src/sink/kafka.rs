@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::{BatchInfo, Progress, Sink};
 use crate::plan::{Delivery, KafkaSink, Transactions};
 use crate::record::Batch;
-use crate::source::Position;
+use crate::position::Position;
 
 /// How long one batch may wait to be acknowledged (the broker may be
 /// away meanwhile; the producer keeps retrying) before it fails.

@@ -15,7 +15,7 @@ use anyhow::Result;
 
 use crate::plan::{SinkKind, SinkPlan};
 use crate::record::Batch;
-use crate::source::Position;
+use crate::position::Position;
 
 /// Which batch a sink is writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
