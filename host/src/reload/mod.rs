@@ -117,8 +117,6 @@ pub struct Reloader {
     generation: HashMap<String, u64>,
     probation: HashMap<String, Probation>,
     shadows: HashMap<String, Arc<WasmOperator>>,
-    /// The running batch interval.
-    interval: Duration,
     /// A new interval to apply at the next boundary.
     retiming: Option<Retiming>,
     /// A new graph to run from the next boundary, and what changed.
@@ -167,7 +165,6 @@ impl Reloader {
             generation: HashMap::new(),
             probation: HashMap::new(),
             shadows: HashMap::new(),
-            interval: plan.interval,
             retiming: None,
             replan: None,
         };
@@ -236,13 +233,13 @@ impl Reloader {
                 format!(
                     "the batch interval is now {} ms (was {} ms)",
                     retiming.interval.as_millis(),
-                    self.interval.as_millis()
+                    self.running.interval.as_millis()
                 ),
             );
             event.first_batch = Some(next);
             event.file = Some(self.manifest.display().to_string());
             self.events.record(event);
-            self.interval = retiming.interval;
+            self.running.interval = retiming.interval;
             edits.push(Edit::Retime(retiming));
         }
         edits

@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{BatchInfo, Progress, Sink};
 use crate::plan::{Delivery, KafkaSink, Transactions};
-use crate::record::Batch;
 use crate::position::Position;
+use crate::record::Batch;
 
 /// How long one batch may wait to be acknowledged (the broker may be
 /// away meanwhile; the producer keeps retrying) before it fails.

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::plan::{SinkKind, SinkPlan};
-use crate::record::Batch;
 use crate::position::Position;
+use crate::record::Batch;
 
 /// Which batch a sink is writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
