@@ -145,7 +145,7 @@ async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measur
         let mut data = vec![input.clone()];
         for (runner, time) in runners.iter_mut().zip(stage_time.iter_mut()) {
             let start = Instant::now();
-            data = runner.run(data, BATCH).await?.records;
+            data = runner.run(vec![data], BATCH).await?.records;
             *time += start.elapsed();
         }
         Ok(data.iter().map(Batch::len).sum())

@@ -82,7 +82,7 @@ async fn state_updates(running_count: Operator) -> anyhow::Result<()> {
         for first in (0..KEYS).step_by(BATCH as usize) {
             id += 1;
             runner
-                .run(vec![keyed(first, BATCH, KEYS)], batch_info(id))
+                .run(vec![vec![keyed(first, BATCH, KEYS)]], batch_info(id))
                 .await?;
             runner.commit()?;
         }
@@ -178,13 +178,13 @@ async fn windows(sum: Operator, subtract: Operator) -> anyhow::Result<()> {
             };
             for _ in 0..length {
                 let input = next(&mut id);
-                runner.run(vec![input], batch_info(id)).await?;
+                runner.run(vec![vec![input]], batch_info(id)).await?;
                 runner.commit()?;
             }
             let start = Instant::now();
             for _ in 0..MEASURED {
                 let input = next(&mut id);
-                runner.run(vec![input], batch_info(id)).await?;
+                runner.run(vec![vec![input]], batch_info(id)).await?;
                 runner.commit()?;
             }
             per_slide.push(start.elapsed().as_secs_f64() * 1e3 / MEASURED as f64);

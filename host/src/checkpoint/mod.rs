@@ -32,11 +32,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use codec::{Bad, Reader, Writer};
+pub use codec::{Bad, Reader, Unreadable, VERSION, Writer};
 
 use crate::position::{Position, Segment};
 
-const MAGIC: &[u8] = b"WSCKPT\x00\x01";
 /// Checkpoints kept; older ones, and the intents only they need, go.
 const KEEP: usize = 3;
 
@@ -84,13 +83,14 @@ pub struct Loaded {
     /// Its header.
     pub header: Header,
     bytes: Vec<u8>,
+    /// Where the stage states start in `bytes`.
     body: usize,
 }
 
 impl Loaded {
     /// A reader over the stage states that follow the header.
     pub fn states(&self) -> Reader<'_> {
-        Reader::resume(&self.bytes[..self.bytes.len() - 32], self.body)
+        Reader::resume(&self.bytes[self.body..self.bytes.len() - 32])
     }
 }
 
@@ -136,6 +136,13 @@ impl Store {
         let mut refused = Vec::new();
         for (_, path) in found.iter().rev() {
             match load(path, pipeline) {
+                Err(Unreadable::Version { found }) => bail!(
+                    "checkpoint {} is in format version {found}, written by an earlier wasmstream; \
+                     this one reads version {VERSION} only. Finish the run with the wasmstream that \
+                     started it, or start over with `wasmstream run --fresh` (which discards the \
+                     checkpoints)",
+                    path.display()
+                ),
                 Ok(loaded) => {
                     if !refused.is_empty() {
                         tracing::warn!(
@@ -245,18 +252,20 @@ impl Store {
     pub fn write(
         &mut self,
         header: &Header,
-        write_states: impl FnOnce(&mut Writer<BufWriter<File>>) -> std::io::Result<()>,
+        write_states: impl FnOnce(&mut Writer<'_>) -> std::io::Result<()>,
     ) -> Result<u64> {
         let name = format!("checkpoint-{:010}.ckpt", header.batch);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> std::io::Result<u64> {
-            let mut out = Writer::new(BufWriter::new(File::create(&tmp)?));
-            out.raw(MAGIC)?;
-            out.bytes(&serde_json::to_vec(header).expect("headers serialize"))?;
+            let mut file = BufWriter::new(File::create(&tmp)?);
+            let mut out = Writer::new(&mut file)?;
+            let json = serde_json::to_vec(header).expect("headers serialize");
+            out.put(serde_bytes::Bytes::new(&json))?;
             write_states(&mut out)?;
             let size = out.written() + 32;
-            out.finish()?.into_inner()?.sync_all()?;
+            out.finish()?;
+            file.into_inner()?.sync_all()?;
             std::fs::rename(&tmp, &path)?;
             File::open(&self.dir)?.sync_all()?;
             Ok(size)
@@ -286,16 +295,18 @@ impl Store {
 }
 
 /// Reads and checks one checkpoint file.
-fn load(path: &Path, pipeline: &str) -> Result<Loaded, Bad> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut reader = Reader::checked(&bytes, MAGIC)?;
-    let header: Header = serde_json::from_slice(reader.bytes()?)
-        .map_err(|e| format!("its header is damaged: {e}"))?;
+fn load(path: &Path, pipeline: &str) -> Result<Loaded, Unreadable> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Unreadable::Damaged(format!("cannot read it: {e}")))?;
+    let mut reader = Reader::checked(&bytes)?;
+    let json: &serde_bytes::Bytes = reader.take().map_err(Unreadable::Damaged)?;
+    let header: Header = serde_json::from_slice(json)
+        .map_err(|e| Unreadable::Damaged(format!("its header is damaged: {e}")))?;
     if header.pipeline != pipeline {
-        return Err(format!(
+        return Err(Unreadable::Damaged(format!(
             "it belongs to pipeline `{}`, not `{pipeline}`",
             header.pipeline
-        ));
+        )));
     }
     let body = bytes.len() - 32 - reader.left();
     Ok(Loaded {

@@ -34,10 +34,10 @@ impl Scheduler {
         let mut failed: Option<StageError> = None;
         let mut dead_lettered = 0u64;
         for (plan, runner) in self.plan.stages.iter().zip(&mut self.stages) {
-            let inputs: Vec<Batch> = plan
+            let inputs: Vec<Vec<Batch>> = plan
                 .inputs
                 .iter()
-                .flat_map(|input| take(&mut outputs, &mut readers, input))
+                .map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
             match runner.run(inputs, info).await {
                 Ok(output) => {

@@ -17,14 +17,72 @@
 //! dropped. When every source has ended, all open windows are emitted.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::sync::Arc;
+
+use serde_bytes::Bytes;
 
 use super::Worker;
-use super::window::fold;
+use super::kind::{Context, Keeps, Kept, Kind, Operators, Ran, Setup};
+use super::reduce::{Fold, fold};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plan::EventTime;
 use crate::plugin::Failure;
 use crate::record::Batch;
+
+/// A windowed reduce (or count) over event time.
+pub(crate) struct EventTimeReduce {
+    pub fold: Fold,
+    pub spec: EventTime,
+}
+
+impl Kind for EventTimeReduce {
+    type State = EventWindows;
+    type Pending = Delta;
+
+    fn operators(&self, label: &Arc<str>) -> Operators {
+        self.fold.operators(label)
+    }
+
+    fn state(&self, _: &Setup<'_>) -> EventWindows {
+        EventWindows::default()
+    }
+
+    fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+        self.fold.route(side, partitions)
+    }
+
+    fn run(
+        &self,
+        ops: &mut Operators,
+        windows: &EventWindows,
+        inputs: &[Batch],
+        at: &Context,
+    ) -> Result<Ran<Delta>, Failure> {
+        let processed = process(
+            ops.main(),
+            windows,
+            &inputs[0],
+            self.spec,
+            at.watermark,
+            at.batch.end_of_input,
+        )?;
+        Ok(Ran {
+            records: processed.output,
+            late: self.fold.unkeyed(processed.late),
+            max_time: processed.max_time,
+            pending: Some(processed.delta),
+        })
+    }
+
+    fn commit(windows: &mut EventWindows, delta: Delta) -> anyhow::Result<()> {
+        windows.apply(delta);
+        Ok(())
+    }
+
+    fn event_time(&self) -> Option<EventTime> {
+        Some(self.spec)
+    }
+}
 
 /// Header naming the start of the window an output record covers, in
 /// milliseconds since the Unix epoch.
@@ -52,32 +110,6 @@ pub(crate) struct Open {
 pub(crate) type Delta = Vec<((i64, Vec<u8>), Option<Open>)>;
 
 impl EventWindows {
-    /// Writes the open windows into a checkpoint.
-    pub(crate) fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
-        out.u64(self.open.len() as u64)?;
-        for ((start, key), open) in &self.open {
-            out.i64(*start)?;
-            out.bytes(key)?;
-            out.bytes(&open.value)?;
-            out.u64(u64::from(open.unsent))?;
-        }
-        Ok(())
-    }
-
-    /// Reads back what [`EventWindows::save`] wrote.
-    pub(crate) fn load(input: &mut Reader<'_>) -> Result<Self, Bad> {
-        let n = input.count(32)?;
-        let mut open = BTreeMap::new();
-        for _ in 0..n {
-            let start = input.i64()?;
-            let key = input.bytes()?.to_vec();
-            let value = input.bytes()?.to_vec();
-            let unsent = input.u64()? != 0;
-            open.insert((start, key), Open { value, unsent });
-        }
-        Ok(EventWindows { open })
-    }
-
     /// Commits a batch's changes.
     pub(crate) fn apply(&mut self, delta: Delta) {
         for (window, open) in delta {
@@ -89,8 +121,34 @@ impl EventWindows {
     }
 }
 
+impl Kept for EventWindows {
+    const KEEPS: Keeps = Keeps::Events;
+
+    fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()> {
+        out.put(&(self.open.len() as u64))?;
+        for ((start, key), open) in &self.open {
+            out.put(&(start, Bytes::new(key), Bytes::new(&open.value), open.unsent))?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, input: &mut Reader<'_>) -> Result<(), Bad> {
+        // A window takes at least four bytes: a start, two lengths, a flag.
+        let n = input.count(4)?;
+        for _ in 0..n {
+            let (start, key, value, unsent): (i64, &Bytes, &Bytes, bool) = input.take()?;
+            let open = Open {
+                value: value.to_vec(),
+                unsent,
+            };
+            self.open.insert((start, key.to_vec()), open);
+        }
+        Ok(())
+    }
+}
+
 /// What one batch does in one partition.
-pub(crate) struct Processed {
+struct Processed {
     /// Windows emitted.
     pub output: Batch,
     /// Records too late for any open window.
@@ -103,7 +161,7 @@ pub(crate) struct Processed {
 
 /// Folds `input` into its windows and emits the windows the watermark has
 /// passed (all of them at the end of input).
-pub(crate) fn process(
+fn process(
     worker: &mut Worker,
     windows: &EventWindows,
     input: &Batch,

@@ -5,285 +5,101 @@
 //! of a batch run in parallel on the blocking pool: one call into the
 //! operator per partition per batch, never one per record.
 //!
-//! Data reaches a stage over one of two edges (see [`crate::shuffle`]):
-//! a pipeline edge keeps the upstream partitioning, and an exchange edge
-//! (reduceByKey) re-partitions by key hash so that each key is folded in
-//! exactly one partition.
+//! Each kind of stage is one file implementing [`kind::Kind`]: how its
+//! inputs reach its partitions (as they are, or exchanged by key hash so
+//! that each key lives in exactly one partition, see [`crate::shuffle`]),
+//! what a partition keeps across batches, and what one batch does. The
+//! runner ([`partitions`]) runs any kind the same way, and
+//! [`StageRunner`] is a stage as the scheduler and hot reload see it.
+//! [`partitions()`] below is the table from plan steps to kinds.
 
-mod event_time;
-mod reduce;
-mod run;
+mod kind;
+mod partitions;
+mod runner;
 mod shadow;
+mod worker;
+
+// The kinds.
+mod event_time;
+mod filter;
+mod flat_map;
+mod map;
+mod reduce;
+mod union;
 mod update_state;
 mod window;
+mod windowed_reduce;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
-use crate::plugin::{Failure, Instance};
-use crate::record::{Batch, ByteList};
+use crate::plan::{StagePlan, Step, Windowing};
+use crate::state::SpillFile;
+use kind::Kind;
+use partitions::{Partitions, Runner};
+use reduce::Fold;
 
 pub use crate::operator::{NativeOperator, Operator, WasmOperator};
 pub use event_time::{WINDOW_END, WINDOW_START};
-pub use run::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
+pub use runner::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};
+pub(crate) use worker::Worker;
 
-use shadow::{CallRef, Returned, Shadow};
-
-impl Failure {
-    /// A failure naming a position in values the stage grouped by key,
-    /// made to name that record's position in the stage's input instead;
-    /// `order[i]` is the input position of grouped value `i`.
-    pub(crate) fn at_input(self, order: &[u32]) -> Failure {
-        match self {
-            Failure::Rejected {
-                record: Some(i),
-                message,
-            } => Failure::Rejected {
-                record: order.get(i as usize).copied(),
-                message,
-            },
-            other => other,
-        }
+/// The partitions of the stage `plan`: its step's kind, run over its
+/// parallelism. `label(p)` names partition `p`; per-key state spills to
+/// `spill` beyond its budget, if given.
+fn partitions(
+    plan: &StagePlan<Operator>,
+    label: &dyn Fn(usize) -> Arc<str>,
+    spill: Option<(&Arc<SpillFile>, usize)>,
+) -> Box<dyn Partitions> {
+    let build = Build {
+        parallelism: plan.parallelism,
+        label,
+        stage: plan.id.as_str(),
+        spill,
+    };
+    match plan.step.clone() {
+        Step::Map(op) => build.of(map::Map(op)),
+        Step::Filter(op) => build.of(filter::Filter(op)),
+        Step::FlatMap(op) => build.of(flat_map::FlatMap(op)),
+        Step::ReduceByKey(op) => build.of(reduce::ReduceByKey(op)),
+        Step::UpdateStateByKey(op, ttl) => build.of(update_state::UpdateStateByKey(op, ttl)),
+        Step::Union => Box::new(union::Union),
+        Step::Window { length, slide } => build.of(window::Window { length, slide }),
+        Step::ReduceByKeyAndWindow {
+            reduce,
+            inverse,
+            windowing,
+        } => build.windowed(Fold::Reduce { reduce, inverse }, windowing),
+        Step::CountByValueAndWindow(windowing) => build.windowed(Fold::Count, windowing),
     }
 }
 
-/// The operator of one partition of one stage, alive across batches.
-pub(crate) enum Worker {
-    Wasm {
-        op: Arc<WasmOperator>,
-        label: Arc<str>,
-        instance: Option<Instance>,
-        /// Whether to keep `last`, for dry runs of a new version.
-        keep_last: bool,
-        /// The last call that succeeded.
-        last: Option<Box<Call>>,
-        /// A candidate version given every call too, for comparison.
-        shadow: Option<Box<Shadow>>,
-    },
-    Native(NativeOperator),
+/// What every kind's partitions are made with.
+struct Build<'a> {
+    parallelism: usize,
+    label: &'a dyn Fn(usize) -> Arc<str>,
+    stage: &'a str,
+    spill: Option<(&'a Arc<SpillFile>, usize)>,
 }
 
-impl Worker {
-    pub(crate) fn new(operator: &Operator, label: Arc<str>) -> Self {
-        match operator {
-            Operator::Wasm(op) => Worker::Wasm {
-                op: op.clone(),
-                label,
-                instance: None,
-                keep_last: false,
-                last: None,
-                shadow: None,
-            },
-            Operator::Native(native) => Worker::Native(native.clone()),
-        }
+impl Build<'_> {
+    fn of<K: Kind>(&self, kind: K) -> Box<dyn Partitions> {
+        let runner = Runner::new(kind, self.parallelism, self.label, self.stage, self.spill);
+        Box::new(runner)
     }
 
-    /// Names the worker in logs: `pipeline/stage[partition]`.
-    pub(crate) fn label(&self) -> &str {
-        match self {
-            Worker::Wasm { label, .. } => label,
-            Worker::Native(_) => "native",
-        }
-    }
-
-    /// Runs `call` on the live instance, creating it first if needed. A
-    /// trap discards the instance; the next batch gets a fresh one.
-    fn wasm<R>(
-        &mut self,
-        call: impl FnOnce(&mut Instance) -> Result<R, crate::plugin::CallError>,
-    ) -> Result<R, Failure> {
-        let Worker::Wasm {
-            op,
-            label,
-            instance,
-            ..
-        } = self
-        else {
-            unreachable!("wasm() on a native worker")
-        };
-        if instance.is_none() {
-            *instance = Some(
-                op.plugin
-                    .instantiate(label.clone(), op.limits, &op.params)
-                    .map_err(|e| e.failure)?,
-            );
-        }
-        let live = instance.as_mut().expect("just created");
-        call(live).map_err(|e| {
-            if e.poisoned {
-                *instance = None;
-            }
-            e.failure
-        })
-    }
-
-    /// After a successful call: makes it on the shadow version, if there
-    /// is one, to compare.
-    fn observe(&mut self, call: CallRef<'_>, live: Returned<'_>) {
-        if let Worker::Wasm {
-            label,
-            shadow: Some(shadow),
-            ..
-        } = self
-        {
-            shadow.compare(label, call, live);
-        }
-    }
-
-    /// Keeps `call`, the arguments of the call that just succeeded, for
-    /// dry runs of a new version, if calls are kept. The caller hands over
-    /// arguments it has no more use for, so keeping them copies nothing.
-    pub(crate) fn remember(&mut self, call: Call) {
-        if let Worker::Wasm {
-            keep_last: true,
-            last,
-            ..
-        } = self
-        {
-            *last = Some(Box::new(call));
-        }
-    }
-
-    pub(crate) fn map(&mut self, input: &Batch) -> Result<Batch, Failure> {
-        match self {
-            Worker::Native(native) => native.map(input),
-            Worker::Wasm { .. } => {
-                let output = self.wasm(|i| i.map(input))?;
-                self.observe(CallRef::Map(input), Returned::Records(&output));
-                Ok(output)
-            }
-        }
-    }
-
-    pub(crate) fn filter(&mut self, input: &Batch) -> Result<Vec<bool>, Failure> {
-        match self {
-            Worker::Native(native) => native.filter(input),
-            Worker::Wasm { .. } => {
-                let keep = self.wasm(|i| i.filter(input))?;
-                self.observe(CallRef::Filter(input), Returned::Kept(&keep));
-                Ok(keep)
-            }
-        }
-    }
-
-    pub(crate) fn flat_map(&mut self, input: &Batch) -> Result<Batch, Failure> {
-        match self {
-            Worker::Native(native) => native.flat_map(input),
-            Worker::Wasm { .. } => {
-                let output = self.wasm(|i| i.flat_map(input))?;
-                self.observe(CallRef::FlatMap(input), Returned::Records(&output));
-                Ok(output)
-            }
-        }
-    }
-
-    /// The caller keeps `input` for [`Worker::remember`].
-    pub(crate) fn update_state(
-        &mut self,
-        input: &crate::plugin::StateInput,
-    ) -> Result<crate::plugin::StateOutput, Failure> {
-        match self {
-            Worker::Native(_) => Err(Failure::BadOutput(
-                "native update-state operators are not supported".into(),
-            )),
-            Worker::Wasm { .. } => {
-                let output = self.wasm(|i| i.update_state(input))?;
-                self.observe(CallRef::UpdateState(input), Returned::States(&output));
-                Ok(output)
-            }
-        }
-    }
-
-    /// Takes the groups whole: they are kept for dry runs.
-    pub(crate) fn reduce(
-        &mut self,
-        keys: ByteList,
-        values: ByteList,
-        group_ends: Vec<u32>,
-    ) -> Result<ByteList, Failure> {
-        match self {
-            Worker::Native(native) => native.reduce(&keys, &values, &group_ends),
-            Worker::Wasm { .. } => {
-                let reduced = self.wasm(|i| i.reduce(&keys, &values, &group_ends))?;
-                let call = CallRef::Reduce {
-                    keys: &keys,
-                    values: &values,
-                    group_ends: &group_ends,
-                };
-                self.observe(call, Returned::Values(&reduced));
-                self.remember(Call::Reduce {
-                    keys,
-                    values,
-                    group_ends,
-                });
-                Ok(reduced)
-            }
-        }
-    }
-
-    /// Keeps each successful call from now on, for dry runs.
-    pub(crate) fn keep_last_call(&mut self) {
-        if let Worker::Wasm { keep_last, .. } = self {
-            *keep_last = true;
-        }
-    }
-
-    /// The last successful call, if kept.
-    pub(crate) fn last_call(&self) -> Option<&Call> {
-        match self {
-            Worker::Wasm { last, .. } => last.as_deref(),
-            Worker::Native(_) => None,
-        }
-    }
-
-    /// The label, for a Wasm worker.
-    pub(crate) fn wasm_label(&self) -> Option<&Arc<str>> {
-        match self {
-            Worker::Wasm { label, .. } => Some(label),
-            Worker::Native(_) => None,
-        }
-    }
-
-    /// The live version, for a Wasm worker.
-    pub(crate) fn operator(&self) -> Option<&Arc<WasmOperator>> {
-        match self {
-            Worker::Wasm { op, .. } => Some(op),
-            Worker::Native(_) => None,
-        }
-    }
-
-    /// Makes `op` live, with `instance` (already made and `init`ed) if
-    /// given, else a fresh instance on first use. Returns the instance
-    /// replaced, for the caller to drop off the batch path.
-    pub(crate) fn replace(
-        &mut self,
-        new: Arc<WasmOperator>,
-        ready: Option<Instance>,
-    ) -> Option<Instance> {
-        match self {
-            Worker::Wasm { op, instance, .. } => {
-                *op = new;
-                std::mem::replace(instance, ready)
-            }
-            Worker::Native(_) => None,
-        }
-    }
-
-    /// Runs `candidate` beside the live version from now on (`None`: stop).
-    pub(crate) fn set_shadow(&mut self, candidate: Option<Arc<WasmOperator>>) {
-        if let Worker::Wasm { shadow, .. } = self {
-            *shadow = candidate.map(|op| Box::new(Shadow::new(op)));
-        }
-    }
-
-    /// The shadow's comparison since the last call of this.
-    pub(crate) fn take_shadow_report(&mut self) -> Option<ShadowReport> {
-        match self {
-            Worker::Wasm {
-                shadow: Some(shadow),
-                ..
-            } => Some(std::mem::take(&mut shadow.report)),
-            _ => None,
+    fn windowed(&self, fold: Fold, windowing: Windowing) -> Box<dyn Partitions> {
+        match windowing {
+            Windowing::Batches { length, slide } => self.of(windowed_reduce::WindowedReduce {
+                fold,
+                length,
+                slide,
+            }),
+            Windowing::EventTime(spec) => self.of(event_time::EventTimeReduce { fold, spec }),
         }
     }
 }

@@ -1,14 +1,65 @@
-//! updateStateByKey within one partition: group the batch by key, add the
+//! `updateStateByKey`: exchange by key, then, within each partition, group the batch by key, add the
 //! keys whose state has gone idle past the ttl, hand all of them to the
 //! operator in one call, and apply the states it returns.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::kind::{Context, Kind, Operators, Ran, Setup};
 use super::{Call, Worker};
+use crate::operator::Operator;
 use crate::plugin::{Failure, StateInput};
 use crate::record::{Batch, ByteList};
-use crate::state::{Change, PartitionState};
+use crate::shuffle;
+use crate::state::{Change, PartitionState, Spilled};
+
+/// An update-state-by-key stage: its operator, and how long a key's state
+/// lasts without records.
+pub(crate) struct UpdateStateByKey(pub Operator, pub Option<Duration>);
+
+impl Kind for UpdateStateByKey {
+    type State = PartitionState;
+    type Pending = Changes;
+
+    fn operators(&self, label: &Arc<str>) -> Operators {
+        Operators::one(Worker::new(&self.0, label.clone()))
+    }
+
+    fn state(&self, setup: &Setup<'_>) -> PartitionState {
+        match setup.spill {
+            Some((file, budget)) => PartitionState::spilling(
+                Spilled::new(
+                    file.clone(),
+                    &format!("{}[{}]", setup.stage, setup.partition),
+                ),
+                budget,
+            ),
+            None => PartitionState::in_memory(),
+        }
+    }
+
+    fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+        shuffle::exchange(side, partitions)
+    }
+
+    /// Runs even on an empty partition: idle keys may time out.
+    fn run(
+        &self,
+        ops: &mut Operators,
+        state: &PartitionState,
+        inputs: &[Batch],
+        at: &Context,
+    ) -> Result<Ran<Changes>, Failure> {
+        let (output, changes) =
+            update_state_by_key(ops.main(), state, &inputs[0], at.batch.time_ms, self.1)?;
+        Ok(Ran::keeping(output, changes))
+    }
+
+    fn commit(state: &mut PartitionState, changes: Changes) -> anyhow::Result<()> {
+        state.apply(changes)
+    }
+}
 
 /// The changes a batch makes to a partition's state, applied only when the
 /// whole batch has been written.

@@ -12,11 +12,10 @@
 
 pub mod spill;
 
+use anyhow::Result;
+use serde_bytes::Bytes;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
-
-use anyhow::Result;
 
 use crate::checkpoint::{Bad, Reader, Writer};
 pub use spill::{SpillFile, Spilled};
@@ -278,21 +277,21 @@ impl PartitionState {
     }
 
     /// Writes every key's state into a checkpoint.
-    pub fn save<W: Write>(&self, out: &mut Writer<W>) -> std::io::Result<()> {
+    pub fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()> {
         let cold = match &self.cold {
             Some(cold) if self.cold_keys > 0 => cold.all().map_err(std::io::Error::other)?,
             _ => Vec::new(),
         };
-        out.u64((self.hot.len() + cold.len()) as u64)?;
-        for (key, entry) in &self.hot {
-            out.bytes(key)?;
-            out.bytes(&entry.state)?;
-            out.i64(entry.last_active)?;
-        }
-        for (key, state, last_active) in &cold {
-            out.bytes(key)?;
-            out.bytes(state)?;
-            out.i64(*last_active)?;
+        out.put(&((self.hot.len() + cold.len()) as u64))?;
+        let hot = self
+            .hot
+            .iter()
+            .map(|(key, entry)| (key, &entry.state, entry.last_active));
+        let cold = cold
+            .iter()
+            .map(|(key, state, active)| (key, state, *active));
+        for (key, state, active) in hot.chain(cold) {
+            out.put(&(Bytes::new(key), Bytes::new(state), active))?;
         }
         Ok(())
     }
@@ -300,12 +299,12 @@ impl PartitionState {
     /// Reads back what [`PartitionState::save`] wrote into `self` (empty),
     /// spilling as it goes if it is over budget.
     pub fn load(&mut self, input: &mut Reader<'_>) -> Result<(), Bad> {
-        let n = input.count(24)?;
+        // An entry takes at least three bytes: two lengths and a time.
+        let n = input.count(3)?;
         let mut changes = Vec::new();
         for i in 0..n {
-            let key = input.bytes()?.to_vec();
-            let state = input.bytes()?.to_vec();
-            let active = input.i64()?;
+            let (key, state, active): (&Bytes, &Bytes, i64) = input.take()?;
+            let (key, state) = (key.to_vec(), state.to_vec());
             changes.push((key, Change::Put { state, active }));
             if changes.len() == 100_000 || i + 1 == n {
                 self.apply(std::mem::take(&mut changes))
@@ -386,5 +385,38 @@ mod tests {
             .map(|k| k.as_bytes().to_vec())
             .collect();
         assert_eq!(idle, expected);
+    }
+
+    #[test]
+    fn every_key_in_memory_and_on_disk_survives_a_checkpoint() {
+        let file = SpillFile::new(None, "state-checkpoint-test");
+        let mut state = PartitionState::spilling(Spilled::new(file, "p0"), 10 * 80);
+        let keys: Vec<String> = (0..50).map(|i| format!("key{i:03}")).collect();
+        let states = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| put(k, &i.to_string(), i as i64));
+        state
+            .apply(states.chain([put("\u{0}\u{ff}", "", -7)]))
+            .unwrap();
+        assert!(state.cold_keys > 0 && !state.hot.is_empty());
+
+        let mut checkpoint = Vec::new();
+        let mut out = Writer::new(&mut checkpoint).unwrap();
+        state.save(&mut out).unwrap();
+        out.finish().unwrap();
+
+        let mut restored = PartitionState::in_memory();
+        let mut input = Reader::checked(&checkpoint).unwrap();
+        restored.load(&mut input).unwrap();
+        assert!(input.at_end());
+        assert_eq!(restored.len(), 51);
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(state_of(&restored, key), Some((i.to_string(), i as i64)));
+        }
+        assert_eq!(
+            state_of(&restored, "\u{0}\u{ff}"),
+            Some((String::new(), -7))
+        );
     }
 }
