@@ -29,6 +29,8 @@
 //! - [`state`]: per-key state for update-state stages, partitioned like
 //!   the shuffle. Windows keep theirs in [`stage`].
 //! - [`sink`]: stdout (`pprint`), one file per batch, and Kafka.
+//! - [`connector`]: Kafka in one folder (client settings, source, sink,
+//!   transactions). [`retry`]: the one backoff policy for connections.
 //! - [`checkpoint`]: the intent log written before each batch and the
 //!   checkpoints written after, which make a restart resume exactly.
 //! - [`reload`]: hot reload: changed components checked off the batch
@@ -38,6 +40,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod connector;
 pub mod manifest;
 pub mod operator;
 pub mod plan;
@@ -46,6 +49,7 @@ pub mod position;
 pub mod rate;
 pub mod record;
 pub mod reload;
+pub mod retry;
 pub mod scheduler;
 pub mod shuffle;
 pub mod sink;

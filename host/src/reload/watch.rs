@@ -1,20 +1,21 @@
 //! Watching files for changes, debounced. Editors write a file in several
 //! steps and builds replace it (write elsewhere, rename over), so each
 //! file's folder is watched, not the file, and a file counts as changed
-//! once it has been quiet for the debounce time.
+//! once it has been quiet for the debounce time (`notify-debouncer-full`,
+//! which also folds a rename over the file into one change).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use notify::{EventKind, RecursiveMode, Watcher as _};
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc;
 
 /// Changed files, each once its writes have settled.
 pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
+    _inner: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
     /// Each changed file's path, as given to [`Watcher::new`].
     pub changes: mpsc::UnboundedReceiver<PathBuf>,
 }
@@ -41,36 +42,36 @@ impl Watcher {
             whole.push((dir.clone(), folder.clone()));
             dirs.insert(dir);
         }
-        let (raw, raw_changes) = std_mpsc::channel::<PathBuf>();
-        let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if matches!(event.kind, EventKind::Access(_)) {
-                return;
-            }
-            for path in event.paths {
-                let asked = wanted.get(&path).cloned().or_else(|| {
-                    let (dir, name) = (path.parent()?, path.file_name()?);
-                    whole
-                        .iter()
-                        .find(|(canonical, _)| canonical == dir)
-                        .map(|(_, folder)| folder.join(name))
-                });
-                if let Some(asked) = asked {
-                    let _ = raw.send(asked);
+        let (settled, changes) = mpsc::unbounded_channel();
+        let handler = move |events: DebounceEventResult| {
+            let Ok(events) = events else { return };
+            let mut changed = BTreeSet::new();
+            for event in events {
+                if matches!(event.kind, EventKind::Access(_)) {
+                    continue;
+                }
+                for path in &event.paths {
+                    let asked = wanted.get(path).cloned().or_else(|| {
+                        let (dir, name) = (path.parent()?, path.file_name()?);
+                        whole
+                            .iter()
+                            .find(|(canonical, _)| canonical == dir)
+                            .map(|(_, folder)| folder.join(name))
+                    });
+                    changed.extend(asked);
                 }
             }
-        })
-        .context("cannot start watching files")?;
+            for path in changed {
+                let _ = settled.send(path);
+            }
+        };
+        let mut inner =
+            new_debouncer(debounce, None, handler).context("cannot start watching files")?;
         for dir in &dirs {
             inner
                 .watch(dir, RecursiveMode::NonRecursive)
                 .with_context(|| format!("cannot watch {}", dir.display()))?;
         }
-        let (settled, changes) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("reload-debounce".into())
-            .spawn(move || debounce_loop(raw_changes, settled, debounce))
-            .context("cannot start the debounce thread")?;
         Ok(Watcher {
             _inner: inner,
             changes,
@@ -86,42 +87,4 @@ fn canonical(dir: &Path) -> Result<PathBuf> {
     };
     dir.canonicalize()
         .with_context(|| format!("cannot watch {}", dir.display()))
-}
-
-/// Passes each path on once no event has come for it for `quiet`; ends
-/// when either side is gone.
-fn debounce_loop(
-    raw: std_mpsc::Receiver<PathBuf>,
-    settled: mpsc::UnboundedSender<PathBuf>,
-    quiet: Duration,
-) {
-    let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
-    loop {
-        let next = pending.values().min().map(|last| *last + quiet);
-        let received = match next {
-            None => raw
-                .recv()
-                .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
-            Some(at) => raw.recv_timeout(at.saturating_duration_since(Instant::now())),
-        };
-        match received {
-            Ok(path) => {
-                pending.insert(path, Instant::now());
-            }
-            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        let now = Instant::now();
-        let ready: Vec<PathBuf> = pending
-            .iter()
-            .filter(|(_, last)| now.duration_since(**last) >= quiet)
-            .map(|(path, _)| path.clone())
-            .collect();
-        for path in ready {
-            pending.remove(&path);
-            if settled.send(path).is_err() {
-                return;
-            }
-        }
-    }
 }

@@ -6,13 +6,13 @@
 //! twice (after a crash and replay) replaces rather than duplicates.
 
 mod files;
-pub mod kafka;
 mod stdout;
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 
+use crate::connector::kafka::KafkaSink;
 use crate::plan::{SinkKind, SinkPlan};
 use crate::position::Position;
 use crate::record::Batch;
@@ -63,6 +63,6 @@ pub fn open(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
             prefix,
             suffix,
         } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
-        SinkKind::Kafka(spec) => Box::new(kafka::Kafka::open(&plan.id, spec)?),
+        SinkKind::Kafka(spec) => Box::new(KafkaSink::open(&plan.id, spec)?),
     })
 }

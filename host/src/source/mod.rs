@@ -17,7 +17,6 @@
 
 mod directory;
 pub mod generator;
-pub mod kafka;
 mod lines;
 mod socket;
 mod stdin;
@@ -26,6 +25,7 @@ use anyhow::Result;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::connector::kafka::KafkaSource;
 use crate::plan::{SourceKind, SourcePlan};
 use crate::record::Batch;
 
@@ -114,7 +114,7 @@ pub fn start(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
             }
             .start(),
         )),
-        SourceKind::Kafka(spec) => Started::Pull(Box::new(kafka::Kafka::new(id, spec))),
+        SourceKind::Kafka(spec) => Started::Pull(Box::new(KafkaSource::new(id, spec))),
         SourceKind::Socket { address } => {
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
             let task = tokio::spawn(socket::run(id.clone(), address, tx, stop));

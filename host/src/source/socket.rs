@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::record::Batch;
+use crate::retry::{self, Retryable as _};
 
 pub async fn run(
     id: String,
@@ -18,23 +19,16 @@ pub async fn run(
     tx: mpsc::Sender<Batch>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut backoff = Duration::from_millis(100);
-    let stream = loop {
-        let attempt = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return Ok(()),
-            attempt = TcpStream::connect(&address) => attempt,
-        };
-        match attempt {
-            Ok(stream) => break stream,
-            Err(e) => {
-                tracing::warn!(source = %id, %address, "cannot connect: {e}; retrying in {} ms", backoff.as_millis());
-                tokio::select! {
-                    _ = stop.wait_for(|stop| *stop) => return Ok(()),
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    let connect = || TcpStream::connect(&address);
+    let attempts = connect
+        .retry(retry::backoff(Duration::from_millis(100), Duration::from_secs(5), None))
+        .sleep(tokio::time::sleep)
+        .notify(|e, wait| {
+            tracing::warn!(source = %id, %address, "cannot connect: {e}; retrying in {} ms", wait.as_millis());
+        });
+    let stream = tokio::select! {
+        _ = stop.wait_for(|stop| *stop) => return Ok(()),
+        connected = attempts => connected?,
     };
     tracing::info!(source = %id, %address, "connected");
     super::lines::read_lines(&id, BufReader::new(stream), &tx, stop).await?;

@@ -7,57 +7,27 @@
 //! - **At-least-once** (the default). The producer is idempotent, so its
 //!   own retries never duplicate, but a batch replayed after a crash is
 //!   produced again.
-//! - **Exactly-once.** Each batch is one Kafka transaction holding its
-//!   records, the offsets its Kafka sources reached (for their consumer
-//!   groups, via `send_offsets_to_transaction`), and a marker naming the
-//!   batch in the sink's *commit topic*. A restarted pipeline first fences
-//!   and aborts whatever transaction its previous process left open, reads
-//!   the newest committed marker, and, while it replays its logged batches
-//!   to rebuild state, skips producing every batch up to that one. So a
-//!   `read_committed` consumer sees each batch's output exactly once.
+//! - **Exactly-once**: each batch one Kafka transaction
+//!   ([`super::transactions`]).
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll, Wake};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 
-use super::{BatchInfo, Progress, Sink};
-use crate::plan::{Delivery, KafkaSink, Transactions};
-use crate::position::Position;
+use super::transactions::Transactional;
+use super::{FLUSH, REPORT, client};
+use crate::plan::{Delivery, KafkaSink};
 use crate::record::Batch;
-
-/// How long one batch may wait to be acknowledged (the broker may be
-/// away meanwhile; the producer keeps retrying) before it fails.
-const FLUSH: Duration = Duration::from_secs(300);
-/// How often a wait for acknowledgements is reported.
-const REPORT: Duration = Duration::from_secs(5);
-/// How long a metadata, offset or transaction-control request may take.
-const REQUEST: Duration = Duration::from_secs(30);
-
-/// What each transaction writes to the commit topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Marker {
-    /// [`Progress::run`].
-    run: u64,
-    /// The batch committed.
-    batch: u64,
-}
+use crate::sink::{BatchInfo, Progress, Sink};
 
 /// Remembers the first delivery failure of a batch.
 #[derive(Default)]
-struct Deliveries {
+pub(super) struct Deliveries {
     failed: Mutex<Option<String>>,
 }
 
@@ -75,30 +45,17 @@ impl ProducerContext for Deliveries {
 }
 
 pub struct Kafka {
-    id: String,
-    spec: KafkaSink,
-    producer: BaseProducer<Deliveries>,
+    pub(super) id: String,
+    pub(super) spec: KafkaSink,
+    pub(super) producer: BaseProducer<Deliveries>,
     /// For an exactly-once sink, once its transactions have begun.
-    transactions: Option<Transactional>,
-}
-
-/// An exactly-once sink's standing with the broker.
-struct Transactional {
-    /// The last batch an earlier run of this line committed, if any.
-    committed_before: Option<Marker>,
-    /// Each committed source's group, as transactions name it.
-    groups: Vec<ConsumerGroupMetadata>,
-    /// The offsets the last transaction committed, per source.
-    last_offsets: Option<Vec<BTreeMap<i32, i64>>>,
-    /// Whether the skipping of already-committed batches was reported.
-    reported_skip: bool,
+    pub(super) transactions: Option<Transactional>,
 }
 
 impl Kafka {
     pub fn open(id: &str, spec: &KafkaSink) -> Result<Self> {
-        let mut config = ClientConfig::new();
+        let mut config = client(&spec.bootstrap);
         config
-            .set("bootstrap.servers", &spec.bootstrap)
             .set("acks", &spec.acks)
             .set("compression.type", &spec.compression)
             .set("enable.idempotence", "true")
@@ -126,7 +83,7 @@ impl Kafka {
         })
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         format!(
             "sink `{}` (topic `{}` at {})",
             self.id, self.spec.topic, self.spec.bootstrap
@@ -153,7 +110,7 @@ impl Kafka {
         self.send(message)
     }
 
-    fn send(&self, mut message: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<()> {
+    pub(super) fn send(&self, mut message: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<()> {
         loop {
             match self.producer.send(message) {
                 Ok(()) => return Ok(()),
@@ -166,7 +123,7 @@ impl Kafka {
         }
     }
 
-    fn produce_all(&self, partitions: &[Batch]) -> KafkaResult<()> {
+    pub(super) fn produce_all(&self, partitions: &[Batch]) -> KafkaResult<()> {
         for part in partitions {
             for i in 0..part.len() {
                 self.produce(&self.spec.topic, part, i)?;
@@ -219,343 +176,11 @@ impl Kafka {
     }
 }
 
-/// Exactly-once.
-impl Kafka {
-    fn settings(&self) -> &Transactions {
-        match &self.spec.delivery {
-            Delivery::ExactlyOnce(t) => t,
-            Delivery::AtLeastOnce => unreachable!("only exactly-once sinks use transactions"),
-        }
-    }
-
-    /// Fences any earlier process with this transactional id (aborting its
-    /// open transaction), and reads what that run committed last.
-    fn begin(&mut self) -> Result<Transactional> {
-        let t = self.settings().clone();
-        self.producer.init_transactions(REQUEST).map_err(|e| {
-            anyhow!(
-                "{}: cannot start transactions as `{}`: {e}",
-                self.describe(),
-                t.transactional_id
-            )
-        })?;
-        self.ensure_commit_topic(&t)?;
-        let committed_before = self.last_marker(&t)?;
-        let mut groups = Vec::new();
-        for source in &t.sources {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &self.spec.bootstrap)
-                .set("group.id", &source.group)
-                .create()
-                .with_context(|| {
-                    format!(
-                        "{}: cannot create a client for group `{}`",
-                        self.describe(),
-                        source.group
-                    )
-                })?;
-            groups.push(consumer.group_metadata().with_context(|| {
-                format!(
-                    "{}: no metadata for group `{}`",
-                    self.describe(),
-                    source.group
-                )
-            })?);
-        }
-        if let Some(marker) = committed_before {
-            tracing::info!(
-                sink = %self.id,
-                commit_topic = %t.commit_topic,
-                "the last batch committed to `{}` was batch {}",
-                self.spec.topic,
-                marker.batch
-            );
-        }
-        Ok(Transactional {
-            committed_before,
-            groups,
-            last_offsets: None,
-            reported_skip: false,
-        })
-    }
-
-    /// Makes sure the commit topic exists, with one partition: created
-    /// through the admin API, or by a broker that creates topics on first
-    /// use.
-    fn ensure_commit_topic(&self, t: &Transactions) -> Result<()> {
-        let topic = &t.commit_topic;
-        let exists = || -> Result<bool> {
-            let metadata = self
-                .producer
-                .client()
-                .fetch_metadata(Some(topic), REQUEST)
-                .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
-            Ok(metadata
-                .topics()
-                .iter()
-                .any(|m| m.name() == topic && m.error().is_none() && !m.partitions().is_empty()))
-        };
-        if exists()? {
-            return Ok(());
-        }
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.spec.bootstrap)
-            .create()
-            .with_context(|| format!("{}: cannot create an admin client", self.describe()))?;
-        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1));
-        let created = block_on(admin.create_topics([&new], &AdminOptions::new()));
-        let why = match created.as_deref() {
-            Ok([Ok(_)]) => return Ok(()),
-            Ok([Err((_, RDKafkaErrorCode::TopicAlreadyExists))]) => return Ok(()),
-            Ok(results) => format!("{results:?}"),
-            Err(e) => e.to_string(),
-        };
-        // Some brokers refuse the admin API but create a topic once asked
-        // for its metadata.
-        if exists()? {
-            return Ok(());
-        }
-        bail!(
-            "{}: cannot create the commit topic `{topic}`, where each transaction records its batch: {why}; create it with one partition",
-            self.describe()
-        )
-    }
-
-    /// The newest marker in the commit topic, read as a `read_committed`
-    /// consumer (aborted markers are invisible). Looks back from the end
-    /// in growing steps: transaction markers and aborted batches take
-    /// offsets too.
-    fn last_marker(&self, t: &Transactions) -> Result<Option<Marker>> {
-        let topic = &t.commit_topic;
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            anyhow!(
-                "{}: cannot read the commit topic `{topic}` ({what}): {e}",
-                self.describe()
-            )
-        };
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.spec.bootstrap)
-            .set("group.id", &t.transactional_id)
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .create()
-            .map_err(|e| fail("client", &e))?;
-        let (low, high) = consumer
-            .fetch_watermarks(topic, 0, REQUEST)
-            .map_err(|e| fail("offsets", &e))?;
-        let mut back = 16;
-        let mut end = high;
-        while end > low {
-            let from = end.saturating_sub(back).max(low);
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(topic, 0, Offset::Offset(from))
-                .map_err(|e| fail("assign", &e))?;
-            consumer.assign(&list).map_err(|e| fail("assign", &e))?;
-            let mut newest: Option<Marker> = None;
-            let deadline = Instant::now() + REQUEST;
-            loop {
-                if Instant::now() > deadline {
-                    return Err(fail(
-                        "reading",
-                        &format!(
-                            "offsets {from}..{end} did not arrive within {} s",
-                            REQUEST.as_secs()
-                        ),
-                    ));
-                }
-                match consumer.poll(Duration::from_millis(100)) {
-                    Some(Ok(message)) => {
-                        if message.offset() >= end {
-                            break;
-                        }
-                        let marker: Marker = message
-                            .payload()
-                            .and_then(|p| serde_json::from_slice(p).ok())
-                            .ok_or_else(|| {
-                                fail(
-                                    "a marker",
-                                    &format!(
-                                        "offset {} is not a wasmstream commit marker",
-                                        message.offset()
-                                    ),
-                                )
-                            })?;
-                        newest = Some(marker);
-                    }
-                    Some(Err(KafkaError::PartitionEOF(_))) => break,
-                    Some(Err(e)) => tracing::debug!(sink = %self.id, "reading `{topic}`: {e}"),
-                    None => {
-                        let at = consumer.position().map_err(|e| fail("position", &e))?;
-                        if at
-                            .find_partition(topic, 0)
-                            .is_some_and(|p| matches!(p.offset(), Offset::Offset(n) if n >= end))
-                        {
-                            break;
-                        }
-                    }
-                }
-            }
-            if newest.is_some() {
-                return Ok(newest);
-            }
-            end = from;
-            back *= 4;
-        }
-        Ok(None)
-    }
-
-    /// Exactly-once: skip a batch an earlier run committed; otherwise
-    /// commit this one in a transaction, aborting and retrying it whole
-    /// (with backoff) while the broker is away.
-    fn write_exactly_once(
-        &mut self,
-        batch: BatchInfo,
-        partitions: &[Batch],
-        progress: &Progress,
-    ) -> Result<()> {
-        if self.transactions.is_none() {
-            self.transactions = Some(self.begin()?);
-        }
-        let settings = self.settings().clone();
-        let offsets = settings
-            .sources
-            .iter()
-            .map(|source| match progress.sources.get(&source.id) {
-                Some(Position::Kafka { offsets }) => Ok(offsets.clone()),
-                _ => Err(anyhow!(
-                    "{}: batch {}: no Kafka offsets for source `{}`",
-                    self.describe(),
-                    batch.id,
-                    source.id
-                )),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let state = self.transactions.as_mut().expect("begun");
-        if let Some(before) = state.committed_before
-            && before.run == progress.run
-            && batch.id <= before.batch
-        {
-            if !state.reported_skip {
-                state.reported_skip = true;
-                tracing::info!(
-                    sink = %self.id,
-                    "batches up to {} were committed to `{}` before the restart; replaying them without writing them again",
-                    before.batch,
-                    self.spec.topic
-                );
-            }
-            return Ok(());
-        }
-        let empty = partitions.iter().all(Batch::is_empty);
-        if empty && state.last_offsets.as_ref() == Some(&offsets) {
-            return Ok(());
-        }
-        let marker = Marker {
-            run: progress.run,
-            batch: batch.id,
-        };
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(500);
-        loop {
-            let error = match self.transaction(&settings, marker, partitions, &offsets) {
-                Ok(()) => break,
-                Err(e) => e,
-            };
-            let fatal = |e: &KafkaError| matches!(e, KafkaError::Transaction(t) if t.is_fatal());
-            if fatal(&error) {
-                bail!(
-                    "{}: batch {}: the transaction failed for good: {error}; is another copy of this pipeline running as `{}`?",
-                    self.describe(),
-                    batch.id,
-                    settings.transactional_id
-                );
-            }
-            if let Err(e) = self.producer.abort_transaction(REQUEST)
-                && fatal(&e)
-            {
-                bail!(
-                    "{}: batch {}: cannot abort the failed transaction: {e} (it failed with: {error})",
-                    self.describe(),
-                    batch.id
-                );
-            }
-            if started.elapsed() >= FLUSH {
-                bail!(
-                    "{}: batch {} could not be committed within {} s: {error}",
-                    self.describe(),
-                    batch.id,
-                    FLUSH.as_secs()
-                );
-            }
-            tracing::warn!(
-                sink = %self.id,
-                batch = batch.id,
-                "the transaction failed and was aborted ({error}); retrying the batch in {} ms",
-                wait.as_millis()
-            );
-            std::thread::sleep(wait);
-            wait = (wait * 2).min(Duration::from_secs(10));
-        }
-        self.transactions.as_mut().expect("begun").last_offsets = Some(offsets);
-        Ok(())
-    }
-
-    /// One attempt at committing a batch.
-    fn transaction(
-        &self,
-        settings: &Transactions,
-        marker: Marker,
-        partitions: &[Batch],
-        offsets: &[BTreeMap<i32, i64>],
-    ) -> KafkaResult<()> {
-        self.producer.begin_transaction()?;
-        self.produce_all(partitions)?;
-        let groups = &self.transactions.as_ref().expect("begun").groups;
-        for ((source, offsets), group) in settings.sources.iter().zip(offsets).zip(groups) {
-            let mut list = TopicPartitionList::new();
-            for (&partition, &offset) in offsets {
-                list.add_partition_offset(&source.topic, partition, Offset::Offset(offset))?;
-            }
-            self.producer
-                .send_offsets_to_transaction(&list, group, REQUEST)?;
-        }
-        let payload = serde_json::to_vec(&marker).expect("a marker serializes");
-        self.send(
-            BaseRecord::<[u8], [u8]>::to(&settings.commit_topic)
-                .key(self.id.as_bytes())
-                .payload(&payload),
-        )?;
-        // Fails, abortably, if any record of the batch was not delivered.
-        self.producer.commit_transaction(FLUSH)
-    }
-}
-
 impl Sink for Kafka {
     fn write(&mut self, batch: BatchInfo, partitions: &[Batch], progress: &Progress) -> Result<()> {
         match self.spec.delivery {
             Delivery::AtLeastOnce => self.write_at_least_once(batch, partitions),
             Delivery::ExactlyOnce(_) => self.write_exactly_once(batch, partitions, progress),
         }
-    }
-}
-
-/// Runs a future that needs no async runtime (an rdkafka admin request)
-/// on this thread.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Arc::new(Unpark(std::thread::current())).into();
-    let mut context = TaskContext::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
     }
 }

@@ -10,23 +10,35 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Position, Pull, Segment};
+use super::{FETCH, LOOKUP, OUTAGE, client};
 use crate::plan::{KafkaSource, Start};
+use crate::position::{Position, Segment};
 use crate::record::Batch;
+use crate::retry::{self, BlockingRetryable as _};
+use crate::source::Pull;
 
-/// How long a metadata or offset request may take before the source fails
-/// the batch, naming the broker.
-const REQUEST: Duration = Duration::from_secs(10);
-/// How long fetching a batch's known range may take.
-const FETCH: Duration = Duration::from_secs(30);
-/// How long a broker that went away mid-stream is waited for before the
-/// pipeline fails.
-const OUTAGE: Duration = Duration::from_secs(300);
+/// Why one attempt at reading a batch failed.
+#[derive(Debug, thiserror::Error)]
+enum Attempt {
+    /// The broker the source had reached went away: worth waiting for.
+    #[error("{0:#}")]
+    Again(anyhow::Error),
+    /// Anything else.
+    #[error("{0:#}")]
+    Final(anyhow::Error),
+}
+
+impl Attempt {
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            Attempt::Again(e) | Attempt::Final(e) => e,
+        }
+    }
+}
 
 pub struct Kafka {
     id: String,
@@ -67,8 +79,7 @@ impl Kafka {
     fn consumer(&mut self) -> Result<&BaseConsumer> {
         if self.consumer.is_none() {
             let client = || {
-                ClientConfig::new()
-                    .set("bootstrap.servers", &self.spec.bootstrap)
+                client(&self.spec.bootstrap)
                     .set("group.id", &self.spec.group)
                     .set("enable.auto.commit", "false")
                     .set("enable.auto.offset.store", "false")
@@ -80,7 +91,7 @@ impl Kafka {
             let consumer = client()?;
             self.lookup = Some(client()?);
             let metadata = consumer
-                .fetch_metadata(Some(&self.spec.topic), REQUEST)
+                .fetch_metadata(Some(&self.spec.topic), LOOKUP)
                 .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
             let partitions: Vec<i32> = metadata
                 .topics()
@@ -109,7 +120,7 @@ impl Kafka {
 
     fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
         let (low, high) = consumer
-            .fetch_watermarks(&self.spec.topic, partition, REQUEST)
+            .fetch_watermarks(&self.spec.topic, partition, LOOKUP)
             .map_err(|e| {
                 anyhow!(
                     "{}: cannot read partition {partition}'s offsets: {e}",
@@ -124,7 +135,7 @@ impl Kafka {
                 // assignment yet to look up.
                 let mut wanted = TopicPartitionList::new();
                 wanted.add_partition_offset(&self.spec.topic, partition, Offset::Offset(ms))?;
-                let found = consumer.offsets_for_times(wanted, REQUEST).map_err(|e| {
+                let found = consumer.offsets_for_times(wanted, LOOKUP).map_err(|e| {
                     anyhow!("{}: cannot look up offsets by time: {e}", self.describe())
                 })?;
                 match found
@@ -275,7 +286,7 @@ impl Kafka {
         let mut ends = BTreeMap::new();
         for &p in self.next.keys() {
             let (_, high) = lookup
-                .fetch_watermarks(&self.spec.topic, p, REQUEST)
+                .fetch_watermarks(&self.spec.topic, p, LOOKUP)
                 .map_err(|e| {
                     anyhow!(
                         "source `{}` (topic `{}` at {}): cannot read partition {p}'s end offset: {e}",
@@ -319,32 +330,44 @@ impl Pull for Kafka {
         _max_bytes: usize,
         time: i64,
     ) -> Result<(Batch, Vec<Segment>)> {
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(500);
-        let mut retried = false;
-        loop {
-            match self.try_read(max_records, time) {
-                Ok(read) => {
-                    if retried {
-                        tracing::warn!(source = %self.id, "the broker is back; reading again");
-                    }
-                    return Ok(read);
-                }
-                Err(e) if self.consumer.is_some() && started.elapsed() < OUTAGE => {
-                    tracing::warn!(
-                        source = %self.id,
-                        "{e:#}; retrying in {} ms (gives up after {} s)",
-                        wait.as_millis(),
-                        OUTAGE.as_secs()
-                    );
-                    self.assign()?;
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                    retried = true;
-                }
-                Err(e) => return Err(e),
+        let id = self.id.clone();
+        let mut attempts = 0;
+        let read = || {
+            attempts += 1;
+            if attempts > 1 {
+                self.assign().map_err(Attempt::Final)?;
             }
+            match self.try_read(max_records, time) {
+                Ok(read) => Ok((read, attempts > 1)),
+                // Until the source has reached the broker once, a failure
+                // is a setup error, reported at once.
+                Err(e) if self.consumer.is_some() => Err(Attempt::Again(e)),
+                Err(e) => Err(Attempt::Final(e)),
+            }
+        };
+        let outage = retry::backoff(
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+            Some(OUTAGE),
+        );
+        let (read, retried) = read
+            .retry(outage)
+            .sleep(std::thread::sleep)
+            .when(|e| matches!(e, Attempt::Again(_)))
+            .notify(|e, wait| {
+                tracing::warn!(
+                    source = %id,
+                    "{e}; retrying in {} ms (gives up after {} s)",
+                    wait.as_millis(),
+                    OUTAGE.as_secs()
+                );
+            })
+            .call()
+            .map_err(Attempt::into_error)?;
+        if retried {
+            tracing::warn!(source = %self.id, "the broker is back; reading again");
         }
+        Ok(read)
     }
 
     fn ended(&self) -> bool {
