@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{Jitter, Running, run, run_ok, scratch, toml_path, wasm};
+use crate::support::{Jitter, Running, repo, run, run_ok, scratch, toml_path, wasm};
 
 /// Readings `{"k":..,"t":..,"n":1}`: 8 keys, times mostly rising with up
 /// to 2s of disorder, and every 50th reading 30s late.
@@ -264,4 +264,54 @@ fn a_damaged_checkpoint_is_named_and_passed_over_and_none_usable_refuses_to_star
     let fresh = run(&["run", "--fresh", manifest]);
     assert!(fresh.status.success(), "{}", fresh.stderr);
     assert_eq!(outputs(&dir), first, "starting over gives the same output");
+}
+
+#[test]
+fn a_checkpoint_in_an_earlier_format_is_refused_by_name_and_left_as_it_is() {
+    // Written by wasmstream 2d06998 (checkpoint format 1) for this very
+    // pipeline: 50 readings, 10 a batch, a checkpoint every 2 batches.
+    let fixture = repo().join("tests/checkpoints/format-1/checkpoint-0000000005.ckpt");
+    let old_bytes = std::fs::read(&fixture).unwrap();
+    assert!(old_bytes.starts_with(b"WSCKPT\x00\x01"), "a format 1 file");
+
+    let dir = scratch("checkpoint-format-1");
+    let manifest = pipeline(&dir, 50, 10, 2);
+    let manifest = manifest.to_str().unwrap();
+    let checkpoints = dir.join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let old = checkpoints.join("checkpoint-0000000005.ckpt");
+    std::fs::write(&old, &old_bytes).unwrap();
+
+    let refused = run(&["run", manifest]);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "checkpoint {} is in format version 1, written by an earlier wasmstream; this one reads version 2 only",
+            old.display()
+        )) && refused.stderr.contains("`wasmstream run --fresh`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        old_bytes,
+        "not set aside, not rewritten"
+    );
+    let written = ["running", "batches", "windows", "late"]
+        .iter()
+        .filter_map(|sink| std::fs::read_dir(dir.join("out").join(sink)).ok())
+        .flatten()
+        .count();
+    assert_eq!(written, 0, "nothing ran");
+
+    let fresh = run(&["run", "--fresh", manifest]);
+    assert!(fresh.status.success(), "{}", fresh.stderr);
+    let newest = std::fs::read(&old).unwrap();
+    assert!(
+        newest.starts_with(b"WSCKPT\x00\x02"),
+        "starting over writes format 2"
+    );
+    let first = outputs(&dir);
+    run_ok(Path::new(manifest));
+    assert_eq!(outputs(&dir), first, "a format 2 checkpoint reads back");
 }
