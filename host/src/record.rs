@@ -10,6 +10,12 @@ use std::ops::Range;
 
 pub use crate::plugin::bindings::{Batch, ByteList};
 
+/// A batch or list whose lengths and offsets break the layout the WIT
+/// promises: what it is and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
 /// One record, borrowed from a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -101,21 +107,21 @@ impl ByteList {
     /// Checks the layout promised in the WIT: `ends` never decreases and
     /// the last end is the length of `data`. Everything a guest returns is
     /// checked with this before the host reads it.
-    pub fn check(&self, what: &str) -> Result<(), String> {
+    pub fn check(&self, what: &str) -> Result<(), Malformed> {
         let mut previous = 0u32;
         for (i, &end) in self.ends.iter().enumerate() {
             if end < previous {
-                return Err(format!(
+                return Err(Malformed(format!(
                     "{what}: item {i} ends at {end}, before the previous item's end {previous}"
-                ));
+                )));
             }
             previous = end;
         }
         if previous as usize != self.data.len() {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "{what}: items end at byte {previous} but the data holds {} bytes",
                 self.data.len()
-            ));
+            )));
         }
         Ok(())
     }
@@ -223,7 +229,7 @@ impl Batch {
 
     /// Checks every length and offset against the layout the WIT promises.
     /// A guest's output goes through this before anything else reads it.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Malformed> {
         let n = self.len();
         let per_record = [
             ("keys", self.keys.len()),
@@ -232,7 +238,9 @@ impl Batch {
         ];
         for (name, len) in per_record {
             if len != n {
-                return Err(format!("`{name}` has {len} entries for {n} records"));
+                return Err(Malformed(format!(
+                    "`{name}` has {len} entries for {n} records"
+                )));
             }
         }
         self.keys.check("keys")?;
@@ -241,18 +249,18 @@ impl Batch {
         self.header_values.check("header-values")?;
         let headers = self.header_owners.len();
         if self.header_names.len() != headers || self.header_values.len() != headers {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "{headers} header owners but {} names and {} values",
                 self.header_names.len(),
                 self.header_values.len()
-            ));
+            )));
         }
         let mut previous = 0;
         for &owner in &self.header_owners {
             if owner < previous || owner as usize >= n {
-                return Err(format!(
+                return Err(Malformed(format!(
                     "header owner {owner} is out of order or past the {n} records"
-                ));
+                )));
             }
             previous = owner;
         }
@@ -317,7 +325,9 @@ mod tests {
         batch.values.ends[0] = 7;
         assert_eq!(
             batch.check(),
-            Err("values: items end at byte 7 but the data holds 3 bytes".into())
+            Err(Malformed(
+                "values: items end at byte 7 but the data holds 3 bytes".into()
+            ))
         );
 
         let mut batch = Batch::default();
@@ -325,7 +335,7 @@ mod tests {
         batch.has_key.clear();
         assert_eq!(
             batch.check(),
-            Err("`has-key` has 0 entries for 1 records".into())
+            Err(Malformed("`has-key` has 0 entries for 1 records".into()))
         );
     }
 }

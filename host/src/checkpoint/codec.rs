@@ -158,7 +158,7 @@ impl<'a> Reader<'a> {
     /// Reads a batch, checked whole.
     pub fn batch(&mut self) -> Result<Batch, Bad> {
         let batch = self.take::<Columns<'_>>()?.into_batch();
-        batch.check()?;
+        batch.check().map_err(|e| e.to_string())?;
         Ok(batch)
     }
 

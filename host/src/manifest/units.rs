@@ -2,31 +2,29 @@
 
 use std::time::Duration;
 
-/// Parses `"10ms"`, `"1s"`, `"2m"`, `"1h"` (a whole number and a unit).
+/// Parses a duration the way `humantime` reads one: `"10ms"`, `"1.5s"`,
+/// `"2m"`, `"1h"`, or several parts (`"1m 30s"`).
 ///
 /// ```
 /// use std::time::Duration;
 /// use wasmstream::manifest::units::duration;
 /// assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert!(duration("1.5s").is_err());
+/// assert_eq!(duration("1m 30s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(duration("soon").is_err());
 /// ```
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = split(text)?;
-    let millis = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit `{unit}`; use ms, s, m or h, e.g. \"500ms\""
-            ));
+    use humantime::DurationError as Why;
+    humantime::parse_duration(text).map_err(|why| match why {
+        Why::UnknownUnit { unit, .. } => {
+            format!("{text:?} has an unknown unit `{unit}`; use ms, s, m or h, e.g. \"500ms\"")
         }
-    };
-    number
-        .checked_mul(millis)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        Why::NumberOverflow => format!("{text:?} is too long"),
+        Why::Empty => "a duration must not be empty; e.g. \"500ms\"".to_owned(),
+        Why::NumberExpected(_) | Why::InvalidCharacter(_) => {
+            format!("{text:?} is not a duration: write a number and a unit, e.g. \"500ms\"")
+        }
+    })
 }
 
 /// Writes a duration the way a manifest would: `"1m"`, `"90s"`,

@@ -12,16 +12,14 @@ pub struct Id(String);
 
 impl Id {
     /// `text` as an id, or why it is not one.
-    pub fn new(text: &str) -> Result<Id, String> {
+    pub fn new(text: &str) -> Result<Id, InvalidId> {
         let plain = !text.is_empty()
             && text
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         match plain {
             true => Ok(Id(text.to_owned())),
-            false => Err(format!(
-                "{text:?} is not a valid id; use letters, digits, `_` and `-`"
-            )),
+            false => Err(InvalidId(text.to_owned())),
         }
     }
 
@@ -32,11 +30,16 @@ impl Id {
 }
 
 impl TryFrom<String> for Id {
-    type Error = String;
-    fn try_from(text: String) -> Result<Id, String> {
+    type Error = InvalidId;
+    fn try_from(text: String) -> Result<Id, InvalidId> {
         Id::new(&text)
     }
 }
+
+/// A name that is not an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a valid id; use letters, digits, `_` and `-`")]
+pub struct InvalidId(pub String);
 
 impl From<Id> for String {
     fn from(id: Id) -> String {
@@ -111,7 +114,7 @@ mod tests {
     fn ids_are_plain_names() {
         assert!(Id::new("word-count_2").is_ok());
         for bad in ["", "a b", "../x", "a.late", "é"] {
-            let err = Id::new(bad).unwrap_err();
+            let err = Id::new(bad).unwrap_err().to_string();
             assert!(err.contains("is not a valid id"), "{bad}: {err}");
         }
     }

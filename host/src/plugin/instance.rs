@@ -177,9 +177,9 @@ fn rejected(e: OperatorError) -> CallError {
     }
 }
 
-fn bad_output(problem: String) -> CallError {
+fn bad_output(problem: impl std::fmt::Display) -> CallError {
     CallError {
-        failure: Failure::BadOutput(problem),
+        failure: Failure::BadOutput(problem.to_string()),
         poisoned: true,
     }
 }
@@ -356,7 +356,7 @@ impl Instance {
     /// interface): one new state per old one.
     pub fn migrate_state(&mut self, from: &str, states: &ByteList) -> Result<ByteList, CallError> {
         let Some(guest) = self.migrate.take() else {
-            return Err(bad_output("it does not export migrate-state".into()));
+            return Err(bad_output("it does not export migrate-state"));
         };
         let result = self.call(|store, _| guest.call_migrate_state(store, from, states));
         self.migrate = Some(guest);

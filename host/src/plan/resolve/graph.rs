@@ -22,7 +22,7 @@ impl Resolver<'_> {
         for (section, id) in ids {
             let text = id.get_ref().as_str();
             if let Err(why) = Id::new(text) {
-                problems.push((id.span(), format!("{section}.id"), why));
+                problems.push((id.span(), format!("{section}.id"), why.to_string()));
             }
             if let Some(first) = seen.insert(text, section) {
                 problems.push((
