@@ -32,7 +32,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .unwrap_or_default();
     let mut done = Vec::new();
     for stage in &manifest.stages {
-        let Some(build) = &stage.build else { continue };
+        let Some(build) = stage.settings.operator().and_then(|op| op.build) else {
+            continue;
+        };
         let command = build.command.as_deref().unwrap_or(DEFAULT_BUILD);
         let workdir = base.join(build.workdir.as_deref().unwrap_or("."));
         if done.contains(&(command, workdir.clone())) {

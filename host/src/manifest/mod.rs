@@ -32,10 +32,10 @@
 //! ```
 
 mod error;
+pub mod kinds;
 mod parse;
 pub mod units;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -43,6 +43,7 @@ pub use toml::Spanned;
 
 pub(crate) use error::Collector;
 pub use error::{ManifestError, ManifestErrors};
+pub use kinds::{SinkSettings, SourceSettings, StageSettings};
 pub(crate) use parse::parse_lenient;
 pub use parse::{load, parse};
 
@@ -62,9 +63,66 @@ pub struct Manifest {
     pub stages: Vec<StageSpec>,
     /// `[[sinks]]`.
     pub sinks: Vec<SinkSpec>,
-    /// Ids of entries left out because their shape was wrong (already
-    /// reported), so that entries naming them are not reported again.
-    pub broken_ids: Vec<String>,
+    /// Entries left out because their shape was wrong (already reported),
+    /// so that entries naming them are not reported again and a section
+    /// holding only broken entries is not reported as missing.
+    pub broken: Vec<Broken>,
+}
+
+/// An entry left out of a [`Manifest`] because its shape was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// `sources`, `stages` or `sinks`.
+    pub section: &'static str,
+    /// Where it is among its section's entries, from 0.
+    pub position: usize,
+    /// Its id, if it had a readable one.
+    pub id: Option<String>,
+}
+
+impl Manifest {
+    /// Whether section `name` has entries, readable or not.
+    pub fn has(&self, section: &str) -> bool {
+        let readable = match section {
+            "sources" => !self.sources.is_empty(),
+            "stages" => !self.stages.is_empty(),
+            _ => !self.sinks.is_empty(),
+        };
+        readable || self.broken.iter().any(|b| b.section == section)
+    }
+
+    /// The ids of section `name`'s entries in file order, readable or not.
+    pub fn ids_in(&self, section: &str) -> Vec<&str> {
+        let readable: Vec<(usize, &str)> = match section {
+            "sources" => self
+                .sources
+                .iter()
+                .map(|s| (s.position, s.id.get_ref().as_str()))
+                .collect(),
+            "stages" => self
+                .stages
+                .iter()
+                .map(|s| (s.position, s.id.get_ref().as_str()))
+                .collect(),
+            _ => self
+                .sinks
+                .iter()
+                .map(|s| (s.position, s.id.get_ref().as_str()))
+                .collect(),
+        };
+        let broken = self.broken.iter().filter(|b| b.section == section);
+        let mut all: Vec<(usize, &str)> = broken
+            .filter_map(|b| Some((b.position, b.id.as_deref()?)))
+            .chain(readable)
+            .collect();
+        all.sort_by_key(|(position, _)| *position);
+        all.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Whether `id` names an entry left out as broken.
+    pub fn is_broken(&self, id: &str) -> bool {
+        self.broken.iter().any(|b| b.id.as_deref() == Some(id))
+    }
 }
 
 /// `[pipeline]`: settings for the whole pipeline.
@@ -153,117 +211,36 @@ pub struct LimitsSpec {
 }
 
 /// `[[sources]]`: where records come from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SourceSpec {
     /// Where this entry is among its section's entries in the file, from 0
     /// (kept when other entries fail to parse, so errors name the right one).
-    #[serde(skip)]
     pub position: usize,
     /// Unique id other entries name as `input`: `id = "lines"`.
     pub id: Spanned<String>,
-    /// `"directory"`, `"socket"`, `"stdin"` or `"generator"`.
+    /// The kind, as written: `kind = "directory"`.
     pub kind: Spanned<String>,
-    /// directory: the folder to read text files from, one record per line:
-    /// `path = "data"`.
-    pub path: Option<Spanned<String>>,
-    /// directory: keep watching for new files (`true`, default) or read the
-    /// files there and end (`false`).
-    pub watch: Option<bool>,
-    /// socket: `host:port` to connect to and read lines from:
-    /// `address = "127.0.0.1:9999"`.
-    pub address: Option<Spanned<String>>,
-    /// generator: how many records to make, then end (default: no end).
-    pub records: Option<Spanned<i64>>,
-    /// generator: records per second (default: as fast as batches take them).
-    pub rate: Option<Spanned<i64>>,
-    /// generator: size of each record's value in bytes (default 100).
-    pub record_bytes: Option<Spanned<i64>>,
-    /// kafka: the brokers to connect to: `bootstrap = "127.0.0.1:9092"`.
-    pub bootstrap: Option<Spanned<String>>,
-    /// kafka: the topic to read: `topic = "access-log"`.
-    pub topic: Option<Spanned<String>>,
-    /// kafka: the consumer group progress is committed to, for lag tools
-    /// (default `wasmstream-<pipeline>-<source id>`).
-    pub group: Option<Spanned<String>>,
-    /// kafka: where to start without a checkpoint: `"earliest"`,
-    /// `"latest"` (default) or a time in milliseconds since the Unix epoch.
-    pub start: Option<Spanned<String>>,
-    /// kafka: the most records per second one batch takes from each
-    /// partition (Spark's `maxRatePerPartition`); default no limit.
-    pub max_rate_per_partition: Option<Spanned<i64>>,
-    /// directory, generator: the most records one batch takes from this
-    /// source (like Structured Streaming's `maxOffsetsPerTrigger`); the
-    /// rest waits for the next batches. Default: no limit but the batch
-    /// size cap (256 MiB).
-    pub max_batch_records: Option<Spanned<i64>>,
+    /// The kind's own settings.
+    pub settings: SourceSettings,
 }
 
 /// `[[stages]]`: one operator step.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct StageSpec {
-    /// Where this entry is among its section's entries in the file, from 0
-    /// (kept when other entries fail to parse, so errors name the right one).
-    #[serde(skip)]
+    /// Where this entry is among its section's entries in the file.
     pub position: usize,
     /// Unique id: `id = "words"`.
     pub id: Spanned<String>,
-    /// `"map"`, `"filter"`, `"flat_map"`, `"reduce_by_key"`,
-    /// `"update_state_by_key"`, `"union"`, `"window"`,
-    /// `"reduce_by_key_and_window"` or `"count_by_value_and_window"`.
+    /// The kind, as written: `kind = "flat_map"`.
     pub kind: Spanned<String>,
     /// The source or stage this one reads: `input = "lines"`.
     pub input: Option<Spanned<String>>,
     /// union: the streams to merge: `inputs = ["a", "b"]`.
     pub inputs: Option<Spanned<Vec<Spanned<String>>>>,
-    /// The operator's `.wasm` component, relative to the manifest:
-    /// `component = "plugins/lowercase.wasm"`. Not used by `union`.
-    pub component: Option<Spanned<String>>,
-    /// Parameters handed to the operator's `init`, as strings:
-    /// `params = { field = "status", equals = "500" }`.
-    pub params: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// Partitions this stage runs over: `parallelism = 4`.
     pub parallelism: Option<Spanned<i64>>,
-    /// update_state_by_key: forget a key (after one last call with
-    /// `timing-out`) when it has had no records for this long, measured in
-    /// batch time: `ttl = "30s"`. Default: keys are kept forever.
-    pub ttl: Option<Spanned<String>>,
-    /// Window kinds: how much the window covers: `window = "60s"`. In
-    /// processing time, a multiple of the batch interval.
-    pub window: Option<Spanned<String>>,
-    /// Window kinds: how often the window moves on: `slide = "10s"`.
-    /// Default: the batch interval in processing time, the window length in
-    /// event time (tumbling windows).
-    pub slide: Option<Spanned<String>>,
-    /// reduce_by_key_and_window (processing time): a reduce component that
-    /// takes values back out, e.g. subtract for sum:
-    /// `inverse = "plugins/subtract.wasm"`. Each slide then costs the
-    /// batches entering and leaving the window, not the whole window. Gets
-    /// the stage's `params` too.
-    pub inverse: Option<Spanned<String>>,
-    /// A candidate version of `component`, run beside it on the same
-    /// batches with the same params; its output is compared with the live
-    /// output, reported, and discarded: `shadow = "candidate.wasm"`.
-    /// `wasmstream promote` makes it live.
-    pub shadow: Option<Spanned<String>>,
-    /// Window kinds: `"processing"` (default) windows batches as they
-    /// arrive; `"event"` windows records by their own timestamps.
-    pub time: Option<Spanned<String>>,
-    /// Event time: how far out of order records may arrive; the watermark
-    /// trails the latest timestamp seen by this much: `watermark = "5s"`.
-    /// Default `0s`.
-    pub watermark: Option<Spanned<String>>,
-    /// Event time: how long after the watermark passes a window's end
-    /// records for it are still taken (and the window emitted again);
-    /// later records go to the side output `<stage id>.late`:
-    /// `allowed_lateness = "30s"`. Default `0s`.
-    pub allowed_lateness: Option<Spanned<String>>,
-    /// Overrides the pipeline's limits for this stage.
-    pub limits: Option<LimitsSpec>,
-    /// How `wasmstream build` makes the component:
-    /// `build = { workdir = "plugins/lowercase" }`.
-    pub build: Option<BuildSpec>,
+    /// The kind's own settings.
+    pub settings: StageSettings,
 }
 
 /// How to build a stage's component.
@@ -283,42 +260,16 @@ pub struct BuildSpec {
 }
 
 /// `[[sinks]]`: where a stream's records go.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SinkSpec {
-    /// Where this entry is among its section's entries in the file, from 0
-    /// (kept when other entries fail to parse, so errors name the right one).
-    #[serde(skip)]
+    /// Where this entry is among its section's entries in the file.
     pub position: usize,
     /// Unique id: `id = "console"`.
     pub id: Spanned<String>,
-    /// `"stdout"` or `"files"`.
+    /// The kind, as written: `kind = "files"`.
     pub kind: Spanned<String>,
     /// The source or stage whose output this writes: `input = "counts"`.
     pub input: Spanned<String>,
-    /// stdout: records printed per batch (default 10, like Spark's `pprint`).
-    pub max_records: Option<Spanned<i64>>,
-    /// files: the directory to write one file per batch into:
-    /// `path = "out"`.
-    pub path: Option<Spanned<String>>,
-    /// files: file name prefix (default `"batch"`); files are named
-    /// `<prefix>-<batch id>.<suffix>`.
-    pub prefix: Option<Spanned<String>>,
-    /// files: file name suffix (default `"txt"`).
-    pub suffix: Option<Spanned<String>>,
-    /// kafka: the brokers to connect to: `bootstrap = "127.0.0.1:9092"`.
-    pub bootstrap: Option<Spanned<String>>,
-    /// kafka: the topic to write: `topic = "counts"`.
-    pub topic: Option<Spanned<String>>,
-    /// kafka: `acks = "all"` (default), `"1"` or `"0"`.
-    pub acks: Option<Spanned<String>>,
-    /// kafka: `compression = "none"` (default), `"gzip"`, `"snappy"`,
-    /// `"lz4"` or `"zstd"`.
-    pub compression: Option<Spanned<String>>,
-    /// kafka: `delivery = "at-least-once"` (default: fast; a batch replayed
-    /// after a crash is written again) or `"exactly-once"` (each batch's
-    /// output and input offsets commit in one Kafka transaction, so
-    /// `read_committed` consumers never see a record twice; needs the
-    /// pipeline's `checkpoint`).
-    pub delivery: Option<Spanned<String>>,
+    /// The kind's own settings.
+    pub settings: SinkSettings,
 }

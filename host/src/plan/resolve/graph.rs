@@ -54,7 +54,10 @@ impl Resolver<'_> {
             .as_ref()
             .is_some_and(|e| e.get_ref() == "dead-letter");
         let event_time = |s: &&crate::manifest::StageSpec| {
-            s.time.as_ref().is_some_and(|t| t.get_ref() == "event")
+            s.settings
+                .window()
+                .and_then(|w| w.time)
+                .is_some_and(|t| t.get_ref() == "event")
         };
         let mut known: Vec<(String, Option<Stream>)> = Vec::new();
         let stream =
@@ -75,8 +78,16 @@ impl Resolver<'_> {
         if let Some((_, stream)) = known.iter().find(|(n, _)| n == name) {
             return stream.clone();
         }
-        if !m.broken_ids.iter().any(|id| id == name) {
-            let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+        if !m.is_broken(name) {
+            // Every source and stage in the file, readable or not, and the
+            // side streams.
+            let side = known
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .skip(m.sources.len() + m.stages.len());
+            let mut names = m.ids_in("sources");
+            names.extend(m.ids_in("stages"));
+            names.extend(side);
             self.error(
                 input,
                 field,

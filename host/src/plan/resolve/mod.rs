@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::{CheckpointPlan, Id, OnError, PipelinePlan, ReloadPlan, Role, Stream};
 use crate::manifest::{
-    Collector, LimitsSpec, Manifest, ManifestError, ManifestErrors, Spanned, units,
+    Collector, LimitsSpec, Manifest, ManifestError, ManifestErrors, Spanned, StageSettings, units,
 };
 use crate::plugin::{Limits, Runtime};
 
@@ -93,15 +93,20 @@ fn locate(
         return (None, format!("stages.{stage}"));
     };
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
+    let operator = spec.settings.operator();
+    let component = operator.and_then(|op| op.component);
     let (span, name) = match field {
-        Field::Component(Role::Operator) => (span(spec.component.as_ref()), "component"),
-        Field::Component(Role::Inverse) => (span(spec.inverse.as_ref()), "inverse"),
-        Field::Component(Role::Shadow) => (span(spec.shadow.as_ref()), "shadow"),
+        Field::Component(Role::Operator) => (span(component), "component"),
+        Field::Component(Role::Inverse) => match &spec.settings {
+            StageSettings::ReduceByKeyAndWindow(s) => (span(s.inverse.as_ref()), "inverse"),
+            _ => (None, "inverse"),
+        },
+        Field::Component(Role::Shadow) => (span(operator.and_then(|op| op.shadow)), "shadow"),
         Field::Params => (
-            spec.params
-                .as_ref()
+            operator
+                .and_then(|op| op.params)
                 .map(Spanned::span)
-                .or_else(|| span(spec.component.as_ref())),
+                .or_else(|| span(component)),
             "params",
         ),
     };
@@ -157,11 +162,11 @@ impl<'a> Resolver<'a> {
         let stages = self.stages(defaults);
         let mut sinks: Vec<_> = m.sinks.iter().filter_map(|s| self.sink(s)).collect();
         sinks::commit_offsets_in_transactions(&mut sources, &mut sinks);
-        if m.sources.is_empty() {
+        if !m.has("sources") {
             self.errors
                 .push(None, "sources", "the pipeline has no [[sources]]");
         }
-        if m.sinks.is_empty() {
+        if !m.has("sinks") {
             self.errors.push(
                 None,
                 "sinks",
@@ -387,31 +392,6 @@ impl<'a> Resolver<'a> {
             None => {
                 self.error(kind, field, missing);
                 None
-            }
-        }
-    }
-
-    /// Reports settings given that do nothing for this kind of source or
-    /// sink, rather than silently ignoring them. `applies` is `None` for an
-    /// unknown kind, which is reported on its own.
-    fn inapplicable(
-        &mut self,
-        set: &[(&str, Option<Range<usize>>)],
-        applies: Option<&[&str]>,
-        kind: &str,
-        what: &str,
-        field: &dyn Fn(&str) -> String,
-    ) {
-        let Some(applies) = applies else { return };
-        for (name, span) in set {
-            if let Some(span) = span
-                && !applies.contains(name)
-            {
-                self.errors.push(
-                    Some(span.clone()),
-                    field(name),
-                    format!("`{name}` does not apply to a {kind} {what}; remove it"),
-                );
             }
         }
     }

@@ -2,7 +2,8 @@
 //! sources.
 
 use super::Resolver;
-use crate::manifest::{SinkSpec, Spanned};
+use crate::manifest::kinds::KafkaSinkSettings;
+use crate::manifest::{SinkSettings, SinkSpec, Spanned};
 use crate::plan::{
     CommittedSource, Delivery, KafkaSink, SinkKind, SinkPlan, SourceKind, SourcePlan, Transactions,
 };
@@ -11,28 +12,10 @@ impl Resolver<'_> {
     pub(super) fn sink(&mut self, spec: &SinkSpec) -> Option<SinkPlan> {
         let i = spec.position;
         let field = |name: &str| format!("sinks[{i}].{name}");
-        let set = [
-            ("max_records", spec.max_records.as_ref().map(Spanned::span)),
-            ("path", spec.path.as_ref().map(Spanned::span)),
-            ("prefix", spec.prefix.as_ref().map(Spanned::span)),
-            ("suffix", spec.suffix.as_ref().map(Spanned::span)),
-            ("bootstrap", spec.bootstrap.as_ref().map(Spanned::span)),
-            ("topic", spec.topic.as_ref().map(Spanned::span)),
-            ("acks", spec.acks.as_ref().map(Spanned::span)),
-            ("compression", spec.compression.as_ref().map(Spanned::span)),
-            ("delivery", spec.delivery.as_ref().map(Spanned::span)),
-        ];
-        let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
-            "stdout" => Some(&["max_records"]),
-            "files" => Some(&["path", "prefix", "suffix"]),
-            "kafka" => Some(&["bootstrap", "topic", "acks", "compression", "delivery"]),
-            _ => None,
-        };
-        self.inapplicable(&set, applies, spec.kind.get_ref(), "sink", &field);
         let input = self.input(&spec.input, field("input"));
-        let kind = match spec.kind.get_ref().as_str() {
-            "stdout" => {
-                let max_records = match &spec.max_records {
+        let kind = match &spec.settings {
+            SinkSettings::Stdout(stdout) => {
+                let max_records = match &stdout.max_records {
                     Some(n) if *n.get_ref() < 0 => {
                         self.error(n, field("max_records"), "must not be negative");
                         10
@@ -42,8 +25,8 @@ impl Resolver<'_> {
                 };
                 SinkKind::Stdout { max_records }
             }
-            "files" => {
-                let Some(path) = &spec.path else {
+            SinkSettings::Files(files) => {
+                let Some(path) = &files.path else {
                     self.error(
                         &spec.kind,
                         field("path"),
@@ -57,19 +40,19 @@ impl Resolver<'_> {
                 };
                 SinkKind::Files {
                     dir: self.path(path.get_ref()),
-                    prefix: text(&spec.prefix, "batch"),
-                    suffix: text(&spec.suffix, "txt"),
+                    prefix: text(&files.prefix, "batch"),
+                    suffix: text(&files.suffix, "txt"),
                 }
             }
-            "kafka" => {
+            SinkSettings::Kafka(kafka) => {
                 let bootstrap = self.required(
-                    &spec.bootstrap,
+                    &kafka.bootstrap,
                     &spec.kind,
                     field("bootstrap"),
                     "a kafka sink needs `bootstrap = \"host:port\"`",
                 );
                 let topic = self.required(
-                    &spec.topic,
+                    &kafka.topic,
                     &spec.kind,
                     field("topic"),
                     "a kafka sink needs `topic = \"name\"`",
@@ -89,16 +72,16 @@ impl Resolver<'_> {
                         default.to_owned()
                     }
                 };
-                let acks = choice(&spec.acks, "acks", "all", &["all", "1", "0"]);
+                let acks = choice(&kafka.acks, "acks", "all", &["all", "1", "0"]);
                 let compression = choice(
-                    &spec.compression,
+                    &kafka.compression,
                     "compression",
                     "none",
                     &["none", "gzip", "snappy", "lz4", "zstd"],
                 );
-                let delivery = match spec.delivery.as_ref().map(|d| (d, d.get_ref().as_str())) {
+                let delivery = match kafka.delivery.as_ref().map(|d| (d, d.get_ref().as_str())) {
                     None | Some((_, "at-least-once")) => Delivery::AtLeastOnce,
-                    Some((at, "exactly-once")) => self.exactly_once(at, spec, i)?,
+                    Some((at, "exactly-once")) => self.exactly_once(at, spec, kafka, i)?,
                     Some((at, other)) => {
                         self.error(
                             at,
@@ -115,14 +98,6 @@ impl Resolver<'_> {
                     compression,
                     delivery,
                 })
-            }
-            other => {
-                self.error(
-                    &spec.kind,
-                    field("kind"),
-                    format!("unknown sink kind {other:?}; use stdout, files or kafka"),
-                );
-                return None;
             }
         };
         Some(SinkPlan {
@@ -142,6 +117,7 @@ impl Resolver<'_> {
         &mut self,
         at: &Spanned<String>,
         spec: &SinkSpec,
+        kafka: &KafkaSinkSettings,
         i: usize,
     ) -> Option<Delivery> {
         let m = self.manifest;
@@ -153,7 +129,7 @@ impl Resolver<'_> {
             );
             return None;
         }
-        if let Some(acks) = spec.acks.as_ref().filter(|a| a.get_ref() != "all") {
+        if let Some(acks) = kafka.acks.as_ref().filter(|a| a.get_ref() != "all") {
             self.error(
                 acks,
                 format!("sinks[{i}].acks"),

@@ -3,53 +3,15 @@
 use std::time::Duration;
 
 use super::Resolver;
-use crate::manifest::{SourceSpec, Spanned};
+use crate::manifest::{SourceSettings, SourceSpec, Spanned};
 use crate::plan::{KafkaSource, SourceKind, SourcePlan, Start};
 
 impl Resolver<'_> {
     pub(super) fn source(&mut self, spec: &SourceSpec, interval: Duration) -> Option<SourcePlan> {
         let i = spec.position;
         let field = |name: &str| format!("sources[{i}].{name}");
-        let set = [
-            ("path", spec.path.as_ref().map(Spanned::span)),
-            ("watch", spec.watch.map(|_| spec.kind.span())),
-            ("address", spec.address.as_ref().map(Spanned::span)),
-            ("records", spec.records.as_ref().map(Spanned::span)),
-            ("rate", spec.rate.as_ref().map(Spanned::span)),
-            (
-                "record_bytes",
-                spec.record_bytes.as_ref().map(Spanned::span),
-            ),
-            (
-                "max_batch_records",
-                spec.max_batch_records.as_ref().map(Spanned::span),
-            ),
-            ("bootstrap", spec.bootstrap.as_ref().map(Spanned::span)),
-            ("topic", spec.topic.as_ref().map(Spanned::span)),
-            ("group", spec.group.as_ref().map(Spanned::span)),
-            ("start", spec.start.as_ref().map(Spanned::span)),
-            (
-                "max_rate_per_partition",
-                spec.max_rate_per_partition.as_ref().map(Spanned::span),
-            ),
-        ];
-        let applies: Option<&[&str]> = match spec.kind.get_ref().as_str() {
-            "directory" => Some(&["path", "watch", "max_batch_records"]),
-            "socket" => Some(&["address"]),
-            "stdin" => Some(&[]),
-            "generator" => Some(&["records", "rate", "record_bytes", "max_batch_records"]),
-            "kafka" => Some(&[
-                "bootstrap",
-                "topic",
-                "group",
-                "start",
-                "max_rate_per_partition",
-            ]),
-            _ => None,
-        };
-        self.inapplicable(&set, applies, spec.kind.get_ref(), "source", &field);
-        let kind = match spec.kind.get_ref().as_str() {
-            "directory" => match &spec.path {
+        let kind = match &spec.settings {
+            SourceSettings::Directory(dir) => match &dir.path {
                 Some(path) if !self.path(path.get_ref()).is_dir() => {
                     let resolved = self.path(path.get_ref());
                     self.error(
@@ -61,7 +23,7 @@ impl Resolver<'_> {
                 }
                 Some(path) => SourceKind::Directory {
                     path: self.path(path.get_ref()),
-                    watch: spec.watch.unwrap_or(true),
+                    watch: dir.watch.unwrap_or(true),
                 },
                 None => {
                     self.error(
@@ -72,7 +34,7 @@ impl Resolver<'_> {
                     return None;
                 }
             },
-            "socket" => match &spec.address {
+            SourceSettings::Socket(socket) => match &socket.address {
                 Some(address) if address.get_ref().contains(':') => SourceKind::Socket {
                     address: address.get_ref().clone(),
                 },
@@ -93,21 +55,21 @@ impl Resolver<'_> {
                     return None;
                 }
             },
-            "stdin" => SourceKind::Stdin,
-            "kafka" => {
+            SourceSettings::Stdin(_) => SourceKind::Stdin,
+            SourceSettings::Kafka(kafka) => {
                 let bootstrap = self.required(
-                    &spec.bootstrap,
+                    &kafka.bootstrap,
                     &spec.kind,
                     field("bootstrap"),
                     "a kafka source needs `bootstrap = \"host:port\"`",
                 );
                 let topic = self.required(
-                    &spec.topic,
+                    &kafka.topic,
                     &spec.kind,
                     field("topic"),
                     "a kafka source needs `topic = \"name\"`",
                 );
-                let start = match spec.start.as_ref().map(|s| (s, s.get_ref().as_str())) {
+                let start = match kafka.start.as_ref().map(|s| (s, s.get_ref().as_str())) {
                     None | Some((_, "latest")) => Start::Latest,
                     Some((_, "earliest")) => Start::Earliest,
                     Some((at, text)) => match text.parse::<i64>() {
@@ -118,7 +80,7 @@ impl Resolver<'_> {
                         }
                     },
                 };
-                let group = spec.group.as_ref().map_or_else(
+                let group = kafka.group.as_ref().map_or_else(
                     || {
                         format!(
                             "wasmstream-{}-{}",
@@ -136,7 +98,7 @@ impl Resolver<'_> {
                     commit_offsets: true,
                 })
             }
-            "generator" => {
+            SourceSettings::Generator(generator) => {
                 let positive =
                     |this: &mut Self, value: &Option<Spanned<i64>>, name: &str| match value {
                         Some(v) if *v.get_ref() < 1 => {
@@ -146,30 +108,26 @@ impl Resolver<'_> {
                         Some(v) => Some(*v.get_ref() as u64),
                         None => None,
                     };
-                let records = positive(self, &spec.records, "records");
-                let rate = positive(self, &spec.rate, "rate");
+                let records = positive(self, &generator.records, "records");
+                let rate = positive(self, &generator.rate, "rate");
                 let record_bytes =
-                    positive(self, &spec.record_bytes, "record_bytes").unwrap_or(100) as usize;
+                    positive(self, &generator.record_bytes, "record_bytes").unwrap_or(100) as usize;
                 SourceKind::Generator {
                     records,
                     rate,
                     record_bytes,
                 }
             }
-            other => {
-                self.error(
-                    &spec.kind,
-                    field("kind"),
-                    format!(
-                        "unknown source kind {other:?}; use directory, kafka, socket, stdin or generator"
-                    ),
-                );
-                return None;
-            }
         };
-        let max_batch_records = match (&spec.max_batch_records, &spec.max_rate_per_partition) {
+        let (most, per_second) = match &spec.settings {
+            SourceSettings::Directory(dir) => (dir.max_batch_records.as_ref(), None),
+            SourceSettings::Generator(generator) => (generator.max_batch_records.as_ref(), None),
+            SourceSettings::Kafka(kafka) => (None, kafka.max_rate_per_partition.as_ref()),
+            SourceSettings::Socket(_) | SourceSettings::Stdin(_) => (None, None),
+        };
+        let max_batch_records = match (most, per_second) {
             (Some(n), _) | (_, Some(n)) if *n.get_ref() < 1 => {
-                let name = match spec.max_batch_records {
+                let name = match most {
                     Some(_) => "max_batch_records",
                     None => "max_rate_per_partition",
                 };

@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Defaults, Resolver};
-use crate::manifest::{Spanned, StageSpec, units};
+use crate::manifest::kinds::{OperatorFields, Params};
+use crate::manifest::{Spanned, StageSettings, StageSpec, units};
 use crate::plan::{Component, StagePlan, Step, Stream, Windowing};
 use crate::plugin::Limits;
-
-/// The stage kinds, as a manifest names them.
-const KINDS: &str = "map, filter, flat_map, reduce_by_key, update_state_by_key, union, window, reduce_by_key_and_window or count_by_value_and_window";
 
 impl Resolver<'_> {
     pub(super) fn stages(&mut self, defaults: Defaults) -> Vec<StagePlan> {
@@ -31,74 +29,36 @@ impl Resolver<'_> {
         let parallelism = self
             .parallelism(spec.parallelism.as_ref(), &field("parallelism"))
             .unwrap_or(defaults.parallelism);
-        let limits = self.limits(spec.limits.as_ref(), defaults.limits, &field("limits"));
-        let ttl = self.ttl(spec);
-        let windowed = matches!(
-            kind,
-            "window" | "reduce_by_key_and_window" | "count_by_value_and_window"
+        let operator = spec.settings.operator();
+        let limits = self.limits(
+            operator.and_then(|op| op.limits),
+            defaults.limits,
+            &field("limits"),
         );
-        if !windowed {
-            let window_fields = [
-                ("window", spec.window.as_ref()),
-                ("slide", spec.slide.as_ref()),
-                ("time", spec.time.as_ref()),
-                ("watermark", spec.watermark.as_ref()),
-                ("allowed_lateness", spec.allowed_lateness.as_ref()),
-            ];
-            for (name, value) in window_fields {
-                if let Some(value) = value {
-                    self.error(
-                        value,
-                        field(name),
-                        format!("`{name}` applies to window stages only; remove it"),
-                    );
-                }
-            }
-        }
-        if let Some(inverse) = &spec.inverse
-            && kind != "reduce_by_key_and_window"
-        {
-            self.error(
-                inverse,
-                field("inverse"),
-                "only a reduce_by_key_and_window stage takes an `inverse`; remove it",
-            );
-        }
-        let windowing = match windowed {
-            true => Some(self.windowing(spec, defaults.interval)?),
-            false => None,
+        let windowing = match spec.settings.window() {
+            Some(window) => Some(self.windowing(spec, window, defaults.interval)?),
+            None => None,
         };
-        let step = match kind {
-            "union" => {
-                self.no_component(spec, "a union runs no operator");
-                Step::Union
-            }
-            "window" => {
-                self.no_component(spec, "a window stage runs no operator");
-                match windowing? {
-                    Windowing::Batches { length, slide } => Step::Window { length, slide },
-                    Windowing::EventTime(_) => {
-                        let time = spec.time.as_ref().expect("event time is chosen by `time`");
-                        self.error(
-                            time,
-                            field("time"),
-                            "a window stage windows batches (processing time); for event time use reduce_by_key_and_window or count_by_value_and_window",
-                        );
-                        return None;
-                    }
+        let step = match (&spec.settings, operator) {
+            (StageSettings::Union(_), _) => Step::Union,
+            (StageSettings::Window(window), _) => match windowing? {
+                Windowing::Batches { length, slide } => Step::Window { length, slide },
+                Windowing::EventTime(_) => {
+                    let time = window
+                        .time
+                        .as_ref()
+                        .expect("event time is chosen by `time`");
+                    self.error(
+                        time,
+                        field("time"),
+                        "a window stage windows batches (processing time); for event time use reduce_by_key_and_window or count_by_value_and_window",
+                    );
+                    return None;
                 }
-            }
-            "count_by_value_and_window" => {
-                self.no_component(spec, "count_by_value_and_window counts by itself");
-                Step::CountByValueAndWindow(windowing?)
-            }
-            "map"
-            | "filter"
-            | "flat_map"
-            | "reduce_by_key"
-            | "reduce_by_key_and_window"
-            | "update_state_by_key" => {
-                let Some(path) = &spec.component else {
+            },
+            (StageSettings::CountByValueAndWindow(_), _) => Step::CountByValueAndWindow(windowing?),
+            (settings, Some(op)) => {
+                let Some(path) = op.component else {
                     self.error(
                         &spec.id,
                         field("component"),
@@ -106,18 +66,23 @@ impl Resolver<'_> {
                     );
                     return None;
                 };
-                let operator = self.component(spec, path, "component", limits);
-                let inverse = spec
-                    .inverse
-                    .as_ref()
-                    .map(|inverse| self.component(spec, inverse, "inverse", limits));
+                let operator = self.component(spec, op, path, "component", limits);
+                let inverse = match settings {
+                    StageSettings::ReduceByKeyAndWindow(s) => s
+                        .inverse
+                        .as_ref()
+                        .map(|inverse| self.component(spec, op, inverse, "inverse", limits)),
+                    _ => None,
+                };
                 let operator = operator?;
-                match kind {
-                    "map" => Step::Map(operator),
-                    "filter" => Step::Filter(operator),
-                    "flat_map" => Step::FlatMap(operator),
-                    "reduce_by_key" => Step::ReduceByKey(operator),
-                    "update_state_by_key" => Step::UpdateStateByKey(operator, ttl),
+                match settings {
+                    StageSettings::Map(_) => Step::Map(operator),
+                    StageSettings::Filter(_) => Step::Filter(operator),
+                    StageSettings::FlatMap(_) => Step::FlatMap(operator),
+                    StageSettings::ReduceByKey(_) => Step::ReduceByKey(operator),
+                    StageSettings::UpdateStateByKey(s) => {
+                        Step::UpdateStateByKey(operator, self.ttl(spec, s.ttl.as_ref()))
+                    }
                     _ => Step::ReduceByKeyAndWindow {
                         reduce: operator,
                         inverse: inverse.map(|i| i.ok_or(())).transpose().ok()?,
@@ -125,26 +90,14 @@ impl Resolver<'_> {
                     },
                 }
             }
-            other => {
-                self.error(
-                    &spec.kind,
-                    field("kind"),
-                    format!("unknown stage kind {other:?}; use {KINDS}"),
-                );
-                return None;
-            }
+            (_, None) => unreachable!("every other kind runs an operator"),
         };
-        let shadow = match (&spec.shadow, step.operator()) {
-            (None, _) => None,
-            (Some(shadow), Some(live)) => self.component(spec, shadow, "shadow", live.limits),
-            (Some(shadow), None) => {
-                self.error(
-                    shadow,
-                    field("shadow"),
-                    format!("a {kind} stage runs no operator to shadow; remove `shadow`"),
-                );
-                None
+        let shadow = match (operator.and_then(|op| op.shadow), step.operator()) {
+            (Some(shadow), Some(live)) => {
+                let op = operator.expect("a shadow is an operator setting");
+                self.component(spec, op, shadow, "shadow", live.limits)
             }
+            _ => None,
         };
         Some(StagePlan {
             id: self.id(&spec.id)?,
@@ -201,17 +154,9 @@ impl Resolver<'_> {
         )
     }
 
-    fn ttl(&mut self, spec: &StageSpec) -> Option<Duration> {
+    fn ttl(&mut self, spec: &StageSpec, ttl: Option<&Spanned<String>>) -> Option<Duration> {
         let field = format!("stages[{}].ttl", spec.position);
-        let ttl = spec.ttl.as_ref()?;
-        if spec.kind.get_ref() != "update_state_by_key" {
-            self.error(
-                ttl,
-                field,
-                "only an update_state_by_key stage forgets idle keys; remove `ttl`",
-            );
-            return None;
-        }
+        let ttl = ttl?;
         match units::duration(ttl.get_ref()) {
             Ok(d) if d > Duration::ZERO => Some(d),
             Ok(_) => {
@@ -225,31 +170,21 @@ impl Resolver<'_> {
         }
     }
 
-    /// Reports a `component` on a stage that runs no operator.
-    fn no_component(&mut self, spec: &StageSpec, why: &str) {
-        if let Some(component) = &spec.component {
-            self.error(
-                component,
-                format!("stages[{}].component", spec.position),
-                format!("{why}; remove `component`"),
-            );
-        }
-    }
-
     /// The component at `path` (the stage's field `name`), with the
     /// stage's params and `limits`: found and hashed, not yet loaded.
     fn component(
         &mut self,
         spec: &StageSpec,
+        op: OperatorFields<'_>,
         path: &Spanned<String>,
         name: &str,
         limits: Limits,
     ) -> Option<Component> {
         let field = format!("stages[{}].{name}", spec.position);
-        let params = self.params(spec)?;
+        let params = self.params(spec, op.params)?;
         let file = self.path(path.get_ref());
         if !file.is_file() {
-            let hint = if spec.build.is_some() {
+            let hint = if op.build.is_some() {
                 "; run `wasmstream build` on this manifest to build it"
             } else {
                 ""
@@ -277,8 +212,12 @@ impl Resolver<'_> {
     }
 
     /// The stage's params, as the strings `init` gets.
-    fn params(&mut self, spec: &StageSpec) -> Option<Vec<(String, String)>> {
-        let Some(params) = &spec.params else {
+    fn params(
+        &mut self,
+        spec: &StageSpec,
+        params: Option<&Params>,
+    ) -> Option<Vec<(String, String)>> {
+        let Some(params) = params else {
             return Some(Vec::new());
         };
         let table: &BTreeMap<String, toml::Value> = params.get_ref();

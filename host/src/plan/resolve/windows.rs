@@ -4,16 +4,22 @@
 use std::time::Duration;
 
 use super::Resolver;
-use crate::manifest::{Spanned, StageSpec, units};
+use crate::manifest::kinds::WindowFields;
+use crate::manifest::{Spanned, StageSettings, StageSpec, units};
 use crate::plan::{EventTime, Windowing};
 
 impl Resolver<'_> {
     /// The windowing of a window stage: lengths checked against the batch
     /// interval (processing time) or each other (event time).
-    pub(super) fn windowing(&mut self, spec: &StageSpec, interval: Duration) -> Option<Windowing> {
+    pub(super) fn windowing(
+        &mut self,
+        spec: &StageSpec,
+        fields: WindowFields<'_>,
+        interval: Duration,
+    ) -> Option<Windowing> {
         let i = spec.position;
         let field = |f: &str| format!("stages[{i}].{f}");
-        let Some(window) = &spec.window else {
+        let Some(window) = fields.window else {
             self.error(
                 &spec.kind,
                 field("window"),
@@ -22,11 +28,10 @@ impl Resolver<'_> {
             return None;
         };
         let length = self.positive_duration(window, field("window"));
-        let slide = spec
+        let slide = fields
             .slide
-            .as_ref()
             .map(|slide| (slide, self.positive_duration(slide, field("slide"))));
-        let event = match spec.time.as_ref().map(|t| (t, t.get_ref().as_str())) {
+        let event = match fields.time.map(|t| (t, t.get_ref().as_str())) {
             None | Some((_, "processing")) => false,
             Some((_, "event")) => true,
             Some((time, other)) => {
@@ -42,8 +47,8 @@ impl Resolver<'_> {
         let show = units::show_duration;
         if !event {
             for (name, value) in [
-                ("watermark", &spec.watermark),
-                ("allowed_lateness", &spec.allowed_lateness),
+                ("watermark", fields.watermark),
+                ("allowed_lateness", fields.allowed_lateness),
             ] {
                 if let Some(value) = value {
                     self.error(
@@ -103,7 +108,9 @@ impl Resolver<'_> {
                 slide: batches(slide.1),
             });
         }
-        if let Some(inverse) = &spec.inverse {
+        if let StageSettings::ReduceByKeyAndWindow(s) = &spec.settings
+            && let Some(inverse) = &s.inverse
+        {
             self.error(
                 inverse,
                 field("inverse"),
@@ -126,7 +133,7 @@ impl Resolver<'_> {
             );
             return None;
         }
-        let mut at_least_zero = |value: &Option<Spanned<String>>, name: &str| match value {
+        let mut at_least_zero = |value: Option<&Spanned<String>>, name: &str| match value {
             None => Some(0),
             Some(text) => match units::duration(text.get_ref()) {
                 Ok(d) => Some(d.as_millis() as i64),
@@ -136,8 +143,8 @@ impl Resolver<'_> {
                 }
             },
         };
-        let delay = at_least_zero(&spec.watermark, "watermark");
-        let lateness = at_least_zero(&spec.allowed_lateness, "allowed_lateness");
+        let delay = at_least_zero(fields.watermark, "watermark");
+        let lateness = at_least_zero(fields.allowed_lateness, "allowed_lateness");
         Some(Windowing::EventTime(EventTime {
             length: length.as_millis() as i64,
             slide: slide.1.as_millis() as i64,
