@@ -13,6 +13,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::feed::{self, Feed, Input};
 use super::{OnProbation, Scheduler, Summary};
 use crate::checkpoint::Intent;
+use crate::connector;
 use crate::plugin::Runtime;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
@@ -63,7 +64,7 @@ impl Scheduler {
             .plan
             .sources
             .iter()
-            .map(|s| Feed::new(s, source::start(s, sources_stop.clone())))
+            .map(|s| Feed::new(s, connector::start_source(s, sources_stop.clone())))
             .collect();
         self.recover(&mut feeds).await?;
         if let Some(runtime) = reload.filter(|_| self.plan.reload.watch) {

@@ -34,11 +34,12 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 use crate::checkpoint::Store;
+use crate::connector;
 use crate::operator::Operator;
 use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
 use crate::plugin::Runtime;
 use crate::reload::Reloader;
-use crate::sink::{self, Sink};
+use crate::sink::Sink;
 use crate::stage::{StageError, StageRunner};
 use crate::state::SpillFile;
 
@@ -99,7 +100,7 @@ impl Scheduler {
         let sinks = plan
             .sinks
             .iter()
-            .map(sink::open)
+            .map(connector::open_sink)
             .collect::<Result<Vec<_>>>()?;
         let spill = SpillFile::new(
             plan.checkpoint.as_ref().map(|c| c.dir.as_path()),

@@ -8,8 +8,9 @@ use anyhow::Result;
 
 use super::feed::Feed;
 use super::{Scheduler, stage_runner};
+use crate::connector;
 use crate::plan::{Bound, Id, Shape, SinkPlan, StagePlan};
-use crate::sink::{self, Sink};
+use crate::sink::Sink;
 use crate::stage::StageRunner;
 
 impl Scheduler {
@@ -20,7 +21,7 @@ impl Scheduler {
             .sinks
             .iter()
             .filter(|plan| !self.plan.sinks.contains(plan))
-            .map(|plan| Ok((plan.id.clone(), sink::open(plan)?)))
+            .map(|plan| Ok((plan.id.clone(), connector::open_sink(plan)?)))
             .collect()
     }
 

@@ -4,16 +4,16 @@
 //! order, together with the batch's id and time, and writes them before the
 //! next batch starts. Writes are named by batch id so that a batch written
 //! twice (after a crash and replay) replaces rather than duplicates.
+//!
+//! [`crate::connector::open_sink`] opens the sink a plan names.
 
-mod files;
-mod stdout;
+pub(crate) mod files;
+pub(crate) mod stdout;
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::connector::kafka::KafkaSink;
-use crate::plan::{SinkKind, SinkPlan};
 use crate::position::Position;
 use crate::record::Batch;
 
@@ -52,17 +52,4 @@ pub trait Sink: Send {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
-}
-
-/// The sink for `plan`.
-pub fn open(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
-    Ok(match &plan.kind {
-        SinkKind::Stdout { max_records } => Box::new(stdout::Stdout::new(*max_records)),
-        SinkKind::Files {
-            dir,
-            prefix,
-            suffix,
-        } => Box::new(files::Files::open(&plan.id, dir, prefix, suffix)?),
-        SinkKind::Kafka(spec) => Box::new(KafkaSink::open(&plan.id, spec)?),
-    })
 }

@@ -14,19 +14,19 @@
 //! A source that reaches the end of its input (stdin at EOF, a socket the
 //! peer closed, a directory that is not watched, a generator with a record
 //! count) has ended; the pipeline ends when every source has.
+//!
+//! [`crate::connector::start_source`] starts the source a plan names.
 
-mod directory;
+pub(crate) mod directory;
 pub mod generator;
 mod lines;
-mod socket;
-mod stdin;
+pub(crate) mod socket;
+pub(crate) mod stdin;
 
 use anyhow::Result;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::connector::kafka::KafkaSource;
-use crate::plan::{SourceKind, SourcePlan};
 use crate::record::Batch;
 
 pub use crate::position::{Position, Segment};
@@ -34,7 +34,7 @@ pub use crate::position::{Position, Segment};
 /// Records per chunk a push source sends.
 pub const CHUNK_RECORDS: usize = 4096;
 /// Chunks a source may have in flight before it waits for the batcher.
-const CHANNEL_CHUNKS: usize = 64;
+pub(crate) const CHANNEL_CHUNKS: usize = 64;
 /// The longest line a line-based source accepts; longer lines are split.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -92,48 +92,6 @@ pub enum Started {
     Pull(Box<dyn Pull>),
     /// Sends what it reads.
     Push(RunningSource),
-}
-
-/// Starts `plan`'s source. A push source stops reading when `stop`
-/// becomes true.
-pub fn start(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
-    let id = plan.id.to_string();
-    match plan.kind.clone() {
-        SourceKind::Directory { path, watch } => {
-            Started::Pull(Box::new(directory::Directory::new(id, path, watch)))
-        }
-        SourceKind::Generator {
-            records,
-            rate,
-            record_bytes,
-        } => Started::Pull(Box::new(
-            generator::Generator {
-                records,
-                rate,
-                record_bytes,
-            }
-            .start(),
-        )),
-        SourceKind::Kafka(spec) => Started::Pull(Box::new(KafkaSource::new(id, spec))),
-        SourceKind::Socket { address } => {
-            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-            let task = tokio::spawn(socket::run(id.clone(), address, tx, stop));
-            Started::Push(RunningSource {
-                id,
-                chunks: rx,
-                task,
-            })
-        }
-        SourceKind::Stdin => {
-            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-            let task = tokio::spawn(stdin::run(id.clone(), tx, stop));
-            Started::Push(RunningSource {
-                id,
-                chunks: rx,
-                task,
-            })
-        }
-    }
 }
 
 /// Milliseconds since the Unix epoch: the ingestion time sources stamp on
