@@ -4,10 +4,12 @@ format) for the log-analytics example, a little out of order, with a few
 malformed lines, into data/access.log beside this script. The same seed
 always gives the same lines.
 
-It also writes data/.expected-paths.json (hidden, so the directory source
-skips it): the request count per path for each 5-minute window (tumbling,
-event time) that the pipeline's watermark closes, counted here
-independently of the pipeline, for the tests.
+It also writes, hidden so the directory source skips them, the counts the
+pipeline must produce for the windows its watermark closes, counted here
+independently of the pipeline, for the tests: data/.expected-paths.json
+(requests per path per 5-minute tumbling window) and
+data/.expected-ips.json (requests per client IP per 1-minute window
+sliding every 10 s), each keyed "KEY WINDOW_START WINDOW_END" in ms.
 
     usage: generate.py [OUTPUT_FOLDER]
 """
@@ -21,6 +23,8 @@ START = datetime(2026, 11, 21, 10, 0, 0, tzinfo=timezone.utc)
 LINES = 3000
 WATERMARK_MS = 5_000          # the manifest's watermark
 PATH_WINDOW_MS = 300_000      # the manifest's per-path window
+IP_WINDOW_MS = 60_000         # the manifest's per-IP window ...
+IP_SLIDE_MS = 10_000          # ... and its slide
 
 folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "data")
 os.makedirs(folder, exist_ok=True)
@@ -59,5 +63,17 @@ for at, _, _, path, _, _ in events:
         key = f"{path} {start} {start + PATH_WINDOW_MS}"
         counts[key] = counts.get(key, 0) + 1
 with open(os.path.join(folder, ".expected-paths.json"), "w") as out:
+    json.dump(counts, out, indent=1, sort_keys=True)
+
+# A sliding window holds a record when it starts at or before the record
+# and ends after it.
+counts = {}
+for at, ip, _, _, _, _ in events:
+    last = ms(at) // IP_SLIDE_MS * IP_SLIDE_MS
+    for start in range(last, ms(at) - IP_WINDOW_MS, -IP_SLIDE_MS):
+        if start + IP_WINDOW_MS <= watermark:
+            key = f"{ip} {start} {start + IP_WINDOW_MS}"
+            counts[key] = counts.get(key, 0) + 1
+with open(os.path.join(folder, ".expected-ips.json"), "w") as out:
     json.dump(counts, out, indent=1, sort_keys=True)
 print(f"wrote {len(lines)} lines ({len(lines) - len(events)} malformed) to {folder}/access.log", file=sys.stderr)

@@ -13,7 +13,7 @@
 //! And an exactly-once pipeline restarted with `--fresh` really starts
 //! over: its new batches are not mistaken for the old run's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,19 +129,22 @@ delivery = "{delivery}"
     manifest
 }
 
-/// What the restarts said about themselves.
+/// What the kills left to do again.
 #[derive(Default)]
 struct Restarts {
-    /// Batches replayed from the intent log, over all restarts.
-    replayed_batches: u64,
+    /// Batches a restart may run again, over all kills: for each, those
+    /// after the newest checkpoint on disk up to the batch in flight.
+    replayable_batches: u64,
     /// Restarts whose sinks skipped batches already committed.
     skipped_committed: usize,
 }
 
 /// Runs `manifest`, killing it [`KILLS`] times, each at a random point
 /// after it has run a batch it had not run before; then lets a last run
-/// read the whole input and stops it.
-fn run_with_kills(manifest: &Path) -> Restarts {
+/// write the whole input's results (to the `out` and `counts` topics at
+/// `at`) and stops it.
+fn run_with_kills(manifest: &Path, at: &str, out: &str, counts: &str) -> Restarts {
+    let checkpoints = manifest.parent().unwrap().join("checkpoints");
     let manifest = manifest.to_str().unwrap();
     let mut jitter = Jitter::new();
     let mut restarts = Restarts::default();
@@ -149,13 +152,11 @@ fn run_with_kills(manifest: &Path) -> Restarts {
     for kill in 0..=KILLS {
         let running = Running::start(&["run", manifest], Stdio::null());
         if kill == KILLS {
-            // The whole input was in the topic before the first run, so the
-            // first batch that finds nothing new comes after all of it.
-            running.wait_for_log("records_in=0 ");
+            wait_for_everything(&running, at, out, counts);
             running.interrupt();
             let result = running.finish();
             assert!(result.status.success(), "{}", result.stderr);
-            count_restart(&result.stderr, &mut restarts);
+            count_skips(&result.stderr, &mut restarts);
             break;
         }
         newest_batch += 1;
@@ -167,13 +168,22 @@ fn run_with_kills(manifest: &Path) -> Restarts {
         // mid-checkpoint or mid-wait.
         running.wait_for_more_lines(jitter.below(6) as usize);
         let log = running.kill().stderr;
-        count_restart(&log, &mut restarts);
+        count_skips(&log, &mut restarts);
         newest_batch = log
             .lines()
             .filter_map(|l| l.split("batch done pipeline=kafka-crashy batch=").nth(1))
             .filter_map(|rest| rest.split(' ').next()?.parse().ok())
             .max()
             .unwrap_or(newest_batch);
+        // The restart resumes from the newest checkpoint on disk and runs
+        // again every batch after it, the one in flight included.
+        let resumes_after = newest_checkpoint(&checkpoints);
+        let replayable = newest_batch + 1 - resumes_after;
+        assert!(
+            replayable <= EVERY + 1,
+            "killed after batch {newest_batch}, but the newest checkpoint is of batch {resumes_after}: more than one checkpoint interval ({EVERY} batches) behind"
+        );
+        restarts.replayable_batches += replayable;
         let per_batch = (PARTITIONS * PER_PARTITION) as u64;
         assert!(
             newest_batch * per_batch < RECORDS as u64,
@@ -183,20 +193,39 @@ fn run_with_kills(manifest: &Path) -> Restarts {
     restarts
 }
 
-fn count_restart(log: &str, restarts: &mut Restarts) {
-    // "replaying batches 7 to 9 from the intent log"
-    for line in log.lines() {
-        if let Some(rest) = line.split("replaying batches ").nth(1) {
-            let numbers: Vec<u64> = rest
-                .split(' ')
-                .filter_map(|w| w.parse().ok())
-                .take(2)
-                .collect();
-            if let [first, last] = numbers[..] {
-                restarts.replayed_batches += last - first + 1;
-            }
-        }
-    }
+/// Waits until what `running` writes at `at` holds every input record in
+/// `out` and each key's total as its last count in `counts`, as a reader
+/// sees them.
+fn wait_for_everything(running: &Running, at: &str, out: &str, counts: &str) {
+    let totals = totals();
+    running.wait_until("every record and every key's total are written", || {
+        let values: BTreeSet<String> = read_all_at(at, out).into_iter().map(|r| r.value).collect();
+        let last = counts_by_key(&read_all_at(at, counts));
+        values.len() == RECORDS
+            && totals
+                .iter()
+                .all(|(key, total)| last.get(key).and_then(|c| c.last()) == Some(total))
+    });
+}
+
+/// The batch of the newest checkpoint in `dir`, 0 if there is none.
+fn newest_checkpoint(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("checkpoint-")?
+                .strip_suffix(".ckpt")?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn count_skips(log: &str, restarts: &mut Restarts) {
     restarts.skipped_committed +=
         usize::from(log.contains("replaying them without writing them again"));
 }
@@ -235,7 +264,7 @@ fn killed_again_and_again_exactly_once_output_holds_every_record_once() {
     let dir = scratch("kafka-exactly-once");
     let manifest = pipeline(&dir, at, [input, out, counts], "exactly-once");
 
-    let restarts = run_with_kills(&manifest);
+    let restarts = run_with_kills(&manifest, at, out, counts);
     assert!(
         restarts.skipped_committed > 0,
         "no restart found batches already committed; the test did not test exactly-once"
@@ -279,8 +308,7 @@ fn killed_again_and_again_at_least_once_output_loses_nothing_and_repeats_only_re
     let dir = scratch("kafka-at-least-once");
     let manifest = pipeline(&dir, &at, [&input, &out, &counts], "at-least-once");
 
-    let restarts = run_with_kills(&manifest);
-    assert!(restarts.replayed_batches > 0, "no restart replayed a batch");
+    let restarts = run_with_kills(&manifest, &at, &out, &counts);
 
     // Every record at least once; more only from replayed batches, each of
     // which holds at most one batch's worth of records.
@@ -296,14 +324,14 @@ fn killed_again_and_again_at_least_once_output_loses_nothing_and_repeats_only_re
     }
     assert_eq!(seen.len(), RECORDS, "nothing but the input's records");
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    let allowed = restarts.replayed_batches as usize * PARTITIONS * PER_PARTITION;
+    let allowed = restarts.replayable_batches as usize * PARTITIONS * PER_PARTITION;
     println!(
-        "{duplicates} duplicate records after {KILLS} kills; {} batches were replayed, allowing {allowed}",
-        restarts.replayed_batches
+        "{duplicates} duplicate records after {KILLS} kills; at most {} batches could run again, allowing {allowed}",
+        restarts.replayable_batches
     );
     assert!(
         duplicates <= allowed,
-        "{duplicates} duplicates, but the replayed batches hold at most {allowed} records"
+        "{duplicates} duplicates, but the batches a restart could run again hold at most {allowed} records"
     );
 
     // Counts: a replayed batch writes its counts again, but every key's
@@ -329,25 +357,30 @@ fn exactly_once_after_a_fresh_start_writes_everything_again() {
     let dir = scratch("kafka-exactly-once-fresh");
     let manifest = pipeline(&dir, at, [input, out, counts], "exactly-once");
     let manifest = manifest.to_str().unwrap();
-    let run_to_the_end = |args: &[&str]| {
+    // Runs until `out` holds `records` records, then stops.
+    let run_until = |args: &[&str], records: usize| {
         let running = Running::start(args, Stdio::null());
-        running.wait_for_log("records_in=0 ");
+        running.wait_until(&format!("`{out}` holds {records} records"), || {
+            read_all_at(at, out).len() >= records
+        });
         running.interrupt();
         let result = running.finish();
         assert!(result.status.success(), "{}", result.stderr);
     };
 
-    run_to_the_end(&["run", manifest]);
-    // Resumed: the input is all read, nothing is written again.
-    run_to_the_end(&["run", manifest]);
-    assert_eq!(read_all_at(at, out).len(), RECORDS);
+    run_until(&["run", manifest], RECORDS);
+    // Resumed: of the input, only a record added since is new, and only it
+    // is written.
+    produce_at(at, input, &[("k0", "SEQ-LAST")]);
+    run_until(&["run", manifest], RECORDS + 1);
+    assert_eq!(read_all_at(at, out).len(), RECORDS + 1);
     // Started over: every batch is new, and written, though batch ids repeat.
-    run_to_the_end(&["run", "--fresh", manifest]);
+    run_until(&["run", "--fresh", manifest], 2 * (RECORDS + 1));
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for r in read_all_at(at, out) {
         *seen.entry(r.value).or_default() += 1;
     }
-    assert_eq!(seen.len(), RECORDS);
+    assert_eq!(seen.len(), RECORDS + 1);
     assert!(
         seen.values().all(|&n| n == 2),
         "every record twice: once per start"

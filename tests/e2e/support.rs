@@ -259,7 +259,17 @@ impl Running {
     /// batch once the batch's output is written (`batch done`), so a
     /// condition on the output is seen as soon as it holds. Fails the test
     /// with `what` if it does not hold within [`DEADLINE`].
-    pub fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
+    pub fn wait_until(&self, what: &str, condition: impl FnMut() -> bool) {
+        self.wait_until_within(DEADLINE, what, condition);
+    }
+
+    /// [`Self::wait_until`] with a deadline of `limit` instead.
+    pub fn wait_until_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut condition: impl FnMut() -> bool,
+    ) {
         let start = Instant::now();
         let mut log = self.log.text.lock().expect("log lock");
         loop {
@@ -270,10 +280,10 @@ impl Running {
             }
             log = self.log.text.lock().expect("log lock");
             while log.len() == seen {
-                let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+                let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
                 assert!(
                     !left.is_zero(),
-                    "timed out after {DEADLINE:?} waiting until {what}; the log has:\n{log}"
+                    "timed out after {limit:?} waiting until {what}; the log has:\n{log}"
                 );
                 log = self.log.grew.wait_timeout(log, left).expect("log lock").0;
             }
@@ -367,19 +377,32 @@ impl Drop for Running {
     }
 }
 
-/// A small random number generator for kill points, seeded from the
-/// clock; the seed is printed so a failing run can be repeated.
+/// A loopback port nothing listens on now, for a server of a test's own.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// A small random number generator for kill points. Its seed comes from
+/// `WASMSTREAM_TEST_SEED` if set, else from the clock; it is printed (and
+/// shown with a failing test's output) so the run can be repeated with
+/// `WASMSTREAM_TEST_SEED=<seed>`.
 pub struct Jitter(u64);
 
 impl Jitter {
     pub fn new() -> Jitter {
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        println!("kill timing seed: {seed}");
-        Jitter(seed)
+        let seed = match std::env::var("WASMSTREAM_TEST_SEED") {
+            Ok(seed) => seed
+                .parse()
+                .unwrap_or_else(|_| panic!("WASMSTREAM_TEST_SEED={seed:?} is not a number")),
+            Err(_) => SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64,
+        };
+        println!("kill timing seed: {seed} (repeat with WASMSTREAM_TEST_SEED={seed})");
+        // xorshift must not start from 0.
+        Jitter(seed | 1)
     }
 
     /// A number below `n`.
