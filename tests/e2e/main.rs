@@ -5,6 +5,7 @@
 
 mod support;
 
+mod hardening;
 mod hot_reload;
 mod kafka;
 mod kafka_delivery;

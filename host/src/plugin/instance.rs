@@ -13,6 +13,7 @@ pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
     Batch, ByteList, OperatorError, filter, flat_map, map, migrate, reduce, update_state,
 };
+use super::sandbox::bounded;
 use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 
 /// What one instance may use.
@@ -171,7 +172,7 @@ fn rejected(e: OperatorError) -> CallError {
     CallError {
         failure: Failure::Rejected {
             record: e.record,
-            message: e.message,
+            message: bounded(e.message),
         },
         poisoned: false,
     }
@@ -233,7 +234,7 @@ impl Instance {
             Exports::UpdateState(guest) => guest.call_init(store, params),
         })?
         .map_err(|message| CallError {
-            failure: Failure::InitRejected(message),
+            failure: Failure::InitRejected(bounded(message)),
             poisoned: false,
         })?;
         Ok(this)
@@ -363,7 +364,7 @@ impl Instance {
         let output = result?.map_err(|message| CallError {
             failure: Failure::Rejected {
                 record: None,
-                message,
+                message: bounded(message),
             },
             poisoned: false,
         })?;

@@ -104,6 +104,9 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Memory is limited per operator; several memories in one module
+        // are a way around per-memory accounting that no toolchain needs.
+        config.wasm_multi_memory(false);
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("failed to configure the Wasm engine")?;

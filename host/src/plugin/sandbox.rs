@@ -3,14 +3,19 @@
 //!
 //! By default an operator gets logging and a WASI that grants nothing: no
 //! files, no sockets, no environment or arguments, closed stdio, a clock
-//! frozen at the epoch and a fixed random seed, so that a batch replayed
-//! after a crash produces the same output.
+//! frozen at the epoch (whose timers fire at once) and a fixed random seed,
+//! so that a batch replayed after a crash produces the same output, and no
+//! import blocks the thread.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::ResourceLimiter;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use std::future::Future;
+use std::pin::Pin;
+
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreContextMut};
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::log;
@@ -18,8 +23,26 @@ use super::bindings::log;
 /// How many log lines one call may emit before the rest are dropped (and
 /// counted), so a chatty operator cannot flood the host's log.
 const LOG_LINES_PER_CALL: u32 = 100;
-/// The longest log line kept; longer ones are cut.
-const LOG_LINE_BYTES: usize = 4096;
+/// The most bytes of any text an operator hands the host (a log line, an
+/// error message) that reach a log, an event or an API response; the rest
+/// is cut, and the cut said.
+pub(crate) const GUEST_TEXT_BYTES: usize = 4096;
+
+/// `text` from an operator, cut to [`GUEST_TEXT_BYTES`] at a character
+/// boundary, saying how much was cut.
+pub(crate) fn bounded(mut text: String) -> String {
+    if text.len() <= GUEST_TEXT_BYTES {
+        return text;
+    }
+    let cut = (0..=GUEST_TEXT_BYTES)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let dropped = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!("… ({dropped} more bytes cut)"));
+    text
+}
 
 /// Everything one operator instance's store holds.
 pub struct StoreData {
@@ -51,10 +74,7 @@ impl StoreData {
             label,
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter {
-                memory_bytes,
-                denied: None,
-            },
+            limiter: Limiter::new(memory_bytes),
             last_error: None,
             logged: 0,
         }
@@ -77,7 +97,7 @@ impl WasiView for StoreData {
 }
 
 impl log::Host for StoreData {
-    fn log(&mut self, level: log::Level, mut message: String) {
+    fn log(&mut self, level: log::Level, message: String) {
         self.logged += 1;
         if self.logged > LOG_LINES_PER_CALL {
             if self.logged == LOG_LINES_PER_CALL + 1 {
@@ -85,14 +105,7 @@ impl log::Host for StoreData {
             }
             return;
         }
-        if message.len() > LOG_LINE_BYTES {
-            let cut = (0..=LOG_LINE_BYTES)
-                .rev()
-                .find(|&i| message.is_char_boundary(i))
-                .unwrap_or(0);
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = bounded(message);
         let operator = &*self.label;
         match level {
             log::Level::Trace => tracing::trace!(operator, "{message}"),
@@ -111,37 +124,124 @@ impl log::Host for StoreData {
 pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     log::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)?;
+    frozen_timers(linker)?;
     Ok(())
 }
 
-/// Caps an instance's linear memory. Growing past the cap traps, and the
-/// cap is remembered so the failure can be reported as what it is.
+/// The WASI version whose monotonic clock [`frozen_timers`] replaces; a
+/// component importing an older 0.2 version is linked to it too.
+const WASI_CLOCKS: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces WASI's timers with ones that are ready at once. The clock an
+/// operator sees is frozen, so no time passes while it waits; and a timer
+/// that really waited would hold the thread outside Wasm, where the CPU
+/// budget cannot stop it. A sleep returns at once, and an operator that
+/// sleeps in a loop spins in Wasm, where the budget stops it.
+fn frozen_timers(linker: &mut Linker<StoreData>) -> anyhow::Result<()> {
+    fn ready(data: &mut StoreData) -> wasmtime::Result<Resource<DynPollable>> {
+        let timer = data.table.push(Ready)?;
+        subscribe(&mut data.table, timer)
+    }
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(WASI_CLOCKS)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: StoreContextMut<'_, StoreData>, (_,): (u64,)| Ok((ready(store.data_mut())?,)),
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: StoreContextMut<'_, StoreData>, (_,): (u64,)| Ok((ready(store.data_mut())?,)),
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A timer that has already fired.
+struct Ready;
+
+impl Pollable for Ready {
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Caps what an instance holds: its linear memories together (however
+/// many core instances a component has, each with its own memory), its
+/// tables' elements together, and how many instances, memories and tables
+/// it makes. Growing past a cap traps, and the memory cap is remembered so
+/// the failure can be reported as what it is.
 pub(crate) struct Limiter {
     pub(crate) memory_bytes: usize,
     pub(crate) denied: Option<usize>,
+    /// Bytes of linear memory the instance has, over all its memories.
+    memory_used: usize,
+    /// Elements the instance's tables hold, over all its tables.
+    table_elements: usize,
+}
+
+/// The most table elements an instance may hold, over all its tables.
+const TABLE_ELEMENTS: usize = 1_000_000;
+/// The most core instances, memories and tables one operator may create;
+/// toolchains emit a handful, languages with a runtime a few dozen.
+const INSTANCES: usize = 1000;
+const MEMORIES: usize = 100;
+const TABLES: usize = 100;
+
+impl Limiter {
+    pub(crate) fn new(memory_bytes: usize) -> Self {
+        Limiter {
+            memory_bytes,
+            denied: None,
+            memory_used: 0,
+            table_elements: 0,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.denied = Some(desired);
+        let total = self.memory_used - current.min(self.memory_used) + desired;
+        if total > self.memory_bytes {
+            self.denied = Some(total);
             wasmtime::bail!("memory limit of {} bytes reached", self.memory_bytes);
         }
+        self.memory_used = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        let total = self.table_elements - current.min(self.table_elements) + desired;
+        if total > TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        TABLES
     }
 }
 
@@ -163,5 +263,48 @@ impl HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_limited_over_all_of_an_instances_memories() {
+        const MIB: usize = 1 << 20;
+        let mut limiter = Limiter::new(16 * MIB);
+        // Three memories of 5 MiB each fit under 16 MiB ...
+        for _ in 0..3 {
+            assert!(limiter.memory_growing(0, 5 * MIB, None).unwrap());
+        }
+        // ... a fourth does not, though it alone is under the limit,
+        assert!(limiter.memory_growing(0, 5 * MIB, None).is_err());
+        assert_eq!(limiter.denied, Some(20 * MIB));
+        // and growing one of the three by 1 MiB still fits.
+        assert!(limiter.memory_growing(5 * MIB, 6 * MIB, None).unwrap());
+        assert!(limiter.memory_growing(6 * MIB, 7 * MIB, None).is_err());
+    }
+
+    #[test]
+    fn table_elements_are_limited_over_all_tables() {
+        let mut limiter = Limiter::new(1 << 20);
+        assert!(limiter.table_growing(0, TABLE_ELEMENTS / 2, None).unwrap());
+        assert!(limiter.table_growing(0, TABLE_ELEMENTS / 2, None).unwrap());
+        assert!(!limiter.table_growing(0, 1, None).unwrap());
+    }
+
+    #[test]
+    fn guest_text_is_cut_at_a_character_boundary_and_says_so() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(GUEST_TEXT_BYTES);
+        let cut = bounded(long.clone());
+        let kept = GUEST_TEXT_BYTES / 2 * 2;
+        assert!(cut.starts_with(&long[..kept]));
+        assert!(
+            cut.ends_with(&format!("… ({} more bytes cut)", long.len() - kept)),
+            "{}",
+            &cut[kept..]
+        );
     }
 }

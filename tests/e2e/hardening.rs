@@ -1,0 +1,311 @@
+//! Story: a platform team is about to let strangers run operators on its
+//! server. Each hole a review found (issue 11) has a test here, named after
+//! it, that an operator author or an unlucky user would trigger; the bad
+//! manifests among them live with the others in `manifest_errors`.
+
+use std::path::Path;
+
+use std::process::Stdio;
+
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm, wasmstream};
+
+/// A pipeline in `dir` that runs `component` as a map over ten generated
+/// records into `dir/out`, with `settings` (TOML lines) for the stage.
+fn one_map(dir: &Path, component: &Path, settings: &str) -> std::path::PathBuf {
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "one-map"
+batch_interval = "50ms"
+
+[[sources]]
+id = "gen"
+kind = "generator"
+records = 10
+
+[[stages]]
+id = "op"
+kind = "map"
+input = "gen"
+component = {}
+{settings}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "op"
+path = "out"
+"#,
+            toml_path(component)
+        ),
+    )
+}
+
+/// Runs `wasmstream run manifest` with its compile cache in `cache`.
+fn run_with_cache(manifest: &Path, cache: &Path) -> crate::support::Output {
+    let out = wasmstream()
+        .env("WASMSTREAM_CACHE", cache)
+        .args(["run", manifest.to_str().unwrap()])
+        .output()
+        .expect("run wasmstream");
+    crate::support::Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Hole 1: memory was limited per linear memory, so a module with many
+/// memories could hold many times the limit. Such a component is refused
+/// when it is loaded.
+#[test]
+fn a_component_with_several_memories_in_one_module_is_refused_at_load() {
+    let dir = scratch("multi-memory");
+    let component = dir.join("two-memories.wasm");
+    let text = r#"
+        (component
+            (core module $m
+                (memory 1)
+                (memory 1))
+            (core instance (instantiate $m)))
+    "#;
+    std::fs::write(&component, wat::parse_str(text).unwrap()).unwrap();
+    let manifest = one_map(&dir, &component, "");
+    let out = crate::support::run(&["validate", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let expected = format!(
+        "{}:15: stages[0].component: cannot load operator {}: a module in it declares more than one linear memory (multi-memory), which operators may not use",
+        manifest.display(),
+        component.display()
+    );
+    assert!(out.stderr.starts_with(&expected), "{}", out.stderr);
+}
+
+/// Hole 4: a damaged compile cache entry crashed every later start with
+/// SIGSEGV or SIGTRAP, and stayed. It is now compiled again, with a
+/// warning naming it, and replaced.
+#[test]
+fn a_damaged_compile_cache_entry_is_compiled_again_with_a_warning() {
+    let dir = scratch("damaged-cache");
+    let cache = dir.join("cache");
+    let manifest = one_map(&dir, &wasm("lowercase"), "");
+    let first = run_with_cache(&manifest, &cache);
+    assert!(first.status.success(), "{}", first.stderr);
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+
+    // Overwrite the middle of the compiled code with breakpoints (int3).
+    let mut bytes = std::fs::read(entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 4096].fill(0xcc);
+    std::fs::write(entry, &bytes).unwrap();
+
+    let out = run_with_cache(&manifest, &cache);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "compile cache entry {} is unusable (its checksum does not match: it is damaged); compiling the component again",
+            entry.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let mut lines = output_lines(&dir.join("out"));
+    lines.sort();
+    assert_eq!(lines.len(), 10);
+    assert_ne!(
+        std::fs::read(entry).unwrap(),
+        bytes,
+        "the entry is replaced"
+    );
+
+    let again = run_with_cache(&manifest, &cache);
+    assert!(again.status.success(), "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("compile cache entry"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// Hole 5: an operator's error message went whole into the log, however
+/// long: 30 MB became one line. It is cut, and the cut is said.
+#[test]
+fn a_huge_error_message_from_an_operator_is_cut_in_the_log() {
+    let dir = scratch("huge-error");
+    let manifest = one_map(
+        &dir,
+        &wasm("misbehaving_map"),
+        r#"params = { mode = "shout" }"#,
+    );
+    let out = crate::support::run(&["run", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr.len());
+    let longest = out.stderr.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 8192, "a log line of {longest} bytes");
+    assert!(
+        out.stderr.contains(&format!(
+            "stage `op` (operator {}), partition 0, failed on record 0: {}… ({} more bytes cut)",
+            wasm("misbehaving_map").display(),
+            "A".repeat(4096),
+            30_000_000 - 4096
+        )),
+        "{}",
+        out.stderr.lines().last().unwrap_or_default()
+    );
+}
+
+/// Hole 2: an operator that slept (a WASI clock wait) was never stopped:
+/// the wait held the thread outside Wasm, where the CPU budget does not
+/// reach. Timers now fire at once (the operator's clock is frozen anyway),
+/// so sleeping in a loop spins in Wasm, and the budget stops it.
+#[test]
+fn an_operator_that_sleeps_is_stopped_by_its_cpu_budget() {
+    let dir = scratch("sleeping-map");
+    let manifest = one_map(
+        &dir,
+        &wasm("misbehaving_map"),
+        r#"params = { mode = "sleep" }
+limits = { cpu = "100ms" }"#,
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = running.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "stage `op` (operator {}), partition 0, exceeded its CPU budget of 100 ms per batch and was stopped",
+            wasm("misbehaving_map").display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Hole 2, at `init`: sleeping there hung `validate` and `run` before
+/// anything started.
+#[test]
+fn an_operator_that_sleeps_in_init_is_stopped_and_validate_says_so() {
+    let dir = scratch("sleeping-init");
+    let manifest = one_map(
+        &dir,
+        &wasm("misbehaving_map"),
+        r#"params = { mode = "reject", init = "sleep" }
+limits = { cpu = "100ms" }"#,
+    );
+    let running = Running::start(&["validate", manifest.to_str().unwrap()], Stdio::null());
+    let out = running.finish();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("exceeded its CPU budget of 100 ms per batch and was stopped"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A checkpointed pipeline named `name` in `dir`, writing its checkpoints
+/// to `checkpoints` (relative to `dir`): 20 generated records into
+/// `dir/out`, a checkpoint after every batch.
+fn checkpointed(dir: &Path, name: &str, checkpoints: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "50ms"
+checkpoint = {{ dir = "{checkpoints}", every = 1 }}
+
+[[sources]]
+id = "gen"
+kind = "generator"
+records = 20
+rate = 200
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "gen"
+path = "out"
+"#
+        ),
+    )
+}
+
+/// The names of the files in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Hole 13: checkpoints removed by hand, with the intent logs left, made
+/// a pipeline start from nothing without a word (and later blame a
+/// damaged log). It now refuses, naming the folder and what is missing.
+#[test]
+fn intent_logs_without_their_checkpoints_are_refused_with_the_reason() {
+    let dir = scratch("checkpoints-removed");
+    let manifest = checkpointed(&dir, "removed", "checkpoints");
+    crate::support::run_ok(&manifest);
+    let checkpoints = dir.join("checkpoints");
+    for name in names_in(&checkpoints) {
+        if name.ends_with(".ckpt") {
+            std::fs::remove_file(checkpoints.join(name)).unwrap();
+        }
+    }
+
+    let out = crate::support::run(&["run", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "checkpoint folder {} has intent logs ({}",
+            checkpoints.display(),
+            checkpoints.join("intents-").display()
+        )) && out
+            .stderr
+            .contains("but no checkpoint: the checkpoints were removed"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Hole 13: a checkpoint folder another pipeline uses was reported as
+/// damaged, and that pipeline's checkpoints renamed `.corrupt`. It is now
+/// refused by the owner's name, and left as it is.
+#[test]
+fn a_checkpoint_folder_of_another_pipeline_is_refused_and_left_alone() {
+    let dir = scratch("checkpoints-shared");
+    let first = checkpointed(&dir.join("first"), "first", "../shared");
+    crate::support::run_ok(&first);
+    let shared = dir.join("shared");
+    let before = names_in(&shared);
+
+    let second = checkpointed(&dir.join("second"), "second", "../shared");
+    let out = crate::support::run(&["run", second.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "checkpoint folder {} holds the checkpoints of pipeline `first`",
+            shared.display()
+        )) && out
+            .stderr
+            .contains("not of `second`; give each pipeline a checkpoint folder of its own"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        names_in(&shared),
+        before,
+        "the first pipeline's files are untouched"
+    );
+}
