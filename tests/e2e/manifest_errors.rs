@@ -48,6 +48,11 @@ bad_manifests! {
     toml_syntax_error_has_its_line => "syntax",
     missing_source_directory_is_named => "missing-directory",
     settings_for_another_kind_are_reported => "setting-for-another-kind",
+    // Issue 11, holes 6, 7, 10 and 13.
+    sizes_a_manifest_sets_have_upper_bounds => "sizes-out-of-bounds",
+    a_pipeline_name_is_an_id_not_a_path => "pipeline-name-path",
+    two_sinks_cannot_write_the_same_folder => "sinks-same-folder",
+    the_checkpoint_folder_is_one_of_its_own => "checkpoint-dir-root",
 }
 
 #[test]

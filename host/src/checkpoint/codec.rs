@@ -99,6 +99,9 @@ pub enum Unreadable {
     /// Damaged, cut short, or not a checkpoint.
     #[error("{0}")]
     Damaged(Bad),
+    /// Whole, but written by another pipeline.
+    #[error("it belongs to pipeline `{0}`")]
+    Elsewhere(String),
 }
 
 impl<'a> Reader<'a> {

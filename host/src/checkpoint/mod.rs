@@ -143,6 +143,12 @@ impl Store {
                      checkpoints)",
                     path.display()
                 ),
+                Err(Unreadable::Elsewhere(owner)) => bail!(
+                    "checkpoint folder {} holds the checkpoints of pipeline `{owner}` ({}), not of \
+                     `{pipeline}`; give each pipeline a checkpoint folder of its own",
+                    self.dir.display(),
+                    path.display()
+                ),
                 Ok(loaded) => {
                     if !refused.is_empty() {
                         tracing::warn!(
@@ -165,6 +171,18 @@ impl Store {
             }
         }
         if refused.is_empty() {
+            // A run checkpoints batch 0 before it logs any intent, so
+            // intents without a checkpoint mean checkpoints were removed:
+            // starting from nothing would run those batches on empty state.
+            if let Some((_, log)) = list(&self.dir, "intents-", ".log")?.first() {
+                bail!(
+                    "checkpoint folder {} has intent logs ({} and on) but no checkpoint: the \
+                     checkpoints were removed. Put them back, or start over with \
+                     `wasmstream run --fresh` (which discards the intent logs too)",
+                    self.dir.display(),
+                    log.display()
+                );
+            }
             return Ok(None);
         }
         bail!(
@@ -303,10 +321,7 @@ fn load(path: &Path, pipeline: &str) -> Result<Loaded, Unreadable> {
     let header: Header = serde_json::from_slice(json)
         .map_err(|e| Unreadable::Damaged(format!("its header is damaged: {e}")))?;
     if header.pipeline != pipeline {
-        return Err(Unreadable::Damaged(format!(
-            "it belongs to pipeline `{}`, not `{pipeline}`",
-            header.pipeline
-        )));
+        return Err(Unreadable::Elsewhere(header.pipeline));
     }
     let body = bytes.len() - 32 - reader.left();
     Ok(Loaded {

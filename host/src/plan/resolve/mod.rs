@@ -27,6 +27,9 @@ use crate::plugin::{Limits, Runtime};
 
 /// The shortest batch interval.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The most memory an operator may be given: all a 32-bit WebAssembly
+/// instance can address.
+const MAX_OPERATOR_MEMORY: usize = 4 << 30;
 
 /// Reads, resolves, checks and binds the manifest at `file`, reporting
 /// every problem at once: shape errors in some entries do not hide the
@@ -141,6 +144,7 @@ impl<'a> Resolver<'a> {
     fn resolve(mut self) -> (PipelinePlan, Vec<ManifestError>) {
         let m = self.manifest;
         let p = &m.pipeline;
+        self.name();
         let interval = self.interval();
         let on_error = self.on_error();
         let defaults = Defaults {
@@ -161,6 +165,7 @@ impl<'a> Resolver<'a> {
             .collect();
         let stages = self.stages(defaults);
         let mut sinks: Vec<_> = m.sinks.iter().filter_map(|s| self.sink(s)).collect();
+        self.one_folder_each(&sinks);
         sinks::commit_offsets_in_transactions(&mut sources, &mut sinks);
         if !m.has("sources") {
             self.errors
@@ -187,6 +192,22 @@ impl<'a> Resolver<'a> {
             reload,
         };
         (plan, self.errors.errors)
+    }
+
+    /// The pipeline's name is part of the names of its files (state that
+    /// spills, Kafka transactions), so it must be an id, never a path.
+    fn name(&mut self) {
+        let name = &self.manifest.pipeline.name;
+        if Id::new(name.get_ref()).is_err() {
+            self.error(
+                name,
+                "pipeline.name",
+                format!(
+                    "{:?} is not a valid pipeline name; use letters, digits, `_` and `-` (the name is part of file names, so it cannot be a path)",
+                    name.get_ref()
+                ),
+            );
+        }
     }
 
     fn interval(&mut self) -> Duration {
@@ -312,10 +333,20 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
-        Some(CheckpointPlan {
-            dir: self.path(spec.dir.get_ref()),
-            every,
-        })
+        let dir = self.path(spec.dir.get_ref());
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        if absolute(&self.path(".")).starts_with(absolute(&dir)) {
+            self.error(
+                &spec.dir,
+                "pipeline.checkpoint.dir",
+                format!(
+                    "{} is the manifest's folder or one above it; checkpoints need a folder of their own, e.g. `dir = \"checkpoints\"`",
+                    dir.display()
+                ),
+            );
+            return None;
+        }
+        Some(CheckpointPlan { dir, every })
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
@@ -360,8 +391,15 @@ impl<'a> Resolver<'a> {
         let Some(spec) = spec else { return limits };
         if let Some(memory) = &spec.memory {
             match units::bytes(memory.get_ref()) {
-                Ok(b) if b >= 1 << 20 => limits.memory_bytes = b,
-                Ok(_) => self.error(memory, format!("{field}.memory"), "must be at least 1MiB"),
+                Ok(b) if (1 << 20..=MAX_OPERATOR_MEMORY).contains(&b) => limits.memory_bytes = b,
+                Ok(b) if b < 1 << 20 => {
+                    self.error(memory, format!("{field}.memory"), "must be at least 1MiB")
+                }
+                Ok(_) => self.error(
+                    memory,
+                    format!("{field}.memory"),
+                    "must be at most 4GiB, all that a 32-bit WebAssembly operator can address",
+                ),
                 Err(e) => self.error(memory, format!("{field}.memory"), e),
             }
         }

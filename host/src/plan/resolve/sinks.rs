@@ -1,6 +1,8 @@
 //! Resolving `[[sinks]]`, and what exactly-once delivery asks of the
 //! sources.
 
+use std::path::Path;
+
 use super::Resolver;
 use crate::manifest::kinds::KafkaSinkSettings;
 use crate::manifest::{SinkSettings, SinkSpec, Spanned};
@@ -150,6 +152,44 @@ impl Resolver<'_> {
             transactional_id: name,
             sources: Vec::new(),
         }))
+    }
+}
+
+impl Resolver<'_> {
+    /// No two files sinks write the same folder: their batch files would
+    /// overwrite each other's.
+    pub(super) fn one_folder_each(&mut self, sinks: &[SinkPlan]) {
+        let mut seen: Vec<(&Path, &str)> = Vec::new();
+        for sink in sinks {
+            let SinkKind::Files { dir, .. } = &sink.kind else {
+                continue;
+            };
+            match seen.iter().find(|(other, _)| *other == dir.as_path()) {
+                Some((_, first)) => {
+                    let spec = self
+                        .manifest
+                        .sinks
+                        .iter()
+                        .find(|s| s.id.get_ref() == sink.id.as_str())
+                        .expect("a resolved sink has its entry");
+                    let path = match &spec.settings {
+                        SinkSettings::Files(files) => files.path.as_ref(),
+                        _ => None,
+                    };
+                    let message = format!(
+                        "sinks `{first}` and `{}` both write to {}, so each would overwrite the other's batch files; give each files sink a folder of its own",
+                        sink.id,
+                        dir.display()
+                    );
+                    let field = format!("sinks[{}].path", spec.position);
+                    match path {
+                        Some(path) => self.error(path, field, message),
+                        None => self.error(&spec.id, field, message),
+                    }
+                }
+                None => seen.push((dir, sink.id.as_str())),
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::Resolver;
 use crate::manifest::{SourceSettings, SourceSpec, Spanned};
 use crate::plan::{KafkaSource, SourceKind, SourcePlan, Start};
+use crate::source::MAX_LINE_BYTES;
 
 impl Resolver<'_> {
     pub(super) fn source(&mut self, spec: &SourceSpec, interval: Duration) -> Option<SourcePlan> {
@@ -110,8 +111,18 @@ impl Resolver<'_> {
                     };
                 let records = positive(self, &generator.records, "records");
                 let rate = positive(self, &generator.rate, "rate");
-                let record_bytes =
-                    positive(self, &generator.record_bytes, "record_bytes").unwrap_or(100) as usize;
+                let record_bytes = match &generator.record_bytes {
+                    Some(v) if !(1..=MAX_LINE_BYTES as i64).contains(v.get_ref()) => {
+                        let message = format!(
+                            "{} is out of range; use 1 to {MAX_LINE_BYTES} (1MiB, the longest record a source makes)",
+                            v.get_ref()
+                        );
+                        self.error(v, field("record_bytes"), message);
+                        100
+                    }
+                    Some(v) => *v.get_ref() as usize,
+                    None => 100,
+                };
                 SourceKind::Generator {
                     records,
                     rate,
