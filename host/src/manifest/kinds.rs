@@ -134,7 +134,10 @@ pub struct DirectorySettings {
 #[serde(deny_unknown_fields)]
 pub struct SocketSettings {
     /// `host:port` to connect to and read lines from:
-    /// `address = "127.0.0.1:9999"`.
+    /// `address = "127.0.0.1:9999"`. A record per line, sent on as soon as
+    /// its newline arrives; a line over 1 MiB is split into records of
+    /// 1 MiB. A connection that fails (a reset) is made again, the lines
+    /// received on it kept; one the server closes ends the source.
     pub address: Option<Spanned<String>>,
 }
 
