@@ -397,3 +397,69 @@ fn an_overlong_socket_line_is_split_into_records_of_one_mib() {
         .collect();
     assert_eq!(lengths, [MIB, MIB, MIB / 2, 3]);
 }
+
+/// Hole 9: a file whose name is not UTF-8 stopped the pipeline (as "No
+/// such file"), on every restart; links to files were skipped without a
+/// word. Such a file is read like any other, a link is read as the file
+/// it names, and what cannot be read is skipped with the reason.
+#[test]
+fn a_directory_source_reads_odd_names_and_links_and_says_what_it_skips() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("odd-names");
+    let input = dir.join("in");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(elsewhere.join("a-folder")).unwrap();
+    std::fs::write(input.join("1-plain.txt"), "plain\n").unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"2-caf\xe9.txt");
+    std::fs::write(input.join(odd), "odd name\n").unwrap();
+    std::fs::write(elsewhere.join("linked.txt"), "linked\n").unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("linked.txt"), input.join("3-link.txt")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("gone.txt"), input.join("4-dangling.txt")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("a-folder"), input.join("5-folder")).unwrap();
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "odd-names"
+batch_interval = "50ms"
+checkpoint = { dir = "checkpoints", every = 1 }
+
+[[sources]]
+id = "files"
+kind = "directory"
+path = "in"
+watch = false
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "files"
+path = "out"
+"#,
+    );
+    let first = crate::support::run_ok(&manifest);
+    assert_eq!(
+        output_lines(&dir.join("out")),
+        ["plain", "odd name", "linked"]
+    );
+    for (skipped, why) in [
+        ("4-dangling.txt", "it cannot be read"),
+        ("5-folder", "it is a folder"),
+    ] {
+        assert!(
+            first.stderr.contains(&format!(
+                "skipping {}: {why}",
+                input.join(skipped).display()
+            )),
+            "{}",
+            first.stderr
+        );
+    }
+    // Restarted, it resumes past every file, the odd name included.
+    crate::support::run_ok(&manifest);
+    assert_eq!(
+        output_lines(&dir.join("out")),
+        ["plain", "odd name", "linked"]
+    );
+}

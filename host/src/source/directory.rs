@@ -2,13 +2,17 @@
 //! `textFileStream`. Files present at start are read in name order, new
 //! ones (in a watched folder) as they appear, each once; files whose names
 //! start with `.` or end in `.tmp` are skipped until renamed, so a writer
-//! can write a file and move it in atomically.
+//! can write a file and move it in atomically. A link is read as the file
+//! it names; a folder, or a link to nothing, is skipped with a warning.
+//! Names need not be UTF-8.
 //!
 //! The scheduler pulls from it at each cut, so a batch takes exactly what
 //! the folder holds then (up to the batch limits), and says which byte
 //! ranges of which files it took.
 
 use std::collections::{HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -64,15 +68,31 @@ impl Directory {
         let mut found = Vec::new();
         for entry in entries {
             let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.ends_with(".tmp") || !entry.file_type()?.is_file() {
+            let raw = entry.file_name();
+            let hidden = raw.as_bytes().starts_with(b".") || raw.as_bytes().ends_with(b".tmp");
+            let name = encode(&raw);
+            if hidden || self.seen.contains(&name) {
                 continue;
             }
-            if self.seen.insert(name.clone()) {
-                found.push(name);
+            // A link is followed to what it names; what is not a file is
+            // passed over, once, with the reason.
+            let path = entry.path();
+            let skip = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => None,
+                Ok(meta) if meta.is_dir() => Some("it is a folder".to_owned()),
+                Ok(_) => Some("it is not a regular file".to_owned()),
+                Err(e) => Some(format!("it cannot be read: {e}")),
+            };
+            self.seen.insert(name.clone());
+            match skip {
+                None => found.push(name),
+                Some(why) => {
+                    tracing::warn!(source = %self.id, "skipping {}: {why}", path.display())
+                }
             }
         }
-        found.sort();
+        // In the order of the names' bytes, odd names among the rest.
+        found.sort_by_cached_key(|name| decode(name));
         self.queue.extend(found);
         self.listed = true;
         Ok(())
@@ -82,7 +102,7 @@ impl Directory {
     fn text(&mut self) -> Result<(&str, &[u8], &mut usize)> {
         let current = self.current.as_mut().expect("a current file");
         if current.text.is_none() {
-            let path = self.dir.join(&current.name);
+            let path = self.dir.join(decode(&current.name));
             let text = std::fs::read(&path)
                 .with_context(|| format!("source `{}`: cannot read {}", self.id, path.display()))?;
             current.text = Some(text);
@@ -105,6 +125,29 @@ impl Directory {
             offset,
         });
     }
+}
+
+/// A file name as positions keep it: itself when it is UTF-8; else a NUL
+/// (which no file name holds) and its bytes in hex, so it still names the
+/// file exactly.
+fn encode(name: &OsStr) -> String {
+    match name.to_str() {
+        Some(name) => name.to_owned(),
+        None => std::iter::once("\0".to_owned())
+            .chain(name.as_bytes().iter().map(|b| format!("{b:02x}")))
+            .collect(),
+    }
+}
+
+/// The file name [`encode`] kept as `name`.
+fn decode(name: &str) -> OsString {
+    let Some(hex) = name.strip_prefix('\0') else {
+        return name.into();
+    };
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    OsString::from_vec(bytes)
 }
 
 /// Pushes the lines of `text[start..end]` (`end` just past a newline, or
@@ -247,5 +290,20 @@ impl Pull for Directory {
             }
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_that_are_not_utf8_are_kept_exactly() {
+        let plain = OsStr::new("plain.txt");
+        assert_eq!(encode(plain), "plain.txt");
+        assert_eq!(decode(&encode(plain)), plain);
+        let odd = OsStr::from_bytes(b"caf\xe9.txt");
+        assert_eq!(encode(odd), "\x00636166e92e747874");
+        assert_eq!(decode(&encode(odd)), odd);
     }
 }
