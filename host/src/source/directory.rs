@@ -12,12 +12,14 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Position, Pull, Segment};
+use super::{MAX_LINE_BYTES, Position, Pull, Segment};
 use crate::record::Batch;
 
 pub struct Directory {
@@ -37,10 +39,16 @@ pub struct Directory {
 
 struct Current {
     name: String,
-    /// Its bytes, once opened.
-    text: Option<Vec<u8>>,
-    offset: usize,
+    /// The file and its length, once opened.
+    file: Option<(File, u64)>,
+    /// How far it has been read.
+    offset: u64,
 }
+
+/// The most of a file read into memory at once: files are read a window
+/// at a time, never whole. More than [`MAX_LINE_BYTES`], so a window always
+/// holds a whole line or the first piece of an over-long one.
+const WINDOW: u64 = 4 << 20;
 
 impl Directory {
     pub fn new(id: String, dir: PathBuf, watch: bool) -> Self {
@@ -98,22 +106,42 @@ impl Directory {
         Ok(())
     }
 
-    /// The current file's bytes, read on first use.
-    fn text(&mut self) -> Result<(&str, &[u8], &mut usize)> {
+    /// The current file's length (it is opened on first use), and a
+    /// window of its bytes from `at` to at most `end`: the whole lines in
+    /// it, or the first [`MAX_LINE_BYTES`] of a longer line; all of it when
+    /// it reaches `end` and `end` is the end of a line.
+    fn window(&mut self, at: u64, end: Option<u64>) -> Result<(u64, Vec<u8>)> {
         let current = self.current.as_mut().expect("a current file");
-        if current.text.is_none() {
-            let path = self.dir.join(decode(&current.name));
-            let text = std::fs::read(&path)
-                .with_context(|| format!("source `{}`: cannot read {}", self.id, path.display()))?;
-            current.text = Some(text);
+        let path = || self.dir.join(decode(&current.name));
+        let cannot = |e: std::io::Error| {
+            anyhow::anyhow!(
+                "source `{}`: cannot read {}: {e}",
+                self.id,
+                path().display()
+            )
+        };
+        if current.file.is_none() {
+            let file = File::open(path()).map_err(cannot)?;
+            let len = file.metadata().map_err(cannot)?.len();
+            current.file = Some((file, len));
         }
-        let text = current.text.as_deref().expect("just read");
-        Ok((&current.name, text, &mut current.offset))
+        let (file, len) = current.file.as_ref().expect("just opened");
+        let end = end.unwrap_or(*len).min(*len);
+        let mut window = vec![0; (end.saturating_sub(at)).min(WINDOW) as usize];
+        file.read_exact_at(&mut window, at).map_err(cannot)?;
+        if at + (window.len() as u64) < end {
+            let whole = match window.iter().rposition(|&b| b == b'\n') {
+                Some(newline) => newline + 1,
+                None => MAX_LINE_BYTES,
+            };
+            window.truncate(whole);
+        }
+        Ok((*len, window))
     }
 
     /// Moves on to `name` as the file being read (from `offset`); the one
     /// being read before is done.
-    fn start(&mut self, name: String, offset: usize) {
+    fn start(&mut self, name: String, offset: u64) {
         if let Some(previous) = self.current.take() {
             self.done.push(previous.name);
         }
@@ -121,7 +149,7 @@ impl Directory {
         self.seen.insert(name.clone());
         self.current = Some(Current {
             name,
-            text: None,
+            file: None,
             offset,
         });
     }
@@ -151,8 +179,9 @@ fn decode(name: &str) -> OsString {
 }
 
 /// Pushes the lines of `text[start..end]` (`end` just past a newline, or
-/// the end of the text) into `batch`, stopping early at the limits; returns
-/// where it stopped.
+/// the end of the text) into `batch`, a line over [`MAX_LINE_BYTES`] as
+/// pieces of that size, stopping early at the limits; returns where it
+/// stopped.
 fn push_lines(
     batch: &mut Batch,
     text: &[u8],
@@ -163,13 +192,20 @@ fn push_lines(
 ) -> usize {
     let mut at = start;
     while at < end && batch.len() < limits.0 && batch.byte_size() < limits.1 {
-        let line_end = text[at..end]
+        let rest = &text[at..end];
+        let (line, next) = match rest
             .iter()
+            .take(MAX_LINE_BYTES + 1)
             .position(|&b| b == b'\n')
-            .map_or(end, |i| at + i);
-        let line = &text[at..line_end];
+        {
+            Some(newline) => (&rest[..newline], newline + 1),
+            None => {
+                let piece = rest.len().min(MAX_LINE_BYTES);
+                (&rest[..piece], piece)
+            }
+        };
         batch.push(None, line.strip_suffix(b"\r").unwrap_or(line), time);
-        at = (line_end + 1).min(end);
+        at += next;
     }
     at
 }
@@ -195,24 +231,31 @@ impl Pull for Directory {
                     None => break,
                 }
             }
-            let (name, text, offset) = self.text()?;
-            let start = *offset;
-            *offset = push_lines(
+            let start = self.current.as_ref().expect("a current file").offset;
+            let (len, window) = self.window(start, None)?;
+            let used = push_lines(
                 &mut batch,
-                text,
-                start,
-                text.len(),
+                &window,
+                0,
+                window.len(),
                 (max_records, max_bytes),
                 time,
             );
-            if *offset > start {
-                segments.push(Segment::File {
-                    file: name.to_owned(),
-                    start: start as u64,
-                    end: *offset as u64,
-                });
+            let current = self.current.as_mut().expect("a current file");
+            current.offset = start + used as u64;
+            // A window's lines continue the previous window's segment.
+            match segments.last_mut() {
+                Some(Segment::File { file, end, .. }) if *file == current.name && *end == start => {
+                    *end = current.offset
+                }
+                _ if used > 0 => segments.push(Segment::File {
+                    file: current.name.clone(),
+                    start,
+                    end: current.offset,
+                }),
+                _ => {}
             }
-            if *offset >= text.len() {
+            if current.offset >= len {
                 let finished = self.current.take().expect("a current file");
                 tracing::debug!(source = %self.id, file = finished.name, "read file");
                 self.done.push(finished.name);
@@ -228,10 +271,7 @@ impl Pull for Directory {
     fn position(&self) -> Position {
         Position::Directory {
             done: self.done.clone(),
-            current: self
-                .current
-                .as_ref()
-                .map(|c| (c.name.clone(), c.offset as u64)),
+            current: self.current.as_ref().map(|c| (c.name.clone(), c.offset)),
         }
     }
 
@@ -251,8 +291,8 @@ impl Pull for Directory {
             self.seen.insert(name.clone());
             self.current = Some(Current {
                 name: name.clone(),
-                text: None,
-                offset: *offset as usize,
+                file: None,
+                offset: *offset,
             });
         }
         if !self.watch {
@@ -273,18 +313,24 @@ impl Pull for Directory {
                 );
             };
             if self.current.as_ref().is_none_or(|c| c.name != *file) {
-                self.start(file.clone(), *start as usize);
+                self.start(file.clone(), *start);
             }
-            let id = self.id.clone();
-            let (_, text, offset) = self.text()?;
-            let (start, end) = (*start as usize, *end as usize);
-            if end > text.len() || start > end {
-                bail!(
-                    "source `{id}`: {file} is shorter than when its bytes {start}..{end} were read; it changed since",
-                );
+            let mut at = *start;
+            let mut len = u64::MAX;
+            while at < *end {
+                let window;
+                (len, window) = self.window(at, Some(*end))?;
+                if *end > len || window.is_empty() {
+                    bail!(
+                        "source `{}`: {file} is shorter than when its bytes {start}..{end} were read; it changed since",
+                        self.id
+                    );
+                }
+                let all = (usize::MAX, usize::MAX);
+                at += push_lines(&mut batch, &window, 0, window.len(), all, time) as u64;
             }
-            *offset = push_lines(&mut batch, text, start, end, (usize::MAX, usize::MAX), time);
-            if *offset >= text.len() {
+            self.current.as_mut().expect("a current file").offset = at;
+            if at >= len {
                 let finished = self.current.take().expect("a current file");
                 self.done.push(finished.name);
             }
@@ -296,6 +342,52 @@ impl Pull for Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn values(batch: &Batch) -> Vec<Vec<u8>> {
+        batch.iter().map(|r| r.value.to_vec()).collect()
+    }
+
+    #[test]
+    fn a_file_is_read_a_window_at_a_time_and_replays_the_same() {
+        let dir = std::env::temp_dir().join(format!("wasmstream-windows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Short lines around one of 2.5 MiB, in a file over two windows.
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        let mut text = Vec::new();
+        for i in 0..200_000 {
+            let line = format!("line {i:06} of a file bigger than a window");
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+            expected.push(line.into_bytes());
+            if i == 100_000 {
+                let long = vec![b'x'; MAX_LINE_BYTES * 5 / 2];
+                text.extend_from_slice(&long);
+                text.push(b'\n');
+                expected.extend(long.chunks(MAX_LINE_BYTES).map(<[u8]>::to_vec));
+            }
+        }
+        assert!(text.len() as u64 > 2 * WINDOW);
+        std::fs::write(dir.join("big.txt"), &text).unwrap();
+
+        let mut source = Directory::new("files".into(), dir.clone(), false);
+        let (mut read, mut batches) = (Vec::new(), Vec::new());
+        loop {
+            let (batch, segments) = source.read(50_000, 1 << 20, 0).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            read.extend(values(&batch));
+            batches.push((values(&batch), segments));
+        }
+        assert!(source.ended());
+        assert_eq!(read, expected);
+
+        let mut again = Directory::new("files".into(), dir.clone(), false);
+        for (batch, segments) in batches {
+            assert_eq!(values(&again.replay(&segments, 0).unwrap()), batch);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn file_names_that_are_not_utf8_are_kept_exactly() {
