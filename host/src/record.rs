@@ -270,22 +270,51 @@ impl Batch {
 
 /// Renders a record the way Spark prints a pair: `(key,value)`, or just the
 /// value when there is no key, then its headers as ` name=value` (an
-/// event-time window's bounds, for one). Bytes that are not UTF-8 are
-/// shown as U+FFFD.
+/// event-time window's bounds, for one). Each part is [`escape`]d, so the
+/// line says exactly which bytes the record holds.
 pub fn display(record: &RecordRef<'_>) -> String {
-    let value = String::from_utf8_lossy(record.value);
+    let value = escape(record.value);
     let mut text = match record.key {
-        Some(key) => format!("({},{value})", String::from_utf8_lossy(key)),
+        Some(key) => format!("({},{value})", escape(key)),
         None => value.into_owned(),
     };
     for (name, value) in record.headers.iter() {
-        text.push_str(&format!(
-            " {}={}",
-            String::from_utf8_lossy(name),
-            String::from_utf8_lossy(value)
-        ));
+        text.push_str(&format!(" {}={}", escape(name), escape(value)));
     }
     text
+}
+
+/// `bytes` as one line of text that reads back to exactly them: UTF-8 as
+/// it is, but `\` as `\\`, a newline as `\n` and a carriage return as
+/// `\r`, and each byte that is not UTF-8 as `\xNN`.
+///
+/// ```
+/// use wasmstream::record::escape;
+/// assert_eq!(escape(b"plain text"), "plain text");
+/// assert_eq!(escape(b"caf\xe9\r\n\\"), r"caf\xe9\r\n\\");
+/// ```
+pub fn escape(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write;
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text.contains(['\\', '\n', '\r'])
+    {
+        return text.into();
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            write!(out, "\\x{byte:02x}").expect("writing to a String");
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]

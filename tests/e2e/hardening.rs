@@ -536,3 +536,63 @@ path = "out"
         FILE >> 20
     );
 }
+
+/// Hole 11: the files sink rewrote bytes: invalid UTF-8 became U+FFFD, and
+/// a record holding a line break became two lines. Each record is now one
+/// line that says exactly which bytes it holds (`\xNN`, `\r`, `\n`, `\\`).
+#[test]
+fn the_files_sink_writes_the_bytes_it_was_given() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let topic = crate::kafka::fresh_topic("odd-bytes");
+    crate::kafka::create_topics(&[&topic], 1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", crate::kafka::bootstrap())
+        .create()
+        .unwrap();
+    let values: [&[u8]; 4] = [b"caf\xe9", b"two\r\nlines", b"back\\slash", b"plain"];
+    for value in values {
+        producer
+            .send(BaseRecord::<(), [u8]>::to(&topic).payload(value))
+            .unwrap();
+    }
+    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+
+    let dir = scratch("odd-bytes");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "odd-bytes"
+batch_interval = "50ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{}"
+topic = "{topic}"
+start = "earliest"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "in"
+path = "out"
+"#,
+            crate::kafka::bootstrap()
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = dir.join("out");
+    running.wait_until("the four records are written", || {
+        output_lines(&out).len() >= 4
+    });
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(
+        output_lines(&out),
+        [r"caf\xe9", r"two\r\nlines", r"back\\slash", "plain"]
+    );
+}

@@ -1,5 +1,7 @@
 //! One text file per non-empty batch, like Spark's `saveAsTextFiles`:
-//! `<dir>/<prefix>-<batch id>.<suffix>`, a record per line. Each file is
+//! `<dir>/<prefix>-<batch id>.<suffix>`, a record per line, escaped
+//! ([`crate::record::escape`]) so that a newline, a carriage return or a
+//! byte that is not UTF-8 in a record is written as what it is. Each file is
 //! written under a temporary name and renamed into place, so readers never
 //! see half a batch and a replayed batch replaces its file.
 
