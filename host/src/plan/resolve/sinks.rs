@@ -153,9 +153,7 @@ impl Resolver<'_> {
             sources: Vec::new(),
         }))
     }
-}
 
-impl Resolver<'_> {
     /// No two files sinks write the same folder: their batch files would
     /// overwrite each other's.
     pub(super) fn one_folder_each(&mut self, sinks: &[SinkPlan]) {
