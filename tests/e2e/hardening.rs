@@ -596,3 +596,101 @@ path = "out"
         [r"caf\xe9", r"two\r\nlines", r"back\\slash", "plain"]
     );
 }
+
+/// Hole 3: operator calls ran on a thread pool every pipeline shares, one
+/// thread per partition, so a pipeline of 600 busy partitions took every
+/// thread and its neighbour stopped. A pipeline now runs as many calls at
+/// once as there are cores, and once a partition fails the batch the rest
+/// are not run. (Each call spins for its whole 10 s budget: with shorter
+/// budgets the old pool freed threads often enough for the neighbour to
+/// get by, slowly.)
+#[test]
+fn a_pipeline_of_many_busy_partitions_leaves_its_neighbour_threads() {
+    let dir = scratch("many-partitions");
+    let hungry = dir.join("hungry");
+    std::fs::create_dir_all(&hungry).unwrap();
+    let hungry = manifest(
+        &hungry,
+        &format!(
+            r#"
+[pipeline]
+name = "hungry"
+batch_interval = "50ms"
+on_error = "skip"
+
+[[sources]]
+id = "gen"
+kind = "generator"
+rate = 100000
+
+[[stages]]
+id = "spin"
+kind = "map"
+input = "gen"
+component = {}
+params = {{ mode = "loop" }}
+parallelism = 600
+limits = {{ cpu = "10s" }}
+
+[[sinks]]
+id = "out"
+kind = "stdout"
+input = "spin"
+"#,
+            toml_path(&wasm("misbehaving_map"))
+        ),
+    );
+    let healthy = dir.join("healthy");
+    std::fs::create_dir_all(healthy.join("in")).unwrap();
+    let healthy_manifest = manifest(
+        &healthy,
+        &format!(
+            r#"
+[pipeline]
+name = "healthy"
+batch_interval = "50ms"
+
+[[sources]]
+id = "files"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "files"
+component = {}
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lower"
+path = "out"
+"#,
+            toml_path(&wasm("lowercase"))
+        ),
+    );
+    let running = Running::start(
+        &[
+            "run",
+            hungry.to_str().unwrap(),
+            healthy_manifest.to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+    running.wait_for_log("started stage `spin`");
+    let lines: String = (0..20000).map(|i| format!("LINE-{i:05}\n")).collect();
+    std::fs::write(healthy.join("lines.txt"), &lines).unwrap();
+    std::fs::rename(healthy.join("lines.txt"), healthy.join("in/lines.txt")).unwrap();
+    let out = healthy.join("out");
+    running.wait_until("the healthy pipeline has written every line", || {
+        output_lines(&out).len() == 20000
+    });
+    running.interrupt();
+    let result = running.finish();
+    let mut got = output_lines(&out);
+    got.sort();
+    let expected: Vec<String> = (0..20000).map(|i| format!("line-{i:05}")).collect();
+    assert_eq!(got, expected, "{}", result.stderr);
+}

@@ -109,12 +109,12 @@ pub(crate) fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
         .create()
         .expect("consumer");
     let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
         .expect("metadata");
     let mut ends = BTreeMap::new();
     for partition in metadata.topics()[0].partitions() {
         let (_, high) = consumer
-            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+            .fetch_watermarks(topic, partition.id(), Duration::from_secs(30))
             .expect("watermarks");
         ends.insert(partition.id(), high);
     }
@@ -175,7 +175,7 @@ pub(crate) fn records_in_at(at: &str, topic: &str) -> i64 {
         .set("bootstrap.servers", at)
         .create()
         .expect("consumer");
-    let timeout = Duration::from_secs(10);
+    let timeout = Duration::from_secs(30);
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .expect("metadata");

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::checkpoint::Store;
 use crate::connector;
@@ -40,7 +40,7 @@ use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
 use crate::plugin::Runtime;
 use crate::reload::Reloader;
 use crate::sink::Sink;
-use crate::stage::{StageError, StageRunner};
+use crate::stage::{Calls, StageError, StageRunner};
 use crate::state::SpillFile;
 
 pub use crate::summary::Summary;
@@ -71,6 +71,8 @@ struct Scheduler {
     stages: Vec<StageRunner>,
     /// Where stateful stages spill per-key state.
     spill: Arc<SpillFile>,
+    /// The operator calls the pipeline may run at once, over all stages.
+    calls: Calls,
     sinks: Vec<Box<dyn Sink>>,
     /// How many stages and sinks read each stream.
     readers: HashMap<Stream, usize>,
@@ -106,9 +108,10 @@ impl Scheduler {
             plan.checkpoint.as_ref().map(|c| c.dir.as_path()),
             &plan.name,
         );
+        let calls = Calls::new(Semaphore::new(calls_at_once()));
         let stages = stages
             .iter()
-            .map(|s| stage_runner(&plan, s, &spill))
+            .map(|s| stage_runner(&plan, s, &spill, &calls))
             .collect();
         let store = match &plan.checkpoint {
             Some(c) => Some(Store::open(&c.dir, fresh)?),
@@ -119,6 +122,7 @@ impl Scheduler {
             plan,
             stages,
             spill,
+            calls,
             sinks,
             summary: Summary::default(),
             store,
@@ -130,13 +134,22 @@ impl Scheduler {
     }
 }
 
-/// A runner for `stage` of `plan`.
+/// How many operator calls one pipeline runs at once: as many as there
+/// are cores, so a pipeline of any parallelism keeps the machine busy but
+/// takes no more threads than that from the pool its neighbours share.
+fn calls_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A runner for `stage` of `plan`, its calls bounded by `calls`.
 fn stage_runner(
     plan: &PipelinePlan,
     stage: &StagePlan<Operator>,
     spill: &Arc<SpillFile>,
+    calls: &Calls,
 ) -> StageRunner {
     let mut runner = StageRunner::spilling(&plan.name, stage, spill.clone(), plan.state_memory);
+    runner.bound_calls(calls.clone());
     if plan.on_error == OnError::DeadLetter {
         runner.dead_letter_rejected_records();
     }

@@ -56,7 +56,7 @@ impl Scheduler {
             .zip(&stages)
             .map(|(plan, bound)| match runners.remove(&plan.id) {
                 Some((old, runner)) if same_shape(&old, plan) => runner,
-                _ => stage_runner(&new, bound, &self.spill),
+                _ => stage_runner(&new, bound, &self.spill, &self.calls),
             })
             .collect();
         let mut sinks: HashMap<Id, (SinkPlan, Box<dyn Sink>)> = self

@@ -43,6 +43,7 @@ use reduce::Fold;
 
 pub use crate::operator::{NativeOperator, Operator, WasmOperator};
 pub use event_time::{WINDOW_END, WINDOW_START};
+pub use partitions::Calls;
 pub use runner::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};
 pub(crate) use worker::Worker;

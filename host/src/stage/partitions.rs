@@ -1,10 +1,16 @@
 //! A stage's partitions, for any kind: each batch runs as one task per
 //! partition on the blocking pool, and its state changes wait for the
-//! batch's commit.
+//! batch's commit. With [`Calls`], a pipeline's partitions take at most so
+//! many threads at once, so a pipeline with hundreds of partitions cannot
+//! take the threads its neighbours need; once one partition fails the
+//! batch, those not yet started are not run.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Semaphore;
 
 use anyhow::Context as _;
 
@@ -65,7 +71,13 @@ pub(crate) trait Partitions: Send {
     fn operators_mut(&mut self) -> Vec<&mut Operators>;
     /// Every partition's per-key state, for a kind that keeps one.
     fn keyed(&mut self) -> Vec<&mut PartitionState>;
+    /// From now on, runs at most as many partitions at once as `calls`
+    /// allows (shared by every stage of a pipeline).
+    fn bound(&mut self, calls: Calls);
 }
+
+/// How many operator calls a pipeline may run at once: one thread each.
+pub type Calls = Arc<Semaphore>;
 
 /// One partition: its operators, state, and the pending change.
 struct Partition<K: Kind> {
@@ -79,6 +91,8 @@ pub(crate) struct Runner<K: Kind> {
     kind: Arc<K>,
     /// One slot per partition; a partition is out of its slot while it runs.
     slots: Vec<Option<Partition<K>>>,
+    /// The pipeline's bound on calls at once, if any.
+    calls: Option<Calls>,
 }
 
 impl<K: Kind> Runner<K> {
@@ -108,6 +122,7 @@ impl<K: Kind> Runner<K> {
         Runner {
             kind: Arc::new(kind),
             slots,
+            calls: None,
         }
     }
 
@@ -158,13 +173,28 @@ impl<K: Kind> Partitions for Runner<K> {
         Box::pin(async move {
             let routed = self.route(inputs);
             let mut tasks = Vec::with_capacity(routed.len());
+            let failed = Arc::new(AtomicBool::new(false));
             for (p, sides) in routed.into_iter().enumerate() {
                 let partition = self.slots[p]
                     .take()
                     .expect("a partition per slot, returned after each batch");
                 let (kind, dead_letters) = (self.kind.clone(), dead_letters.clone());
+                let permit = match &self.calls {
+                    Some(calls) => Some(calls.clone().acquire_owned().await.expect("never closed")),
+                    None => None,
+                };
+                let failed = failed.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
-                    run_partition(&*kind, partition, sides, at, dead_letters.as_deref())
+                    let _permit = permit;
+                    if failed.load(Ordering::Relaxed) {
+                        return (partition, None);
+                    }
+                    let (partition, outcome) =
+                        run_partition(&*kind, partition, sides, at, dead_letters.as_deref());
+                    if outcome.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    (partition, Some(outcome))
                 }));
             }
             let mut done = Done::default();
@@ -173,20 +203,22 @@ impl<K: Kind> Partitions for Runner<K> {
                 let (partition, result) = task.await.expect("operator calls do not panic the host");
                 self.slots[p] = Some(partition);
                 match result {
-                    Ok((ran, dead)) => {
+                    // Not run: another partition had failed the batch.
+                    None => {}
+                    Some(Ok((ran, dead))) => {
                         done.records.push(ran.records);
                         done.late.push(ran.late);
                         done.dead.push(dead);
                         done.max_time = done.max_time.max(ran.max_time);
                     }
-                    Err((failure, input)) if first_error.is_none() => {
+                    Some(Err((failure, input))) if first_error.is_none() => {
                         first_error = Some(Failed {
                             partition: p,
                             failure,
                             input,
                         })
                     }
-                    Err(_) => {}
+                    Some(Err(_)) => {}
                 }
             }
             match first_error {
@@ -245,6 +277,10 @@ impl<K: Kind> Partitions for Runner<K> {
 
     fn keyed(&mut self) -> Vec<&mut PartitionState> {
         self.home_mut().filter_map(|p| p.state.keyed()).collect()
+    }
+
+    fn bound(&mut self, calls: Calls) {
+        self.calls = Some(calls);
     }
 }
 

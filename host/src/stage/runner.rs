@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::kind::{Context, Keeps};
-use super::partitions::Partitions;
+use super::partitions::{Calls, Partitions};
 use super::{Call, ShadowReport, WasmOperator, Worker};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::operator::Operator;
@@ -129,6 +129,14 @@ impl StageRunner {
             pending_late: 0,
             dead_letters: false,
         }
+    }
+
+    /// From now on, runs at most as many partitions at once as `calls`
+    /// allows; the scheduler gives every stage of a pipeline the same
+    /// `calls`, so a pipeline's operator calls take that many threads at
+    /// most, whatever its parallelism.
+    pub fn bound_calls(&mut self, calls: Calls) {
+        self.partitions.bound(calls);
     }
 
     /// From now on, a record the operator rejects is taken out of the

@@ -66,4 +66,7 @@ impl Partitions for Union {
     fn keyed(&mut self) -> Vec<&mut PartitionState> {
         Vec::new()
     }
+
+    /// A union calls no operator.
+    fn bound(&mut self, _: super::partitions::Calls) {}
 }
