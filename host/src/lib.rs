@@ -22,7 +22,8 @@
 //!   the sources, runs the stages, writes the sinks; on Ctrl-C it finishes
 //!   the last batch with everything read.
 //! - [`stage`]: runs an operator over a stage's partitions in parallel,
-//!   one call per partition per batch. [`shuffle`]: the edges between
+//!   one call per partition per batch (split when it would not fit the
+//!   operator's limits). [`shuffle`]: the edges between
 //!   stages, pipeline or exchange-by-key.
 //! - [`plugin`]: the Wasm runtime: one engine, a compile cache keyed by
 //!   content hash, `InstancePre`, and per-instance memory and CPU limits.

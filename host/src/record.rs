@@ -6,6 +6,7 @@
 //! [`Batch::push`]; shuffles and sinks read them with [`Batch::get`] and
 //! [`Batch::iter`].
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub use crate::plugin::bindings::{Batch, ByteList};
@@ -104,6 +105,46 @@ impl ByteList {
         (0..self.len()).map(|i| self.get(i))
     }
 
+    /// Items `items`: borrowed when that is all of them.
+    pub fn part(&self, items: Range<usize>) -> Cow<'_, ByteList> {
+        if items == (0..self.len()) {
+            return Cow::Borrowed(self);
+        }
+        let first = if items.start == 0 {
+            0
+        } else {
+            self.ends[items.start - 1]
+        };
+        let last = if items.is_empty() {
+            first
+        } else {
+            self.ends[items.end - 1]
+        };
+        Cow::Owned(ByteList {
+            data: self.data[first as usize..last as usize].to_vec(),
+            ends: self.ends[items].iter().map(|end| end - first).collect(),
+        })
+    }
+
+    /// Appends every item of `other`.
+    pub fn append(&mut self, other: &ByteList) {
+        for item in other.iter() {
+            self.push(item);
+        }
+    }
+
+    /// The items of `lists`, in order.
+    pub fn concat(mut lists: Vec<ByteList>) -> ByteList {
+        if lists.len() == 1 {
+            return lists.pop().expect("one list");
+        }
+        let mut all = ByteList::with_capacity(0, 0);
+        for list in &lists {
+            all.append(list);
+        }
+        all
+    }
+
     /// Checks the layout promised in the WIT: `ends` never decreases and
     /// the last end is the length of `data`. Everything a guest returns is
     /// checked with this before the host reads it.
@@ -163,6 +204,32 @@ impl Batch {
             + self.values.data.len()
             + self.header_names.data.len()
             + self.header_values.data.len()
+    }
+
+    /// What record `i`'s key and value weigh.
+    pub fn record_bytes(&self, i: usize) -> usize {
+        self.keys.get(i).len() + self.values.get(i).len()
+    }
+
+    /// Records `records`: borrowed when that is all of them.
+    pub fn part(&self, records: Range<usize>) -> Cow<'_, Batch> {
+        if records == (0..self.len()) {
+            Cow::Borrowed(self)
+        } else {
+            Cow::Owned(self.select(records))
+        }
+    }
+
+    /// The records of `batches`, in order.
+    pub fn concat(mut batches: Vec<Batch>) -> Batch {
+        if batches.len() == 1 {
+            return batches.pop().expect("one batch");
+        }
+        let mut all = Batch::default();
+        for batch in &batches {
+            all.extend(batch);
+        }
+        all
     }
 
     /// Appends a record without headers.

@@ -179,7 +179,7 @@ limits = { cpu = "100ms" }"#,
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "stage `op` (operator {}), partition 0, exceeded its CPU budget of 100 ms per batch and was stopped",
+            "stage `op` (operator {}), partition 0, exceeded its CPU budget of 100 ms per call and was stopped in a call of",
             wasm("misbehaving_map").display()
         )),
         "{}",
@@ -203,7 +203,7 @@ limits = { cpu = "100ms" }"#,
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("exceeded its CPU budget of 100 ms per batch and was stopped"),
+            .contains("exceeded its CPU budget of 100 ms per call and was stopped in `init`; if it needs longer, raise the stage's `limits.cpu`"),
         "{}",
         out.stderr
     );
@@ -693,4 +693,155 @@ path = "out"
     got.sort();
     let expected: Vec<String> = (0..20000).map(|i| format!("line-{i:05}")).collect();
     assert_eq!(got, expected, "{}", result.stderr);
+}
+
+/// A pipeline in `dir` reading the files in `dir/in` whole (no
+/// `max_batch_records`, so a backlog is one batch) through `component` as
+/// a map with `settings`, into `dir/out`.
+fn backlog_map(dir: &Path, component: &Path, settings: &str) -> std::path::PathBuf {
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "backlog"
+batch_interval = "50ms"
+
+[[sources]]
+id = "files"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "op"
+kind = "map"
+input = "files"
+component = {}
+{settings}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "op"
+path = "out"
+"#,
+            toml_path(component)
+        ),
+    )
+}
+
+/// Writes `lines` lines of `width` bytes (numbered, upper case) as
+/// `dir/in/backlog.txt`, renamed in whole.
+fn write_backlog(dir: &Path, lines: usize, width: usize) {
+    use std::io::Write;
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut text = Vec::with_capacity(lines * (width + 1));
+    for i in 0..lines {
+        let start = text.len();
+        write!(text, "LINE {i:08} ").unwrap();
+        text.resize(start + width, b'X');
+        text.push(b'\n');
+    }
+    std::fs::write(dir.join("backlog.txt"), text).unwrap();
+    std::fs::rename(dir.join("backlog.txt"), input.join("backlog.txt")).unwrap();
+}
+
+/// Hole 12: with no `max_batch_records`, a 20 MB backlog was one batch
+/// and one call, which no operator with a 16 MiB memory limit could take.
+/// The batch is split into calls that fit, and every line comes out.
+#[test]
+fn a_backlog_bigger_than_the_memory_limit_is_split_into_calls_that_fit() {
+    const LINES: usize = 100_000;
+    let dir = scratch("backlog-memory");
+    write_backlog(&dir, LINES, 200);
+    let manifest = backlog_map(&dir, &wasm("lowercase"), r#"limits = { memory = "16MiB" }"#);
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = dir.join("out");
+    running.wait_until("every line is written", || {
+        output_lines(&out).len() >= LINES
+    });
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    let mut lines = output_lines(&out);
+    assert_eq!(lines.len(), LINES);
+    lines.sort();
+    assert_eq!(lines[0], format!("line 00000000 {}", "x".repeat(186)));
+    assert_eq!(
+        lines[LINES - 1],
+        format!("line {:08} {}", LINES - 1, "x".repeat(186))
+    );
+}
+
+/// Hole 12, the CPU budget: 20,000 records that each take a fraction of a
+/// millisecond took seconds as one call, far past a 200 ms budget. Calls
+/// are sized by how long the last ones took, so each stays well inside.
+#[test]
+fn a_backlog_longer_than_the_cpu_budget_is_split_into_calls_that_fit() {
+    const LINES: usize = 20_000;
+    let dir = scratch("backlog-cpu");
+    write_backlog(&dir, LINES, 40);
+    let manifest = backlog_map(
+        &dir,
+        &wasm("misbehaving_map"),
+        r#"params = { mode = "slow", spins = "200000" }
+limits = { cpu = "200ms" }"#,
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = dir.join("out");
+    running.wait_until("every line is written", || {
+        output_lines(&out).len() >= LINES
+    });
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(output_lines(&out).len(), LINES);
+}
+
+/// Hole 12, the message: when one record alone does not fit, the error
+/// says how big the call was and which setting to raise.
+#[test]
+fn a_record_too_big_for_its_operator_names_the_call_and_the_setting() {
+    let dir = scratch("record-too-big");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "too-big"
+batch_interval = "50ms"
+
+[[sources]]
+id = "gen"
+kind = "generator"
+records = 3
+record_bytes = 1048576
+
+[[stages]]
+id = "op"
+kind = "map"
+input = "gen"
+component = {}
+limits = {{ memory = "2MiB" }}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "op"
+path = "out"
+"#,
+            toml_path(&wasm("lowercase"))
+        ),
+    );
+    let out = crate::support::run(&["run", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "stage `op` (operator {}), partition 0, exceeded its memory limit of 2 MiB and was stopped in a call of 1 record (1 MiB); if it needs more, raise the stage's `limits.memory`",
+            wasm("lowercase").display()
+        )),
+        "{}",
+        out.stderr
+    );
 }

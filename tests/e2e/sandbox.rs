@@ -112,11 +112,11 @@ path = "out"
     );
     let component = wasm("misbehaving_map");
     running.wait_for_log(&format!(
-        "error: pipeline `looping`: batch 1: stage `bad` (operator {}), partition 0, exceeded its CPU budget of 100 ms per batch and was stopped",
+        "error: pipeline `looping`: batch 1: stage `bad` (operator {}), partition 0, exceeded its CPU budget of 100 ms per call and was stopped in a call of",
         component.display()
     ));
     running.wait_for_log(&format!(
-        "error: pipeline `hog`: batch 1: stage `bad` (operator {}), partition 0, exceeded its memory limit of 16 MiB and was stopped",
+        "error: pipeline `hog`: batch 1: stage `bad` (operator {}), partition 0, exceeded its memory limit of 16 MiB and was stopped in a call of",
         component.display()
     ));
     // After both failed, the healthy pipeline still takes new input.

@@ -2,9 +2,11 @@
 //! into the one kind the component exports. Every call runs under the CPU
 //! budget; every value it returns is checked before anyone reads it.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
@@ -13,6 +15,7 @@ pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
     Batch, ByteList, OperatorError, filter, flat_map, map, migrate, reduce, update_state,
 };
+use super::pace::{CallSize, Pace};
 use super::sandbox::bounded;
 use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 
@@ -21,8 +24,9 @@ use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
 pub struct Limits {
     /// The most linear memory the instance may grow to.
     pub memory_bytes: usize,
-    /// The longest one call (one batch, one partition) may run, in wall
-    /// time measured by the engine's epoch.
+    /// The longest one call may run, in wall time measured by the
+    /// engine's epoch. A batch is split into calls that fit (see
+    /// [`Pace`]).
     #[serde(with = "humantime_serde")]
     pub cpu: Duration,
 }
@@ -73,6 +77,7 @@ pub struct Instance {
     /// The optional `migrate` interface, if the component exports it.
     migrate: Option<migrate::Guest>,
     limits: Limits,
+    pace: Pace,
 }
 
 /// Why a call into an operator failed.
@@ -88,11 +93,18 @@ pub enum Failure {
     /// `init` rejected the stage's params.
     InitRejected(String),
     /// The call ran past its CPU budget and was interrupted.
-    CpuBudget(Duration),
+    CpuBudget {
+        /// The budget.
+        budget: Duration,
+        /// The call, unless it was `init`.
+        call: Option<CallSize>,
+    },
     /// The instance tried to grow its memory past the limit.
     Memory {
         /// The limit, in bytes.
         limit: usize,
+        /// The call, unless it was `init`.
+        call: Option<CallSize>,
     },
     /// The instance trapped (a panic, `unreachable`, a stack overflow...).
     Trap {
@@ -119,16 +131,30 @@ impl fmt::Display for Failure {
                 message,
             } => write!(f, "failed: {message}"),
             Failure::InitRejected(message) => write!(f, "rejected its params: {message}"),
-            Failure::CpuBudget(budget) => write!(
-                f,
-                "exceeded its CPU budget of {} ms per batch and was stopped",
-                budget.as_millis()
-            ),
-            Failure::Memory { limit } => write!(
-                f,
-                "exceeded its memory limit of {} and was stopped",
-                human_bytes(*limit)
-            ),
+            Failure::CpuBudget { budget, call } => {
+                write!(
+                    f,
+                    "exceeded its CPU budget of {} ms per call and was stopped",
+                    budget.as_millis()
+                )?;
+                match call {
+                    Some(call) => write!(f, " in {call}"),
+                    None => f.write_str(" in `init`"),
+                }?;
+                f.write_str("; if it needs longer, raise the stage's `limits.cpu`")
+            }
+            Failure::Memory { limit, call } => {
+                write!(
+                    f,
+                    "exceeded its memory limit of {} and was stopped",
+                    human_bytes(*limit)
+                )?;
+                match call {
+                    Some(call) => write!(f, " in {call}"),
+                    None => f.write_str(" in `init`"),
+                }?;
+                f.write_str("; if it needs more, raise the stage's `limits.memory`")
+            }
             Failure::Trap {
                 trap,
                 logged: Some(logged),
@@ -168,10 +194,12 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-fn rejected(e: OperatorError) -> CallError {
-    CallError {
+/// An operator's error, its record counted from `first`, where the call
+/// began in the batch.
+fn rejected(first: usize) -> impl Fn(OperatorError) -> CallError {
+    move |e| CallError {
         failure: Failure::Rejected {
-            record: e.record,
+            record: e.record.map(|i| i.saturating_add(first as u32)),
             message: bounded(e.message),
         },
         poisoned: false,
@@ -197,6 +225,9 @@ impl Instance {
             StoreData::new(label, limits.memory_bytes),
         );
         store.limiter(|data| &mut data.limiter);
+        // What a call returns is bounded by the instance's memory already;
+        // wasmtime's own cap (128 MiB) would fail big outputs for nothing.
+        store.set_hostcall_fuel(limits.memory_bytes.saturating_mul(2));
         store.epoch_deadline_trap();
         store.set_epoch_deadline(budget_ticks(limits.cpu));
         store.data_mut().start_call();
@@ -204,7 +235,7 @@ impl Instance {
         let instance = plugin
             .pre
             .instantiate(&mut store)
-            .map_err(|e| classify(&store, limits, e))?;
+            .map_err(|e| classify(&store, limits, None, e))?;
         let exports = match &plugin.indices {
             Indices::Map(i) => i.load(&mut store, &instance).map(Exports::Map),
             Indices::Filter(i) => i.load(&mut store, &instance).map(Exports::Filter),
@@ -225,8 +256,9 @@ impl Instance {
             exports,
             migrate,
             limits,
+            pace: Pace::new(limits),
         };
-        this.call(|store, exports| match exports {
+        this.call(None, |store, exports| match exports {
             Exports::Map(guest) => guest.call_init(store, params),
             Exports::Filter(guest) => guest.call_init(store, params),
             Exports::FlatMap(guest) => guest.call_init(store, params),
@@ -240,63 +272,118 @@ impl Instance {
         Ok(this)
     }
 
-    /// Runs `f` under the CPU budget, turning a trap into a [`CallError`].
+    /// Runs `f` under the CPU budget, turning a trap into a [`CallError`];
+    /// `size` is the call's, for messages (`None` for `init`).
     fn call<R>(
         &mut self,
+        size: Option<CallSize>,
         f: impl FnOnce(&mut Store<StoreData>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         self.store.set_epoch_deadline(budget_ticks(self.limits.cpu));
         self.store.data_mut().start_call();
-        f(&mut self.store, &self.exports).map_err(|e| classify(&self.store, self.limits, e))
+        f(&mut self.store, &self.exports).map_err(|e| classify(&self.store, self.limits, size, e))
+    }
+
+    /// Runs `call` on each run of the `len` items (records, key groups,
+    /// states) that fits one call (see [`Pace`]), in order; `weight(i)` is
+    /// item `i`'s bytes.
+    fn paced(
+        &mut self,
+        len: usize,
+        weight: impl Fn(usize) -> usize,
+        mut call: impl FnMut(&mut Self, Range<usize>) -> Result<(), CallError>,
+    ) -> Result<(), CallError> {
+        let mut start = 0;
+        while start < len {
+            let items = self.pace.next(start, len, &weight);
+            let began = Instant::now();
+            call(self, items.clone())?;
+            self.pace.took(items.len(), began.elapsed());
+            start = items.end;
+        }
+        Ok(())
     }
 
     /// Maps a batch: exactly one output record per input record.
     pub fn map(&mut self, input: &Batch) -> Result<Batch, CallError> {
-        let output = self
-            .call(|store, exports| match exports {
-                Exports::Map(guest) => guest.call_map(store, input),
-                _ => wasmtime::bail!("not a map operator"),
-            })?
-            .map_err(rejected)?;
-        output.check().map_err(bad_output)?;
-        if output.len() != input.len() {
-            return Err(bad_output(format!(
-                "a map must return one record per input, but returned {} for {}",
-                output.len(),
-                input.len()
-            )));
-        }
-        Ok(output)
+        let mut parts = Vec::new();
+        self.paced(
+            input.len(),
+            |i| input.record_bytes(i),
+            |this, records| {
+                let first = records.start;
+                let part = input.part(records);
+                let output = this
+                    .call(Some(size_of(&part)), |store, exports| match exports {
+                        Exports::Map(guest) => guest.call_map(store, &part),
+                        _ => wasmtime::bail!("not a map operator"),
+                    })?
+                    .map_err(rejected(first))?;
+                output.check().map_err(bad_output)?;
+                if output.len() != part.len() {
+                    return Err(bad_output(format!(
+                        "a map must return one record per input, but returned {} for {}",
+                        output.len(),
+                        part.len()
+                    )));
+                }
+                parts.push(output);
+                Ok(())
+            },
+        )?;
+        Ok(Batch::concat(parts))
     }
 
     /// Filters a batch: one keep flag per input record.
     pub fn filter(&mut self, input: &Batch) -> Result<Vec<bool>, CallError> {
-        let keep = self
-            .call(|store, exports| match exports {
-                Exports::Filter(guest) => guest.call_filter(store, input),
-                _ => wasmtime::bail!("not a filter operator"),
-            })?
-            .map_err(rejected)?;
-        if keep.len() != input.len() {
-            return Err(bad_output(format!(
-                "a filter must return one flag per input, but returned {} for {}",
-                keep.len(),
-                input.len()
-            )));
-        }
+        let mut keep = Vec::with_capacity(input.len());
+        self.paced(
+            input.len(),
+            |i| input.record_bytes(i),
+            |this, records| {
+                let first = records.start;
+                let part = input.part(records);
+                let kept = this
+                    .call(Some(size_of(&part)), |store, exports| match exports {
+                        Exports::Filter(guest) => guest.call_filter(store, &part),
+                        _ => wasmtime::bail!("not a filter operator"),
+                    })?
+                    .map_err(rejected(first))?;
+                if kept.len() != part.len() {
+                    return Err(bad_output(format!(
+                        "a filter must return one flag per input, but returned {} for {}",
+                        kept.len(),
+                        part.len()
+                    )));
+                }
+                keep.extend(kept);
+                Ok(())
+            },
+        )?;
         Ok(keep)
     }
 
     /// Flat-maps a batch.
     pub fn flat_map(&mut self, input: &Batch) -> Result<Batch, CallError> {
-        let output = self
-            .call(|store, exports| match exports {
-                Exports::FlatMap(guest) => guest.call_flat_map(store, input),
-                _ => wasmtime::bail!("not a flat-map operator"),
-            })?
-            .map_err(rejected)?;
-        output.check().map_err(bad_output)?;
-        Ok(output)
+        let mut parts = Vec::new();
+        self.paced(
+            input.len(),
+            |i| input.record_bytes(i),
+            |this, records| {
+                let first = records.start;
+                let part = input.part(records);
+                let output = this
+                    .call(Some(size_of(&part)), |store, exports| match exports {
+                        Exports::FlatMap(guest) => guest.call_flat_map(store, &part),
+                        _ => wasmtime::bail!("not a flat-map operator"),
+                    })?
+                    .map_err(rejected(first))?;
+                output.check().map_err(bad_output)?;
+                parts.push(output);
+                Ok(())
+            },
+        )?;
+        Ok(Batch::concat(parts))
     }
 
     /// Folds each group of values into one (see the `reduce` interface).
@@ -306,44 +393,170 @@ impl Instance {
         values: &ByteList,
         group_ends: &[u32],
     ) -> Result<ByteList, CallError> {
-        let output = self
-            .call(|store, exports| match exports {
-                Exports::Reduce(guest) => guest.call_reduce(store, keys, values, group_ends),
-                _ => wasmtime::bail!("not a reduce operator"),
-            })?
-            .map_err(rejected)?;
-        output.check("reduced values").map_err(bad_output)?;
-        if output.len() != group_ends.len() {
-            return Err(bad_output(format!(
-                "a reduce must return one value per key, but returned {} for {}",
-                output.len(),
-                group_ends.len()
-            )));
-        }
-        Ok(output)
+        let groups = Groups {
+            keys,
+            values,
+            ends: group_ends,
+        };
+        let mut reduced = Vec::new();
+        self.paced(
+            group_ends.len(),
+            |g| groups.weight(g),
+            |this, part| {
+                let (first, values) = groups.values(&part);
+                let (keys, values, ends) = (
+                    groups.keys.part(part.clone()),
+                    groups.values.part(values),
+                    groups.ends(&part),
+                );
+                let size = CallSize {
+                    records: values.len(),
+                    bytes: keys.data.len() + values.data.len(),
+                };
+                let output = this
+                    .call(Some(size), |store, exports| match exports {
+                        Exports::Reduce(guest) => guest.call_reduce(store, &keys, &values, &ends),
+                        _ => wasmtime::bail!("not a reduce operator"),
+                    })?
+                    .map_err(rejected(first))?;
+                output.check("reduced values").map_err(bad_output)?;
+                if output.len() != ends.len() {
+                    return Err(bad_output(format!(
+                        "a reduce must return one value per key, but returned {} for {}",
+                        output.len(),
+                        ends.len()
+                    )));
+                }
+                reduced.push(output);
+                Ok(())
+            },
+        )?;
+        Ok(ByteList::concat(reduced))
     }
 }
 
 impl Instance {
     /// Updates the keys of one batch (see the `update-state` interface).
     pub fn update_state(&mut self, input: &StateInput) -> Result<StateOutput, CallError> {
-        let output = self
-            .call(|store, exports| match exports {
-                Exports::UpdateState(guest) => guest.call_update(store, input),
-                _ => wasmtime::bail!("not an update-state operator"),
-            })?
-            .map_err(rejected)?;
-        let groups = input.group_ends.len();
-        output.states.check("states").map_err(bad_output)?;
-        output.output.check().map_err(bad_output)?;
-        if output.keep.len() != groups || output.states.len() != groups {
-            return Err(bad_output(format!(
-                "an update-state must return one state per key, but returned {} flags and {} states for {groups} keys",
-                output.keep.len(),
-                output.states.len()
-            )));
+        let groups = Groups {
+            keys: &input.keys,
+            values: &input.values,
+            ends: &input.group_ends,
+        };
+        let weight = |g: usize| groups.weight(g) + input.states.get(g).len();
+        let mut parts = Vec::new();
+        self.paced(input.group_ends.len(), weight, |this, part| {
+            let (first, values) = groups.values(&part);
+            let call = if part.len() == input.group_ends.len() {
+                Cow::Borrowed(input)
+            } else {
+                Cow::Owned(StateInput {
+                    keys: input.keys.part(part.clone()).into_owned(),
+                    has_state: input.has_state[part.clone()].to_vec(),
+                    states: input.states.part(part.clone()).into_owned(),
+                    timing_out: input.timing_out[part.clone()].to_vec(),
+                    values: input.values.part(values).into_owned(),
+                    group_ends: groups.ends(&part).into_owned(),
+                    batch_time: input.batch_time,
+                })
+            };
+            let size = CallSize {
+                records: call.values.len(),
+                bytes: call.keys.data.len() + call.states.data.len() + call.values.data.len(),
+            };
+            let output = this
+                .call(Some(size), |store, exports| match exports {
+                    Exports::UpdateState(guest) => guest.call_update(store, &call),
+                    _ => wasmtime::bail!("not an update-state operator"),
+                })?
+                .map_err(rejected(first))?;
+            let keys = part.len();
+            output.states.check("states").map_err(bad_output)?;
+            output.output.check().map_err(bad_output)?;
+            if output.keep.len() != keys || output.states.len() != keys {
+                return Err(bad_output(format!(
+                    "an update-state must return one state per key, but returned {} flags and {} states for {keys} keys",
+                    output.keep.len(),
+                    output.states.len()
+                )));
+            }
+            parts.push(output);
+            Ok(())
+        })?;
+        if parts.len() == 1 {
+            return Ok(parts.pop().expect("one part"));
         }
-        Ok(output)
+        let mut whole = StateOutput {
+            keep: Vec::new(),
+            states: ByteList::with_capacity(0, 0),
+            output: Batch::default(),
+        };
+        for part in parts {
+            whole.keep.extend(part.keep);
+            whole.states.append(&part.states);
+            whole.output.extend(&part.output);
+        }
+        Ok(whole)
+    }
+}
+
+/// The size of a call of `records`.
+fn size_of(records: &Batch) -> CallSize {
+    CallSize {
+        records: records.len(),
+        bytes: records.byte_size(),
+    }
+}
+
+/// Values grouped by key, as reduce and update-state take them: `ends[g]`
+/// is where group `g`'s values end.
+struct Groups<'a> {
+    keys: &'a ByteList,
+    values: &'a ByteList,
+    ends: &'a [u32],
+}
+
+impl Groups<'_> {
+    /// Group `g`'s values, by index.
+    fn value_range(&self, g: usize) -> Range<usize> {
+        let start = if g == 0 { 0 } else { self.ends[g - 1] as usize };
+        start..self.ends[g] as usize
+    }
+
+    /// What group `g` weighs: its key and its values.
+    fn weight(&self, g: usize) -> usize {
+        let values = self.value_range(g);
+        let bytes = match (values.start, values.end) {
+            (_, 0) => 0,
+            (0, end) => self.values.ends[end - 1] as usize,
+            (start, end) => (self.values.ends[end - 1] - self.values.ends[start - 1]) as usize,
+        };
+        self.keys.get(g).len() + bytes
+    }
+
+    /// The values of `groups`: the first one's index, and their range.
+    fn values(&self, groups: &Range<usize>) -> (usize, Range<usize>) {
+        let first = self.value_range(groups.start).start;
+        let end = if groups.is_empty() {
+            first
+        } else {
+            self.value_range(groups.end - 1).end
+        };
+        (first, first..end)
+    }
+
+    /// The group ends of `groups`, counted from their first value.
+    fn ends(&self, groups: &Range<usize>) -> Cow<'_, [u32]> {
+        if groups.start == 0 {
+            return Cow::Borrowed(&self.ends[groups.clone()]);
+        }
+        let first = self.ends[groups.start - 1];
+        Cow::Owned(
+            self.ends[groups.clone()]
+                .iter()
+                .map(|end| end - first)
+                .collect(),
+        )
     }
 }
 
@@ -359,24 +572,42 @@ impl Instance {
         let Some(guest) = self.migrate.take() else {
             return Err(bad_output("it does not export migrate-state"));
         };
-        let result = self.call(|store, _| guest.call_migrate_state(store, from, states));
-        self.migrate = Some(guest);
-        let output = result?.map_err(|message| CallError {
-            failure: Failure::Rejected {
-                record: None,
-                message: bounded(message),
+        let mut parts = Vec::new();
+        let result = self.paced(
+            states.len(),
+            |i| states.get(i).len(),
+            |this, items| {
+                let part = states.part(items);
+                let size = CallSize {
+                    records: part.len(),
+                    bytes: part.data.len(),
+                };
+                let output = this
+                    .call(Some(size), |store, _| {
+                        guest.call_migrate_state(store, from, &part)
+                    })?
+                    .map_err(|message| CallError {
+                        failure: Failure::Rejected {
+                            record: None,
+                            message: bounded(message),
+                        },
+                        poisoned: false,
+                    })?;
+                output.check("states").map_err(bad_output)?;
+                if output.len() != part.len() {
+                    return Err(bad_output(format!(
+                        "migrate-state must return one state per state, but returned {} for {}",
+                        output.len(),
+                        part.len()
+                    )));
+                }
+                parts.push(output);
+                Ok(())
             },
-            poisoned: false,
-        })?;
-        output.check("states").map_err(bad_output)?;
-        if output.len() != states.len() {
-            return Err(bad_output(format!(
-                "migrate-state must return one state per state, but returned {} for {}",
-                output.len(),
-                states.len()
-            )));
-        }
-        Ok(output)
+        );
+        self.migrate = Some(guest);
+        result?;
+        Ok(ByteList::concat(parts))
     }
 }
 
@@ -384,14 +615,23 @@ fn budget_ticks(cpu: Duration) -> u64 {
     (cpu.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
 }
 
-fn classify(store: &Store<StoreData>, limits: Limits, error: wasmtime::Error) -> CallError {
+fn classify(
+    store: &Store<StoreData>,
+    limits: Limits,
+    call: Option<CallSize>,
+    error: wasmtime::Error,
+) -> CallError {
     let data = store.data();
     let failure = if data.limiter.denied.is_some() {
         Failure::Memory {
             limit: limits.memory_bytes,
+            call,
         }
     } else if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        Failure::CpuBudget(limits.cpu)
+        Failure::CpuBudget {
+            budget: limits.cpu,
+            call,
+        }
     } else {
         let trap = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),

@@ -7,11 +7,12 @@
 //! turns a `.wasm` file into a [`Plugin`]: compiled once, pre-linked into an
 //! `InstancePre`, its operator kind read from its exports.
 //! [`Plugin::instantiate`] makes an [`Instance`] per stage partition, with
-//! the stage's memory limit and per-batch CPU budget attached to its store.
+//! the stage's memory limit and per-call CPU budget attached to its store.
 
 pub mod bindings;
 mod cache;
 mod instance;
+mod pace;
 mod sandbox;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 pub use instance::{CallError, Failure, Instance, Limits, StateInput, StateOutput};
+pub use pace::CallSize;
 pub use sandbox::StoreData;
 
 /// The optional interface an update-state operator may export beside its
