@@ -43,6 +43,8 @@ impl Attempt {
 pub struct Kafka {
     id: String,
     spec: KafkaSource,
+    /// The consumer reading from `next`, assigned once when made; to move,
+    /// the source drops it ([`Self::reposition`]).
     consumer: Option<BaseConsumer>,
     /// A second client for end offsets: on the consumer's own connection
     /// such a request would queue behind its long-polling fetches.
@@ -53,6 +55,9 @@ pub struct Kafka {
     early: BTreeMap<i32, VecDeque<OwnedMessage>>,
     /// Whether `next` has been set (from the start setting or a checkpoint).
     placed: bool,
+    /// Whether the source has reached the broker once: after that, an
+    /// outage is waited out.
+    reached: bool,
 }
 
 impl Kafka {
@@ -65,6 +70,7 @@ impl Kafka {
             next: BTreeMap::new(),
             early: BTreeMap::new(),
             placed: false,
+            reached: false,
         }
     }
 
@@ -75,47 +81,79 @@ impl Kafka {
         )
     }
 
-    /// The consumer, connected and told its partitions' offsets.
+    /// Reaches the broker: the topic's partitions and, unless a checkpoint
+    /// placed them already, where each starts.
+    fn place(&mut self) -> Result<()> {
+        if self.lookup.is_none() {
+            self.lookup = Some(self.client()?);
+        }
+        let lookup = self.lookup.as_ref().expect("just made");
+        let metadata = lookup
+            .fetch_metadata(Some(&self.spec.topic), LOOKUP)
+            .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == self.spec.topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            bail!("{}: the topic does not exist", self.describe());
+        }
+        if !self.placed {
+            let starts = partitions
+                .iter()
+                .map(|&p| Ok((p, self.start_offset(lookup, p)?)))
+                .collect::<Result<Vec<_>>>()?;
+            self.next.extend(starts);
+            self.placed = true;
+        }
+        for p in partitions {
+            self.next.entry(p).or_insert(0);
+        }
+        self.reached = true;
+        Ok(())
+    }
+
+    fn client(&self) -> Result<BaseConsumer> {
+        client(&self.spec.bootstrap)
+            .set("group.id", &self.spec.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false")
+            .create::<BaseConsumer>()
+            .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))
+    }
+
+    /// The consumer, assigned every partition from `next`. Each consumer
+    /// is assigned once: to move, the source drops it ([`Self::reposition`]).
     fn consumer(&mut self) -> Result<&BaseConsumer> {
         if self.consumer.is_none() {
-            let client = || {
-                client(&self.spec.bootstrap)
-                    .set("group.id", &self.spec.group)
-                    .set("enable.auto.commit", "false")
-                    .set("enable.auto.offset.store", "false")
-                    .set("isolation.level", "read_committed")
-                    .set("enable.partition.eof", "false")
-                    .create::<BaseConsumer>()
-                    .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))
-            };
-            let consumer = client()?;
-            self.lookup = Some(client()?);
-            let metadata = consumer
-                .fetch_metadata(Some(&self.spec.topic), LOOKUP)
-                .map_err(|e| anyhow!("{}: cannot reach the broker: {e}", self.describe()))?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.name() == self.spec.topic && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
-            if partitions.is_empty() {
-                bail!("{}: the topic does not exist", self.describe());
+            self.place()?;
+            let consumer = self.client()?;
+            let mut list = TopicPartitionList::new();
+            for (&p, &offset) in &self.next {
+                list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
             }
-            if !self.placed {
-                for &p in &partitions {
-                    let offset = self.start_offset(&consumer, p)?;
-                    self.next.insert(p, offset);
-                }
-                self.placed = true;
-            }
-            for p in partitions {
-                self.next.entry(p).or_insert(0);
-            }
+            consumer
+                .assign(&list)
+                .map_err(|e| anyhow!("{}: cannot assign partitions: {e}", self.describe()))?;
             self.consumer = Some(consumer);
-            self.assign()?;
         }
         Ok(self.consumer.as_ref().expect("just created"))
+    }
+
+    /// Makes the next read start from `next`: the consumer is dropped and
+    /// the next one is assigned from there. Replacing a consumer's
+    /// assignment instead would race in librdkafka 2.12: a second
+    /// replacement while the first one's partitions are still stopping
+    /// aborts the process (`rd_kafka_assignment_partition_stopped:
+    /// Assertion rktp->rktp_started failed`, librdkafka#5573), and a
+    /// resume that seeks and replays replaced it three times in a row.
+    fn reposition(&mut self) {
+        self.consumer = None;
+        self.early.clear();
     }
 
     fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
@@ -147,20 +185,6 @@ impl Kafka {
                 }
             }
         })
-    }
-
-    /// Points the consumer at `next` for every partition.
-    fn assign(&mut self) -> Result<()> {
-        let consumer = self.consumer.as_ref().expect("connected");
-        let mut list = TopicPartitionList::new();
-        for (&p, &offset) in &self.next {
-            list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
-        }
-        consumer
-            .assign(&list)
-            .map_err(|e| anyhow!("{}: cannot assign partitions: {e}", self.describe()))?;
-        self.early.clear();
-        Ok(())
     }
 
     /// Fetches every partition's records from `next` up to (not including)
@@ -335,13 +359,13 @@ impl Pull for Kafka {
         let read = || {
             attempts += 1;
             if attempts > 1 {
-                self.assign().map_err(Attempt::Final)?;
+                self.reposition();
             }
             match self.try_read(max_records, time) {
                 Ok(read) => Ok((read, attempts > 1)),
                 // Until the source has reached the broker once, a failure
                 // is a setup error, reported at once.
-                Err(e) if self.consumer.is_some() => Err(Attempt::Again(e)),
+                Err(e) if self.reached => Err(Attempt::Again(e)),
                 Err(e) => Err(Attempt::Final(e)),
             }
         };
@@ -393,14 +417,12 @@ impl Pull for Kafka {
         };
         self.next = offsets.clone();
         self.placed = true;
-        if self.consumer.is_some() {
-            self.assign()?;
-        }
+        self.reposition();
         Ok(())
     }
 
     fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch> {
-        self.consumer()?;
+        self.place()?;
         let mut until = BTreeMap::new();
         for segment in segments {
             let Segment::Offsets {
@@ -420,7 +442,8 @@ impl Pull for Kafka {
         for (&p, &next) in &self.next {
             until.entry(p).or_insert(next);
         }
-        self.assign()?;
+        self.reposition();
+        self.consumer()?;
         self.fetch(&until, time)
     }
 
@@ -437,5 +460,91 @@ impl Pull for Kafka {
             tracing::warn!(source = %self.id, "cannot commit offsets to group `{}`: {e}", self.spec.group);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::ClientConfig;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    use super::*;
+
+    const PARTITIONS: i32 = 4;
+    const PER_PARTITION: i64 = 50;
+
+    /// A source `in` on an in-process mock cluster whose topic `t` holds
+    /// 50 records in each of 4 partitions (value: `<partition>:<offset>`).
+    fn source_on(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    ) -> Kafka {
+        cluster.create_topic("t", PARTITIONS, 1).expect("topic");
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .expect("producer");
+        for p in 0..PARTITIONS {
+            for offset in 0..PER_PARTITION {
+                let value = format!("{p}:{offset}");
+                producer
+                    .send(BaseRecord::<(), _>::to("t").payload(&value).partition(p))
+                    .expect("send");
+            }
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+        Kafka::new(
+            "in".into(),
+            KafkaSource {
+                bootstrap: cluster.bootstrap_servers(),
+                topic: "t".into(),
+                group: "g".into(),
+                start: Start::Earliest,
+                commit_offsets: true,
+            },
+        )
+    }
+
+    fn values(batch: &Batch) -> Vec<String> {
+        (0..batch.len())
+            .map(|i| String::from_utf8_lossy(batch.values.get(i)).into_owned())
+            .collect()
+    }
+
+    /// Hole 14: librdkafka aborted the process right after an exactly-once
+    /// pipeline resumed and replayed. A resume seeks to the checkpoint and
+    /// replays the intent logs' ranges, and each step replaced the
+    /// consumer's assignment; a third replacement while the second one's
+    /// partitions were still stopping trips librdkafka's assertion
+    /// (librdkafka#5573), killing the test process. Resuming again and
+    /// again now reads exactly the ranges asked for, every time.
+    #[test]
+    fn resuming_and_replaying_again_and_again_reads_the_ranges_and_keeps_the_process() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let mut source = source_on(&cluster);
+        let checkpoint = Position::Kafka {
+            offsets: (0..PARTITIONS).map(|p| (p, 10)).collect(),
+        };
+        let range = |start, end| -> Vec<Segment> {
+            (0..PARTITIONS)
+                .map(|partition| Segment::Offsets {
+                    partition,
+                    start,
+                    end,
+                })
+                .collect()
+        };
+        for round in 0..20 {
+            source.seek(&checkpoint).expect("seek");
+            let first = source.replay(&range(10, 20), 0).expect("replay");
+            let second = source.replay(&range(20, 30), 0).expect("replay");
+            assert_eq!(first.len(), 40, "round {round}");
+            assert_eq!(second.len(), 40, "round {round}");
+            assert!(values(&first).contains(&"3:19".to_owned()));
+            assert!(values(&second).contains(&"0:20".to_owned()));
+            let (rest, segments) = source.read(1000, 0, 0).expect("read");
+            assert_eq!(rest.len(), 80, "round {round}");
+            assert_eq!(segments, range(30, PER_PARTITION));
+        }
     }
 }

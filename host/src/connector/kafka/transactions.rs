@@ -183,14 +183,16 @@ impl Kafka {
                 self.describe()
             )
         };
-        let consumer: BaseConsumer = client(&self.spec.bootstrap)
-            .set("group.id", &t.transactional_id)
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .create()
-            .map_err(|e| fail("client", &e))?;
-        let (low, high) = consumer
+        let consumer = || -> Result<BaseConsumer> {
+            client(&self.spec.bootstrap)
+                .set("group.id", &t.transactional_id)
+                .set("enable.auto.commit", "false")
+                .set("isolation.level", "read_committed")
+                .set("enable.partition.eof", "true")
+                .create()
+                .map_err(|e| fail("client", &e))
+        };
+        let (low, high) = consumer()?
             .fetch_watermarks(topic, 0, REQUEST)
             .map_err(|e| fail("offsets", &e))?;
         let mut back = 16;
@@ -200,6 +202,10 @@ impl Kafka {
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(topic, 0, Offset::Offset(from))
                 .map_err(|e| fail("assign", &e))?;
+            // A fresh consumer per step, assigned once: replacing an
+            // assignment again and again can abort the process in
+            // librdkafka 2.12 (see the source's `reposition`).
+            let consumer = consumer()?;
             consumer.assign(&list).map_err(|e| fail("assign", &e))?;
             let mut newest: Option<Marker> = None;
             let deadline = Instant::now() + REQUEST;
