@@ -122,12 +122,12 @@ mod tests {
     #[test]
     fn a_call_weighs_at_most_a_quarter_of_the_memory_limit() {
         let pace = Pace::new(limits(4 << 20, 1000));
-        // 1,000 records of 10 KiB (and 128 bytes of overhead each): a
-        // quarter of 4 MiB holds 101 of them.
-        let call = pace.next(0, 1000, |_| 10 << 10);
-        assert_eq!(call, 0..101);
-        let call = pace.next(101, 1000, |_| 10 << 10);
-        assert_eq!(call, 101..202);
+        // 1,000 records of 100 KiB (and 128 bytes of overhead each): a
+        // quarter of 4 MiB holds 10 of them.
+        let call = pace.next(0, 1000, |_| 100 << 10);
+        assert_eq!(call, 0..10);
+        let call = pace.next(10, 1000, |_| 100 << 10);
+        assert_eq!(call, 10..20);
     }
 
     #[test]
