@@ -34,7 +34,19 @@ pub async fn read_lines<R: AsyncRead + Unpin>(
     tx: &mpsc::Sender<Batch>,
     stop: &mut watch::Receiver<bool>,
 ) -> Ended {
-    let mut lines = Lines::default();
+    read_lines_capped(source, reader, tx, stop, MAX_LINE_BYTES).await
+}
+
+/// [`read_lines`] with lines split at `cap` bytes (the fuzz target's
+/// small caps reach the split often).
+pub async fn read_lines_capped<R: AsyncRead + Unpin>(
+    source: &str,
+    reader: &mut BufReader<R>,
+    tx: &mpsc::Sender<Batch>,
+    stop: &mut watch::Receiver<bool>,
+    cap: usize,
+) -> Ended {
+    let mut lines = Lines::new(cap);
     let ended = loop {
         let read = tokio::select! {
             biased;
@@ -67,35 +79,71 @@ pub async fn read_lines<R: AsyncRead + Unpin>(
     ended
 }
 
-/// Lines being cut out of a byte stream.
-#[derive(Default)]
+/// The records `stream` becomes when it arrives `read` bytes at a time
+/// and lines are cut at `cap` bytes (for the `socket_lines` fuzz target).
+pub fn lines_of(stream: &[u8], read: usize, cap: usize) -> Vec<Vec<u8>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime on this thread");
+    runtime.block_on(async {
+        // Room for every chunk: each holds at least one record.
+        let (tx, mut rx) = mpsc::channel(stream.len() + 2);
+        let (_stop, mut stopped) = watch::channel(false);
+        let mut reader = BufReader::with_capacity(read.max(1), stream);
+        read_lines_capped("fuzz", &mut reader, &tx, &mut stopped, cap).await;
+        drop(tx);
+        let mut records = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            records.extend(chunk.iter().map(|r| r.value.to_vec()));
+        }
+        records
+    })
+}
+
+/// Lines being cut out of a byte stream. A line (without its `\n` or
+/// `\r\n`) becomes records of at most `cap` bytes: one, or several when
+/// it is longer.
 struct Lines {
+    /// The longest record.
+    cap: usize,
     /// Complete lines not yet sent.
     chunk: Batch,
-    /// The line being read.
+    /// The line being read: at most `cap + 1` bytes, since the first
+    /// `cap` bytes go out as a record as soon as two more follow (they
+    /// cannot be the line's `\r\n` then).
     line: Vec<u8>,
     /// Records sent so far, for the log.
     total: u64,
 }
 
 impl Lines {
+    fn new(cap: usize) -> Self {
+        Lines {
+            cap: cap.max(1),
+            chunk: Batch::default(),
+            line: Vec::new(),
+            total: 0,
+        }
+    }
+
     /// Takes what it can of `buffer`: up to and including the next
-    /// newline, or as much of a line as fits under the cap. Says how many
-    /// bytes it used (0 only for an empty buffer: the end of the stream),
-    /// and whether what is left of the buffer holds a complete line.
+    /// newline, or as much of a line as may be held. Says how many bytes
+    /// it used (0 only for an empty buffer: the end of the stream), and
+    /// whether what is left of the buffer holds a complete line.
     fn take(&mut self, buffer: &[u8]) -> (usize, bool) {
-        let room = MAX_LINE_BYTES - self.line.len();
+        let room = self.cap + 2 - self.line.len();
         let window = &buffer[..buffer.len().min(room)];
         let used = match window.iter().position(|&b| b == b'\n') {
             Some(newline) => {
                 self.line.extend_from_slice(&window[..newline]);
-                self.push();
+                self.end_line();
                 newline + 1
             }
             None => {
                 self.line.extend_from_slice(window);
-                if self.line.len() >= MAX_LINE_BYTES {
-                    self.push();
+                if self.line.len() == self.cap + 2 {
+                    let piece: Vec<u8> = self.line.drain(..self.cap).collect();
+                    self.chunk.push(None, &piece, now_millis());
                 }
                 window.len()
             }
@@ -103,17 +151,24 @@ impl Lines {
         (used, buffer[used..].contains(&b'\n'))
     }
 
-    /// The line read so far becomes a record (without a trailing `\r`).
-    fn push(&mut self) {
-        let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
-        self.chunk.push(None, line, now_millis());
+    /// The line read so far, without a trailing `\r`, becomes records.
+    fn end_line(&mut self) {
+        if self.line.last() == Some(&b'\r') {
+            self.line.pop();
+        }
+        let time = now_millis();
+        if self.line.len() > self.cap {
+            self.chunk.push(None, &self.line[..self.cap], time);
+            self.line.drain(..self.cap);
+        }
+        self.chunk.push(None, &self.line, time);
         self.line.clear();
     }
 
     /// A final line with no newline is a record too.
     fn finish(&mut self) {
         if !self.line.is_empty() {
-            self.push();
+            self.end_line();
         }
     }
 
@@ -138,7 +193,7 @@ mod tests {
 
     #[test]
     fn complete_lines_are_taken_before_a_partial_one_and_long_lines_are_split() {
-        let mut lines = Lines::default();
+        let mut lines = Lines::new(MAX_LINE_BYTES);
         let input = b"a\r\nb\npart";
         let mut at = 0;
         let mut waiting = Vec::new();
@@ -154,7 +209,7 @@ mod tests {
         lines.finish();
         assert_eq!(values(&lines.chunk).last().unwrap(), b"part");
 
-        let mut lines = Lines::default();
+        let mut lines = Lines::new(MAX_LINE_BYTES);
         let long = vec![b'x'; MAX_LINE_BYTES * 2 + 10];
         let mut rest = &long[..];
         while !rest.is_empty() {
@@ -164,5 +219,23 @@ mod tests {
         lines.finish();
         let sizes: Vec<usize> = lines.chunk.iter().map(|r| r.value.len()).collect();
         assert_eq!(sizes, [MAX_LINE_BYTES, MAX_LINE_BYTES, 10]);
+    }
+
+    /// Found while writing the `socket_lines` fuzz target: a line exactly
+    /// as long as the cap was cut at the cap, and its newline (or `\r\n`)
+    /// then ended an empty record of its own.
+    #[test]
+    fn a_line_exactly_as_long_as_the_cap_is_one_record() {
+        let mut lines = Lines::new(4);
+        let mut rest = &b"abcd\nefgh\r\nij"[..];
+        while !rest.is_empty() {
+            let (used, _) = lines.take(rest);
+            rest = &rest[used..];
+        }
+        lines.finish();
+        assert_eq!(
+            values(&lines.chunk),
+            [b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]
+        );
     }
 }

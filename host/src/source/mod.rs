@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use crate::record::Batch;
 
 pub use crate::position::{Position, Segment};
+pub use lines::lines_of;
 
 /// Records per chunk a push source sends.
 pub const CHUNK_RECORDS: usize = 4096;
