@@ -38,10 +38,12 @@
 //!   path and swapped in between batches, with rollback, shadows and an
 //!   event record.
 //! - [`cli`] and [`telemetry`]: the command line and logging.
+//! - [`fuzz`]: the fuzz targets for every reader of untrusted bytes.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod connector;
+pub mod fuzz;
 pub mod manifest;
 pub mod operator;
 pub mod plan;

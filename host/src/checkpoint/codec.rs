@@ -44,7 +44,9 @@ impl<'a> Writer<'a> {
         Ok(writer)
     }
 
-    fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Writes bytes as they are, hashed like the rest (the checkpoint
+    /// fuzz target frames its input with this).
+    pub fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.hash.update(bytes);
         self.written += bytes.len() as u64;
         self.out.write_all(bytes)

@@ -29,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 pub use codec::{Bad, Reader, Unreadable, VERSION, Writer};
@@ -213,15 +213,12 @@ impl Store {
                 file.set_len(whole as u64)?;
                 file.sync_all()?;
             }
-            for (n, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
-                if line.is_empty() {
-                    continue;
-                }
-                let intent: Intent = serde_json::from_slice(line).with_context(|| {
-                    format!("intent log {} line {} is damaged", path.display(), n + 1)
-                })?;
+            let logged = parse_intents(&text[..whole]).map_err(|(line, e)| {
+                anyhow!("intent log {} line {line} is damaged: {e}", path.display())
+            })?;
+            for (line, intent) in logged {
                 if intent.batch > after {
-                    intents.push((path.clone(), n + 1, intent));
+                    intents.push((path.clone(), line, intent));
                 }
             }
         }
@@ -316,6 +313,12 @@ impl Store {
 fn load(path: &Path, pipeline: &str) -> Result<Loaded, Unreadable> {
     let bytes =
         std::fs::read(path).map_err(|e| Unreadable::Damaged(format!("cannot read it: {e}")))?;
+    decode(path, bytes, pipeline)
+}
+
+/// Checks a checkpoint file's bytes and reads its header; the states are
+/// read as the stages restore (see [`Loaded::states`]).
+pub fn decode(path: &Path, bytes: Vec<u8>, pipeline: &str) -> Result<Loaded, Unreadable> {
     let mut reader = Reader::checked(&bytes)?;
     let json: &serde_bytes::Bytes = reader.take().map_err(Unreadable::Damaged)?;
     let header: Header = serde_json::from_slice(json)
@@ -330,6 +333,21 @@ fn load(path: &Path, pipeline: &str) -> Result<Loaded, Unreadable> {
         bytes,
         body,
     })
+}
+
+/// The intents in an intent log's complete lines (`text` up to its last
+/// newline), each with its line number; the error names the first
+/// damaged line.
+pub fn parse_intents(text: &[u8]) -> Result<Vec<(usize, Intent)>, (usize, serde_json::Error)> {
+    let mut intents = Vec::new();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let intent: Intent = serde_json::from_slice(line).map_err(|e| (n + 1, e))?;
+        intents.push((n + 1, intent));
+    }
+    Ok(intents)
 }
 
 /// `(batch, path)` of the files `<prefix><batch><suffix>` in `dir`, by batch.
