@@ -5,7 +5,9 @@
 
 mod support;
 
+mod fuzz;
 mod hardening;
+mod hostile;
 mod hot_reload;
 mod kafka;
 mod kafka_delivery;

@@ -106,6 +106,14 @@ pub enum Failure {
         /// The call, unless it was `init`.
         call: Option<CallSize>,
     },
+    /// The instance asked for more table elements than an operator may
+    /// hold.
+    Tables {
+        /// What it asked for, over all its tables.
+        wanted: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The instance trapped (a panic, `unreachable`, a stack overflow...).
     Trap {
         /// What wasmtime reported.
@@ -155,6 +163,10 @@ impl fmt::Display for Failure {
                 }?;
                 f.write_str("; if it needs more, raise the stage's `limits.memory`")
             }
+            Failure::Tables { wanted, limit } => write!(
+                f,
+                "asked for tables of {wanted} elements, past the limit of {limit} elements an operator may hold, and was stopped"
+            ),
             Failure::Trap {
                 trap,
                 logged: Some(logged),
@@ -622,7 +634,12 @@ fn classify(
     error: wasmtime::Error,
 ) -> CallError {
     let data = store.data();
-    let failure = if data.limiter.denied.is_some() {
+    let failure = if let Some(wanted) = data.limiter.tables_denied {
+        Failure::Tables {
+            wanted,
+            limit: super::sandbox::TABLE_ELEMENTS,
+        }
+    } else if data.limiter.denied.is_some() {
         Failure::Memory {
             limit: limits.memory_bytes,
             call,

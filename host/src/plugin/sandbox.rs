@@ -177,6 +177,8 @@ impl Pollable for Ready {
 pub(crate) struct Limiter {
     pub(crate) memory_bytes: usize,
     pub(crate) denied: Option<usize>,
+    /// The table elements the instance asked for past the cap, if it did.
+    pub(crate) tables_denied: Option<usize>,
     /// Bytes of linear memory the instance has, over all its memories.
     memory_used: usize,
     /// Elements the instance's tables hold, over all its tables.
@@ -184,7 +186,7 @@ pub(crate) struct Limiter {
 }
 
 /// The most table elements an instance may hold, over all its tables.
-const TABLE_ELEMENTS: usize = 1_000_000;
+pub(crate) const TABLE_ELEMENTS: usize = 1_000_000;
 /// The most core instances, memories and tables one operator may create;
 /// toolchains emit a handful, languages with a runtime a few dozen.
 const INSTANCES: usize = 1000;
@@ -196,6 +198,7 @@ impl Limiter {
         Limiter {
             memory_bytes,
             denied: None,
+            tables_denied: None,
             memory_used: 0,
             table_elements: 0,
         }
@@ -226,7 +229,8 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         let total = self.table_elements - current.min(self.table_elements) + desired;
         if total > TABLE_ELEMENTS {
-            return Ok(false);
+            self.tables_denied = Some(total);
+            wasmtime::bail!("table limit of {TABLE_ELEMENTS} elements reached");
         }
         self.table_elements = total;
         Ok(true)
@@ -291,7 +295,8 @@ mod tests {
         let mut limiter = Limiter::new(1 << 20);
         assert!(limiter.table_growing(0, TABLE_ELEMENTS / 2, None).unwrap());
         assert!(limiter.table_growing(0, TABLE_ELEMENTS / 2, None).unwrap());
-        assert!(!limiter.table_growing(0, 1, None).unwrap());
+        assert!(limiter.table_growing(0, 1, None).is_err());
+        assert_eq!(limiter.tables_denied, Some(TABLE_ELEMENTS + 1));
     }
 
     #[test]
