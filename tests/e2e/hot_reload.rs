@@ -13,29 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{Running, run, scratch, toml_path, wasm};
-
-/// The fixture with its stamp set to `version` and `mode`.
-fn version(version: &str, mode: &str) -> Vec<u8> {
-    let built = std::fs::read(wasm("versioned_counter")).unwrap();
-    let from = b"wasmstream-test-stamp:v00:ok      ";
-    let to = format!("wasmstream-test-stamp:{version}:{mode:<8}");
-    assert_eq!(to.len(), from.len());
-    let at = built
-        .windows(from.len())
-        .position(|w| w == from)
-        .expect("the fixture holds its stamp");
-    let mut bytes = built;
-    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
-    bytes
-}
-
-/// Replaces `file` the way a build does: written beside it, renamed over.
-fn install(file: &Path, bytes: &[u8]) {
-    let temporary = file.with_extension("wasm.tmp");
-    std::fs::write(&temporary, bytes).unwrap();
-    std::fs::rename(&temporary, file).unwrap();
-}
+use crate::support::{
+    Running, install, run, scratch, toml_path, versioned_counter as version, wasm,
+};
 
 /// A pipeline in `dir`: `source` (TOML of one source with id `in`, whose
 /// records are JSON objects with fields `k` and `v`), each record keyed by

@@ -426,3 +426,26 @@ impl Jitter {
         self.0 % n
     }
 }
+
+/// The `versioned-counter` fixture with its stamp set to `version` and
+/// `mode` (see the fixture's docs): a new version without a build.
+pub fn versioned_counter(version: &str, mode: &str) -> Vec<u8> {
+    let built = std::fs::read(wasm("versioned_counter")).unwrap();
+    let from = b"wasmstream-test-stamp:v00:ok      ";
+    let to = format!("wasmstream-test-stamp:{version}:{mode:<8}");
+    assert_eq!(to.len(), from.len());
+    let at = built
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the fixture holds its stamp");
+    let mut bytes = built;
+    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
+    bytes
+}
+
+/// Replaces `file` the way a build does: written beside it, renamed over.
+pub fn install(file: &Path, bytes: &[u8]) {
+    let temporary = file.with_extension("wasm.tmp");
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, file).unwrap();
+}

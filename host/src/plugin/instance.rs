@@ -316,9 +316,18 @@ impl Instance {
         Ok(())
     }
 
-    /// Maps a batch: exactly one output record per input record.
-    pub fn map(&mut self, input: &Batch) -> Result<Batch, CallError> {
-        let mut parts = Vec::new();
+    /// Calls the guest on paced runs of `input`'s records (`call` makes the
+    /// call); `take` checks and keeps each run's result.
+    fn over_records<R>(
+        &mut self,
+        input: &Batch,
+        call: impl Fn(
+            &mut Store<StoreData>,
+            &Exports,
+            &Batch,
+        ) -> wasmtime::Result<Result<R, OperatorError>>,
+        mut take: impl FnMut(&Batch, R) -> Result<(), CallError>,
+    ) -> Result<(), CallError> {
         self.paced(
             input.len(),
             |i| input.record_bytes(i),
@@ -326,11 +335,25 @@ impl Instance {
                 let first = records.start;
                 let part = input.part(records);
                 let output = this
-                    .call(Some(size_of(&part)), |store, exports| match exports {
-                        Exports::Map(guest) => guest.call_map(store, &part),
-                        _ => wasmtime::bail!("not a map operator"),
+                    .call(Some(size_of(&part)), |store, exports| {
+                        call(store, exports, &part)
                     })?
                     .map_err(rejected(first))?;
+                take(&part, output)
+            },
+        )
+    }
+
+    /// Maps a batch: exactly one output record per input record.
+    pub fn map(&mut self, input: &Batch) -> Result<Batch, CallError> {
+        let mut parts = Vec::new();
+        self.over_records(
+            input,
+            |store, exports, part| match exports {
+                Exports::Map(guest) => guest.call_map(store, part),
+                _ => wasmtime::bail!("not a map operator"),
+            },
+            |part, output: Batch| {
                 output.check().map_err(bad_output)?;
                 if output.len() != part.len() {
                     return Err(bad_output(format!(
@@ -349,18 +372,13 @@ impl Instance {
     /// Filters a batch: one keep flag per input record.
     pub fn filter(&mut self, input: &Batch) -> Result<Vec<bool>, CallError> {
         let mut keep = Vec::with_capacity(input.len());
-        self.paced(
-            input.len(),
-            |i| input.record_bytes(i),
-            |this, records| {
-                let first = records.start;
-                let part = input.part(records);
-                let kept = this
-                    .call(Some(size_of(&part)), |store, exports| match exports {
-                        Exports::Filter(guest) => guest.call_filter(store, &part),
-                        _ => wasmtime::bail!("not a filter operator"),
-                    })?
-                    .map_err(rejected(first))?;
+        self.over_records(
+            input,
+            |store, exports, part| match exports {
+                Exports::Filter(guest) => guest.call_filter(store, part),
+                _ => wasmtime::bail!("not a filter operator"),
+            },
+            |part, kept: Vec<bool>| {
                 if kept.len() != part.len() {
                     return Err(bad_output(format!(
                         "a filter must return one flag per input, but returned {} for {}",
@@ -378,18 +396,13 @@ impl Instance {
     /// Flat-maps a batch.
     pub fn flat_map(&mut self, input: &Batch) -> Result<Batch, CallError> {
         let mut parts = Vec::new();
-        self.paced(
-            input.len(),
-            |i| input.record_bytes(i),
-            |this, records| {
-                let first = records.start;
-                let part = input.part(records);
-                let output = this
-                    .call(Some(size_of(&part)), |store, exports| match exports {
-                        Exports::FlatMap(guest) => guest.call_flat_map(store, &part),
-                        _ => wasmtime::bail!("not a flat-map operator"),
-                    })?
-                    .map_err(rejected(first))?;
+        self.over_records(
+            input,
+            |store, exports, part| match exports {
+                Exports::FlatMap(guest) => guest.call_flat_map(store, part),
+                _ => wasmtime::bail!("not a flat-map operator"),
+            },
+            |_, output: Batch| {
                 output.check().map_err(bad_output)?;
                 parts.push(output);
                 Ok(())
