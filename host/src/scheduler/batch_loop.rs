@@ -77,10 +77,14 @@ impl Scheduler {
         let mut clock = Clock::new(self.plan.interval, self.plan.backpressure);
         let result: Result<()> = async {
             loop {
+                // In this order: when batches take longer than the interval
+                // a tick is always ready, and an unbiased pick let a stop
+                // wait behind several more batches.
                 let woken = tokio::select! {
-                    tick = clock.ticker.tick() => Woken::Tick(tick),
+                    biased;
                     _ = stop.wait_for(|stop| *stop) => Woken::Stop,
                     news = Reloader::news(self.reloader.as_mut()) => Woken::Reload(news),
+                    tick = clock.ticker.tick() => Woken::Tick(tick),
                 };
                 let (stopping, scheduled) = match woken {
                     Woken::Tick(tick) => (false, tick),
