@@ -71,3 +71,71 @@ path = "out"
         result.stderr
     );
 }
+
+/// Batches that take longer than the interval leave a tick always ready,
+/// and the loop used to pick between it and Ctrl-C at random, so a stop
+/// could wait behind several more batches. Now the batch running when
+/// Ctrl-C arrives finishes, one last batch takes what the sources offer,
+/// and the pipeline stops.
+#[test]
+fn ctrl_c_stops_a_pipeline_whose_batches_overrun_the_interval() {
+    let dir = scratch("ctrl-c-overrun");
+    // About a second a batch, against an interval of 50 ms.
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "overrun"
+batch_interval = "50ms"
+
+[[sources]]
+id = "gen"
+kind = "generator"
+max_batch_records = 50
+
+[[stages]]
+id = "slow"
+kind = "map"
+input = "gen"
+component = {}
+params = {{ mode = "slow", spins = "20000000" }}
+limits = {{ cpu = "30s" }}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "slow"
+path = "out"
+"#,
+            toml_path(&wasm("misbehaving_map"))
+        ),
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let out = dir.join("out");
+    let files = || {
+        std::fs::read_dir(&out).map_or(0, |entries| {
+            entries
+                .filter(|e| {
+                    !e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with('.')
+                })
+                .count()
+        })
+    };
+    // Just after a batch is written the next one has begun: Ctrl-C lands
+    // in the middle of it.
+    running.wait_until("a batch is written", || files() >= 1);
+    let before = files();
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(
+        files() - before,
+        2,
+        "batches written after Ctrl-C (the running one and a last one)"
+    );
+}
