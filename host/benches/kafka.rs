@@ -188,7 +188,10 @@ topic = "{output}"
         .create()?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let start = Instant::now();
-    let running = tokio::spawn(wasmstream::scheduler::run(plan, false, None, stop));
+    let running = tokio::spawn(wasmstream::scheduler::run(
+        plan,
+        wasmstream::scheduler::Options::new(stop),
+    ));
     let written = |c: &BaseConsumer| -> i64 {
         (0..PARTITIONS)
             .map(|p| {

@@ -37,6 +37,8 @@
 //! - [`reload`]: hot reload: changed components checked off the batch
 //!   path and swapped in between batches, with rollback, shadows and an
 //!   event record.
+//! - [`serve`]: `wasmstream serve`, hosting many tenants' pipelines
+//!   behind an HTTP API, each tenant in its own area under its quota.
 //! - [`cli`] and [`telemetry`]: the command line and logging.
 //! - [`fuzz`]: the fuzz targets for every reader of untrusted bytes.
 
@@ -54,6 +56,7 @@ pub mod record;
 pub mod reload;
 pub mod retry;
 pub mod scheduler;
+pub mod serve;
 pub mod shuffle;
 pub mod sink;
 pub mod source;

@@ -23,3 +23,39 @@ pub struct Summary {
     #[serde(default)]
     pub records_dead_lettered: u64,
 }
+
+/// A running pipeline's figures, published after each batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    /// What it did so far.
+    pub summary: Summary,
+    /// The last batch run.
+    pub last_batch: Option<BatchFigures>,
+    /// The longest a batch waited behind its scheduled time, over the
+    /// run.
+    pub max_scheduling_ms: u64,
+}
+
+impl Figures {
+    /// Batch `batch` ended, after which the pipeline had done `summary`.
+    pub fn batch_done(&mut self, summary: Summary, batch: BatchFigures) {
+        self.summary = summary;
+        self.max_scheduling_ms = self.max_scheduling_ms.max(batch.scheduling_ms);
+        self.last_batch = Some(batch);
+    }
+}
+
+/// One batch's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchFigures {
+    /// Its id.
+    pub id: u64,
+    /// Its time (when it was cut), ms since the Unix epoch.
+    pub time_ms: i64,
+    /// Records read from the sources.
+    pub records: u64,
+    /// How long after its scheduled time it started.
+    pub scheduling_ms: u64,
+    /// How long it ran.
+    pub processing_ms: u64,
+}

@@ -8,6 +8,7 @@ mod support;
 mod fuzz;
 mod hardening;
 mod hostile;
+mod hosting;
 mod hot_reload;
 mod kafka;
 mod kafka_delivery;

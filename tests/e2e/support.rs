@@ -184,6 +184,8 @@ pub struct Running {
     child: Option<Child>,
     pid: u32,
     log: Arc<Log>,
+    /// What it printed on stdout so far.
+    out: Arc<Log>,
     readers: Vec<std::thread::JoinHandle<String>>,
 }
 
@@ -213,16 +215,24 @@ impl Running {
         });
         // Read stdout as it comes too, so a chatty child never blocks on a
         // full pipe.
-        let mut stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let out = Arc::new(Log::default());
+        let sink = out.clone();
         let stdout_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut stdout, &mut text).expect("read stdout");
-            text
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.text.lock().expect("stdout lock");
+                text.push_str(&line);
+                text.push('\n');
+                sink.grew.notify_all();
+            }
+            sink.text.lock().expect("stdout lock").clone()
         });
         Running {
             pid: child.id(),
             child: Some(child),
             log,
+            out,
             readers: vec![stdout_reader, stderr_reader],
         }
     }
@@ -233,6 +243,29 @@ impl Running {
             .as_mut()
             .and_then(|c| c.stdin.as_mut())
             .expect("stdin was piped")
+    }
+
+    /// Waits until stdout has a line containing `text`; returns that line.
+    pub fn wait_for_stdout(&self, text: &str) -> String {
+        let start = Instant::now();
+        let mut out = self.out.text.lock().expect("stdout lock");
+        loop {
+            if let Some(line) = out.lines().find(|l| l.contains(text)) {
+                return line.to_owned();
+            }
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_default();
+            assert!(
+                !left.is_zero(),
+                "timed out after {DEADLINE:?} waiting until stdout says {text:?}; it has:\n{out}\nlog:\n{}",
+                self.stderr()
+            );
+            out = self
+                .out
+                .grew
+                .wait_timeout(out, left)
+                .expect("stdout lock")
+                .0;
+        }
     }
 
     /// What the process has logged so far.

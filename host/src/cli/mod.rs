@@ -1,9 +1,14 @@
 //! The `wasmstream` command line: one file per subcommand.
 
+mod admin;
 mod build;
+pub mod client;
+mod deploy;
 mod new;
 mod promote;
+mod remote;
 mod run;
+mod serve;
 mod status;
 mod validate;
 
@@ -34,10 +39,34 @@ enum Command {
     New(new::Args),
     /// Build the components a manifest's stages name (their `build` settings).
     Build(build::Args),
-    /// Show a pipeline's live operator versions and its reload events.
+    /// Show a pipeline's state: a local run's versions and reload events
+    /// (given its manifest), or a deployed pipeline's (given its name).
     Status(status::Args),
     /// Make a stage's shadow version live in the running pipeline.
     Promote(promote::Args),
+    /// Host many tenants' pipelines behind an HTTP API.
+    Serve(serve::Args),
+    /// Save a server's address and token for the commands below.
+    Login(admin::LoginArgs),
+    /// Ship a pipeline to a server: a new one starts, a changed one is
+    /// hot-reloaded.
+    Deploy(deploy::Args),
+    /// List the pipelines deployed on a server.
+    Ls(remote::ListArgs),
+    /// Print a deployed pipeline's log.
+    Logs(remote::LogsArgs),
+    /// Stop a deployed pipeline after its running batch.
+    Stop(remote::PipelineArgs),
+    /// Start a stopped or failed deployed pipeline.
+    Start(remote::PipelineArgs),
+    /// Stop a deployed pipeline and remove it from the server.
+    Undeploy(remote::PipelineArgs),
+    /// Tenants on a server (the admin's).
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// API tokens on a server.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
 }
 
 /// The pipeline name a manifest gives, read without resolving the rest.
@@ -66,6 +95,23 @@ impl CacheArgs {
     }
 }
 
+/// Runs a command that blocks (on the network, say) off the async
+/// runtime.
+async fn blocking(
+    command: impl FnOnce() -> anyhow::Result<ExitCode> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    tokio::task::spawn_blocking(command).await?
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -73,8 +119,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args).await,
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
-        Command::Status(args) => status::run(args),
+        Command::Status(args) => blocking(move || status::run(args)).await,
         Command::Promote(args) => promote::run(args),
+        Command::Serve(args) => serve::run(args).await,
+        Command::Login(args) => admin::login(args),
+        Command::Deploy(args) => blocking(move || deploy::run(args)).await,
+        Command::Ls(args) => blocking(move || remote::list(args)).await,
+        Command::Logs(args) => blocking(move || remote::logs(args)).await,
+        Command::Stop(args) => blocking(move || remote::act(args, "stop")).await,
+        Command::Start(args) => blocking(move || remote::act(args, "start")).await,
+        Command::Undeploy(args) => blocking(move || remote::undeploy(args)).await,
+        Command::Tenant(command) => blocking(move || admin::tenant(command)).await,
+        Command::Token(command) => blocking(move || admin::token(command)).await,
     };
     match result {
         Ok(code) => code,

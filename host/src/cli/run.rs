@@ -7,6 +7,7 @@ use anyhow::Result;
 use tokio::sync::watch;
 
 use super::CacheArgs;
+use crate::reload::Updates;
 use crate::{plan, scheduler};
 
 #[derive(Debug, clap::Args)]
@@ -38,12 +39,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        super::wait_for_signal().await;
         eprintln!(
             "stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)"
         );
         let _ = stop_tx.send(true);
-        wait_for_signal().await;
+        super::wait_for_signal().await;
         std::process::exit(130);
     });
 
@@ -51,12 +52,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // while the others keep running.
     let mut runs = tokio::task::JoinSet::new();
     for plan in plans {
-        runs.spawn(scheduler::run(
-            plan,
-            args.fresh,
-            Some(runtime.clone()),
-            stop.clone(),
-        ));
+        let options = scheduler::Options {
+            fresh: args.fresh,
+            updates: Some(Updates::Watch(runtime.clone())),
+            ..scheduler::Options::new(stop.clone())
+        };
+        runs.spawn(scheduler::run(plan, options));
     }
     let mut failed = false;
     while let Some(run) = runs.join_next().await {
@@ -80,12 +81,4 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
 }

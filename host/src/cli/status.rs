@@ -11,14 +11,20 @@ use crate::reload::events::{self, Event, What};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The pipeline's manifest (TOML).
-    #[arg(value_name = "MANIFEST")]
-    manifest: PathBuf,
+    /// A local pipeline's manifest (TOML), or a deployed pipeline's name.
+    #[arg(value_name = "MANIFEST|PIPELINE")]
+    target: String,
+    #[command(flatten)]
+    connection: super::client::Connection,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let name = super::pipeline_name(&args.manifest)?;
-    let dir = events::control_dir(&args.manifest, &name);
+    let manifest = PathBuf::from(&args.target);
+    if !manifest.is_file() {
+        return super::remote::status(&args.target, &args.connection);
+    }
+    let name = super::pipeline_name(&manifest)?;
+    let dir = events::control_dir(&manifest, &name);
     let recorded = events::read(&dir).with_context(|| {
         format!(
             "pipeline `{name}` has recorded no events here; has it been run with `wasmstream run`?"

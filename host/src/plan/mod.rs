@@ -21,6 +21,7 @@
 
 pub mod bind;
 pub mod diff;
+pub mod files;
 mod ids;
 pub mod resolve;
 mod sink;

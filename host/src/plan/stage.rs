@@ -263,6 +263,27 @@ impl<Op> Step<Op> {
 }
 
 impl<Op> StagePlan<Op> {
+    /// The components the stage runs, with their roles, to change.
+    pub fn components_mut(&mut self) -> Vec<(Role, &mut Op)> {
+        let mut found = Vec::new();
+        match &mut self.step {
+            Step::Map(op)
+            | Step::Filter(op)
+            | Step::FlatMap(op)
+            | Step::ReduceByKey(op)
+            | Step::UpdateStateByKey(op, _) => found.push((Role::Operator, op)),
+            Step::ReduceByKeyAndWindow {
+                reduce, inverse, ..
+            } => {
+                found.push((Role::Operator, reduce));
+                found.extend(inverse.as_mut().map(|op| (Role::Inverse, op)));
+            }
+            Step::Union | Step::Window { .. } | Step::CountByValueAndWindow(_) => {}
+        }
+        found.extend(self.shadow.as_mut().map(|op| (Role::Shadow, op)));
+        found
+    }
+
     /// The components (operators) the stage runs, with their roles.
     pub fn components(&self) -> impl Iterator<Item = (Role, &Op)> {
         [

@@ -150,14 +150,16 @@ impl Reloader {
         self.shadows.retain(|id, _| present(id));
         self.probation.retain(|id, _| present(id));
         self.generation.retain(|id, _| present(id));
-        match watch::Watcher::new(
-            &watched_files(plan),
-            std::slice::from_ref(&self.control),
-            plan.reload.debounce,
-        ) {
-            Ok(watcher) => self.watcher = watcher,
-            Err(e) => {
-                tracing::warn!(pipeline = %plan.name, "cannot watch the new stages' files: {e:#}")
+        if self.watcher.is_some() {
+            match watch::Watcher::new(
+                &watched_files(plan),
+                std::slice::from_ref(&self.control),
+                plan.reload.debounce,
+            ) {
+                Ok(watcher) => self.watcher = Some(watcher),
+                Err(e) => {
+                    tracing::warn!(pipeline = %plan.name, "cannot watch the new stages' files: {e:#}")
+                }
             }
         }
         self.running = plan.clone();

@@ -79,6 +79,20 @@ pub enum News {
     Manifest(Box<Result<Bound, ManifestErrors>>),
 }
 
+/// Where a running pipeline's new versions come from.
+pub enum Updates {
+    /// Its manifest and components are watched, and read again when they
+    /// change (`wasmstream run`).
+    Watch(Arc<Runtime>),
+    /// Whole new plans are bound elsewhere and handed over (a server's
+    /// deploys); each is taken as an edited manifest, under the same
+    /// preparation, refusal and rollback rules. Nothing is watched.
+    Pushed(
+        Arc<Runtime>,
+        mpsc::UnboundedReceiver<Result<Bound, ManifestErrors>>,
+    ),
+}
+
 /// A manifest edit the scheduler applies between two batches.
 pub enum Edit {
     /// Run this plan from now on: stages or sinks added, removed or
@@ -107,12 +121,14 @@ pub struct Reloader {
     control: PathBuf,
     probation_batches: u32,
     events: EventLog,
-    watcher: watch::Watcher,
+    /// The files watched, unless plans are pushed.
+    watcher: Option<watch::Watcher>,
     /// The running pipeline, to tell manifest edits from it.
     running: PipelinePlan,
     done_tx: mpsc::UnboundedSender<Done>,
     done: mpsc::UnboundedReceiver<Done>,
-    manifests_tx: mpsc::UnboundedSender<Result<Bound, ManifestErrors>>,
+    /// Where a manifest read again is sent; `None` when plans are pushed.
+    manifests_tx: Option<mpsc::UnboundedSender<Result<Bound, ManifestErrors>>>,
     manifests: mpsc::UnboundedReceiver<Result<Bound, ManifestErrors>>,
     generation: HashMap<String, u64>,
     probation: HashMap<String, Probation>,
@@ -124,20 +140,28 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Starts watching `plan`'s manifest and components, sets up its
-    /// stages' shadows, and records the versions starting.
+    /// Starts taking `updates` for `plan` (watching its manifest and
+    /// components, or waiting for plans pushed), sets up its stages'
+    /// shadows, and records the versions starting.
     pub fn start(
         plan: &PipelinePlan,
-        runtime: Arc<Runtime>,
+        updates: Updates,
         stages: &mut [StageRunner],
     ) -> Result<Reloader> {
         let control = events::control_dir(&plan.file, &plan.name);
         let mut events = EventLog::open(&control, &plan.name)?;
-        let watcher = watch::Watcher::new(
-            &watched_files(plan),
-            std::slice::from_ref(&control),
-            plan.reload.debounce,
-        )?;
+        let (runtime, watcher, manifests_tx, manifests) = match updates {
+            Updates::Watch(runtime) => {
+                let watcher = watch::Watcher::new(
+                    &watched_files(plan),
+                    std::slice::from_ref(&control),
+                    plan.reload.debounce,
+                )?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                (runtime, Some(watcher), Some(tx), rx)
+            }
+            Updates::Pushed(runtime, plans) => (runtime, None, None, plans),
+        };
         for (stage, runner) in plan.stages.iter().zip(stages.iter()) {
             if let Some(component) = stage.step.operator() {
                 let mut started =
@@ -149,7 +173,6 @@ impl Reloader {
             debug_assert_eq!(runner.id(), stage.id.as_str());
         }
         let (done_tx, done) = mpsc::unbounded_channel();
-        let (manifests_tx, manifests) = mpsc::unbounded_channel();
         let mut reloader = Reloader {
             runtime,
             manifest: plan.file.clone(),
@@ -176,13 +199,13 @@ impl Reloader {
         Ok(reloader)
     }
 
-    /// Reads the manifest again, on the blocking pool.
+    /// Reads the manifest again, on the blocking pool (when it is
+    /// watched).
     fn read_manifest(&self) {
-        let (file, runtime, tx) = (
-            self.manifest.clone(),
-            self.runtime.clone(),
-            self.manifests_tx.clone(),
-        );
+        let Some(tx) = self.manifests_tx.clone() else {
+            return;
+        };
+        let (file, runtime) = (self.manifest.clone(), self.runtime.clone());
         tokio::task::spawn_blocking(move || {
             let _ = tx.send(crate::plan::load(&file, &runtime));
         });
@@ -195,7 +218,12 @@ impl Reloader {
             return std::future::pending().await;
         };
         tokio::select! {
-            Some(path) = reloader.watcher.changes.recv() => News::Changed(path),
+            Some(path) = async {
+                match reloader.watcher.as_mut() {
+                    Some(watcher) => watcher.changes.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => News::Changed(path),
             Some(read) = reloader.manifests.recv() => News::Manifest(Box::new(read)),
             else => std::future::pending().await,
         }
@@ -213,7 +241,7 @@ impl Reloader {
     /// what changed, and swaps in what is ready. Never waits. Returns the
     /// manifest edits for the scheduler to apply from this batch.
     pub fn between_batches(&mut self, stages: &mut [StageRunner], next: u64) -> Vec<Edit> {
-        while let Ok(path) = self.watcher.changes.try_recv() {
+        while let Some(Ok(path)) = self.watcher.as_mut().map(|w| w.changes.try_recv()) {
             self.changed(&path, stages);
         }
         while let Ok(read) = self.manifests.try_recv() {

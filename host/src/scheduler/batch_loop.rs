@@ -3,7 +3,6 @@
 //! due at this boundary, cuts a batch from the sources, logs its intent,
 //! runs it, and checkpoints when due.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,13 +10,12 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::feed::{self, Feed, Input};
-use super::{OnProbation, Scheduler, Summary};
+use super::{BatchFigures, OnProbation, Scheduler, Summary};
 use crate::checkpoint::Intent;
 use crate::connector;
-use crate::plugin::Runtime;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
-use crate::reload::{Edit, News, Reloader};
+use crate::reload::{Edit, News, Reloader, Updates};
 use crate::sink::BatchInfo;
 use crate::source;
 
@@ -56,7 +54,7 @@ impl Scheduler {
     /// flushes the sinks and writes a last checkpoint.
     pub(super) async fn run(
         mut self,
-        reload: Option<Arc<Runtime>>,
+        updates: Option<Updates>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Summary> {
         let (stop_sources, sources_stop) = watch::channel(false);
@@ -67,8 +65,10 @@ impl Scheduler {
             .map(|s| Feed::new(s, connector::start_source(s, sources_stop.clone())))
             .collect();
         self.recover(&mut feeds).await?;
-        if let Some(runtime) = reload.filter(|_| self.plan.reload.watch) {
-            match Reloader::start(&self.plan, runtime, &mut self.stages) {
+        let updates =
+            updates.filter(|u| self.plan.reload.watch || matches!(u, Updates::Pushed(..)));
+        if let Some(updates) = updates {
+            match Reloader::start(&self.plan, updates, &mut self.stages) {
                 Ok(reloader) => self.reloader = Some(reloader),
                 // A read-only folder, say: the pipeline runs all the same.
                 Err(e) => tracing::warn!(pipeline = %self.plan.name, "hot reload is off: {e:#}"),
@@ -218,6 +218,17 @@ impl Scheduler {
         }
         feed::committed(feeds)?;
         let scheduling = started.duration_since(scheduled);
+        if let Some(figures) = &self.figures {
+            let batch = BatchFigures {
+                id: info.id,
+                time_ms,
+                records: records as u64,
+                scheduling_ms: scheduling.as_millis() as u64,
+                processing_ms: started.elapsed().as_millis() as u64,
+            };
+            let summary = self.summary.clone();
+            figures.send_modify(|f| f.batch_done(summary, batch));
+        }
         tracing::debug!(
             pipeline = %self.plan.name,
             batch = info.id,

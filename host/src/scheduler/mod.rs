@@ -37,30 +37,64 @@ use crate::checkpoint::Store;
 use crate::connector;
 use crate::operator::Operator;
 use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
-use crate::plugin::Runtime;
-use crate::reload::Reloader;
+use crate::reload::{Reloader, Updates};
 use crate::sink::Sink;
 use crate::stage::{Calls, StageError, StageRunner};
 use crate::state::SpillFile;
 
-pub use crate::summary::Summary;
+pub use crate::summary::{BatchFigures, Figures, Summary};
 
-/// Runs `pipeline` until its sources end or `stop` becomes true, then
+/// How [`run`] runs a pipeline.
+pub struct Options {
+    /// Discard the pipeline's checkpoints and start from nothing, rather
+    /// than resume.
+    pub fresh: bool,
+    /// Where new versions come from (see [`crate::reload`]); `None`: hot
+    /// reload is off.
+    pub updates: Option<Updates>,
+    /// Becomes `true` to stop: the running batch and one last one over
+    /// everything read are finished, and the sinks flushed.
+    pub stop: watch::Receiver<bool>,
+    /// Where each batch's figures are published as it ends, if anyone
+    /// watches.
+    pub figures: Option<watch::Sender<Figures>>,
+    /// The operator calls it may run at once, shared with other
+    /// pipelines (a tenant's, on a server); `None`: as many as there are
+    /// cores, its own.
+    pub calls: Option<Calls>,
+}
+
+impl Options {
+    /// Resume, no hot reload, nobody watching: stop when `stop` says.
+    pub fn new(stop: watch::Receiver<bool>) -> Options {
+        Options {
+            fresh: false,
+            updates: None,
+            stop,
+            figures: None,
+            calls: None,
+        }
+    }
+}
+
+/// Runs `pipeline` until its sources end or it is asked to stop, then
 /// finishes the last batch and flushes the sinks. A checkpointed pipeline
 /// first resumes from its checkpoint folder, unless `fresh` discards it.
-///
-/// With `reload` (the runtime to load new versions with), the manifest and
-/// the components are watched, and new versions swapped in between batches
-/// (see [`crate::reload`]).
-pub async fn run(
-    pipeline: Bound,
-    fresh: bool,
-    reload: Option<Arc<Runtime>>,
-    stop: watch::Receiver<bool>,
-) -> Result<Summary> {
+/// New versions from `updates` are swapped in between batches.
+pub async fn run(pipeline: Bound, options: Options) -> Result<Summary> {
     let name = pipeline.plan.name.clone();
-    Scheduler::new(pipeline, fresh)?
-        .run(reload, stop)
+    let Options {
+        fresh,
+        updates,
+        stop,
+        figures,
+        calls,
+    } = options;
+    let calls = calls.unwrap_or_else(|| Calls::new(Semaphore::new(calls_at_once())));
+    let mut scheduler = Scheduler::new(pipeline, fresh, calls)?;
+    scheduler.figures = figures;
+    scheduler
+        .run(updates, stop)
         .await
         .with_context(|| format!("pipeline `{name}`"))
 }
@@ -88,6 +122,8 @@ struct Scheduler {
     run: u64,
     /// Hot reload, when the pipeline's files are watched.
     reloader: Option<Reloader>,
+    /// Where each batch's figures go, if anyone watches.
+    figures: Option<watch::Sender<Figures>>,
 }
 
 /// A batch failed in a stage whose new version is on probation: it is to be
@@ -97,7 +133,7 @@ struct Scheduler {
 struct OnProbation(StageError);
 
 impl Scheduler {
-    fn new(pipeline: Bound, fresh: bool) -> Result<Self> {
+    fn new(pipeline: Bound, fresh: bool, calls: Calls) -> Result<Self> {
         let Bound { plan, stages } = pipeline;
         let sinks = plan
             .sinks
@@ -108,7 +144,6 @@ impl Scheduler {
             plan.checkpoint.as_ref().map(|c| c.dir.as_path()),
             &plan.name,
         );
-        let calls = Calls::new(Semaphore::new(calls_at_once()));
         let stages = stages
             .iter()
             .map(|s| stage_runner(&plan, s, &spill, &calls))
@@ -130,6 +165,7 @@ impl Scheduler {
             input_ended: false,
             run: new_run_id(),
             reloader: None,
+            figures: None,
         })
     }
 }
