@@ -559,3 +559,149 @@ fn a_server_killed_mid_stream_resumes_every_pipeline_exactly_once() {
     assert_exactly_once(&counted(&a_out), records);
     assert_exactly_once(&counted(&b_out), records);
 }
+
+/// A tenant's pipeline of `records` generated records (`rate` a second)
+/// through `misbehaving_map` with `settings`, into files at `out/<name>`.
+fn misbehaving_pipeline(
+    dir: &Path,
+    name: &str,
+    interval: &str,
+    records: u64,
+    rate: u64,
+    settings: &str,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let manifest = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"
+[pipeline]
+name = "{name}"
+batch_interval = "{interval}"
+
+[[sources]]
+id = "in"
+kind = "generator"
+records = {records}
+rate = {rate}
+
+[[stages]]
+id = "map"
+kind = "map"
+input = "in"
+component = {component}
+{settings}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "map"
+path = "out/{name}"
+"#,
+        component = toml_path(&wasm("misbehaving_map")),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    manifest
+}
+
+/// The longest a batch of B may start late, measured as the gaps between
+/// its output files less its interval: ten intervals, for a 2-core
+/// machine that runs other tests beside this one.
+const B_LATE: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[test]
+fn a_tenants_looping_hoarding_and_trapping_pipelines_back_off_while_another_tenant_keeps_its_interval()
+ {
+    let dir = scratch("hosting-isolation");
+    let server = Server::start(&dir);
+    let a = server.tenant("a", &["--calls-at-once", "1"]);
+    let b = server.tenant("b", &[]);
+    let records = 600;
+    // Triggered by no record: it passes everything through.
+    let steady = misbehaving_pipeline(
+        &dir.join("b"),
+        "steady",
+        "100ms",
+        records,
+        100,
+        "params = { mode = \"panic\", on = \"never\" }",
+    );
+    server.ok(&b, &["deploy", steady.to_str().unwrap()]);
+    let b_out = server.files("b", "out/steady");
+    server
+        .process
+        .wait_until("B's pipeline writes", || b_out.is_dir());
+
+    let hostile = [
+        (
+            "spin",
+            "params = { mode = \"loop\" }\nlimits = { cpu = \"1s\" }",
+            "exceeded its CPU budget of 1000 ms per call",
+        ),
+        (
+            "hoard",
+            "params = { mode = \"hog\" }\nlimits = { memory = \"16MiB\" }",
+            "exceeded its memory limit of 16 MiB",
+        ),
+        ("trap", "params = { mode = \"panic\" }", "operator panicked"),
+    ];
+    for (name, settings, _) in &hostile {
+        let manifest = misbehaving_pipeline(&dir.join("a"), name, "100ms", 1000, 100, settings);
+        server.ok(&a, &["deploy", manifest.to_str().unwrap()]);
+    }
+    for (name, _, reason) in &hostile {
+        server
+            .process
+            .wait_until(&format!("A's `{name}` is failed and backing off"), || {
+                let status = server.ok(&a, &["status", name]);
+                status.contains("state:    backing-off") && status.contains(reason)
+            });
+    }
+    server
+        .process
+        .wait_until("A's `trap` was restarted and failed again", || {
+            server
+                .ok(&a, &["logs", "trap"])
+                .contains("(restart 2 of 5)")
+        });
+    server
+        .process
+        .wait_until("B's pipeline wrote every record", || {
+            crate::support::output_lines(&b_out).len() == records as usize
+        });
+
+    let mut seqs: Vec<u64> = crate::support::output_lines(&b_out)
+        .iter()
+        .map(|line| {
+            line["{\"seq\":".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..records).collect::<Vec<_>>(),
+        "B's output is complete, each record once"
+    );
+    let mut written: Vec<_> = std::fs::read_dir(&b_out)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .collect();
+    written.sort();
+    let late = written
+        .windows(2)
+        .map(|w| {
+            w[1].duration_since(w[0])
+                .unwrap_or_default()
+                .saturating_sub(std::time::Duration::from_millis(100))
+        })
+        .max()
+        .unwrap();
+    println!("B's batches started at most {late:?} late while A's pipelines failed beside it");
+    assert!(late <= B_LATE, "B's batches were {late:?} late");
+    let status = server.ok(&b, &["status", "steady"]);
+    assert!(status.contains("restarts: 0"), "{status}");
+}

@@ -8,7 +8,7 @@
 //! new plan as a hot reload.
 
 use std::collections::BTreeMap;
-use std::path::{Component as PathPart, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CacheArgs;
 use super::client::{Client, Connection};
-use crate::plan::{self, PipelinePlan};
+use crate::plan;
 use crate::serve::wire::{Deploy, Deployed};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let client = args.connection.client()?;
     let folder = std::path::absolute(args.manifest.parent().unwrap_or(Path::new(".")))?;
-    let (plan, components) = portable(bound.plan, &folder)?;
+    let (plan, components) = bound.plan.portable(&folder)?;
     let uploaded = upload_missing(&client, &components)?;
     let name = plan.name.clone();
     let deployed: Deployed = client
@@ -77,44 +77,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("note: {note}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `plan` as a server takes it: its files relative to `folder` (the
-/// manifest's), its components named `<sha256>.wasm`; and each
-/// component's local file by hash.
-fn portable(
-    mut plan: PipelinePlan,
-    folder: &Path,
-) -> Result<(PipelinePlan, BTreeMap<String, PathBuf>)> {
-    for data in plan.data_paths_mut() {
-        *data.path = relative(folder, &std::path::absolute(&*data.path)?);
-    }
-    let mut files = BTreeMap::new();
-    for found in plan.components_mut() {
-        let component = found.component;
-        files.insert(component.digest.clone(), component.path.clone());
-        component.path = PathBuf::from(format!("{}.wasm", component.digest));
-    }
-    plan.file = PathBuf::from(plan.file.file_name().unwrap_or_default());
-    Ok((plan, files))
-}
-
-/// `path` relative to `folder`, both absolute: `../` where it lies
-/// outside (which a server refuses, saying so).
-fn relative(folder: &Path, path: &Path) -> PathBuf {
-    let (a, b): (Vec<_>, Vec<_>) = (folder.components().collect(), path.components().collect());
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut out = PathBuf::new();
-    for _ in common..a.len() {
-        out.push(PathPart::ParentDir);
-    }
-    for part in &b[common..] {
-        out.push(part);
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// What was sent.
@@ -156,23 +118,4 @@ fn upload_missing(client: &Client, components: &BTreeMap<String, PathBuf>) -> Re
         count: missing.len(),
         bytes: total,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_made_relative_to_the_manifest_folder() {
-        let folder = Path::new("/home/u/pipe");
-        assert_eq!(
-            relative(folder, Path::new("/home/u/pipe/out")),
-            Path::new("out")
-        );
-        assert_eq!(relative(folder, Path::new("/home/u/pipe")), Path::new("."));
-        assert_eq!(
-            relative(folder, Path::new("/home/u/data/in")),
-            Path::new("../data/in")
-        );
-    }
 }

@@ -41,12 +41,15 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         config,
         |started| {
             let url = format!("http://{}", started.address);
-            println!("listening on {url} (data in {})", data.display());
+            let mut said = format!("listening on {url} (data in {})\n", data.display());
             if let Some(token) = &started.admin_token {
-                println!("admin token (shown this once; keep it): {token}");
-                println!("  wasmstream login --server {url} --token {token}");
+                said += &format!("admin token (shown this once; keep it): {token}\n");
+                said += &format!("  wasmstream login --server {url} --token {token}\n");
             }
-            println!("resumed {} pipelines", started.resumed);
+            said += &format!("resumed {} pipelines\n", started.resumed);
+            // Whoever started the server may have stopped listening; it
+            // serves on all the same.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), said.as_bytes());
         },
         stop,
     )

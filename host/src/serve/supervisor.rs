@@ -21,7 +21,7 @@ use super::area::Area;
 use super::registry::{Registry, Tenant};
 use super::wire::{PipelineInfo, State};
 use crate::manifest::ManifestErrors;
-use crate::plan::{Bound, PipelinePlan};
+use crate::plan::{Bound, PipelinePlan, SourceKind};
 use crate::plugin::Runtime;
 use crate::reload::Updates;
 use crate::scheduler::{self, Figures, Options};
@@ -339,6 +339,14 @@ impl Supervisor {
             .prepare(&tenant_record, uploaded)
             .await
             .map_err(|errors| anyhow::anyhow!("{}", errors.join("; ")))?;
+        // The folders its directory sources read: in the tenant's area,
+        // where nothing else would make them.
+        for source in &bound.plan.sources {
+            if let SourceKind::Directory { path, .. } = &source.kind {
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("cannot create source `{}`'s folder", source.id))?;
+            }
+        }
         let share = self.share(&tenant_record)?;
         let (updates, plans) = mpsc::unbounded_channel();
         let (figures, watching) = watch::channel(Figures::default());
