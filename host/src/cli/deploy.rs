@@ -53,10 +53,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )
         .with_context(|| format!("the server refused pipeline `{name}`"))?;
     println!(
-        "uploaded {} of {} components ({}); the rest were on {} already",
+        "uploaded {} of {} components ({}); {} already on {}",
         uploaded.count,
         components.len(),
         indicatif::HumanBytes(uploaded.bytes),
+        components.len() - uploaded.count,
         client.server()
     );
     let p = &deployed.pipeline;
