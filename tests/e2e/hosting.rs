@@ -705,3 +705,91 @@ fn a_tenants_looping_hoarding_and_trapping_pipelines_back_off_while_another_tena
     let status = server.ok(&b, &["status", "steady"]);
     assert!(status.contains("restarts: 0"), "{status}");
 }
+
+#[test]
+fn login_saves_the_server_and_token_logs_follow_and_sigterm_stops_cleanly() {
+    let dir = scratch("hosting-login");
+    let server = Server::start(&dir);
+    let config = dir.join("config");
+    // Only what `login` saved: no flags, no environment.
+    let cli = |args: &[&str]| -> String {
+        let out = crate::support::wasmstream()
+            .args(args)
+            .env("XDG_CONFIG_HOME", &config)
+            .env_remove("WASMSTREAM_SERVER")
+            .env_remove("WASMSTREAM_TOKEN")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "wasmstream {args:?}:\n{stdout}\n{stderr}"
+        );
+        stdout.into_owned()
+    };
+    let said = cli(&["login", "--server", &server.url, "--token", &server.admin]);
+    assert!(said.contains("as the admin"), "{said}");
+    let saved = config.join("wasmstream/config.toml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(&saved)
+            .unwrap()
+            .contains(&server.admin)
+    );
+
+    cli(&["tenant", "create", "a"]);
+    let quota = cli(&[
+        "tenant",
+        "quota",
+        "a",
+        "--pipelines",
+        "3",
+        "--cpu-per-second",
+        "500ms",
+    ]);
+    assert!(
+        quota.contains("a: 0 of 3 pipelines") && quota.contains("CPU a second 500 ms"),
+        "{quota}"
+    );
+    assert!(cli(&["tenant", "ls"]).contains("a: 0 of 3 pipelines"));
+    let token = cli(&["token", "create", "--tenant", "a"]);
+    let said = cli(&["login", "--server", &server.url, "--token", token.trim()]);
+    assert!(said.contains("as tenant `a`"), "{said}");
+    let manifest = counting_pipeline(&dir.join("a"), "counts", 1_000_000, 200, "");
+    cli(&["deploy", manifest.to_str().unwrap()]);
+
+    let follow = Running::start(
+        &[
+            "logs",
+            "counts",
+            "--follow",
+            "--server",
+            &server.url,
+            "--token",
+            token.trim(),
+        ],
+        Stdio::null(),
+    );
+    follow.wait_for_stdout("running version 1");
+    install(&dir.join("a/op.wasm"), &versioned_counter("v01", "ok"));
+    cli(&["deploy", manifest.to_str().unwrap()]);
+    let line = follow.wait_for_stdout("deployed version 2");
+    assert!(line.contains("handed to the running pipeline"), "{line}");
+    drop(follow);
+
+    let Server { process, data, .. } = server;
+    process.terminate();
+    let stopped = process.finish();
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    assert!(stopped.stderr.contains("stopped"), "{}", stopped.stderr);
+    let (process, _) = Server::launch(&data);
+    let resumed = process.wait_for_stdout("resumed");
+    assert!(resumed.contains("resumed 1 pipelines"), "{resumed}");
+}

@@ -370,6 +370,11 @@ impl Running {
         self.signal("-INT");
     }
 
+    /// Sends SIGTERM, as a service manager does to stop a server.
+    pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
     /// Sends SIGKILL: the process dies at once, mid-whatever it was doing.
     pub fn kill(self) -> Output {
         self.signal("-KILL");

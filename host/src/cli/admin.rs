@@ -85,6 +85,10 @@ pub struct QuotaArgs {
     /// Operator calls the tenant runs at once (threads it holds).
     #[arg(long)]
     calls_at_once: Option<u32>,
+    /// CPU time its operators may use a second, over all its pipelines:
+    /// `500ms` (half a core).
+    #[arg(long, value_parser = units::duration)]
+    cpu_per_second: Option<std::time::Duration>,
     /// Kafka brokers it may reach: `host:port,...` (with --topic-prefix).
     #[arg(long, requires = "topic_prefix")]
     kafka_brokers: Option<String>,
@@ -123,6 +127,9 @@ impl QuotaArgs {
         if let Some(v) = self.calls_at_once {
             q.calls_at_once = v;
         }
+        if let Some(v) = self.cpu_per_second {
+            q.cpu_per_second_ms = Some(v.as_millis() as u64);
+        }
         if let (Some(brokers), Some(prefix)) = (&self.kafka_brokers, &self.topic_prefix) {
             q.kafka = Some(KafkaGrant {
                 brokers: brokers.split(',').map(|b| b.trim().to_owned()).collect(),
@@ -139,7 +146,7 @@ fn show(t: &TenantInfo) {
         format!("{} (topics `{}*`)", k.brokers.join(","), k.topic_prefix)
     });
     println!(
-        "{}: {} of {} pipelines; per operator {} and {} ms a call; state {}; components {}, uploads {}; {} calls at once; records/s {}; kafka {kafka}",
+        "{}: {} of {} pipelines; per operator {} and {} ms a call; state {}; components {}, uploads {}; {} calls at once; CPU a second {}; records/s {}; kafka {kafka}",
         t.name,
         t.pipelines,
         q.pipelines,
@@ -149,6 +156,8 @@ fn show(t: &TenantInfo) {
         indicatif::HumanBytes(q.component_bytes),
         indicatif::HumanBytes(q.upload_bytes),
         q.calls_at_once,
+        q.cpu_per_second_ms
+            .map_or("unlimited".into(), |ms| format!("{ms} ms")),
         q.records_per_second
             .map_or("unlimited".into(), |r| r.to_string()),
     );

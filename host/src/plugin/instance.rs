@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
@@ -17,16 +17,18 @@ use super::bindings::{
 };
 use super::pace::{CallSize, Pace};
 use super::sandbox::bounded;
-use super::{EPOCH_TICK, OperatorKind, Plugin, StoreData};
+use super::{OperatorKind, Plugin, StoreData};
 
 /// What one instance may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The most linear memory the instance may grow to.
     pub memory_bytes: usize,
-    /// The longest one call may run, in wall time measured by the
-    /// engine's epoch. A batch is split into calls that fit (see
-    /// [`Pace`]).
+    /// The most CPU time one call may use: its thread's own CPU time,
+    /// looked at on the engine's epoch, so time spent waiting for a core
+    /// is not charged (see [`super::budget`]); a call blocked without
+    /// using CPU is stopped after four times this on the clock. A batch
+    /// is split into calls that fit (see [`Pace`]).
     #[serde(with = "humantime_serde")]
     pub cpu: Duration,
 }
@@ -240,9 +242,14 @@ impl Instance {
         // What a call returns is bounded by the instance's memory already;
         // wasmtime's own cap (128 MiB) would fail big outputs for nothing.
         store.set_hostcall_fuel(limits.memory_bytes.saturating_mul(2));
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(budget_ticks(limits.cpu));
-        store.data_mut().start_call();
+        store.epoch_deadline_callback(|store| {
+            Ok(match store.data().budget.look_again() {
+                Some(ticks) => UpdateDeadline::Continue(ticks),
+                None => UpdateDeadline::Interrupt,
+            })
+        });
+        let ticks = store.data_mut().start_call(limits.cpu);
+        store.set_epoch_deadline(ticks);
 
         let instance = plugin
             .pre
@@ -291,8 +298,8 @@ impl Instance {
         size: Option<CallSize>,
         f: impl FnOnce(&mut Store<StoreData>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        self.store.set_epoch_deadline(budget_ticks(self.limits.cpu));
-        self.store.data_mut().start_call();
+        let ticks = self.store.data_mut().start_call(self.limits.cpu);
+        self.store.set_epoch_deadline(ticks);
         f(&mut self.store, &self.exports).map_err(|e| classify(&self.store, self.limits, size, e))
     }
 
@@ -634,10 +641,6 @@ impl Instance {
         result?;
         Ok(ByteList::concat(parts))
     }
-}
-
-fn budget_ticks(cpu: Duration) -> u64 {
-    (cpu.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
 }
 
 fn classify(

@@ -10,6 +10,8 @@
 //! the stage's memory limit and per-call CPU budget attached to its store.
 
 pub mod bindings;
+mod budget;
+pub use budget::thread_cpu;
 mod cache;
 mod instance;
 mod pace;

@@ -19,6 +19,7 @@ use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::log;
+use super::budget::Budget;
 
 /// How many log lines one call may emit before the rest are dropped (and
 /// counted), so a chatty operator cannot flood the host's log.
@@ -55,6 +56,8 @@ pub struct StoreData {
     /// message arrives this way just before the trap.
     pub(crate) last_error: Option<String>,
     logged: u32,
+    /// The running call's CPU budget.
+    pub(crate) budget: Budget,
 }
 
 impl StoreData {
@@ -77,13 +80,18 @@ impl StoreData {
             limiter: Limiter::new(memory_bytes),
             last_error: None,
             logged: 0,
+            budget: Budget::start(Duration::ZERO),
         }
     }
 
     /// Clears what the previous call left behind.
-    pub(crate) fn start_call(&mut self) {
+    /// A call with a CPU budget of `cpu` starts: returns the epoch ticks
+    /// to its deadline.
+    pub(crate) fn start_call(&mut self, cpu: Duration) -> u64 {
         self.last_error = None;
         self.logged = 0;
+        self.budget = Budget::start(cpu);
+        self.budget.first_deadline()
     }
 }
 

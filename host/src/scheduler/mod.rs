@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::checkpoint::Store;
 use crate::connector;
@@ -90,7 +90,7 @@ pub async fn run(pipeline: Bound, options: Options) -> Result<Summary> {
         figures,
         calls,
     } = options;
-    let calls = calls.unwrap_or_else(|| Calls::new(Semaphore::new(calls_at_once())));
+    let calls = calls.unwrap_or_else(|| Calls::new(calls_at_once()));
     let mut scheduler = Scheduler::new(pipeline, fresh, calls)?;
     scheduler.figures = figures;
     scheduler

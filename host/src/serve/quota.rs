@@ -33,6 +33,10 @@ pub struct Quota {
     /// Operator calls the tenant runs at once, over all its pipelines:
     /// the threads it may hold.
     pub calls_at_once: u32,
+    /// CPU time its operator calls may use a second, over all its
+    /// pipelines, in milliseconds (1000: one core); calls past it wait.
+    /// None: as much as its calls at once can use.
+    pub cpu_per_second_ms: Option<u64>,
     /// The Kafka brokers and topics its pipelines may use; none: no Kafka.
     pub kafka: Option<KafkaGrant>,
 }
@@ -48,6 +52,7 @@ impl Default for Quota {
             upload_bytes: 64 * MIB,
             records_per_second: None,
             calls_at_once: 2,
+            cpu_per_second_ms: None,
             kafka: None,
         }
     }

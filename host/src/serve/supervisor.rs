@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::area::Area;
@@ -37,6 +37,23 @@ const LONGEST_BACKOFF: Duration = Duration::from_secs(60);
 type Key = (String, String);
 type PlanSender = mpsc::UnboundedSender<Result<Bound, ManifestErrors>>;
 
+/// Why a plan cannot run on the server, every reason.
+#[derive(Debug)]
+pub enum Unfit {
+    /// It is past the tenant's quota.
+    Quota(Vec<String>),
+    /// It reaches outside the tenant's area, names a component not
+    /// uploaded, or a component does not start.
+    Plan(Vec<String>),
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (Unfit::Quota(errors) | Unfit::Plan(errors)) = self;
+        f.write_str(&errors.join("; "))
+    }
+}
+
 /// A pipeline's task and what it reports.
 struct Running {
     stop: watch::Sender<bool>,
@@ -52,6 +69,9 @@ struct Shared {
     restarts: u32,
     /// Where a new version goes while it runs.
     updates: Option<PlanSender>,
+    /// A new version deployed while it was not running yet, for it to
+    /// take as soon as it is.
+    pending: Option<Bound>,
     figures: Option<watch::Receiver<Figures>>,
 }
 
@@ -100,7 +120,10 @@ impl Supervisor {
             return Ok(share.clone());
         }
         let runtime = Runtime::new(self.area.cache(&tenant.name))?;
-        let calls = Calls::new(Semaphore::new(tenant.quota.calls_at_once.max(1) as usize));
+        let mut calls = Calls::new(tenant.quota.calls_at_once as usize);
+        if let Some(ms) = tenant.quota.cpu_per_second_ms {
+            calls = calls.with_cpu_rate(Duration::from_millis(ms));
+        }
         let share = Arc::new(TenantShare { runtime, calls });
         tenants.insert(tenant.name.clone(), share.clone());
         Ok(share)
@@ -118,34 +141,42 @@ impl Supervisor {
         &self,
         tenant: &Tenant,
         uploaded: PipelinePlan,
-    ) -> Result<(Bound, Vec<String>), Vec<String>> {
-        let mut plan = self.area.place(&tenant.name, uploaded)?;
+    ) -> Result<(Bound, Vec<String>), Unfit> {
+        let mut plan = self
+            .area
+            .place(&tenant.name, uploaded)
+            .map_err(Unfit::Plan)?;
         let notes = tenant.quota.cap_sources(&tenant.name, &mut plan);
         let errors = tenant.quota.check(&tenant.name, &plan);
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(Unfit::Quota(errors));
         }
-        let share = self.share(tenant).map_err(|e| vec![format!("{e:#}")])?;
+        let failed = |e: String| Unfit::Plan(vec![e]);
+        let share = self.share(tenant).map_err(|e| failed(format!("{e:#}")))?;
         let bound = tokio::task::spawn_blocking(move || crate::plan::bind(&plan, &share.runtime))
             .await
-            .map_err(|e| vec![format!("binding the plan failed: {e}")])?
-            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+            .map_err(|e| failed(format!("binding the plan failed: {e}")))?
+            .map_err(|errors| Unfit::Plan(errors.iter().map(|e| e.to_string()).collect()))?;
         Ok((bound, notes))
     }
 
-    /// Hands `bound` to `tenant`'s running pipeline as a hot reload;
-    /// whether it was running to take it.
+    /// Hands `bound` to `tenant`'s pipeline as a hot reload: now if it
+    /// runs, or as soon as it does if it is starting or backing off.
+    /// Whether its task was there to take it.
     pub fn reload(&self, tenant: &str, bound: Bound) -> bool {
         let key = (tenant.to_owned(), bound.plan.name.clone());
         let running = self.running.lock().expect("running poisoned");
         let Some(run) = running.get(&key).filter(|r| !r.task.is_finished()) else {
             return false;
         };
-        let shared = run.shared.lock().expect("shared poisoned");
-        match (&shared.updates, shared.state) {
-            (Some(updates), Some(State::Running)) => updates.send(Ok(bound)).is_ok(),
-            _ => false,
+        let mut shared = run.shared.lock().expect("shared poisoned");
+        match &shared.updates {
+            Some(updates) => {
+                let _ = updates.send(Ok(bound));
+            }
+            None => shared.pending = Some(bound),
         }
+        true
     }
 
     /// Starts `tenant`'s pipeline `name` (the version deployed last),
@@ -338,7 +369,7 @@ impl Supervisor {
         let (bound, _) = self
             .prepare(&tenant_record, uploaded)
             .await
-            .map_err(|errors| anyhow::anyhow!("{}", errors.join("; ")))?;
+            .map_err(|unfit| anyhow::anyhow!("{unfit}"))?;
         // The folders its directory sources read: in the tenant's area,
         // where nothing else would make them.
         for source in &bound.plan.sources {
@@ -352,6 +383,11 @@ impl Supervisor {
         let (figures, watching) = watch::channel(Figures::default());
         {
             let mut shared = shared.lock().expect("shared poisoned");
+            // Deployed since this version was read: the reloader takes it
+            // as an edit (nothing, if it is this version after all).
+            if let Some(newer) = shared.pending.take() {
+                let _ = updates.send(Ok(newer));
+            }
             shared.updates = Some(updates);
             shared.figures = Some(watching);
             shared.state = Some(State::Running);

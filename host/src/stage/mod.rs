@@ -13,6 +13,7 @@
 //! [`StageRunner`] is a stage as the scheduler and hot reload see it.
 //! [`partitions()`] below is the table from plan steps to kinds.
 
+mod calls;
 mod kind;
 mod partitions;
 mod runner;
@@ -42,8 +43,8 @@ use partitions::{Partitions, Runner};
 use reduce::Fold;
 
 pub use crate::operator::{NativeOperator, Operator, WasmOperator};
+pub use calls::Calls;
 pub use event_time::{WINDOW_END, WINDOW_START};
-pub use partitions::Calls;
 pub use runner::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};
 pub(crate) use worker::Worker;

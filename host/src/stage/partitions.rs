@@ -10,10 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Semaphore;
-
 use anyhow::Context as _;
 
+use super::calls::{Calls, Slot};
 use super::kind::{Context, Keeps, Kept, Kind, Operators, Ran, Setup, Sides};
 use super::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE};
 use crate::checkpoint::{Bad, Reader, Writer};
@@ -75,9 +74,6 @@ pub(crate) trait Partitions: Send {
     /// allows (shared by every stage of a pipeline).
     fn bound(&mut self, calls: Calls);
 }
-
-/// How many operator calls a pipeline may run at once: one thread each.
-pub type Calls = Arc<Semaphore>;
 
 /// One partition: its operators, state, and the pending change.
 struct Partition<K: Kind> {
@@ -180,12 +176,12 @@ impl<K: Kind> Partitions for Runner<K> {
                     .expect("a partition per slot, returned after each batch");
                 let (kind, dead_letters) = (self.kind.clone(), dead_letters.clone());
                 let permit = match &self.calls {
-                    Some(calls) => Some(calls.clone().acquire_owned().await.expect("never closed")),
+                    Some(calls) => Some(calls.acquire().await),
                     None => None,
                 };
                 let failed = failed.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
+                    let _running = permit.map(Slot::running);
                     if failed.load(Ordering::Relaxed) {
                         return (partition, None);
                     }

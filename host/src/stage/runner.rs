@@ -6,8 +6,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::calls::Calls;
 use super::kind::{Context, Keeps};
-use super::partitions::{Calls, Partitions};
+use super::partitions::Partitions;
 use super::{Call, ShadowReport, WasmOperator, Worker};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::operator::Operator;

@@ -68,5 +68,5 @@ impl Partitions for Union {
     }
 
     /// A union calls no operator.
-    fn bound(&mut self, _: super::partitions::Calls) {}
+    fn bound(&mut self, _: super::Calls) {}
 }

@@ -35,7 +35,11 @@ impl SpillFile {
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                     .collect();
-                let name = format!("wasmstream-{plain}-{}.redb", std::process::id());
+                // Unique in this process too: two tenants of a server may
+                // each have a pipeline of this name.
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = format!("wasmstream-{plain}-{}-{n}.redb", std::process::id());
                 (std::env::temp_dir().join(name), true)
             }
         };

@@ -15,6 +15,7 @@ use super::{App, Caller, Refusal, read_json};
 use crate::plan::{Effect, PipelinePlan};
 use crate::reload::events::{self, Event};
 use crate::serve::registry::PipelineRecord;
+use crate::serve::supervisor::Unfit;
 use crate::serve::wire::{ApiError, Deploy, Deployed, LogPage, PipelineInfo, StateInfo};
 use crate::summary::Figures;
 
@@ -92,13 +93,12 @@ pub async fn deploy(
         .supervisor
         .prepare(&tenant, plan.clone())
         .await
-        .map_err(|errors| {
-            let status = match errors.iter().any(|e| e.contains("quota")) {
-                true => StatusCode::FORBIDDEN,
-                false => StatusCode::BAD_REQUEST,
+        .map_err(|unfit| {
+            let status = match unfit {
+                Unfit::Quota(_) => StatusCode::FORBIDDEN,
+                Unfit::Plan(_) => StatusCode::BAD_REQUEST,
             };
-            let name = &plan.name;
-            Refusal::new(status, format!("pipeline `{name}`: {}", errors.join("; ")))
+            Refusal::new(status, format!("pipeline `{}`: {unfit}", plan.name))
         })?;
     let before = match &existing {
         Some(record) => app
@@ -282,7 +282,15 @@ pub async fn events(
         .pipeline(&record.tenant, &name)
         .join("manifest.toml");
     let control = events::control_dir(&manifest, &name);
-    Ok(Json(events::read(&control).unwrap_or_default()))
+    let mut recorded = events::read(&control).unwrap_or_default();
+    // Files by name only: where the server keeps them is its own affair.
+    for event in &mut recorded {
+        event.file = event.file.take().map(|file| {
+            let name = std::path::Path::new(&file).file_name();
+            name.map_or(file.clone(), |n| n.to_string_lossy().into_owned())
+        });
+    }
+    Ok(Json(recorded))
 }
 
 /// How much state a pipeline keeps on disk.
