@@ -190,6 +190,8 @@ pub enum StageSettings {
     FlatMap(OperatorSettings),
     /// Fold each key's values.
     ReduceByKey(OperatorSettings),
+    /// Count each value.
+    CountByValue(CountSettings),
     /// Per-key state across batches.
     UpdateStateByKey(UpdateStateSettings),
     /// Merge streams (`inputs`).
@@ -207,6 +209,7 @@ settings!(StageSettings, "stage", {
     "filter" => Filter(OperatorSettings),
     "flat_map" => FlatMap(OperatorSettings),
     "reduce_by_key" => ReduceByKey(OperatorSettings),
+    "count_by_value" => CountByValue(CountSettings),
     "update_state_by_key" => UpdateStateByKey(UpdateStateSettings),
     "union" => Union(UnionSettings),
     "window" => Window(WindowSettings),
@@ -220,6 +223,7 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
     let runs_nothing = match kind {
         "union" => Some("a union runs no operator"),
         "window" => Some("a window stage runs no operator"),
+        "count_by_value" => Some("count_by_value counts by itself"),
         "count_by_value_and_window" => Some("count_by_value_and_window counts by itself"),
         _ => None,
     };
@@ -281,6 +285,11 @@ pub struct UpdateStateSettings {
     /// Default: keys are kept forever.
     pub ttl: Option<Spanned<String>>,
 }
+
+/// `kind = "count_by_value"`: the host counts, so it takes no settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountSettings {}
 
 /// `kind = "union"`: its streams are the stage's `inputs`.
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +386,7 @@ impl StageSettings {
             StageSettings::UpdateStateByKey(s) => Some(fields!(s)),
             StageSettings::ReduceByKeyAndWindow(s) => Some(fields!(s)),
             StageSettings::Union(_)
+            | StageSettings::CountByValue(_)
             | StageSettings::Window(_)
             | StageSettings::CountByValueAndWindow(_) => None,
         }

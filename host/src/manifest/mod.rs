@@ -21,7 +21,8 @@
 //! [[stages]]
 //! id = "words"
 //! kind = "flat_map"         # map | filter | flat_map | reduce_by_key | update_state_by_key | union
-//!                           # window | reduce_by_key_and_window | count_by_value_and_window
+//!                           # count_by_value | window | reduce_by_key_and_window
+//!                           # count_by_value_and_window
 //! input = "lines"
 //! component = "../../target/wasm32-wasip2/release/split_words.wasm"
 //!
@@ -134,6 +135,12 @@ pub struct PipelineSection {
     /// How often a batch is cut: `batch_interval = "500ms"`. Default `1s`,
     /// at least `10ms`.
     pub batch_interval: Option<Spanned<String>>,
+    /// When batches are cut: `trigger = "interval"` (default), one batch
+    /// every `batch_interval`; `"available-now"` (Spark's
+    /// `Trigger.AvailableNow`), the input there at start in batches as
+    /// fast as they run, no waiting for ticks, then stop. Every source
+    /// must end: a directory source reads the files there at start.
+    pub trigger: Option<Spanned<String>>,
     /// What a failed batch does: `on_error = "stop"` (default) ends the
     /// pipeline with the error; `"skip"` drops the batch and counts it;
     /// `"dead-letter"` takes each record an operator rejects out of the

@@ -22,7 +22,7 @@ pub enum Change {
         to: Duration,
     },
     /// A pipeline-wide setting that only a restart can change: `sources`,
-    /// `checkpoint`, `on_error`, `state_memory`, `backpressure`.
+    /// `checkpoint`, `on_error`, `state_memory`, `backpressure`, `trigger`.
     Setting {
         /// Which.
         name: String,
@@ -143,6 +143,11 @@ pub fn diff(running: &PipelinePlan, edited: &PipelinePlan) -> Vec<Change> {
             "backpressure",
             running.backpressure.to_string(),
             edited.backpressure.to_string(),
+        ),
+        (
+            "trigger",
+            format!("{:?}", running.trigger),
+            format!("{:?}", edited.trigger),
         ),
     ];
     for (name, from, to) in settings {

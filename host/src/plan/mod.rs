@@ -52,6 +52,9 @@ pub struct PipelinePlan {
     /// How often a batch is cut.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// When batches are cut.
+    #[serde(default)]
+    pub trigger: Trigger,
     /// What a failed batch does.
     pub on_error: OnError,
     /// Where records come from.
@@ -68,6 +71,18 @@ pub struct PipelinePlan {
     pub backpressure: bool,
     /// Hot reload.
     pub reload: ReloadPlan,
+}
+
+/// When batches are cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// One batch every interval.
+    #[default]
+    Interval,
+    /// What the sources hold at start, in batches as fast as they run,
+    /// then stop (every source ends).
+    AvailableNow,
 }
 
 /// Hot reload, resolved.

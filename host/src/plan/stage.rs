@@ -78,6 +78,9 @@ pub enum Step<Op = Component> {
     FlatMap(Op),
     /// Exchange by key, then fold each key's values.
     ReduceByKey(Op),
+    /// Count each distinct value in the batch (Spark's `countByValue`):
+    /// one `(value, count)` record per value, counted by the host.
+    CountByValue,
     /// Exchange by key, then update each key's state (kept across batches,
     /// forgotten after `ttl` without records).
     UpdateStateByKey(Op, #[serde(with = "humantime_serde")] Option<Duration>),
@@ -144,7 +147,10 @@ impl<Op> Step<Op> {
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
             | Step::ReduceByKeyAndWindow { reduce: op, .. } => Some(op),
-            Step::Union | Step::Window { .. } | Step::CountByValueAndWindow(_) => None,
+            Step::Union
+            | Step::CountByValue
+            | Step::Window { .. }
+            | Step::CountByValueAndWindow(_) => None,
         }
     }
 
@@ -164,7 +170,10 @@ impl<Op> Step<Op> {
             Step::FlatMap(_) => Some(OperatorKind::FlatMap),
             Step::ReduceByKey(_) | Step::ReduceByKeyAndWindow { .. } => Some(OperatorKind::Reduce),
             Step::UpdateStateByKey(..) => Some(OperatorKind::UpdateState),
-            Step::Union | Step::Window { .. } | Step::CountByValueAndWindow(_) => None,
+            Step::Union
+            | Step::CountByValue
+            | Step::Window { .. }
+            | Step::CountByValueAndWindow(_) => None,
         }
     }
 
@@ -175,6 +184,7 @@ impl<Op> Step<Op> {
             Step::Filter(_) => "filter",
             Step::FlatMap(_) => "flat_map",
             Step::ReduceByKey(_) => "reduce_by_key",
+            Step::CountByValue => "count_by_value",
             Step::UpdateStateByKey(..) => "update_state_by_key",
             Step::Union => "union",
             Step::Window { .. } => "window",
@@ -233,6 +243,7 @@ impl<Op> Step<Op> {
             Step::ReduceByKey(op) => Step::ReduceByKey(f(op, Role::Operator)?),
             Step::UpdateStateByKey(op, ttl) => Step::UpdateStateByKey(f(op, Role::Operator)?, *ttl),
             Step::Union => Step::Union,
+            Step::CountByValue => Step::CountByValue,
             Step::Window { length, slide } => Step::Window {
                 length: *length,
                 slide: *slide,
@@ -278,7 +289,10 @@ impl<Op> StagePlan<Op> {
                 found.push((Role::Operator, reduce));
                 found.extend(inverse.as_mut().map(|op| (Role::Inverse, op)));
             }
-            Step::Union | Step::Window { .. } | Step::CountByValueAndWindow(_) => {}
+            Step::Union
+            | Step::CountByValue
+            | Step::Window { .. }
+            | Step::CountByValueAndWindow(_) => {}
         }
         found.extend(self.shadow.as_mut().map(|op| (Role::Shadow, op)));
         found

@@ -197,3 +197,47 @@ fn a_stage_reading_a_late_stream_runs_after_the_stage_making_it() {
     let ids: Vec<&str> = plan.stages.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["lower", "count", "per-second", "first"]);
 }
+
+#[test]
+fn available_now_reads_the_folder_once_and_refuses_sources_that_never_end() {
+    let dir = folder("available-now");
+    let now = MANIFEST.replace(
+        "batch_interval = \"200ms\"",
+        "batch_interval = \"200ms\"\ntrigger = \"available-now\"",
+    );
+    let plan = plan(&dir, &now);
+    assert_eq!(plan.trigger, Trigger::AvailableNow);
+    assert_eq!(
+        plan.sources[0].kind,
+        SourceKind::Directory {
+            path: dir.join("data"),
+            watch: false
+        },
+        "a folder is read as it is at start"
+    );
+
+    let never_ends = now.replace(
+        "path = \"data\"\n",
+        "path = \"data\"\nwatch = true\n\n[[sources]]\nid = \"ticks\"\nkind = \"generator\"\n",
+    );
+    let file = dir.join("manifest.toml");
+    let manifest = crate::manifest::parse(&file, never_ends).unwrap();
+    let errors = resolve(&manifest).unwrap_err().to_string();
+    assert!(
+        errors.contains("sources[0].watch") && errors.contains("a watched folder never ends"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("sources[1].records")
+            && errors.contains("a generator without `records` never ends"),
+        "{errors}"
+    );
+
+    let typo = MANIFEST.replace("batch_interval = \"200ms\"", "trigger = \"once\"");
+    let manifest = crate::manifest::parse(&file, typo).unwrap();
+    let errors = resolve(&manifest).unwrap_err().to_string();
+    assert!(
+        errors.contains("pipeline.trigger") && errors.contains("\"once\" is not a trigger"),
+        "{errors}"
+    );
+}

@@ -13,6 +13,7 @@ use super::feed::{self, Feed, Input};
 use super::{BatchFigures, OnProbation, Scheduler, Summary};
 use crate::checkpoint::Intent;
 use crate::connector;
+use crate::plan::Trigger;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
 use crate::reload::{Edit, News, Reloader, Updates};
@@ -29,22 +30,40 @@ enum Woken {
     Reload(News),
 }
 
-/// The batch interval's ticker, and backpressure's rate estimator, which
-/// follows it.
+/// The batch interval's ticker (none for `available-now`: the next batch
+/// is cut as soon as the last is done), backpressure's rate estimator,
+/// which follows it, and how many bytes a batch takes.
 struct Clock {
     interval: Duration,
-    ticker: Interval,
+    ticker: Option<Interval>,
     rate: Option<RateEstimator>,
+    batch_bytes: usize,
 }
 
 impl Clock {
-    fn new(interval: Duration, backpressure: bool) -> Clock {
-        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    fn new(interval: Duration, trigger: Trigger, backpressure: bool) -> Clock {
+        let ticker = (trigger == Trigger::Interval).then(|| {
+            let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            ticker
+        });
         Clock {
             interval,
+            rate: (backpressure && ticker.is_some())
+                .then(|| RateEstimator::new(interval, Gains::default())),
             ticker,
-            rate: backpressure.then(|| RateEstimator::new(interval, Gains::default())),
+            batch_bytes: match trigger {
+                Trigger::Interval => feed::MAX_BATCH_BYTES,
+                Trigger::AvailableNow => feed::AVAILABLE_NOW_BATCH_BYTES,
+            },
+        }
+    }
+
+    /// When the next batch is due: the next tick, or now.
+    async fn tick(&mut self) -> Instant {
+        match &mut self.ticker {
+            Some(ticker) => ticker.tick().await,
+            None => Instant::now(),
         }
     }
 }
@@ -74,7 +93,11 @@ impl Scheduler {
                 Err(e) => tracing::warn!(pipeline = %self.plan.name, "hot reload is off: {e:#}"),
             }
         }
-        let mut clock = Clock::new(self.plan.interval, self.plan.backpressure);
+        let mut clock = Clock::new(
+            self.plan.interval,
+            self.plan.trigger,
+            self.plan.backpressure,
+        );
         let result: Result<()> = async {
             loop {
                 // In this order: when batches take longer than the interval
@@ -84,7 +107,7 @@ impl Scheduler {
                     biased;
                     _ = stop.wait_for(|stop| *stop) => Woken::Stop,
                     news = Reloader::news(self.reloader.as_mut()) => Woken::Reload(news),
-                    tick = clock.ticker.tick() => Woken::Tick(tick),
+                    tick = clock.tick() => Woken::Tick(tick),
                 };
                 let (stopping, scheduled) = match woken {
                     Woken::Tick(tick) => (false, tick),
@@ -171,7 +194,7 @@ impl Scheduler {
             self.apply(edit, feeds, clock, next).await?;
         }
         let time_ms = source::now_millis();
-        let (inputs, read) = feed::cut(feeds, time_ms).await?;
+        let (inputs, read) = feed::cut(feeds, time_ms, clock.batch_bytes).await?;
         let pushed_more = feeds.iter().any(|f| !f.buffer.is_empty());
         let all_ended = feeds.iter().all(|f| f.ended);
         let nothing = inputs.values().flatten().all(Batch::is_empty);
@@ -276,7 +299,7 @@ impl Scheduler {
             },
             Edit::Retime(retiming) => {
                 self.plan.interval = retiming.interval;
-                *clock = Clock::new(retiming.interval, clock.rate.is_some());
+                *clock = Clock::new(retiming.interval, self.plan.trigger, clock.rate.is_some());
                 for feed in feeds.iter_mut() {
                     let cap = retiming.source_caps.iter().find(|(id, _)| *id == feed.id);
                     if let Some((_, cap)) = cap {

@@ -16,13 +16,18 @@ use crate::source::{Pull, Started};
 /// The most bytes one batch takes from the sources; the rest waits for the
 /// next batch (and the bounded source channels push back meanwhile).
 pub(super) const MAX_BATCH_BYTES: usize = 256 << 20;
+/// The same for `trigger = "available-now"`, which cuts batches as fast as
+/// they run: smaller batches keep the memory a backlog takes low, and
+/// there is no interval for a bigger one to make the most of.
+pub(super) const AVAILABLE_NOW_BATCH_BYTES: usize = 16 << 20;
 
 /// Takes each source's next batch: what a pull source has now, what a
-/// push source has sent; up to the batch limits. Says what each pull
-/// source read.
+/// push source has sent; up to the batch limits (`max_bytes` over all).
+/// Says what each pull source read.
 pub(super) async fn cut(
     feeds: &mut [Feed],
     time: i64,
+    max_bytes: usize,
 ) -> Result<(HashMap<Stream, Vec<Batch>>, BTreeMap<String, Vec<Segment>>)> {
     let mut inputs = HashMap::new();
     let mut read = BTreeMap::new();
@@ -31,10 +36,8 @@ pub(super) async fn cut(
         let batch = match &mut feed.input {
             Input::Pull(slot) => {
                 let mut source = slot.take().expect("a pull source is back after each read");
-                let (max_records, max_bytes) = (
-                    feed.max_records,
-                    MAX_BATCH_BYTES.saturating_sub(bytes).max(1),
-                );
+                let (max_records, max_bytes) =
+                    (feed.max_records, max_bytes.saturating_sub(bytes).max(1));
                 let (source, result) = tokio::task::spawn_blocking(move || {
                     let result = source.read(max_records, max_bytes, time);
                     (source, result)
@@ -51,7 +54,7 @@ pub(super) async fn cut(
                 let mut taken = 0;
                 let mut batch = Batch::default();
                 while taken < feed.buffer.len()
-                    && (bytes + batch.byte_size() < MAX_BATCH_BYTES || taken == 0)
+                    && (bytes + batch.byte_size() < max_bytes || taken == 0)
                     && batch.len() < feed.max_records
                 {
                     batch.extend(&feed.buffer[taken]);

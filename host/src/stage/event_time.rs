@@ -51,6 +51,8 @@ impl Kind for EventTimeReduce {
         self.fold.route(side, partitions)
     }
 
+    const BY_KEY: bool = true;
+
     fn run(
         &self,
         ops: &mut Operators,

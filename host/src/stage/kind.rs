@@ -42,6 +42,25 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// evenly ([`crate::shuffle`]).
     fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch>;
 
+    /// Whether [`Kind::route`] sends each record by its key alone (an
+    /// exchange), so that runs of upstream partitions may be routed each
+    /// apart, by the stage's partitions in parallel, and put back together
+    /// in order.
+    const BY_KEY: bool = false;
+
+    /// Whether each partition folds its run of upstream records per key
+    /// before the exchange, with [`Kind::combine`], as Spark's
+    /// `reduceByKey` does (a map-side combine): then one record per key
+    /// per partition crosses the exchange, and [`Kind::run`] folds those.
+    /// Only for a [`Kind::BY_KEY`] kind reading one side.
+    const COMBINES: bool = false;
+
+    /// Folds `input` per key, before the exchange (see
+    /// [`Kind::COMBINES`]). A failure names a record of `input`.
+    fn combine(&self, _ops: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
+        Ok(input.clone())
+    }
+
     /// Runs one partition's share of a batch: `inputs` holds one batch per
     /// side. The state is read, not changed: the changes come back in
     /// [`Ran::pending`].

@@ -21,6 +21,7 @@ mod shadow;
 mod worker;
 
 // The kinds.
+mod count;
 mod event_time;
 mod filter;
 mod flat_map;
@@ -68,6 +69,7 @@ fn partitions(
         Step::Filter(op) => build.of(filter::Filter(op)),
         Step::FlatMap(op) => build.of(flat_map::FlatMap(op)),
         Step::ReduceByKey(op) => build.of(reduce::ReduceByKey(op)),
+        Step::CountByValue => build.of(count::CountByValue),
         Step::UpdateStateByKey(op, ttl) => build.of(update_state::UpdateStateByKey(op, ttl)),
         Step::Union => Box::new(union::Union),
         Step::Window { length, slide } => build.of(window::Window { length, slide }),

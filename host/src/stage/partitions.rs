@@ -136,6 +136,119 @@ impl<K: Kind> Runner<K> {
         })
     }
 
+    /// The exchange, run by the partitions in parallel: partition `p`
+    /// takes the `p`-th run of the upstream partitions, folds it per key
+    /// first if the kind combines, and splits it by key; each partition's
+    /// side is then its split of every run, in upstream order. Returns
+    /// each partition's sides and the dead letters the combine took out.
+    async fn exchange(
+        &mut self,
+        upstream: Vec<Batch>,
+        dead_letters: Option<Arc<str>>,
+    ) -> Result<(Vec<Vec<Batch>>, Vec<Batch>), Failed> {
+        let partitions = self.slots.len();
+        let mut runs: Vec<Vec<Batch>> = (0..partitions).map(|_| Vec::new()).collect();
+        let count = upstream.len();
+        for (i, batch) in upstream.into_iter().enumerate() {
+            runs[i * partitions / count.max(1)].push(batch);
+        }
+        let split = self
+            .each_partition(runs, move |kind, partition, run| {
+                let mut dead = Batch::default();
+                let mut folded = Vec::with_capacity(run.len());
+                for input in run {
+                    if !K::COMBINES {
+                        folded.push(input);
+                        continue;
+                    }
+                    let combine = |input: &Batch| kind.combine(&mut partition.ops, input);
+                    match with_dead_letters(input, dead_letters.as_deref(), &mut dead, combine) {
+                        Ok(records) => folded.push(records),
+                        Err(failed) => return Err(failed),
+                    }
+                }
+                Ok((kind.route(folded, partitions), dead))
+            })
+            .await?;
+        let mut sides: Vec<Vec<Batch>> = (0..partitions).map(|_| Vec::new()).collect();
+        let mut dead = Vec::new();
+        for (buckets, run_dead) in split {
+            for (side, bucket) in sides.iter_mut().zip(buckets) {
+                side.push(bucket);
+            }
+            dead.push(run_dead);
+        }
+        let sides = sides.into_iter().map(|side| vec![concat(side)]).collect();
+        Ok((sides, dead))
+    }
+
+    /// Runs `work` on each partition with its input, one task per
+    /// partition on the blocking pool (within the pipeline's bound on
+    /// calls), and returns what each made. Once one fails, those not yet
+    /// started are not run, the batch's pending changes are forgotten,
+    /// and the first failure is returned.
+    async fn each_partition<I, T>(
+        &mut self,
+        inputs: Vec<I>,
+        work: impl Fn(&K, &mut Partition<K>, I) -> Result<T, FailedOn> + Clone + Send + 'static,
+    ) -> Result<Vec<T>, Failed>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+    {
+        let mut tasks = Vec::with_capacity(inputs.len());
+        let failed = Arc::new(AtomicBool::new(false));
+        for (p, input) in inputs.into_iter().enumerate() {
+            let mut partition = self.slots[p]
+                .take()
+                .expect("a partition per slot, returned after each batch");
+            let (kind, work) = (self.kind.clone(), work.clone());
+            let permit = match &self.calls {
+                Some(calls) => Some(calls.acquire().await),
+                None => None,
+            };
+            let failed = failed.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let _running = permit.map(Slot::running);
+                if failed.load(Ordering::Relaxed) {
+                    return (partition, None);
+                }
+                let outcome = work(&kind, &mut partition, input);
+                if outcome.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                (partition, Some(outcome))
+            }));
+        }
+        let mut made = Vec::with_capacity(tasks.len());
+        let mut first_error = None;
+        for (p, task) in tasks.into_iter().enumerate() {
+            let (partition, result) = task.await.expect("operator calls do not panic the host");
+            self.slots[p] = Some(partition);
+            match result {
+                // Not run: another partition had failed the batch.
+                None => {}
+                Some(Ok(output)) => made.push(output),
+                Some(Err(failed)) if first_error.is_none() => {
+                    let (failure, input) = *failed;
+                    first_error = Some(Failed {
+                        partition: p,
+                        failure,
+                        input,
+                    })
+                }
+                Some(Err(_)) => {}
+            }
+        }
+        match first_error {
+            Some(failed) => {
+                self.discard();
+                Err(failed)
+            }
+            None => Ok(made),
+        }
+    }
+
     /// Each partition's sides: one batch per side.
     fn route(&self, inputs: Vec<Vec<Batch>>) -> Vec<Vec<Batch>> {
         let partitions = self.slots.len();
@@ -167,63 +280,30 @@ impl<K: Kind> Partitions for Runner<K> {
         dead_letters: Option<Arc<str>>,
     ) -> Pin<Box<dyn Future<Output = Result<Done, Failed>> + Send + '_>> {
         Box::pin(async move {
-            let routed = self.route(inputs);
-            let mut tasks = Vec::with_capacity(routed.len());
-            let failed = Arc::new(AtomicBool::new(false));
-            for (p, sides) in routed.into_iter().enumerate() {
-                let partition = self.slots[p]
-                    .take()
-                    .expect("a partition per slot, returned after each batch");
-                let (kind, dead_letters) = (self.kind.clone(), dead_letters.clone());
-                let permit = match &self.calls {
-                    Some(calls) => Some(calls.acquire().await),
-                    None => None,
-                };
-                let failed = failed.clone();
-                tasks.push(tokio::task::spawn_blocking(move || {
-                    let _running = permit.map(Slot::running);
-                    if failed.load(Ordering::Relaxed) {
-                        return (partition, None);
-                    }
-                    let (partition, outcome) =
-                        run_partition(&*kind, partition, sides, at, dead_letters.as_deref());
-                    if outcome.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    (partition, Some(outcome))
-                }));
-            }
             let mut done = Done::default();
-            let mut first_error = None;
-            for (p, task) in tasks.into_iter().enumerate() {
-                let (partition, result) = task.await.expect("operator calls do not panic the host");
-                self.slots[p] = Some(partition);
-                match result {
-                    // Not run: another partition had failed the batch.
-                    None => {}
-                    Some(Ok((ran, dead))) => {
-                        done.records.push(ran.records);
-                        done.late.push(ran.late);
-                        done.dead.push(dead);
-                        done.max_time = done.max_time.max(ran.max_time);
-                    }
-                    Some(Err((failure, input))) if first_error.is_none() => {
-                        first_error = Some(Failed {
-                            partition: p,
-                            failure,
-                            input,
-                        })
-                    }
-                    Some(Err(_)) => {}
+            let in_parallel =
+                K::SIDES == Sides::Merged && K::BY_KEY && (K::COMBINES || self.slots.len() > 1);
+            let routed = match in_parallel {
+                true => {
+                    let upstream = inputs.into_iter().flatten().collect();
+                    let (routed, dead) = self.exchange(upstream, dead_letters.clone()).await?;
+                    done.dead.extend(dead);
+                    routed
                 }
+                false => self.route(inputs),
+            };
+            let ran = self
+                .each_partition(routed, move |kind, partition, sides| {
+                    run_partition(kind, partition, sides, at, dead_letters.as_deref())
+                })
+                .await?;
+            for (ran, dead) in ran {
+                done.records.push(ran.records);
+                done.late.push(ran.late);
+                done.dead.push(dead);
+                done.max_time = done.max_time.max(ran.max_time);
             }
-            match first_error {
-                Some(failed) => {
-                    self.discard();
-                    Err(failed)
-                }
-                None => Ok(done),
-            }
+            Ok(done)
         })
     }
 
@@ -280,51 +360,95 @@ impl<K: Kind> Partitions for Runner<K> {
     }
 }
 
-/// A partition's result: what it made and the dead letters it took out,
-/// or the failure and the input it failed on.
-type Outcome<P> = Result<(Ran<P>, Batch), (Failure, Batch)>;
+/// A failure and the input it failed on (boxed: big, and rare).
+type FailedOn = Box<(Failure, Batch)>;
 
 /// Runs one partition's share of a batch, taking rejected records out
-/// while `dead_letters` names the stage.
+/// while `dead_letters` names the stage. Returns what it made and the dead
+/// letters it took out, or the failure and the input it failed on.
 fn run_partition<K: Kind>(
     kind: &K,
-    mut partition: Partition<K>,
+    partition: &mut Partition<K>,
     mut sides: Vec<Batch>,
     at: Context,
     dead_letters: Option<&str>,
-) -> (Partition<K>, Outcome<K::Pending>) {
+) -> Result<(Ran<K::Pending>, Batch), FailedOn> {
     let mut dead = Batch::default();
-    let result = loop {
-        match kind.run(&mut partition.ops, &partition.state, &sides, &at) {
+    let (ops, state) = (&mut partition.ops, &partition.state);
+    let (mut ran, merged) = match K::SIDES {
+        Sides::Merged => {
+            let input = sides.pop().unwrap_or_default();
+            let run = |input: &Batch| kind.run(ops, state, std::slice::from_ref(input), &at);
+            let mut kept = input;
+            let ran = with_dead_letters_keeping(&mut kept, dead_letters, &mut dead, run)?;
+            (ran, kept)
+        }
+        Sides::Apart => {
+            let ran = kind
+                .run(ops, state, &sides, &at)
+                .map_err(|failure| Box::new((failure, Batch::default())))?;
+            (ran, Batch::default())
+        }
+    };
+    partition.pending = ran.pending.take();
+    if !merged.is_empty() {
+        kind.remember(&mut partition.ops, merged);
+    }
+    Ok((ran, dead))
+}
+
+/// Runs `call` on `input`; while `dead_letters` names the stage and the
+/// call rejects one of the records, takes that record out (into `dead`)
+/// and runs it again. Returns what the call made, or the failure and the
+/// input it failed on.
+fn with_dead_letters<T>(
+    mut input: Batch,
+    dead_letters: Option<&str>,
+    dead: &mut Batch,
+    call: impl FnMut(&Batch) -> Result<T, Failure>,
+) -> Result<T, FailedOn> {
+    with_dead_letters_keeping(&mut input, dead_letters, dead, call)
+}
+
+/// [`with_dead_letters`], leaving in `input` the records the call
+/// succeeded on.
+fn with_dead_letters_keeping<T>(
+    input: &mut Batch,
+    dead_letters: Option<&str>,
+    dead: &mut Batch,
+    mut call: impl FnMut(&Batch) -> Result<T, Failure>,
+) -> Result<T, FailedOn> {
+    loop {
+        match call(input) {
+            Ok(made) => return Ok(made),
             Err(Failure::Rejected {
                 record: Some(i),
                 message,
-            }) if K::SIDES == Sides::Merged
-                && dead_letters.is_some()
-                && (i as usize) < sides[0].len() =>
-            {
+            }) if (i as usize) < input.len() && dead_letters.is_some() => {
                 // Each pass takes one record out: this ends.
-                let (i, input) = (i as usize, &sides[0]);
-                let stage = dead_letters.expect("checked");
-                dead_letter(&mut dead, input, i, stage, &message);
-                sides[0] = input.select((0..input.len()).filter(|&j| j != i));
+                let (i, stage) = (i as usize, dead_letters.expect("checked"));
+                dead_letter(dead, input, i, stage, &message);
+                *input = input.select((0..input.len()).filter(|&j| j != i));
             }
-            other => break other,
+            Err(failure) => return Err(Box::new((failure, std::mem::take(input)))),
         }
-    };
-    let merged = match K::SIDES {
-        Sides::Merged => sides.pop().unwrap_or_default(),
-        Sides::Apart => Batch::default(),
-    };
-    match result {
-        Ok(mut ran) => {
-            partition.pending = ran.pending.take();
-            if !merged.is_empty() {
-                kind.remember(&mut partition.ops, merged);
-            }
-            (partition, Ok((ran, dead)))
+    }
+}
+
+/// One batch of `batches`, in order (moved, not copied, when there is
+/// only one with records).
+fn concat(mut batches: Vec<Batch>) -> Batch {
+    batches.retain(|b| !b.is_empty());
+    match batches.len() {
+        0 => Batch::default(),
+        1 => batches.pop().expect("one"),
+        _ => {
+            let records = batches.iter().map(Batch::len).sum();
+            let bytes = batches.iter().map(Batch::byte_size).sum();
+            let mut all = Batch::with_capacity(records, bytes);
+            batches.iter().for_each(|b| all.extend(b));
+            all
         }
-        Err(failure) => (partition, Err((failure, merged))),
     }
 }
 

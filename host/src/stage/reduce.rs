@@ -1,8 +1,9 @@
 //! `reduceByKey`: exchange by key, then, within each partition, group the records by key, hand every
 //! group to the operator in one call, and build one record per key.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::Worker;
 use super::kind::{Context, Kind, Operators, Ran, Setup};
@@ -28,6 +29,13 @@ impl Kind for ReduceByKey {
         shuffle::exchange(side, partitions)
     }
 
+    const BY_KEY: bool = true;
+    const COMBINES: bool = true;
+
+    fn combine(&self, ops: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
+        reduce_by_key(ops.main(), input)
+    }
+
     fn run(
         &self,
         ops: &mut Operators,
@@ -43,14 +51,16 @@ impl Kind for ReduceByKey {
     }
 }
 
-/// Folds `input` (already exchanged, so each key lives in this partition
-/// only) into one record per key, keys in order of first appearance. The
-/// timestamp of each output is the latest of its group.
+/// Folds `input` into one record per key, keys in order of first
+/// appearance: each partition's run of upstream records before the
+/// exchange, then what the exchange brought (so each key lives in this
+/// partition only). The timestamp of each output is the latest of its
+/// group.
 pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch, Failure> {
     if input.is_empty() {
         return Ok(Batch::default());
     }
-    let mut group_of: HashMap<Option<&[u8]>, usize> = HashMap::new();
+    let mut group_of: FxHashMap<Option<&[u8]>, usize> = FxHashMap::default();
     let mut members: Vec<Vec<u32>> = Vec::new();
     for (i, record) in input.iter().enumerate() {
         let group = *group_of.entry(record.key).or_insert_with(|| {

@@ -43,6 +43,8 @@ impl Kind for UpdateStateByKey {
         shuffle::exchange(side, partitions)
     }
 
+    const BY_KEY: bool = true;
+
     /// Runs even on an empty partition: idle keys may time out.
     fn run(
         &self,

@@ -41,6 +41,8 @@ impl Kind for WindowedReduce {
         self.fold.route(side, partitions)
     }
 
+    const BY_KEY: bool = true;
+
     fn run(
         &self,
         ops: &mut Operators,

@@ -13,6 +13,7 @@ mod graph;
 mod sinks;
 mod sources;
 mod stages;
+mod trigger;
 mod windows;
 
 use std::ops::Range;
@@ -163,6 +164,7 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter_map(|s| self.source(s, interval))
             .collect();
+        let trigger = self.trigger(&mut sources);
         let stages = self.stages(defaults);
         let mut sinks: Vec<_> = m.sinks.iter().filter_map(|s| self.sink(s)).collect();
         self.one_folder_each(&sinks);
@@ -182,6 +184,7 @@ impl<'a> Resolver<'a> {
             name: p.name.get_ref().clone(),
             file: m.file.clone(),
             interval,
+            trigger,
             on_error,
             sources,
             stages,

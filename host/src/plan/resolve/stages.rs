@@ -41,6 +41,7 @@ impl Resolver<'_> {
         };
         let step = match (&spec.settings, operator) {
             (StageSettings::Union(_), _) => Step::Union,
+            (StageSettings::CountByValue(_), _) => Step::CountByValue,
             (StageSettings::Window(window), _) => match windowing? {
                 Windowing::Batches { length, slide } => Step::Window { length, slide },
                 Windowing::EventTime(_) => {
