@@ -12,7 +12,9 @@
 //!   2, whole process, `trigger = "available-now"`; the per-batch counts
 //!   it writes are added up and checked against the native count.
 //!
-//! Then the same for a sliding 60 s / 10 s event-time window count over
+//! Then one file of over 1 GB (the corpus again and again), counted with
+//! default settings but `trigger = "available-now"`, with the peak resident
+//! memory of the process. Then the same for a sliding 60 s / 10 s event-time window count over
 //! the corpus as JSON lines with a timestamp each (1,000 lines a second of
 //! event time), checked window by window.
 //!
@@ -24,7 +26,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::grouped;
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let expected = native_count(&corpus.plain);
+    let expected_words = expected.clone();
     let native_1 = best(|| {
         let started = Instant::now();
         let counts = native_count(&corpus.plain);
@@ -117,6 +120,39 @@ fn main() -> anyhow::Result<()> {
         "parallelism 2 / parallelism 1: {:.2} (reduce_by_key), {:.2} (count_by_value)",
         p(1) / p(0),
         p(3) / p(2)
+    );
+
+    // One big file, default settings.
+    let copies = (1usize << 30).div_ceil(corpus.bytes as usize);
+    let big = root.join(format!("big-{words}"));
+    let big_file = big.join("corpus.txt");
+    if std::fs::metadata(&big_file).map(|m| m.len()).ok() != Some(corpus.bytes * copies as u64) {
+        std::fs::create_dir_all(&big)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&big_file)?);
+        for _ in 0..copies {
+            for file in files(&corpus.plain)? {
+                std::io::Write::write_all(&mut out, &std::fs::read(file)?)?;
+            }
+        }
+        std::io::Write::flush(&mut out)?;
+    }
+    let dir = runs.join("big");
+    let stages = count_by_value_stages(&repo).replace("parallelism = {P}\n", "");
+    let out = run(&cache, &dir, &big, &stages, 1)?;
+    let counts = batch_totals(&out)?;
+    let scaled: Counts = expected_words
+        .iter()
+        .map(|(w, n)| (w.clone(), n * copies as u64))
+        .collect();
+    anyhow::ensure!(
+        counts == scaled,
+        "one big file: counts differ from the native count"
+    );
+    println!(
+        "one {:.2} GB file, default settings, trigger = \"available-now\": {} words/s, counts exact, peak resident memory {:.0} MB (target: under 300 MB)",
+        (corpus.bytes * copies as u64) as f64 / 1e9,
+        grouped((words * copies) as f64 / out.took.as_secs_f64()),
+        out.peak_rss as f64 / 1e6
     );
 
     // The sliding event-time window count.
@@ -488,10 +524,12 @@ parallelism = {{P}}
     )
 }
 
-/// What a run wrote, and how long the whole process took.
+/// What a run wrote, how long the whole process took and its peak
+/// resident memory.
 struct Run {
     out: PathBuf,
     took: Duration,
+    peak_rss: u64,
 }
 
 /// Runs `wasmstream run` over `input` with `stages` (`{P}` replaced by
@@ -530,21 +568,50 @@ path = {out:?}
             stages = stages.replace("{P}", &parallelism.to_string()),
         ),
     )?;
+    let log = dir.join("stderr.log");
     let started = Instant::now();
-    let done = Command::new(env!("CARGO_BIN_EXE_wasmstream"))
+    let child = Command::new(env!("CARGO_BIN_EXE_wasmstream"))
         .arg("run")
         .arg(&manifest)
         .env("WASMSTREAM_CACHE", cache)
         .env("RUST_LOG", "warn")
-        .output()?;
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let (status, peak_rss) = wait_measured(child.id())?;
     let took = started.elapsed();
     anyhow::ensure!(
-        done.status.success(),
-        "wasmstream run {}: {}",
+        status == 0,
+        "wasmstream run {} exited with status {status}: {}",
         manifest.display(),
-        String::from_utf8_lossy(&done.stderr)
+        std::fs::read_to_string(&log)?
     );
-    Ok(Run { out, took })
+    Ok(Run {
+        out,
+        took,
+        peak_rss,
+    })
+}
+
+/// Waits for process `pid`: its exit status and its peak resident memory
+/// in bytes, as the kernel counted them.
+fn wait_measured(pid: u32) -> anyhow::Result<(i32, u64)> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not waited for yet; both pointers are
+    // valid for writes.
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    anyhow::ensure!(
+        waited == pid as libc::pid_t,
+        "wait4: {}",
+        std::io::Error::last_os_error()
+    );
+    let code = match libc::WIFEXITED(status) {
+        true => libc::WEXITSTATUS(status),
+        false => -1,
+    };
+    Ok((code, usage.ru_maxrss as u64 * 1024))
 }
 
 /// The `(key,value)` lines of every batch file a run wrote.

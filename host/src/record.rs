@@ -126,11 +126,31 @@ impl ByteList {
         })
     }
 
-    /// Appends every item of `other`.
+    /// Appends every item of `other`: two bulk copies.
     pub fn append(&mut self, other: &ByteList) {
-        for item in other.iter() {
-            self.push(item);
-        }
+        self.append_part(other, 0..other.len());
+    }
+
+    /// Appends items `items` of `other`: two bulk copies.
+    ///
+    /// # Panics
+    /// If the list would exceed 4 GiB, as [`ByteList::push`].
+    pub fn append_part(&mut self, other: &ByteList, items: Range<usize>) {
+        let first = match items.start {
+            0 => 0,
+            i => other.ends[i - 1],
+        };
+        let last = match items.is_empty() {
+            true => first,
+            false => other.ends[items.end - 1],
+        };
+        let base = u32::try_from(self.data.len()).expect("a batch holds less than 4 GiB");
+        u32::try_from(self.data.len() + (last - first) as usize)
+            .expect("a batch holds less than 4 GiB");
+        self.data
+            .extend_from_slice(&other.data[first as usize..last as usize]);
+        self.ends
+            .extend(other.ends[items].iter().map(|end| end - first + base));
     }
 
     /// The items of `lists`, in order.
@@ -216,7 +236,7 @@ impl Batch {
         if records == (0..self.len()) {
             Cow::Borrowed(self)
         } else {
-            Cow::Owned(self.select(records))
+            Cow::Owned(self.slice(records))
         }
     }
 
@@ -251,11 +271,40 @@ impl Batch {
         }
     }
 
-    /// Appends every record of `other`.
+    /// Appends every record of `other`, a column at a time.
     pub fn extend(&mut self, other: &Batch) {
-        for record in other.iter() {
-            self.push_record(record);
+        self.extend_part(other, 0..other.len());
+    }
+
+    /// Appends records `records` of `other`, a column at a time.
+    pub fn extend_part(&mut self, other: &Batch, records: Range<usize>) {
+        let base = self.len() as u32;
+        self.keys.append_part(&other.keys, records.clone());
+        self.has_key
+            .extend_from_slice(&other.has_key[records.clone()]);
+        self.values.append_part(&other.values, records.clone());
+        self.timestamps
+            .extend_from_slice(&other.timestamps[records.clone()]);
+        if other.header_owners.is_empty() {
+            return;
         }
+        let owners = &other.header_owners;
+        let first = owners.partition_point(|&o| (o as usize) < records.start);
+        let end = owners.partition_point(|&o| (o as usize) < records.end);
+        let start = records.start as u32;
+        self.header_owners
+            .extend(owners[first..end].iter().map(|&o| o - start + base));
+        self.header_names
+            .append_part(&other.header_names, first..end);
+        self.header_values
+            .append_part(&other.header_values, first..end);
+    }
+
+    /// Records `records`, copied a column at a time.
+    pub fn slice(&self, records: Range<usize>) -> Batch {
+        let mut out = Batch::with_capacity(0, 0);
+        out.extend_part(self, records);
+        out
     }
 
     /// Record `i`. Its headers are found by binary search, since most
@@ -387,6 +436,45 @@ pub fn escape(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every record as text, headers included.
+    fn shown(batch: &Batch) -> Vec<String> {
+        batch.iter().map(|r| display(&r)).collect()
+    }
+
+    #[test]
+    fn a_slice_or_an_extend_copies_columns_and_keeps_each_records_headers() {
+        let mut batch = Batch::default();
+        for i in 0..6u8 {
+            let (key, value) = ([b'k', b'0' + i], [b'v', b'0' + i]);
+            let mut one = Batch::default();
+            one.push((i % 2 == 0).then_some(&key[..]), &value, i as i64);
+            if i == 1 || i == 4 {
+                for h in 0..2u8 {
+                    one.header_owners.push(0);
+                    one.header_names.push(&[b'h', b'0' + h]);
+                    one.header_values.push(&[b'0' + i]);
+                }
+            }
+            batch.push_record(one.get(0));
+        }
+        let one_by_one = |range: Range<usize>| {
+            let mut out = Batch::default();
+            range.for_each(|i| out.push_record(batch.get(i)));
+            out
+        };
+        for range in [0..6, 0..0, 1..2, 2..4, 3..6, 4..5] {
+            assert_eq!(
+                shown(&batch.slice(range.clone())),
+                shown(&one_by_one(range.clone()))
+            );
+        }
+        let mut joined = batch.slice(0..3);
+        joined.extend(&batch.slice(3..6));
+        assert_eq!(shown(&joined), shown(&batch));
+        assert_eq!(joined.header_owners, [1, 1, 4, 4]);
+        assert!(joined.check().is_ok());
+    }
 
     #[test]
     fn records_round_trip_with_headers() {

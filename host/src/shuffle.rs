@@ -50,11 +50,20 @@ pub fn rebalance(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
     }
     let mut outputs: Vec<Batch> = (0..partitions).map(|_| Batch::default()).collect();
     let per = total.div_ceil(partitions.max(1)).max(1);
+    // Record `n` overall goes to output `n / per`: each input is cut into
+    // runs at those boundaries and each run copied a column at a time.
     let mut n = 0usize;
     for input in &inputs {
-        for record in input.iter() {
-            outputs[(n / per).min(partitions - 1)].push_record(record);
-            n += 1;
+        let mut at = 0;
+        while at < input.len() {
+            let output = (n / per).min(partitions - 1);
+            let run = match output == partitions - 1 {
+                true => input.len() - at,
+                false => (per - n % per).min(input.len() - at),
+            };
+            outputs[output].extend_part(input, at..at + run);
+            at += run;
+            n += run;
         }
     }
     outputs

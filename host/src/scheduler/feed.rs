@@ -19,7 +19,7 @@ pub(super) const MAX_BATCH_BYTES: usize = 256 << 20;
 /// The same for `trigger = "available-now"`, which cuts batches as fast as
 /// they run: smaller batches keep the memory a backlog takes low, and
 /// there is no interval for a bigger one to make the most of.
-pub(super) const AVAILABLE_NOW_BATCH_BYTES: usize = 16 << 20;
+pub(super) const AVAILABLE_NOW_BATCH_BYTES: usize = 4 << 20;
 
 /// Takes each source's next batch: what a pull source has now, what a
 /// push source has sent; up to the batch limits (`max_bytes` over all).

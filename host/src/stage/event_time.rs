@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde_bytes::Bytes;
 
 use super::Worker;
@@ -60,6 +61,11 @@ impl Kind for EventTimeReduce {
         inputs: &[Batch],
         at: &Context,
     ) -> Result<Ran<Delta>, Failure> {
+        // A count is the same whichever order its values come in, so
+        // each slide-long pane is counted first and each pane's counts
+        // are added to its windows: a record is looked at once, not once
+        // per window it falls in.
+        let panes = matches!(self.fold, Fold::Count) && self.spec.length > self.spec.slide;
         let processed = process(
             ops.main(),
             windows,
@@ -67,6 +73,7 @@ impl Kind for EventTimeReduce {
             self.spec,
             at.watermark,
             at.batch.end_of_input,
+            panes,
         )?;
         Ok(Ran {
             records: processed.output,
@@ -161,8 +168,13 @@ struct Processed {
     pub delta: Delta,
 }
 
+/// A pane's start, a key, and its values in that pane.
+type PaneGroup<'a> = (i64, &'a [u8], Vec<&'a [u8]>);
+
 /// Folds `input` into its windows and emits the windows the watermark has
-/// passed (all of them at the end of input).
+/// passed (all of them at the end of input). With `panes`, the values of
+/// each key in each slide-long pane are folded first, and the pane's value
+/// goes into each of its windows (for folds indifferent to order).
 fn process(
     worker: &mut Worker,
     windows: &EventWindows,
@@ -170,28 +182,53 @@ fn process(
     spec: EventTime,
     watermark: Option<i64>,
     end_of_input: bool,
+    panes: bool,
 ) -> Result<Processed, Failure> {
     let watermark = watermark.unwrap_or(i64::MIN);
     let closed = |start: i64| start.saturating_add(spec.length + spec.lateness) <= watermark;
 
-    let mut groups: BTreeMap<(i64, &[u8]), Vec<&[u8]>> = BTreeMap::new();
+    // Each record goes to the pane starting where its newest window does;
+    // it is late when even that window is closed (older ones close first).
     let mut late = Batch::default();
     let mut max_time = None;
+    let mut by_pane: Vec<(i64, &[u8], &[u8])> = Vec::with_capacity(input.len());
     for record in input.iter() {
         let time = record.timestamp;
         max_time = max_time.max(Some(time));
-        let key = record.key.unwrap_or_default();
-        let mut taken = false;
-        let mut start = time.div_euclid(spec.slide) * spec.slide;
-        while start > time - spec.length {
+        let pane = time.div_euclid(spec.slide) * spec.slide;
+        if closed(pane) {
+            late.push_record(record);
+        } else {
+            by_pane.push((pane, record.key.unwrap_or_default(), record.value));
+        }
+    }
+    let folded_panes;
+    if panes {
+        let mut index: FxHashMap<(i64, &[u8]), usize> = FxHashMap::default();
+        // Each (pane, key) with its values, in order of first appearance.
+        let mut pane_groups: Vec<PaneGroup<'_>> = Vec::new();
+        for &(pane, key, value) in &by_pane {
+            let i = *index.entry((pane, key)).or_insert_with(|| {
+                pane_groups.push((pane, key, Vec::new()));
+                pane_groups.len() - 1
+            });
+            pane_groups[i].2.push(value);
+        }
+        folded_panes = fold(worker, pane_groups.iter().map(|(_, k, v)| (*k, v)))?;
+        by_pane = pane_groups
+            .iter()
+            .enumerate()
+            .map(|(g, (pane, key, _))| (*pane, *key, folded_panes.get(g)))
+            .collect();
+    }
+    let mut groups: BTreeMap<(i64, &[u8]), Vec<&[u8]>> = BTreeMap::new();
+    for (pane, key, value) in by_pane {
+        let mut start = pane;
+        while start > pane - spec.length {
             if !closed(start) {
-                groups.entry((start, key)).or_default().push(record.value);
-                taken = true;
+                groups.entry((start, key)).or_default().push(value);
             }
             start -= spec.slide;
-        }
-        if !taken {
-            late.push_record(record);
         }
     }
 
