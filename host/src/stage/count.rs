@@ -31,7 +31,10 @@ impl Kind for CountByValue {
     }
 
     const BY_KEY: bool = true;
-    const COMBINES: bool = true;
+    /// Always: [`Kind::run`] adds up counts.
+    fn combines(_: usize) -> bool {
+        true
+    }
 
     fn combine(&self, _: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
         Ok(tally(input.iter().map(|r| (r.value, 1, r.timestamp))))

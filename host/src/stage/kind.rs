@@ -48,15 +48,18 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// in order.
     const BY_KEY: bool = false;
 
-    /// Whether each partition folds its run of upstream records per key
-    /// before the exchange, with [`Kind::combine`], as Spark's
-    /// `reduceByKey` does (a map-side combine): then one record per key
-    /// per partition crosses the exchange, and [`Kind::run`] folds those.
-    /// Only for a [`Kind::BY_KEY`] kind reading one side.
-    const COMBINES: bool = false;
+    /// Whether, over `partitions` partitions, each partition folds its run
+    /// of upstream records per key before the exchange, with
+    /// [`Kind::combine`], as Spark's `reduceByKey` does (a map-side
+    /// combine): then one record per key per partition crosses the
+    /// exchange, and [`Kind::run`] folds those. Only for a
+    /// [`Kind::BY_KEY`] kind reading one side.
+    fn combines(_partitions: usize) -> bool {
+        false
+    }
 
     /// Folds `input` per key, before the exchange (see
-    /// [`Kind::COMBINES`]). A failure names a record of `input`.
+    /// [`Kind::combines`]). A failure names a record of `input`.
     fn combine(&self, _ops: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
         Ok(input.clone())
     }

@@ -152,12 +152,13 @@ impl<K: Kind> Runner<K> {
         for (i, batch) in upstream.into_iter().enumerate() {
             runs[i * partitions / count.max(1)].push(batch);
         }
+        let combines = K::combines(partitions);
         let split = self
             .each_partition(runs, move |kind, partition, run| {
                 let mut dead = Batch::default();
                 let mut folded = Vec::with_capacity(run.len());
                 for input in run {
-                    if !K::COMBINES {
+                    if !combines {
                         folded.push(input);
                         continue;
                     }
@@ -281,8 +282,9 @@ impl<K: Kind> Partitions for Runner<K> {
     ) -> Pin<Box<dyn Future<Output = Result<Done, Failed>> + Send + '_>> {
         Box::pin(async move {
             let mut done = Done::default();
-            let in_parallel =
-                K::SIDES == Sides::Merged && K::BY_KEY && (K::COMBINES || self.slots.len() > 1);
+            let in_parallel = K::SIDES == Sides::Merged
+                && K::BY_KEY
+                && (K::combines(self.slots.len()) || self.slots.len() > 1);
             let routed = match in_parallel {
                 true => {
                     let upstream = inputs.into_iter().flatten().collect();

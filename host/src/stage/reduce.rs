@@ -30,7 +30,11 @@ impl Kind for ReduceByKey {
     }
 
     const BY_KEY: bool = true;
-    const COMBINES: bool = true;
+    /// With one partition there is no exchange to spare: the records are
+    /// folded once, where they are.
+    fn combines(partitions: usize) -> bool {
+        partitions > 1
+    }
 
     fn combine(&self, ops: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
         reduce_by_key(ops.main(), input)
