@@ -213,3 +213,35 @@ path = "out"
         "keys in order of first appearance"
     );
 }
+
+#[test]
+fn json_extract_reads_fields_inside_nested_objects() {
+    let input = [
+        r#"{"bid": {"auction": 7, "price": {"cents": 4200}}, "ts": 1000}"#,
+        r#"{"ts": 2000, "bid": {"price": {"cents": 99}, "auction": "a\"8"}}"#,
+    ]
+    .join("\n");
+    let stage = one_stage(
+        "json-extract-nested",
+        "map",
+        "json_extract",
+        r#"key = "bid.auction", value = "bid.price.cents", timestamp = "ts""#,
+        &input,
+    );
+    assert_eq!(stage.run(), ["(7,4200)", "(a\"8,99)"]);
+
+    let missing = one_stage(
+        "json-extract-nested-missing",
+        "map",
+        "json_extract",
+        r#"key = "bid.bidder""#,
+        &input,
+    );
+    let out = run(&["run", missing.manifest.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("no field `bid.bidder`"),
+        "{}",
+        out.stderr
+    );
+}

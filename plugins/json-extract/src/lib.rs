@@ -2,7 +2,9 @@
 //! JSON value, e.g. `{"device":"d1","ts":1700000000000,"temp":21.5}` to
 //! key `d1`, value `21.5` and timestamp 1700000000000.
 //!
-//! Params (each optional; what is not named is left as it was):
+//! Params (each optional; what is not named is left as it was). A field
+//! inside nested objects is named with dots: `bid.auction`. All are read
+//! in one pass over the value.
 //! - `key`: the field that becomes the key.
 //! - `value`: the field that becomes the value (as written: numbers keep
 //!   their digits, strings lose their quotes).
@@ -37,18 +39,29 @@ impl Map for JsonExtract {
     }
 
     fn map<'a>(&mut self, record: Record<'a>) -> Result<Record<'a>, Error> {
-        let field = |name: &String| -> Result<String, Error> {
-            json::field(&record.value, name)?
-                .map(|v| v.into_owned())
-                .ok_or_else(|| Error::new(format!("no field `{name}`")))
-        };
-        let key = self.key.as_ref().map(field).transpose()?;
-        let value = self.value.as_ref().map(field).transpose()?;
-        let timestamp = match &self.timestamp {
-            Some(name) => Some(parse_i64(field(name)?.as_bytes()).map_err(|_| {
+        // One pass over the value for all three; a field not named reads
+        // one that is, and is ignored.
+        let named = [&self.key, &self.value, &self.timestamp];
+        let any = named.iter().find_map(|n| n.as_deref()).unwrap_or_default();
+        let paths = named.map(|n| n.as_deref().unwrap_or(any));
+        let found = json::fields(&record.value, paths)?;
+        let [key, value, timestamp] = std::array::from_fn(|i| {
+            named[i]
+                .as_ref()
+                .map(|name| {
+                    found[i]
+                        .as_deref()
+                        .map(str::to_owned)
+                        .ok_or_else(|| Error::new(format!("no field `{name}`")))
+                })
+                .transpose()
+        });
+        let (key, value) = (key?, value?);
+        let timestamp = match (timestamp?, &self.timestamp) {
+            (Some(text), Some(name)) => Some(parse_i64(text.as_bytes()).map_err(|_| {
                 Error::new(format!("field `{name}` is not a time in milliseconds"))
             })?),
-            None => None,
+            _ => None,
         };
         let mut out = record;
         if let Some(key) = key {
