@@ -103,8 +103,11 @@ pub const WINDOW_END: &str = "window_end";
 #[derive(Debug, Default)]
 pub(crate) struct EventWindows {
     /// Each open window's value per key, by window start then key.
-    open: BTreeMap<(i64, Vec<u8>), Open>,
+    open: BTreeMap<i64, Keys<Open>>,
 }
+
+/// Something per key, hashed.
+type Keys<T> = FxHashMap<Vec<u8>, T>;
 
 /// A key's value in one window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,18 +118,29 @@ pub(crate) struct Open {
 }
 
 /// What a batch changes, applied when the batch is committed: new values,
-/// or `None` for windows dropped.
-pub(crate) type Delta = Vec<((i64, Vec<u8>), Option<Open>)>;
+/// or `None` for windows dropped, by window start then key.
+pub(crate) type Delta = BTreeMap<i64, Keys<Option<Open>>>;
 
 impl EventWindows {
     /// Commits a batch's changes.
     pub(crate) fn apply(&mut self, delta: Delta) {
-        for (window, open) in delta {
-            match open {
-                Some(open) => self.open.insert(window, open),
-                None => self.open.remove(&window),
-            };
+        for (start, keys) in delta {
+            let window = self.open.entry(start).or_default();
+            for (key, open) in keys {
+                match open {
+                    Some(open) => window.insert(key, open),
+                    None => window.remove(&key),
+                };
+            }
+            if window.is_empty() {
+                self.open.remove(&start);
+            }
         }
+    }
+
+    /// A key's value in a window, if it is open.
+    fn get(&self, start: i64, key: &[u8]) -> Option<&Open> {
+        self.open.get(&start)?.get(key)
     }
 }
 
@@ -134,9 +148,15 @@ impl Kept for EventWindows {
     const KEEPS: Keeps = Keeps::Events;
 
     fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()> {
-        out.put(&(self.open.len() as u64))?;
-        for ((start, key), open) in &self.open {
-            out.put(&(start, Bytes::new(key), Bytes::new(&open.value), open.unsent))?;
+        let count: usize = self.open.values().map(|keys| keys.len()).sum();
+        out.put(&(count as u64))?;
+        for (start, keys) in &self.open {
+            // In key order, so the same state writes the same bytes.
+            let mut sorted: Vec<_> = keys.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, open) in sorted {
+                out.put(&(start, Bytes::new(key), Bytes::new(&open.value), open.unsent))?;
+            }
         }
         Ok(())
     }
@@ -150,7 +170,10 @@ impl Kept for EventWindows {
                 value: value.to_vec(),
                 unsent,
             };
-            self.open.insert((start, key.to_vec()), open);
+            self.open
+                .entry(start)
+                .or_default()
+                .insert(key.to_vec(), open);
         }
         Ok(())
     }
@@ -168,8 +191,8 @@ struct Processed {
     pub delta: Delta,
 }
 
-/// A pane's start, a key, and its values in that pane.
-type PaneGroup<'a> = (i64, &'a [u8], Vec<&'a [u8]>);
+/// A pane's or window's start, a key, and its values there.
+type Group<'a> = (i64, &'a [u8], Vec<&'a [u8]>);
 
 /// Folds `input` into its windows and emits the windows the watermark has
 /// passed (all of them at the end of input). With `panes`, the values of
@@ -206,7 +229,7 @@ fn process(
     if panes {
         let mut index: FxHashMap<(i64, &[u8]), usize> = FxHashMap::default();
         // Each (pane, key) with its values, in order of first appearance.
-        let mut pane_groups: Vec<PaneGroup<'_>> = Vec::new();
+        let mut pane_groups: Vec<Group<'_>> = Vec::new();
         for &(pane, key, value) in &by_pane {
             let i = *index.entry((pane, key)).or_insert_with(|| {
                 pane_groups.push((pane, key, Vec::new()));
@@ -221,76 +244,86 @@ fn process(
             .map(|(g, (pane, key, _))| (*pane, *key, folded_panes.get(g)))
             .collect();
     }
-    let mut groups: BTreeMap<(i64, &[u8]), Vec<&[u8]>> = BTreeMap::new();
+    // Each (window start, key) with its new values, in order of first
+    // appearance.
+    let mut index: FxHashMap<(i64, &[u8]), usize> = FxHashMap::default();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for (pane, key, value) in by_pane {
         let mut start = pane;
         while start > pane - spec.length {
             if !closed(start) {
-                groups.entry((start, key)).or_default().push(value);
+                let g = *index.entry((start, key)).or_insert_with(|| {
+                    // The window's value so far comes first.
+                    let so_far = windows.get(start, key).map(|open| open.value.as_slice());
+                    groups.push((start, key, so_far.into_iter().collect()));
+                    groups.len() - 1
+                });
+                groups[g].2.push(value);
             }
             start -= spec.slide;
         }
     }
 
     // Fold each window's new values into its value so far, all windows
-    // in one call, in (start, key) order.
-    let mut folds: Vec<(&[u8], Vec<&[u8]>)> = Vec::with_capacity(groups.len());
-    for ((start, key), new) in &groups {
-        let mut group = Vec::with_capacity(new.len() + 1);
-        if let Some(open) = windows.open.get(&(*start, key.to_vec())) {
-            group.push(open.value.as_slice());
-        }
-        group.extend(new);
-        folds.push((key, group));
-    }
-    let folded = fold(worker, folds.iter().map(|(k, v)| (*k, v)))?;
-    let mut changed: BTreeMap<(i64, Vec<u8>), Option<Open>> = BTreeMap::new();
-    for (g, (start, key)) in groups.keys().enumerate() {
+    // in one call.
+    let folded = fold(worker, groups.iter().map(|(_, key, values)| (*key, values)))?;
+    let mut changed = Delta::new();
+    for (g, (start, key, _)) in groups.iter().enumerate() {
         let open = Open {
             value: folded.get(g).to_vec(),
             unsent: true,
         };
-        changed.insert((*start, key.to_vec()), Some(open));
+        changed
+            .entry(*start)
+            .or_default()
+            .insert(key.to_vec(), Some(open));
     }
 
-    // Emit the windows the watermark has passed, and drop those past their
-    // lateness.
+    // Emit the windows the watermark has passed, each window's keys in
+    // order, and drop those past their lateness.
     let due = |start: i64| end_of_input || start.saturating_add(spec.length) <= watermark;
-    let mut candidates: Vec<(i64, Vec<u8>)> = windows
+    let mut starts: Vec<i64> = windows
         .open
         .keys()
-        .take_while(|(start, _)| due(*start))
-        .cloned()
+        .copied()
+        .take_while(|start| due(*start))
         .collect();
-    candidates.extend(changed.keys().filter(|(start, _)| due(*start)).cloned());
-    candidates.sort();
-    candidates.dedup();
+    starts.extend(changed.keys().copied().filter(|start| due(*start)));
+    starts.sort_unstable();
+    starts.dedup();
     let mut output = Batch::default();
-    for window in candidates {
-        let current = match changed.get(&window) {
-            Some(open) => open.clone(),
-            None => windows.open.get(&window).cloned(),
-        };
-        let Some(mut open) = current else { continue };
-        let (start, key) = &window;
-        if open.unsent {
-            let end = start + spec.length;
-            output.push(Some(key), &open.value, end - 1);
-            output.header_owners.push(output.len() as u32 - 1);
-            output.header_names.push(WINDOW_START.as_bytes());
-            output.header_values.push(start.to_string().as_bytes());
-            output.header_owners.push(output.len() as u32 - 1);
-            output.header_names.push(WINDOW_END.as_bytes());
-            output.header_values.push(end.to_string().as_bytes());
-            open.unsent = false;
+    for start in starts {
+        let now = changed.entry(start).or_default();
+        // This batch's values, then those of earlier batches it left alone.
+        let mut entries: Vec<(Vec<u8>, Option<Open>)> = now.drain().collect();
+        if let Some(was) = windows.open.get(&start) {
+            let untouched = was
+                .iter()
+                .filter(|(key, _)| !index.contains_key(&(start, key.as_slice())));
+            entries.extend(untouched.map(|(key, open)| (key.clone(), Some(open.clone()))));
         }
-        let keep = !end_of_input && !closed(*start);
-        changed.insert(window, keep.then_some(open));
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let end = start + spec.length;
+        let keep = !end_of_input && !closed(start);
+        for (key, current) in entries {
+            let Some(mut open) = current else { continue };
+            if open.unsent {
+                output.push(Some(&key), &open.value, end - 1);
+                output.header_owners.push(output.len() as u32 - 1);
+                output.header_names.push(WINDOW_START.as_bytes());
+                output.header_values.push(start.to_string().as_bytes());
+                output.header_owners.push(output.len() as u32 - 1);
+                output.header_names.push(WINDOW_END.as_bytes());
+                output.header_values.push(end.to_string().as_bytes());
+                open.unsent = false;
+            }
+            now.insert(key, keep.then_some(open));
+        }
     }
     Ok(Processed {
         output,
         late,
         max_time,
-        delta: changed.into_iter().collect(),
+        delta: changed,
     })
 }
