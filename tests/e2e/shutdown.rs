@@ -126,16 +126,18 @@ path = "out"
                 .count()
         })
     };
-    // Just after a batch is written the next one has begun: Ctrl-C lands
-    // in the middle of it.
+    // Just after a batch is written the next one begins.
     running.wait_until("a batch is written", || files() >= 1);
     let before = files();
     running.interrupt();
     let result = running.finish();
     assert!(result.status.success(), "{}", result.stderr);
-    assert_eq!(
-        files() - before,
-        2,
-        "batches written after Ctrl-C (the running one and a last one)"
+    // Usually Ctrl-C lands in the running batch: it finishes, and one last
+    // batch runs. On a busy machine it can land in the microseconds
+    // between two batches: then only the last one runs. Never more.
+    let after = files() - before;
+    assert!(
+        (1..=2).contains(&after),
+        "{after} batches written after Ctrl-C; expected the running one (if any) and one last one"
     );
 }
