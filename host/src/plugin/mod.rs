@@ -95,6 +95,10 @@ pub fn content_hash(bytes: &[u8]) -> String {
     cache::hex(&cache::digest(bytes))
 }
 
+/// Set (to anything) to write `/tmp/perf-<pid>.map`, so that `perf report`
+/// names the functions of compiled operators.
+pub const PERFMAP_VAR: &str = "WASMSTREAM_PERFMAP";
+
 /// The engine, linker and compile cache shared by all pipelines.
 pub struct Runtime {
     linker: Linker<StoreData>,
@@ -107,6 +111,11 @@ impl Runtime {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Arc<Runtime>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // `perf` names the operators' functions when asked (see the
+        // README's "Profiling operators").
+        if std::env::var_os(PERFMAP_VAR).is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         config.wasm_component_model(true);
         // Memory is limited per operator; several memories in one module
         // are a way around per-memory accounting that no toolchain needs.
