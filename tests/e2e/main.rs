@@ -5,6 +5,7 @@
 
 mod support;
 
+mod fused;
 mod fuzz;
 mod hardening;
 mod hostile;

@@ -71,7 +71,7 @@ fn a_good_manifest_validates() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(
         out.stdout,
-        "examples/wordcount/manifest.toml: ok: pipeline `wordcount`, 1 sources, 4 stages, 1 sinks, batch interval 1000 ms\n"
+        "examples/wordcount/manifest.toml: ok: pipeline `wordcount`, 1 sources, 4 stages (words → lower → pairs fused), 1 sinks, batch interval 1000 ms\n"
     );
 }
 

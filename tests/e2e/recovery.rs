@@ -29,9 +29,10 @@ fn readings(count: u64) -> String {
     text
 }
 
-/// A checkpointed pipeline in `dir` over `dir/in`: a running count per
-/// key, a processing-time windowed sum with an inverse, and event-time
-/// sliding windows with a late side output, each into a files sink.
+/// A checkpointed pipeline in `dir` over `dir/in`: two maps fused into
+/// one task per partition, then a running count per key, a
+/// processing-time windowed sum with an inverse, and event-time sliding
+/// windows with a late side output, each into a files sink.
 fn pipeline(dir: &Path, records: u64, per_batch: u64, every: u64) -> PathBuf {
     std::fs::create_dir_all(dir.join("in")).unwrap();
     std::fs::write(dir.join("in/readings.json"), readings(records)).unwrap();
@@ -50,10 +51,18 @@ watch = false
 max_batch_records = {per_batch}
 
 [[stages]]
-id = "events"
+id = "lower"
 kind = "map"
 input = "in"
+component = {lower}
+parallelism = 2
+
+[[stages]]
+id = "events"
+kind = "map"
+input = "lower"
 component = {extract}
+parallelism = 2
 params = {{ key = "k", value = "n", timestamp = "t" }}
 
 [[stages]]
@@ -109,6 +118,7 @@ kind = "files"
 input = "per-10s.late"
 path = "out/late"
 "#,
+        lower = toml_path(&wasm("lowercase")),
         extract = toml_path(&wasm("json_extract")),
         running = toml_path(&wasm("running_count")),
         sum = toml_path(&wasm("sum")),
@@ -140,7 +150,13 @@ fn outputs(dir: &Path) -> BTreeMap<String, String> {
 fn killed_at_random_moments_and_restarted_the_output_equals_an_uninterrupted_run() {
     let (records, per_batch) = (1000, 10);
     let reference = scratch("crash-reference");
-    run_ok(&pipeline(&reference, records, per_batch, 3));
+    let manifest = pipeline(&reference, records, per_batch, 3);
+    let validated = run(&["validate", manifest.to_str().unwrap()]).stdout;
+    assert!(
+        validated.contains("(lower → events fused)"),
+        "the run goes through a fused chain: {validated}"
+    );
+    run_ok(&manifest);
     let expected = outputs(&reference);
     assert!(
         expected.len() > 100,

@@ -468,7 +468,18 @@ impl Jitter {
 /// The `versioned-counter` fixture with its stamp set to `version` and
 /// `mode` (see the fixture's docs): a new version without a build.
 pub fn versioned_counter(version: &str, mode: &str) -> Vec<u8> {
-    let built = std::fs::read(wasm("versioned_counter")).unwrap();
+    stamped("versioned_counter", version, mode)
+}
+
+/// The `versioned-map` fixture stamped `version`: a new version of a map
+/// without a build.
+pub fn versioned_map(version: &str) -> Vec<u8> {
+    stamped("versioned_map", version, "ok")
+}
+
+/// The built fixture `name` with its stamp set to `version` and `mode`.
+fn stamped(name: &str, version: &str, mode: &str) -> Vec<u8> {
+    let built = std::fs::read(wasm(name)).unwrap();
     let from = b"wasmstream-test-stamp:v00:ok      ";
     let to = format!("wasmstream-test-stamp:{version}:{mode:<8}");
     assert_eq!(to.len(), from.len());

@@ -22,6 +22,23 @@ pub struct Args {
     cache: CacheArgs,
 }
 
+/// The stages that run fused, one task per partition, as `(a → b fused)`.
+fn fused(plan: &plan::PipelinePlan) -> String {
+    let chains: Vec<String> = plan
+        .chains()
+        .into_iter()
+        .filter(|chain| chain.len() > 1)
+        .map(|chain| {
+            let ids: Vec<&str> = plan.stages[chain].iter().map(|s| s.id.as_str()).collect();
+            ids.join(" → ")
+        })
+        .collect();
+    match chains.is_empty() {
+        true => String::new(),
+        false => format!(" ({} fused)", chains.join("; ")),
+    }
+}
+
 pub async fn run(args: Args) -> Result<ExitCode> {
     let runtime = args.cache.runtime()?;
     let mut ok = true;
@@ -36,11 +53,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&bound.plan)?);
             }
             Ok((file, plan)) => println!(
-                "{}: ok: pipeline `{}`, {} sources, {} stages, {} sinks, batch interval {} ms",
+                "{}: ok: pipeline `{}`, {} sources, {} stages{}, {} sinks, batch interval {} ms",
                 file.display(),
                 plan.plan.name,
                 plan.plan.sources.len(),
                 plan.plan.stages.len(),
+                fused(&plan.plan),
                 plan.plan.sinks.len(),
                 plan.plan.interval.as_millis()
             ),

@@ -20,6 +20,7 @@
 //! its line and field.
 
 pub mod bind;
+mod chains;
 pub mod diff;
 pub mod files;
 mod ids;

@@ -206,6 +206,14 @@ impl<Op> Step<Op> {
         }
     }
 
+    /// Whether the step is narrow: each record becomes records of its own
+    /// partition (none, one or several), and nothing is kept across
+    /// batches, so a chain of such steps can run in one task per
+    /// partition ([`super::PipelinePlan::chains`]).
+    pub fn narrow(&self) -> bool {
+        matches!(self, Step::Map(_) | Step::Filter(_) | Step::FlatMap(_))
+    }
+
     /// Whether the step keeps anything across batches.
     pub fn stateful(&self) -> bool {
         matches!(

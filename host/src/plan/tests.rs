@@ -241,3 +241,47 @@ fn available_now_reads_the_folder_once_and_refuses_sources_that_never_end() {
         "{errors}"
     );
 }
+
+#[test]
+fn narrow_stages_in_a_row_fuse_into_one_task_and_a_fork_or_an_exchange_ends_the_run() {
+    let dir = folder("chains");
+    let stage = |id: &str, kind: &str, input: &str, extra: &str| {
+        format!(
+            "[[stages]]\nid = \"{id}\"\nkind = \"{kind}\"\ninput = \"{input}\"\ncomponent = \"lower.wasm\"\n{extra}\n"
+        )
+    };
+    let text = [
+        "[pipeline]\nname = \"chains\"\n\n[[sources]]\nid = \"lines\"\nkind = \"directory\"\npath = \"data\"\n\n".to_owned(),
+        stage("lower", "map", "lines", ""),
+        stage("keep", "filter", "lower", ""),
+        stage("words", "flat_map", "keep", ""),
+        // An exchange: a run of its own.
+        stage("sums", "reduce_by_key", "words", ""),
+        stage("again", "map", "sums", ""),
+        // Another parallelism: a new run.
+        stage("wide", "map", "again", "parallelism = 2"),
+        stage("wider", "filter", "wide", "parallelism = 2"),
+        // `wider` is read twice: neither reader joins it.
+        stage("left", "map", "wider", "parallelism = 2"),
+        stage("right", "map", "wider", "parallelism = 2"),
+        "[[sinks]]\nid = \"out\"\nkind = \"stdout\"\ninput = \"left\"\n\n[[sinks]]\nid = \"out2\"\nkind = \"stdout\"\ninput = \"right\"\n".to_owned(),
+    ]
+    .concat();
+    let plan = plan(&dir, &text);
+    let runs: Vec<Vec<&str>> = plan
+        .chains()
+        .into_iter()
+        .map(|run| plan.stages[run].iter().map(|s| s.id.as_str()).collect())
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            vec!["lower", "keep", "words"],
+            vec!["sums"],
+            vec!["again"],
+            vec!["wide", "wider"],
+            vec!["left"],
+            vec!["right"],
+        ]
+    );
+}

@@ -1,7 +1,8 @@
 //! One batch through the dataflow graph: each stage in order gets the
 //! streams it reads (moved to its last reader, cloned for the others),
 //! then each sink gets its stream; only once every sink has written does
-//! any stage's state change count.
+//! any stage's state change count. Narrow stages in a row run fused, one
+//! task per partition through all of them ([`stage::run_chain`]).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use super::{OnProbation, Scheduler};
 use crate::plan::{Id, OnError, Stream};
 use crate::record::Batch;
 use crate::sink::{BatchInfo, Progress};
-use crate::stage::{StageError, StageRunner};
+use crate::stage::{self, StageError, StageRunner};
 
 impl Scheduler {
     /// Runs one batch through the stages and into the sinks.
@@ -33,39 +34,48 @@ impl Scheduler {
         let mut readers = self.readers.clone();
         let mut failed: Option<StageError> = None;
         let mut dead_lettered = 0u64;
-        for (plan, runner) in self.plan.stages.iter().zip(&mut self.stages) {
-            let inputs: Vec<Vec<Batch>> = plan
+        for chain in self.chains.clone() {
+            let head = &self.plan.stages[chain.start];
+            let inputs: Vec<Vec<Batch>> = head
                 .inputs
                 .iter()
                 .map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
-            match runner.run(inputs, info).await {
-                Ok(output) => {
-                    let dead: usize = output.dead.iter().map(Batch::len).sum();
-                    if dead > 0 {
-                        tracing::warn!(pipeline = %self.plan.name, batch = info.id, stage = %plan.id, records = dead, "rejected records sent to `{}`", Stream::DeadLetters);
-                        dead_lettered += dead as u64;
-                    }
-                    outputs
-                        .entry(Stream::DeadLetters)
-                        .or_default()
-                        .extend(output.dead);
-                    if plan.step.event_time().is_some() {
-                        report_late(
-                            &self.plan.name,
-                            &self.readers,
-                            &plan.id,
-                            &output.late,
-                            info.id,
-                        );
-                        outputs.insert(Stream::Late(plan.id.clone()), output.late);
-                    }
-                    outputs.insert(Stream::Stage(plan.id.clone()), output.records);
-                }
+            let ran = match chain.len() {
+                1 => self.stages[chain.start]
+                    .run(inputs, info)
+                    .await
+                    .map(|output| vec![output]),
+                _ => stage::run_chain(&mut self.stages[chain.clone()], inputs, info).await,
+            };
+            let ran = match ran {
+                Ok(ran) => ran,
                 Err(e) => {
                     failed = Some(e);
                     break;
                 }
+            };
+            for (plan, output) in self.plan.stages[chain].iter().zip(ran) {
+                let dead: usize = output.dead.iter().map(Batch::len).sum();
+                if dead > 0 {
+                    tracing::warn!(pipeline = %self.plan.name, batch = info.id, stage = %plan.id, records = dead, "rejected records sent to `{}`", Stream::DeadLetters);
+                    dead_lettered += dead as u64;
+                }
+                outputs
+                    .entry(Stream::DeadLetters)
+                    .or_default()
+                    .extend(output.dead);
+                if plan.step.event_time().is_some() {
+                    report_late(
+                        &self.plan.name,
+                        &self.readers,
+                        &plan.id,
+                        &output.late,
+                        info.id,
+                    );
+                    outputs.insert(Stream::Late(plan.id.clone()), output.late);
+                }
+                outputs.insert(Stream::Stage(plan.id.clone()), output.records);
             }
         }
         if let Some(error) = failed {

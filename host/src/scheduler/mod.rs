@@ -28,6 +28,7 @@ mod recovery;
 mod replan;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -110,6 +111,9 @@ struct Scheduler {
     sinks: Vec<Box<dyn Sink>>,
     /// How many stages and sinks read each stream.
     readers: HashMap<Stream, usize>,
+    /// The stages as they run: fused chains and single stages
+    /// ([`PipelinePlan::chains`]).
+    chains: Vec<Range<usize>>,
     summary: Summary,
     /// The checkpoint folder, if the pipeline checkpoints.
     store: Option<Store>,
@@ -154,6 +158,7 @@ impl Scheduler {
         };
         Ok(Scheduler {
             readers: plan.readers(),
+            chains: plan.chains(),
             plan,
             stages,
             spill,

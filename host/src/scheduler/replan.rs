@@ -81,6 +81,7 @@ impl Scheduler {
             }
         }
         self.readers = new.readers();
+        self.chains = new.chains();
         self.plan = new;
         if self.store.is_some() {
             self.checkpoint(feeds).await?;

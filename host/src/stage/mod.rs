@@ -14,6 +14,7 @@
 //! [`partitions()`] below is the table from plan steps to kinds.
 
 mod calls;
+mod chain;
 mod kind;
 mod partitions;
 mod runner;
@@ -45,6 +46,7 @@ use reduce::Fold;
 
 pub use crate::operator::{NativeOperator, Operator, WasmOperator};
 pub use calls::Calls;
+pub use chain::run_chain;
 pub use event_time::{WINDOW_END, WINDOW_START};
 pub use runner::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE, StageError, StageOutput, StageRunner};
 pub use shadow::{Call, ShadowReport};

@@ -5,6 +5,7 @@
 //! take the threads its neighbours need; once one partition fails the
 //! batch, those not yet started are not run.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,6 +74,54 @@ pub(crate) trait Partitions: Send {
     /// From now on, runs at most as many partitions at once as `calls`
     /// allows (shared by every stage of a pipeline).
     fn bound(&mut self, calls: Calls);
+    /// The bound on calls, if any.
+    fn calls(&self) -> Option<Calls>;
+    /// Spreads the inputs over the partitions as [`Partitions::run`]
+    /// would: each partition's sides.
+    fn split(&self, inputs: Vec<Vec<Batch>>) -> Vec<Vec<Batch>>;
+    /// Partition `p`, out of its slot to run in a task of a fused chain
+    /// ([`super::chain`]) until [`Partitions::take_back`]; `None` for a
+    /// stage without partitions of its own.
+    fn lend(&mut self, p: usize) -> Option<Box<dyn Lent>>;
+    /// Puts back partition `p`, which [`Partitions::lend`] gave.
+    fn take_back(&mut self, p: usize, lent: Box<dyn Lent>);
+}
+
+/// A partition lent to a fused chain's task.
+pub(crate) trait Lent: Send + Any {
+    /// Runs the partition's share of a batch, one side: what it made and
+    /// the dead letters it took out (see [`Partitions::run`]), or the
+    /// failure and the input it failed on.
+    fn run(
+        &mut self,
+        input: Batch,
+        at: Context,
+        dead_letters: Option<&str>,
+    ) -> Result<(Batch, Batch), FailedOn>;
+}
+
+/// A partition of kind `K`, lent.
+struct Lending<K: Kind> {
+    kind: Arc<K>,
+    partition: Partition<K>,
+}
+
+impl<K: Kind> Lent for Lending<K> {
+    fn run(
+        &mut self,
+        input: Batch,
+        at: Context,
+        dead_letters: Option<&str>,
+    ) -> Result<(Batch, Batch), FailedOn> {
+        let (ran, dead) = run_partition(
+            &*self.kind,
+            &mut self.partition,
+            vec![input],
+            at,
+            dead_letters,
+        )?;
+        Ok((ran.records, dead))
+    }
 }
 
 /// One partition: its operators, state, and the pending change.
@@ -360,10 +409,36 @@ impl<K: Kind> Partitions for Runner<K> {
     fn bound(&mut self, calls: Calls) {
         self.calls = Some(calls);
     }
+
+    fn calls(&self) -> Option<Calls> {
+        self.calls.clone()
+    }
+
+    fn split(&self, inputs: Vec<Vec<Batch>>) -> Vec<Vec<Batch>> {
+        self.route(inputs)
+    }
+
+    fn lend(&mut self, p: usize) -> Option<Box<dyn Lent>> {
+        let partition = self.slots[p]
+            .take()
+            .expect("between batches, every partition is home");
+        Some(Box::new(Lending {
+            kind: self.kind.clone(),
+            partition,
+        }))
+    }
+
+    fn take_back(&mut self, p: usize, lent: Box<dyn Lent>) {
+        let lent: Box<dyn Any> = lent;
+        let lending = lent
+            .downcast::<Lending<K>>()
+            .expect("a partition goes back to the stage that lent it");
+        self.slots[p] = Some(lending.partition);
+    }
 }
 
 /// A failure and the input it failed on (boxed: big, and rare).
-type FailedOn = Box<(Failure, Batch)>;
+pub(crate) type FailedOn = Box<(Failure, Batch)>;
 
 /// Runs one partition's share of a batch, taking rejected records out
 /// while `dead_letters` names the stage. Returns what it made and the dead

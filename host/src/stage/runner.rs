@@ -25,7 +25,7 @@ pub struct StageRunner {
     file: Option<PathBuf>,
     /// The candidate the plan runs beside the operator, if any.
     planned_shadow: Option<Arc<WasmOperator>>,
-    partitions: Box<dyn Partitions>,
+    pub(super) partitions: Box<dyn Partitions>,
     /// Event time: the latest record timestamp committed so far, and the
     /// one the batch just run would make it.
     max_time: Option<i64>,
@@ -147,6 +147,12 @@ impl StageRunner {
         self.dead_letters = true;
     }
 
+    /// The stage's name for the dead letters it takes out, if it takes
+    /// them out.
+    pub(super) fn dead_letters(&self) -> Option<Arc<str>> {
+        self.dead_letters.then(|| self.id.clone())
+    }
+
     /// Records this (event-time) stage has sent to its side output.
     pub fn late_records(&self) -> u64 {
         self.late
@@ -165,7 +171,7 @@ impl StageRunner {
             self.max_time
                 .map(|latest| latest.saturating_sub(spec.delay))
         });
-        let dead_letters = self.dead_letters.then(|| self.id.clone());
+        let dead_letters = self.dead_letters();
         let at = Context { batch, watermark };
         match self.partitions.run(inputs, at, dead_letters).await {
             Ok(done) => {
@@ -370,7 +376,8 @@ impl StageRunner {
         (0..partitions).try_for_each(|p| self.partitions.load(p, input))
     }
 
-    fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
+    /// The error of partition `partition` failing on `input`.
+    pub(super) fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
         let record = match &failure {
             Failure::Rejected {
                 record: Some(i), ..

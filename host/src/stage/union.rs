@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::kind::{Context, Keeps, Operators};
-use super::partitions::{Done, Failed, Partitions};
+use super::partitions::{Done, Failed, Lent, Partitions};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::record::Batch;
 use crate::state::PartitionState;
@@ -69,4 +69,19 @@ impl Partitions for Union {
 
     /// A union calls no operator.
     fn bound(&mut self, _: super::Calls) {}
+
+    fn calls(&self) -> Option<super::Calls> {
+        None
+    }
+
+    fn split(&self, inputs: Vec<Vec<Batch>>) -> Vec<Vec<Batch>> {
+        inputs
+    }
+
+    /// A union has no partitions to lend (and is never fused).
+    fn lend(&mut self, _: usize) -> Option<Box<dyn Lent>> {
+        None
+    }
+
+    fn take_back(&mut self, _: usize, _: Box<dyn Lent>) {}
 }
