@@ -12,7 +12,7 @@
 //! key bytes), so the same key lands in the same partition when an
 //! exchange is later replaced by a Kafka repartition topic.
 
-use crate::record::Batch;
+use crate::record::{Batch, RecordRef};
 
 /// Which partition of `partitions` owns `key`. Records without a key all
 /// go to partition 0.
@@ -25,13 +25,28 @@ pub fn partition_of(key: Option<&[u8]>, partitions: usize) -> usize {
 
 /// Routes every record to the partition that owns its key.
 pub fn exchange(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+    exchange_by(inputs, partitions, |record| record.key)
+}
+
+/// Routes every record to the partition that owns its value, as if the
+/// value were its key (for counts by value), leaving the records as they
+/// are.
+pub fn exchange_by_value(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+    exchange_by(inputs, partitions, |record| Some(record.value))
+}
+
+fn exchange_by(
+    inputs: Vec<Batch>,
+    partitions: usize,
+    key: impl for<'r> Fn(&RecordRef<'r>) -> Option<&'r [u8]>,
+) -> Vec<Batch> {
     if partitions == 1 {
         return rebalance(inputs, 1);
     }
     let mut outputs: Vec<Batch> = (0..partitions).map(|_| Batch::default()).collect();
     for input in &inputs {
         for record in input.iter() {
-            outputs[partition_of(record.key, partitions)].push_record(record);
+            outputs[partition_of(key(&record), partitions)].push_record(record);
         }
     }
     outputs

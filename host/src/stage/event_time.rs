@@ -28,7 +28,8 @@ use super::reduce::{Fold, fold};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plan::EventTime;
 use crate::plugin::Failure;
-use crate::record::Batch;
+use crate::record::{Batch, RecordRef};
+use crate::shuffle;
 
 /// A windowed reduce (or count) over event time.
 pub(crate) struct EventTimeReduce {
@@ -45,11 +46,19 @@ impl Kind for EventTimeReduce {
     }
 
     fn state(&self, _: &Setup<'_>) -> EventWindows {
-        EventWindows::default()
+        EventWindows {
+            counts: matches!(self.fold, Fold::Count),
+            open: BTreeMap::new(),
+        }
     }
 
+    /// A count goes by each record's value, left as it is (so late
+    /// records go to the side output as they came).
     fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch> {
-        self.fold.route(side, partitions)
+        match self.fold {
+            Fold::Count => shuffle::exchange_by_value(side, partitions),
+            Fold::Reduce { .. } => shuffle::exchange(side, partitions),
+        }
     }
 
     const BY_KEY: bool = true;
@@ -61,25 +70,34 @@ impl Kind for EventTimeReduce {
         inputs: &[Batch],
         at: &Context,
     ) -> Result<Ran<Delta>, Failure> {
-        // A count is the same whichever order its values come in, so
-        // each slide-long pane is counted first and each pane's counts
-        // are added to its windows: a record is looked at once, not once
-        // per window it falls in.
-        let panes = matches!(self.fold, Fold::Count) && self.spec.length > self.spec.slide;
-        let processed = process(
-            ops.main(),
+        let (input, spec) = (&inputs[0], self.spec);
+        let watermark = at.watermark.unwrap_or(i64::MIN);
+        let mut by_pane = Vec::new();
+        let mut panes = FxHashMap::default();
+        let (late, max_time) = match self.fold {
+            Fold::Count => assign(input, spec, watermark, |pane, record| {
+                *panes.entry((pane, record.value)).or_default() += 1;
+            }),
+            Fold::Reduce { .. } => assign(input, spec, watermark, |pane, record| {
+                by_pane.push((pane, record.key.unwrap_or_default(), record.value));
+            }),
+        };
+        let mut changed = match self.fold {
+            Fold::Count => count(windows, &panes, spec, watermark),
+            Fold::Reduce { .. } => fold_in(ops.main(), windows, &by_pane, spec, watermark)?,
+        };
+        let records = emit(
             windows,
-            &inputs[0],
-            self.spec,
-            at.watermark,
+            &mut changed,
+            spec,
+            watermark,
             at.batch.end_of_input,
-            panes,
-        )?;
+        );
         Ok(Ran {
-            records: processed.output,
-            late: self.fold.unkeyed(processed.late),
-            max_time: processed.max_time,
-            pending: Some(processed.delta),
+            records,
+            late,
+            max_time,
+            pending: Some(changed),
         })
     }
 
@@ -100,21 +118,48 @@ pub const WINDOW_START: &str = "window_start";
 pub const WINDOW_END: &str = "window_end";
 
 /// One partition's open windows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EventWindows {
+    /// Whether the values are counts.
+    counts: bool,
     /// Each open window's value per key, by window start then key.
     open: BTreeMap<i64, Keys<Open>>,
 }
 
-/// Something per key, hashed.
-type Keys<T> = FxHashMap<Vec<u8>, T>;
+/// Something per key, hashed. A key's bytes are shared by every window
+/// it is open in.
+type Keys<T> = FxHashMap<Arc<[u8]>, T>;
 
 /// A key's value in one window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Open {
-    value: Vec<u8>,
+    value: Value,
     /// Changed since it was last emitted.
     unsent: bool,
+}
+
+/// A window's value for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    /// A count (written in decimal).
+    Count(i64),
+    /// What the stage's reduce made.
+    Folded(Vec<u8>),
+}
+
+impl Value {
+    /// The value as written out: a count in decimal, into `text`.
+    fn bytes<'a>(&'a self, text: &'a mut String) -> &'a [u8] {
+        match self {
+            Value::Count(n) => {
+                use std::fmt::Write;
+                text.clear();
+                write!(text, "{n}").expect("writing to a string");
+                text.as_bytes()
+            }
+            Value::Folded(bytes) => bytes,
+        }
+    }
 }
 
 /// What a batch changes, applied when the batch is committed: new values,
@@ -138,9 +183,9 @@ impl EventWindows {
         }
     }
 
-    /// A key's value in a window, if it is open.
-    fn get(&self, start: i64, key: &[u8]) -> Option<&Open> {
-        self.open.get(&start)?.get(key)
+    /// A key and its value in a window, if it is open.
+    fn get(&self, start: i64, key: &[u8]) -> Option<(&Arc<[u8]>, &Open)> {
+        self.open.get(&start)?.get_key_value(key)
     }
 }
 
@@ -150,12 +195,14 @@ impl Kept for EventWindows {
     fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()> {
         let count: usize = self.open.values().map(|keys| keys.len()).sum();
         out.put(&(count as u64))?;
+        let mut text = String::new();
         for (start, keys) in &self.open {
             // In key order, so the same state writes the same bytes.
             let mut sorted: Vec<_> = keys.iter().collect();
             sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (key, open) in sorted {
-                out.put(&(start, Bytes::new(key), Bytes::new(&open.value), open.unsent))?;
+                let value = open.value.bytes(&mut text);
+                out.put(&(start, Bytes::new(key), Bytes::new(value), open.unsent))?;
             }
         }
         Ok(())
@@ -166,121 +213,165 @@ impl Kept for EventWindows {
         let n = input.count(4)?;
         for _ in 0..n {
             let (start, key, value, unsent): (i64, &Bytes, &Bytes, bool) = input.take()?;
-            let open = Open {
-                value: value.to_vec(),
-                unsent,
+            let value = match self.counts {
+                true => Value::Count(
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|text| text.parse().ok())
+                        .ok_or_else(|| format!("window {start}: a count that is not a number"))?,
+                ),
+                false => Value::Folded(value.to_vec()),
             };
+            let open = Open { value, unsent };
             self.open
                 .entry(start)
                 .or_default()
-                .insert(key.to_vec(), open);
+                .insert(Arc::from(&**key), open);
         }
         Ok(())
     }
 }
 
-/// What one batch does in one partition.
-struct Processed {
-    /// Windows emitted.
-    pub output: Batch,
-    /// Records too late for any open window.
-    pub late: Batch,
-    /// The latest timestamp among the input records.
-    pub max_time: Option<i64>,
-    /// The changes to commit.
-    pub delta: Delta,
+/// Whether the window starting at `start` is closed: past its end and its
+/// allowed lateness.
+fn closed(spec: EventTime, watermark: i64, start: i64) -> bool {
+    start.saturating_add(spec.length + spec.lateness) <= watermark
 }
 
-/// A pane's or window's start, a key, and its values there.
-type Group<'a> = (i64, &'a [u8], Vec<&'a [u8]>);
-
-/// Folds `input` into its windows and emits the windows the watermark has
-/// passed (all of them at the end of input). With `panes`, the values of
-/// each key in each slide-long pane are folded first, and the pane's value
-/// goes into each of its windows (for folds indifferent to order).
-fn process(
-    worker: &mut Worker,
-    windows: &EventWindows,
-    input: &Batch,
+/// Gives `each` every record with its pane (the start of the newest
+/// window it falls in), unless it is late: too late even for that window
+/// (older ones close first). Returns the late records, as they came, and
+/// the latest timestamp of all.
+fn assign<'a>(
+    input: &'a Batch,
     spec: EventTime,
-    watermark: Option<i64>,
-    end_of_input: bool,
-    panes: bool,
-) -> Result<Processed, Failure> {
-    let watermark = watermark.unwrap_or(i64::MIN);
-    let closed = |start: i64| start.saturating_add(spec.length + spec.lateness) <= watermark;
-
-    // Each record goes to the pane starting where its newest window does;
-    // it is late when even that window is closed (older ones close first).
+    watermark: i64,
+    mut each: impl FnMut(i64, RecordRef<'a>),
+) -> (Batch, Option<i64>) {
     let mut late = Batch::default();
     let mut max_time = None;
-    let mut by_pane: Vec<(i64, &[u8], &[u8])> = Vec::with_capacity(input.len());
     for record in input.iter() {
         let time = record.timestamp;
         max_time = max_time.max(Some(time));
         let pane = time.div_euclid(spec.slide) * spec.slide;
-        if closed(pane) {
-            late.push_record(record);
-        } else {
-            by_pane.push((pane, record.key.unwrap_or_default(), record.value));
+        match closed(spec, watermark, pane) {
+            true => late.push_record(record),
+            false => each(pane, record),
         }
     }
-    let folded_panes;
-    if panes {
-        let mut index: FxHashMap<(i64, &[u8]), usize> = FxHashMap::default();
-        // Each (pane, key) with its values, in order of first appearance.
-        let mut pane_groups: Vec<Group<'_>> = Vec::new();
-        for &(pane, key, value) in &by_pane {
-            let i = *index.entry((pane, key)).or_insert_with(|| {
-                pane_groups.push((pane, key, Vec::new()));
-                pane_groups.len() - 1
-            });
-            pane_groups[i].2.push(value);
+    (late, max_time)
+}
+
+/// The windows a pane's records fall in that are still open, newest
+/// first.
+fn windows_of(pane: i64, spec: EventTime, watermark: i64) -> impl Iterator<Item = i64> {
+    let oldest = pane - spec.length;
+    std::iter::successors(Some(pane), move |start| Some(start - spec.slide))
+        .take_while(move |start| *start > oldest)
+        .filter(move |start| !closed(spec, watermark, *start))
+}
+
+/// A count: each pane's count of each value (`panes`, counted as the
+/// records were assigned) added to its open windows' counts so far, so a
+/// record is looked at once, not once per window it falls in.
+fn count(
+    windows: &EventWindows,
+    panes: &FxHashMap<(i64, &[u8]), i64>,
+    spec: EventTime,
+    watermark: i64,
+) -> Delta {
+    let mut added: FxHashMap<(i64, &[u8]), i64> = FxHashMap::default();
+    added.reserve(panes.len() * (spec.length / spec.slide) as usize);
+    for (&(pane, key), &n) in panes {
+        for start in windows_of(pane, spec, watermark) {
+            *added.entry((start, key)).or_default() += n;
         }
-        folded_panes = fold(worker, pane_groups.iter().map(|(_, k, v)| (*k, v)))?;
-        by_pane = pane_groups
-            .iter()
-            .enumerate()
-            .map(|(g, (pane, key, _))| (*pane, *key, folded_panes.get(g)))
-            .collect();
     }
-    // Each (window start, key) with its new values, in order of first
-    // appearance.
+    let mut shared = Shared::default();
+    let mut changed = Delta::new();
+    for ((start, key), n) in added {
+        let (key, so_far) = match windows.get(start, key) {
+            Some((key, open)) => (key.clone(), open.value.clone()),
+            None => (shared.key(key), Value::Count(0)),
+        };
+        let Value::Count(so_far) = so_far else {
+            unreachable!("a count stage keeps counts")
+        };
+        let open = Open {
+            value: Value::Count(so_far + n),
+            unsent: true,
+        };
+        changed.entry(start).or_default().insert(key, Some(open));
+    }
+    changed
+}
+
+/// Keys new to the state, each allocated once for all its windows.
+#[derive(Default)]
+struct Shared<'a>(FxHashMap<&'a [u8], Arc<[u8]>>);
+
+impl<'a> Shared<'a> {
+    fn key(&mut self, key: &'a [u8]) -> Arc<[u8]> {
+        self.0.entry(key).or_insert_with(|| Arc::from(key)).clone()
+    }
+}
+
+/// A window's start, a key, and its values there.
+type Group<'a> = (i64, &'a [u8], Vec<&'a [u8]>);
+
+/// A reduce: each window's new values folded into its value so far with
+/// the stage's operator, all windows in one call.
+fn fold_in(
+    worker: &mut Worker,
+    windows: &EventWindows,
+    by_pane: &[(i64, &[u8], &[u8])],
+    spec: EventTime,
+    watermark: i64,
+) -> Result<Delta, Failure> {
+    // Each (window start, key) with its values (the value so far first),
+    // in order of first appearance.
     let mut index: FxHashMap<(i64, &[u8]), usize> = FxHashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::new();
-    for (pane, key, value) in by_pane {
-        let mut start = pane;
-        while start > pane - spec.length {
-            if !closed(start) {
-                let g = *index.entry((start, key)).or_insert_with(|| {
-                    // The window's value so far comes first.
-                    let so_far = windows.get(start, key).map(|open| open.value.as_slice());
-                    groups.push((start, key, so_far.into_iter().collect()));
-                    groups.len() - 1
+    for &(pane, key, value) in by_pane {
+        for start in windows_of(pane, spec, watermark) {
+            let g = *index.entry((start, key)).or_insert_with(|| {
+                let so_far = windows.get(start, key).map(|(_, open)| match &open.value {
+                    Value::Folded(bytes) => bytes.as_slice(),
+                    Value::Count(_) => unreachable!("a reduce stage keeps what it folded"),
                 });
-                groups[g].2.push(value);
-            }
-            start -= spec.slide;
+                groups.push((start, key, so_far.into_iter().collect()));
+                groups.len() - 1
+            });
+            groups[g].2.push(value);
         }
     }
-
-    // Fold each window's new values into its value so far, all windows
-    // in one call.
     let folded = fold(worker, groups.iter().map(|(_, key, values)| (*key, values)))?;
+    let mut shared = Shared::default();
     let mut changed = Delta::new();
     for (g, (start, key, _)) in groups.iter().enumerate() {
         let open = Open {
-            value: folded.get(g).to_vec(),
+            value: Value::Folded(folded.get(g).to_vec()),
             unsent: true,
         };
         changed
             .entry(*start)
             .or_default()
-            .insert(key.to_vec(), Some(open));
+            .insert(shared.key(key), Some(open));
     }
+    Ok(changed)
+}
 
-    // Emit the windows the watermark has passed, each window's keys in
-    // order, and drop those past their lateness.
+/// Emits the windows the watermark has passed (all of them at the end of
+/// input): each window's keys changed since it was last emitted, in key
+/// order. Marks them sent in `changed`, and drops the windows past their
+/// lateness.
+fn emit(
+    windows: &EventWindows,
+    changed: &mut Delta,
+    spec: EventTime,
+    watermark: i64,
+    end_of_input: bool,
+) -> Batch {
     let due = |start: i64| end_of_input || start.saturating_add(spec.length) <= watermark;
     let mut starts: Vec<i64> = windows
         .open
@@ -292,38 +383,59 @@ fn process(
     starts.sort_unstable();
     starts.dedup();
     let mut output = Batch::default();
+    let mut text = String::new();
     for start in starts {
-        let now = changed.entry(start).or_default();
-        // This batch's values, then those of earlier batches it left alone.
-        let mut entries: Vec<(Vec<u8>, Option<Open>)> = now.drain().collect();
-        if let Some(was) = windows.open.get(&start) {
-            let untouched = was
-                .iter()
-                .filter(|(key, _)| !index.contains_key(&(start, key.as_slice())));
-            entries.extend(untouched.map(|(key, open)| (key.clone(), Some(open.clone()))));
-        }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut now = changed.remove(&start).unwrap_or_default();
+        let was = windows.open.get(&start);
+        // What this batch changed, and what earlier batches left unsent.
+        let untouched = |key: &Arc<[u8]>| !now.contains_key(key);
+        let mut unsent: Vec<(&[u8], &Value)> = now
+            .iter()
+            .filter_map(|(key, open)| Some((&**key, open.as_ref()?)))
+            .chain(
+                was.into_iter()
+                    .flatten()
+                    .filter(|(k, _)| untouched(k))
+                    .map(|(k, o)| (&**k, o)),
+            )
+            .filter(|(_, open)| open.unsent)
+            .map(|(key, open)| (key, &open.value))
+            .collect();
+        unsent.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let end = start + spec.length;
-        let keep = !end_of_input && !closed(start);
-        for (key, current) in entries {
-            let Some(mut open) = current else { continue };
-            if open.unsent {
-                output.push(Some(&key), &open.value, end - 1);
-                output.header_owners.push(output.len() as u32 - 1);
-                output.header_names.push(WINDOW_START.as_bytes());
-                output.header_values.push(start.to_string().as_bytes());
-                output.header_owners.push(output.len() as u32 - 1);
-                output.header_names.push(WINDOW_END.as_bytes());
-                output.header_values.push(end.to_string().as_bytes());
-                open.unsent = false;
+        let (start_text, end_text) = (start.to_string(), end.to_string());
+        for (key, value) in unsent {
+            output.push(Some(key), value.bytes(&mut text), end - 1);
+            let owner = output.len() as u32 - 1;
+            for (name, text) in [(WINDOW_START, &start_text), (WINDOW_END, &end_text)] {
+                output.header_owners.push(owner);
+                output.header_names.push(name.as_bytes());
+                output.header_values.push(text.as_bytes());
             }
-            now.insert(key, keep.then_some(open));
         }
+        let keep = !end_of_input && !closed(spec, watermark, start);
+        // Earlier batches' keys change only if they were unsent or the
+        // window goes.
+        let earlier: Vec<(Arc<[u8]>, Option<Open>)> = was
+            .into_iter()
+            .flatten()
+            .filter(|(key, open)| untouched(key) && (open.unsent || !keep))
+            .map(|(key, open)| {
+                let sent = Open {
+                    value: open.value.clone(),
+                    unsent: false,
+                };
+                (key.clone(), keep.then_some(sent))
+            })
+            .collect();
+        for open in now.values_mut() {
+            match (keep, open.as_mut()) {
+                (true, Some(open)) => open.unsent = false,
+                _ => *open = None,
+            }
+        }
+        now.extend(earlier);
+        changed.insert(start, now);
     }
-    Ok(Processed {
-        output,
-        late,
-        max_time,
-        delta: changed,
-    })
+    output
 }

@@ -358,15 +358,35 @@ impl<K: Kind> Partitions for Runner<K> {
         })
     }
 
+    /// Partitions with changes apply them in parallel, each on a thread
+    /// of its own (this one for the first): a big batch's changes to
+    /// windows or per-key state would otherwise be applied one partition
+    /// after another, between two batches.
     fn commit(&mut self, stage: &str) -> anyhow::Result<()> {
-        for (p, partition) in self.home_mut().enumerate() {
-            if let Some(pending) = partition.pending.take() {
-                K::commit(&mut partition.state, pending).with_context(|| {
-                    format!("stage `{stage}`, partition {p}: cannot store state")
-                })?;
-            }
-        }
-        Ok(())
+        let mut changes = self.home_mut().enumerate().filter_map(|(p, partition)| {
+            let pending = partition.pending.take()?;
+            Some((p, &mut partition.state, pending))
+        });
+        let apply = |(p, state, pending): (usize, &mut K::State, K::Pending)| {
+            K::commit(state, pending)
+                .with_context(|| format!("stage `{stage}`, partition {p}: cannot store state"))
+        };
+        let Some(first) = changes.next() else {
+            return Ok(());
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = changes.map(|c| scope.spawn(move || apply(c))).collect();
+            let first = apply(first);
+            others
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .expect("applying state changes does not panic")
+                })
+                .chain([first])
+                .collect()
+        })
     }
 
     fn discard(&mut self) {

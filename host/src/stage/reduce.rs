@@ -165,20 +165,6 @@ impl Fold {
             Fold::Count => shuffle::exchange(by_value(side), partitions),
         }
     }
-
-    /// Records as the stage got them: for a count, `by_value` undone.
-    pub(crate) fn unkeyed(&self, records: Batch) -> Batch {
-        match self {
-            Fold::Reduce { .. } => records,
-            Fold::Count => {
-                let mut values = Batch::with_capacity(records.len(), records.keys.data.len());
-                for record in records.iter() {
-                    values.push(None, record.key.unwrap_or_default(), record.timestamp);
-                }
-                values
-            }
-        }
-    }
 }
 
 /// Records keyed by their value, each worth a count of one.
