@@ -43,6 +43,25 @@ impl Emitter {
         self.count += 1;
     }
 
+    /// Adds a copy of `like` with `key` and `value` in place of its own
+    /// (its timestamp and headers kept), without building a record: the
+    /// cheap way to emit many records made from one input.
+    ///
+    /// ```
+    /// use wasmstream_guest::{Emitter, Record};
+    ///
+    /// let line = Record::new("to be or not").with_key("hamlet");
+    /// let mut out = Emitter::default();
+    /// out.emit_like(&line, line.key.as_deref(), b"to");
+    /// out.emit_like(&line, Some(b"be"), b"1");
+    /// assert_eq!(out.len(), 2);
+    /// ```
+    pub fn emit_like(&mut self, like: &Record<'_>, key: Option<&[u8]>, value: &[u8]) {
+        self.writer
+            .push_parts(key, value, like.timestamp, &like.headers);
+        self.count += 1;
+    }
+
     /// How many records have been emitted so far in this batch.
     ///
     /// ```

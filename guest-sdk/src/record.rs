@@ -272,7 +272,11 @@ pub(crate) struct BatchWriter {
 }
 
 fn push(list: &mut ByteList, bytes: &[u8]) {
-    list.data.extend_from_slice(bytes);
+    // A copy is a call into the runtime (`memory.copy`), even of nothing:
+    // the missing keys of most records cost none.
+    if !bytes.is_empty() {
+        list.data.extend_from_slice(bytes);
+    }
     list.ends.push(list.data.len() as u32);
 }
 
@@ -300,13 +304,29 @@ impl BatchWriter {
     }
 
     pub(crate) fn push(&mut self, record: &Record<'_>) {
+        self.push_parts(
+            record.key.as_deref(),
+            &record.value,
+            record.timestamp,
+            &record.headers,
+        );
+    }
+
+    /// Appends a record given by its parts.
+    pub(crate) fn push_parts(
+        &mut self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp: i64,
+        headers: &[Header<'_>],
+    ) {
         let b = &mut self.batch;
         let index = b.timestamps.len() as u32;
-        push(&mut b.keys, record.key.as_deref().unwrap_or_default());
-        b.has_key.push(record.key.is_some());
-        push(&mut b.values, &record.value);
-        b.timestamps.push(record.timestamp);
-        for header in &record.headers {
+        push(&mut b.keys, key.unwrap_or_default());
+        b.has_key.push(key.is_some());
+        push(&mut b.values, value);
+        b.timestamps.push(timestamp);
+        for header in headers {
             b.header_owners.push(index);
             push(&mut b.header_names, &header.name);
             push(&mut b.header_values, &header.value);

@@ -73,14 +73,32 @@ pub fn lowercase(text: &str) -> Cow<'_, str> {
 /// assert_eq!(words, ["It's", "a", "wide", "open", "café_au_lait", "42"]);
 /// ```
 ///
-/// ASCII text is classified 16 bytes a step (with Wasm SIMD in a guest).
+/// ASCII text is classified 16 bytes a step (with Wasm SIMD in a guest),
+/// and the words found from where word and non-word bytes meet, a few bit
+/// operations a word.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    Words { text, at: 0 }
+    Words {
+        text,
+        next_block: 0,
+        block: 0,
+        edges: 0,
+        inside: false,
+        start: 0,
+    }
 }
 
 struct Words<'a> {
     text: &'a str,
-    at: usize,
+    /// Where the text not yet classified starts.
+    next_block: usize,
+    /// The block classified last: where it starts, and bit `i` of `edges`
+    /// set where byte `block + i` starts or ends a word (not yet handed
+    /// out).
+    block: usize,
+    edges: u32,
+    /// Whether the last edge handed out started a word, and where.
+    inside: bool,
+    start: usize,
 }
 
 /// Whether an ASCII byte belongs to a word.
@@ -91,10 +109,9 @@ fn word_byte(b: u8) -> bool {
 /// For the 16 bytes at the start of `chunk`: bit `i` set when byte `i` is an
 /// ASCII word byte, and whether all 16 are ASCII.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn classify(chunk: &[u8]) -> (u16, bool) {
+fn classify(chunk: &[u8; 16]) -> (u16, bool) {
     use core::arch::wasm32::*;
-    assert!(chunk.len() >= 16);
-    // SAFETY: 16 readable bytes (checked above); v128.load needs no alignment.
+    // SAFETY: 16 readable bytes; v128.load needs no alignment.
     let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
     let ascii = u8x16_bitmask(v) == 0;
     let folded = v128_or(v, u8x16_splat(0x20));
@@ -110,8 +127,7 @@ fn classify(chunk: &[u8]) -> (u16, bool) {
 /// For the 16 bytes at the start of `chunk`: bit `i` set when byte `i` is an
 /// ASCII word byte, and whether all 16 are ASCII.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn classify(chunk: &[u8]) -> (u16, bool) {
-    let chunk = &chunk[..16];
+fn classify(chunk: &[u8; 16]) -> (u16, bool) {
     let mask = chunk
         .iter()
         .enumerate()
@@ -120,38 +136,45 @@ fn classify(chunk: &[u8]) -> (u16, bool) {
 }
 
 impl Words<'_> {
-    /// Moves to the next byte where being a word character is `inside`,
-    /// 16 ASCII bytes a step; text with other characters goes one
-    /// character at a time.
-    fn advance_while(&mut self, inside: bool) {
-        let bytes = self.text.as_bytes();
-        while self.at < bytes.len() {
-            if bytes.len() - self.at >= 16 {
-                let (words, ascii) = classify(&bytes[self.at..]);
-                if ascii {
-                    let stop = if inside { !words } else { words };
-                    if stop == 0 {
-                        self.at += 16;
-                        continue;
-                    }
-                    self.at += stop.trailing_zeros() as usize;
-                    return;
+    /// Classifies the next block: 16 ASCII bytes at once (the text's last
+    /// bytes padded with spaces), else one character.
+    fn classify_next(&mut self) {
+        let at = self.next_block;
+        let text = self.text.as_bytes();
+        let bytes = &text[at..];
+        let (mask, ascii) = match (bytes.first_chunk::<16>(), text.last_chunk::<16>()) {
+            (Some(chunk), _) => classify(chunk),
+            // The last 16 bytes of the text, shifted so that the bytes
+            // before `at` drop out and the end reads as spaces.
+            (None, Some(last)) => {
+                let (mask, ascii) = classify(last);
+                (mask >> (16 - bytes.len()), ascii)
+            }
+            (None, None) => {
+                let mut padded = [b' '; 16];
+                // A loop, not a copy: a guest's `memcpy` of a few bytes
+                // is a call into the runtime.
+                for (to, from) in padded.iter_mut().zip(bytes) {
+                    *to = *from;
                 }
+                classify(&padded)
             }
-            let b = bytes[self.at];
-            let (word, width) = if b < 0x80 {
-                (word_byte(b), 1)
-            } else {
-                let c = self.text[self.at..]
-                    .chars()
-                    .next()
-                    .expect("at a char boundary");
-                (c.is_alphanumeric(), c.len_utf8())
+        };
+        self.block = at;
+        if ascii {
+            // An edge where a byte's word-ness differs from the byte
+            // before it (before the block: the state so far).
+            let mask = u32::from(mask);
+            self.edges = (mask ^ ((mask << 1) | u32::from(self.inside))) & 0xffff;
+            self.next_block = at + 16;
+        } else {
+            let c = self.text[at..].chars().next().expect("at a char boundary");
+            let word = match c.is_ascii() {
+                true => word_byte(c as u8),
+                false => c.is_alphanumeric(),
             };
-            if word != inside {
-                return;
-            }
-            self.at += width;
+            self.edges = u32::from(word != self.inside);
+            self.next_block = at + c.len_utf8();
         }
     }
 }
@@ -160,13 +183,30 @@ impl<'a> Iterator for Words<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        self.advance_while(false);
-        if self.at >= self.text.len() {
-            return None;
+        loop {
+            if self.edges != 0 {
+                let at = self.block + self.edges.trailing_zeros() as usize;
+                self.edges &= self.edges - 1;
+                self.inside = !self.inside;
+                if self.inside {
+                    self.start = at;
+                    continue;
+                }
+                // SAFETY: edges fall on ASCII bytes, at the start of a
+                // character, or at the end of the text: char boundaries.
+                return Some(unsafe { self.text.get_unchecked(self.start..at) });
+            }
+            if self.next_block >= self.text.len() {
+                // A word running to the end of the text ends there (the
+                // padding of a short last block ended it already).
+                if self.inside {
+                    self.inside = false;
+                    return Some(&self.text[self.start..]);
+                }
+                return None;
+            }
+            self.classify_next();
         }
-        let start = self.at;
-        self.advance_while(true);
-        Some(&self.text[start..self.at])
     }
 }
 
@@ -263,6 +303,8 @@ mod tests {
             "mixed ünïcode wörds straddle chunk edges: naïve café déjà-vu 東京 tokyo",
             "ends with a word_",
             "'quoted' and it's 42_000 x",
+            "a tail that ends in ü",
+            "trailing separators here...   ",
         ];
         for text in samples {
             for start in 0..text.len().min(20) {

@@ -29,19 +29,12 @@ impl FlatMap for SplitWords {
     }
 
     fn flat_map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<(), Error> {
+        let key = record.key.as_deref();
         for word in text::words(record.value_str()?) {
             let word = word.as_bytes();
-            if self.pairs {
-                out.emit(Record {
-                    key: Some(word.into()),
-                    value: b"1".into(),
-                    ..record.clone()
-                });
-            } else {
-                out.emit(Record {
-                    value: word.into(),
-                    ..record.clone()
-                });
+            match self.pairs {
+                true => out.emit_like(&record, Some(word), b"1"),
+                false => out.emit_like(&record, key, word),
             }
         }
         Ok(())
