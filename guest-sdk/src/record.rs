@@ -272,12 +272,60 @@ pub(crate) struct BatchWriter {
 }
 
 fn push(list: &mut ByteList, bytes: &[u8]) {
-    // A copy is a call into the runtime (`memory.copy`), even of nothing:
-    // the missing keys of most records cost none.
-    if !bytes.is_empty() {
-        list.data.extend_from_slice(bytes);
-    }
+    append(&mut list.data, bytes);
     list.ends.push(list.data.len() as u32);
+}
+
+/// Appends `bytes` to `data`. In a guest, a copy of a length not known in
+/// advance is a call into the runtime (`memory.copy`), which costs more
+/// than copying a word or a count: up to 16 bytes are copied as two
+/// fixed-size (possibly overlapping) moves instead, and nothing at all
+/// for a missing key.
+fn append(data: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    if n > 16 {
+        data.extend_from_slice(bytes);
+        return;
+    }
+    data.reserve(n);
+    let at = data.len();
+    let src = bytes.as_ptr();
+    // SAFETY: `reserve` made room for `n` bytes at `at`; each move below
+    // reads and writes within the first `n` bytes of `bytes` and of that
+    // room (the two halves overlap when `n` is not a power of two), and
+    // `set_len` then covers exactly the bytes written.
+    unsafe {
+        let dst = data.as_mut_ptr().add(at);
+        match n {
+            0 => {}
+            1 => *dst = *src,
+            2..=3 => {
+                let (head, tail) = (
+                    src.cast::<[u8; 2]>().read_unaligned(),
+                    src.add(n - 2).cast::<[u8; 2]>().read_unaligned(),
+                );
+                dst.cast::<[u8; 2]>().write_unaligned(head);
+                dst.add(n - 2).cast::<[u8; 2]>().write_unaligned(tail);
+            }
+            4..=7 => {
+                let (head, tail) = (
+                    src.cast::<[u8; 4]>().read_unaligned(),
+                    src.add(n - 4).cast::<[u8; 4]>().read_unaligned(),
+                );
+                dst.cast::<[u8; 4]>().write_unaligned(head);
+                dst.add(n - 4).cast::<[u8; 4]>().write_unaligned(tail);
+            }
+            _ => {
+                let (head, tail) = (
+                    src.cast::<[u8; 8]>().read_unaligned(),
+                    src.add(n - 8).cast::<[u8; 8]>().read_unaligned(),
+                );
+                dst.cast::<[u8; 8]>().write_unaligned(head);
+                dst.add(n - 8).cast::<[u8; 8]>().write_unaligned(tail);
+            }
+        }
+        data.set_len(at + n);
+    }
 }
 
 fn byte_list(items: usize, bytes: usize) -> ByteList {
@@ -335,5 +383,21 @@ impl BatchWriter {
 
     pub(crate) fn finish(self) -> Batch {
         self.batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append;
+
+    #[test]
+    fn appending_copies_every_length_exactly() {
+        let source: Vec<u8> = (0..40u8).collect();
+        for n in 0..=source.len() {
+            let mut data = b"head".to_vec();
+            append(&mut data, &source[..n]);
+            assert_eq!(data[..4], *b"head");
+            assert_eq!(data[4..], source[..n], "{n} bytes");
+        }
     }
 }
