@@ -193,10 +193,7 @@ fn push_lines(
     let mut at = start;
     while at < end && batch.len() < limits.0 && batch.byte_size() < limits.1 {
         let rest = &text[at..end];
-        let (line, next) = match rest
-            .iter()
-            .take(MAX_LINE_BYTES + 1)
-            .position(|&b| b == b'\n')
+        let (line, next) = match memchr::memchr(b'\n', &rest[..rest.len().min(MAX_LINE_BYTES + 1)])
         {
             Some(newline) => (&rest[..newline], newline + 1),
             None => {
