@@ -157,7 +157,12 @@ impl ByteList {
 
     /// Iterates over the items.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        (0..self.len()).map(|i| self.get(i))
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let item = &self.data[start..end as usize];
+            start = end as usize;
+            item
+        })
     }
 
     /// Items `items`: borrowed when that is all of them.

@@ -37,7 +37,8 @@ impl Kind for CountByValue {
     }
 
     fn combine(&self, _: &mut Operators, input: &Batch) -> Result<Batch, Failure> {
-        Ok(tally(input.iter().map(|r| (r.value, 1, r.timestamp))))
+        let values = input.values.iter().zip(&input.timestamps);
+        Ok(tally(values.map(|(value, &time)| (value, 1, time))))
     }
 
     fn run(
