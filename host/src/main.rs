@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    one_heap_per_core();
+    tune_allocator();
     let cli = wasmstream::cli::Cli::parse();
     wasmstream::telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -26,16 +26,32 @@ fn main() -> ExitCode {
     code
 }
 
+/// Sets glibc's allocator for batches, which are big and short-lived.
+///
 /// glibc gives each thread that allocates its own heap (up to 8 per core),
 /// and a heap keeps its peak: batches run on whichever blocking thread is
 /// free, so resident memory grew to several batches' worth. One heap per
 /// core keeps it to about what is in use (a 1 GB word count in 8 MiB
 /// batches: 310 MB peak before, 240 MB after) at the same speed.
-fn one_heap_per_core() {
+///
+/// And a batch's columns (megabytes each) were mapped fresh and returned
+/// to the system every batch, so every batch paid a page fault per 4 KiB
+/// it wrote: kept in the heap (up to 32 MiB a block, 64 MiB of free space
+/// at a heap's top) they are reused instead, halving the page faults of a
+/// word count and making it about 5% faster.
+fn tune_allocator() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // SAFETY: mallopt only sets an allocator parameter; it is called
-    // before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, cores as libc::c_int);
+    let settings = [
+        (libc::M_ARENA_MAX, cores as libc::c_int),
+        (libc::M_MMAP_THRESHOLD, 32 << 20),
+        (libc::M_TRIM_THRESHOLD, 64 << 20),
+        (libc::M_TOP_PAD, 16 << 20),
+    ];
+    for (parameter, value) in settings {
+        // SAFETY: mallopt only sets an allocator parameter; it is called
+        // before any other thread starts.
+        unsafe {
+            libc::mallopt(parameter, value);
+        }
     }
 }
