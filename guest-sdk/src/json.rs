@@ -78,6 +78,52 @@ struct Parser<'a> {
 
 type Parse<T> = Result<T, String>;
 
+/// Whether a byte ends a string's plain run: `"`, `\\` or a control
+/// character.
+fn special(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | (b < 0x20)
+}
+
+/// For 16 bytes: bit `i` set when byte `i` is [`special`].
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn special_bytes(chunk: &[u8; 16]) -> u16 {
+    use core::arch::wasm32::*;
+    // SAFETY: 16 readable bytes; v128.load needs no alignment.
+    let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+    let quote = u8x16_eq(v, u8x16_splat(b'"'));
+    let backslash = u8x16_eq(v, u8x16_splat(b'\\'));
+    let control = u8x16_lt(v, u8x16_splat(0x20));
+    u8x16_bitmask(v128_or(v128_or(quote, backslash), control))
+}
+
+/// For 16 bytes: bit `i` set when byte `i` is [`special`] (the same with
+/// SSE2, for native builds such as the benchmarks' native side).
+#[cfg(target_arch = "x86_64")]
+fn special_bytes(chunk: &[u8; 16]) -> u16 {
+    use core::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86_64; 16 readable bytes, loaded unaligned.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `v < 0x20`: `min(v, 0x1f) == v`.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u16
+    }
+}
+
+/// For 16 bytes: bit `i` set when byte `i` is [`special`].
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+)))]
+fn special_bytes(chunk: &[u8; 16]) -> u16 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (i, &b)| mask | (u16::from(special(b)) << i))
+}
+
 impl<'a> Parser<'a> {
     fn error<T>(&self, expected: &str) -> Parse<T> {
         match self.bytes.get(self.at) {
@@ -335,10 +381,15 @@ impl<'a> Parser<'a> {
     /// but `"`, `\` and control characters. Checks 16 bytes a step with a
     /// branch-free test that compiles to vector instructions.
     fn skip_plain(&mut self) {
-        let special = |b: u8| (b == b'"') | (b == b'\\') | (b < 0x20);
-        while let Some(chunk) = self.bytes.get(self.at..self.at + 16) {
-            if chunk.iter().fold(false, |hit, &b| hit | special(b)) {
-                break;
+        while let Some(chunk) = self
+            .bytes
+            .get(self.at..)
+            .and_then(<[u8]>::first_chunk::<16>)
+        {
+            let stops = special_bytes(chunk);
+            if stops != 0 {
+                self.at += stops.trailing_zeros() as usize;
+                return;
             }
             self.at += 16;
         }

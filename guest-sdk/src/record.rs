@@ -271,6 +271,7 @@ pub(crate) struct BatchWriter {
     batch: Batch,
 }
 
+#[inline(always)]
 fn push(list: &mut ByteList, bytes: &[u8]) {
     append(&mut list.data, bytes);
     list.ends.push(list.data.len() as u32);
@@ -281,6 +282,7 @@ fn push(list: &mut ByteList, bytes: &[u8]) {
 /// than copying a word or a count: up to 16 bytes are copied as two
 /// fixed-size (possibly overlapping) moves instead, and nothing at all
 /// for a missing key.
+#[inline(always)]
 fn append(data: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
     if n > 16 {
@@ -361,6 +363,7 @@ impl BatchWriter {
     }
 
     /// Appends a record given by its parts.
+    #[inline]
     pub(crate) fn push_parts(
         &mut self,
         key: Option<&[u8]>,

@@ -15,6 +15,12 @@
 //! the window is dropped, and a record that has no open window left goes
 //! to the stage's side output `<stage>.late`, counted, never silently
 //! dropped. When every source has ended, all open windows are emitted.
+//!
+//! A count (`count_by_value_and_window`) counts each value per slide-long
+//! pane first and adds each pane's count to its windows, so a record is
+//! looked at once however many windows it falls in; its windows keep
+//! counts as numbers. A reduce folds each record into each of its windows
+//! with the stage's operator, all windows of a batch in one call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,19 +78,22 @@ impl Kind for EventTimeReduce {
     ) -> Result<Ran<Delta>, Failure> {
         let (input, spec) = (&inputs[0], self.spec);
         let watermark = at.watermark.unwrap_or(i64::MIN);
-        let mut by_pane = Vec::new();
-        let mut panes = FxHashMap::default();
-        let (late, max_time) = match self.fold {
-            Fold::Count => assign(input, spec, watermark, |pane, record| {
-                *panes.entry((pane, record.value)).or_default() += 1;
-            }),
-            Fold::Reduce { .. } => assign(input, spec, watermark, |pane, record| {
-                by_pane.push((pane, record.key.unwrap_or_default(), record.value));
-            }),
-        };
-        let mut changed = match self.fold {
-            Fold::Count => count(windows, &panes, spec, watermark),
-            Fold::Reduce { .. } => fold_in(ops.main(), windows, &by_pane, spec, watermark)?,
+        let (late, max_time, mut changed) = match self.fold {
+            Fold::Count => {
+                let mut panes = FxHashMap::default();
+                let (late, max_time) = assign(input, spec, watermark, |pane, record| {
+                    *panes.entry((pane, record.value)).or_default() += 1;
+                });
+                (late, max_time, count(windows, &panes, spec, watermark))
+            }
+            Fold::Reduce { .. } => {
+                let mut by_pane = Vec::new();
+                let (late, max_time) = assign(input, spec, watermark, |pane, record| {
+                    by_pane.push((pane, record.key.unwrap_or_default(), record.value));
+                });
+                let changed = fold_in(ops.main(), windows, &by_pane, spec, watermark)?;
+                (late, max_time, changed)
+            }
         };
         let records = emit(
             windows,
