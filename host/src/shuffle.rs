@@ -12,6 +12,8 @@
 //! key bytes), so the same key lands in the same partition when an
 //! exchange is later replaced by a Kafka repartition topic.
 
+use std::ops::Range;
+
 use crate::record::{Batch, RecordRef};
 
 /// Which partition of `partitions` owns `key`. Records without a key all
@@ -82,6 +84,18 @@ pub fn rebalance(inputs: Vec<Batch>, partitions: usize) -> Vec<Batch> {
         }
     }
     outputs
+}
+
+/// The runs [`rebalance`] cuts one batch of `records` records into, one
+/// per partition, in order.
+pub fn even_runs(records: usize, partitions: usize) -> Vec<Range<usize>> {
+    let per = records.div_ceil(partitions.max(1)).max(1);
+    (0..partitions)
+        .map(|p| match p + 1 == partitions {
+            true => (p * per).min(records)..records,
+            false => (p * per).min(records)..((p + 1) * per).min(records),
+        })
+        .collect()
 }
 
 /// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
@@ -167,5 +181,9 @@ mod tests {
             parts.iter().map(Batch::len).collect::<Vec<_>>(),
             vec![4, 4, 2]
         );
+        // The runs a partition cuts out for itself are the same.
+        assert_eq!(even_runs(10, 3), [0..4, 4..8, 8..10]);
+        assert_eq!(even_runs(2, 3), [0..1, 1..2, 2..2]);
+        assert_eq!(even_runs(0, 2), [0..0, 0..0]);
     }
 }

@@ -1,8 +1,8 @@
 //! One batch through the dataflow graph: each stage in order gets the
 //! streams it reads (moved to its last reader, cloned for the others),
 //! then each sink gets its stream; only once every sink has written does
-//! any stage's state change count. Narrow stages in a row run fused, one
-//! task per partition through all of them ([`stage::run_chain`]).
+//! any stage's state change count. Narrow stages (in a row: fused) run as
+//! one task per partition through all of them ([`stage::run_chain`]).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -41,12 +41,12 @@ impl Scheduler {
                 .iter()
                 .map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
-            let ran = match chain.len() {
-                1 => self.stages[chain.start]
+            let ran = match head.step.narrow() {
+                true => stage::run_chain(&mut self.stages[chain.clone()], inputs, info).await,
+                false => self.stages[chain.start]
                     .run(inputs, info)
                     .await
                     .map(|output| vec![output]),
-                _ => stage::run_chain(&mut self.stages[chain.clone()], inputs, info).await,
             };
             let ran = match ran {
                 Ok(ran) => ran,

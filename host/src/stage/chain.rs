@@ -9,14 +9,16 @@
 //! errors: a record one of them rejects is dead-lettered under that
 //! stage's name, and a failure names that stage.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::calls::Slot;
 use super::kind::Context;
-use super::partitions::{FailedOn, Lent};
+use super::partitions::{FailedOn, Lent, Partitions};
 use super::{StageError, StageOutput, StageRunner};
 use crate::record::Batch;
+use crate::shuffle;
 use crate::sink::BatchInfo;
 
 /// What one partition's task made: the last stage's records and each
@@ -25,7 +27,8 @@ use crate::sink::BatchInfo;
 type Made = Result<(Batch, Vec<Batch>), (usize, FailedOn)>;
 
 /// Runs `batch` through `stages`, a fused chain (narrow stages with the
-/// same parallelism, each reading only the one before), over `inputs`,
+/// same parallelism, each reading only the one before; or one narrow
+/// stage), over `inputs`,
 /// the first stage's inputs. Returns each stage's output: the records of
 /// all but the last stay inside the chain, so only the last has records;
 /// every stage has its dead letters.
@@ -40,12 +43,11 @@ pub async fn run_chain(
     };
     let head = &stages[0].partitions;
     let calls = head.calls();
-    let split = head.split(inputs);
+    let shares = share(head.as_ref(), inputs);
     let dead_letters: Arc<[Option<Arc<str>>]> = stages.iter().map(|s| s.dead_letters()).collect();
     let failed = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::with_capacity(split.len());
-    for (p, mut sides) in split.into_iter().enumerate() {
-        let input = sides.pop().unwrap_or_default();
+    let mut tasks = Vec::with_capacity(shares.len());
+    for (p, input) in shares.into_iter().enumerate() {
         let mut links: Vec<Box<dyn Lent>> = stages
             .iter_mut()
             .map(|s| {
@@ -60,6 +62,7 @@ pub async fn run_chain(
         };
         let (failed, dead_letters) = (failed.clone(), dead_letters.clone());
         tasks.push(tokio::task::spawn_blocking(move || {
+            let input = input.take();
             let made = run_links(&mut links, input, at, &dead_letters, &failed, permit);
             (links, made)
         }));
@@ -103,6 +106,59 @@ pub async fn run_chain(
             dead,
         })
         .collect())
+}
+
+/// A partition's input: its run of a batch, which it may share with
+/// other partitions, cut out in the partition's own task (so a big batch
+/// from upstream is spread over the partitions in parallel, not copied
+/// apart on the scheduler's thread first).
+struct Share {
+    batch: Arc<Batch>,
+    run: Range<usize>,
+}
+
+impl Share {
+    /// A batch of its own.
+    fn own(batch: Batch) -> Share {
+        let run = 0..batch.len();
+        Share {
+            batch: Arc::new(batch),
+            run,
+        }
+    }
+
+    fn take(self) -> Batch {
+        match self.run == (0..self.batch.len()) {
+            true => Arc::try_unwrap(self.batch).unwrap_or_else(|all| all.slice(self.run)),
+            false => self.batch.slice(self.run),
+        }
+    }
+}
+
+/// Each partition's input from the chain's: spread as the head stage
+/// would (a rebalance, for the narrow stages a chain has).
+fn share(head: &dyn Partitions, mut inputs: Vec<Vec<Batch>>) -> Vec<Share> {
+    let partitions = head.len();
+    if partitions > 1 && inputs.len() == 1 && inputs[0].len() == 1 {
+        let batch = Arc::new(
+            inputs
+                .pop()
+                .and_then(|mut side| side.pop())
+                .unwrap_or_default(),
+        );
+        let runs = shuffle::even_runs(batch.len(), partitions);
+        return runs
+            .into_iter()
+            .map(|run| Share {
+                batch: batch.clone(),
+                run,
+            })
+            .collect();
+    }
+    head.split(inputs)
+        .into_iter()
+        .map(|mut sides| Share::own(sides.pop().unwrap_or_default()))
+        .collect()
 }
 
 /// One partition's task: its records through each stage's partition in
