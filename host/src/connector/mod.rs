@@ -58,15 +58,22 @@ pub fn start_source(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
     }
 }
 
-/// The sink for `plan`.
-pub fn open_sink(plan: &SinkPlan) -> Result<Box<dyn Sink>> {
+/// The sink for `plan`, in a pipeline that checkpoints or not (a files
+/// sink then syncs each file before renaming it into place).
+pub fn open_sink(plan: &SinkPlan, checkpointed: bool) -> Result<Box<dyn Sink>> {
     Ok(match &plan.kind {
         SinkKind::Stdout { max_records } => Box::new(sink::stdout::Stdout::new(*max_records)),
         SinkKind::Files {
             dir,
             prefix,
             suffix,
-        } => Box::new(sink::files::Files::open(&plan.id, dir, prefix, suffix)?),
+        } => Box::new(sink::files::Files::open(
+            &plan.id,
+            dir,
+            prefix,
+            suffix,
+            checkpointed,
+        )?),
         SinkKind::Kafka(spec) => Box::new(KafkaSink::open(&plan.id, spec)?),
     })
 }

@@ -142,7 +142,7 @@ impl Scheduler {
         let sinks = plan
             .sinks
             .iter()
-            .map(connector::open_sink)
+            .map(|sink| connector::open_sink(sink, plan.checkpoint.is_some()))
             .collect::<Result<Vec<_>>>()?;
         let spill = SpillFile::new(
             plan.checkpoint.as_ref().map(|c| c.dir.as_path()),

@@ -21,7 +21,10 @@ impl Scheduler {
             .sinks
             .iter()
             .filter(|plan| !self.plan.sinks.contains(plan))
-            .map(|plan| Ok((plan.id.clone(), connector::open_sink(plan)?)))
+            .map(|plan| {
+                let sink = connector::open_sink(plan, new.plan.checkpoint.is_some())?;
+                Ok((plan.id.clone(), sink))
+            })
             .collect()
     }
 

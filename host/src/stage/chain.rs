@@ -28,10 +28,9 @@ type Made = Result<(Batch, Vec<Batch>), (usize, FailedOn)>;
 
 /// Runs `batch` through `stages`, a fused chain (narrow stages with the
 /// same parallelism, each reading only the one before; or one narrow
-/// stage), over `inputs`,
-/// the first stage's inputs. Returns each stage's output: the records of
-/// all but the last stay inside the chain, so only the last has records;
-/// every stage has its dead letters.
+/// stage), over `inputs`, the first stage's inputs. Returns each stage's
+/// output: the records of all but the last stay inside the chain, so only
+/// the last has records; every stage has its dead letters.
 pub async fn run_chain(
     stages: &mut [StageRunner],
     inputs: Vec<Vec<Batch>>,
