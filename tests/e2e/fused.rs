@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Running, install, manifest, output_lines, run, scratch, toml_path, versioned_map, wasm,
+    Running, batch_texts, install, manifest, output_lines, run, scratch, toml_path, versioned_map,
+    wasm,
 };
 
 /// `wasmstream validate`'s line for `manifest`.
@@ -68,19 +69,8 @@ path = "out"
 
 /// Each batch file's `(sequence number, version)` pairs, by batch id.
 fn stamped(dir: &Path) -> BTreeMap<u64, Vec<(u64, String)>> {
-    let mut batches = BTreeMap::new();
-    for entry in std::fs::read_dir(dir.join("out")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("batch-")
-            .and_then(|n| n.strip_suffix(".txt"))
-        else {
-            continue;
-        };
-        let lines = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
+    let stamps = |text: &str| -> Vec<(u64, String)> {
+        text.lines()
             .map(|line| {
                 // `(status,seq version)`
                 let inner = line.trim_start_matches('(').trim_end_matches(')');
@@ -88,10 +78,12 @@ fn stamped(dir: &Path) -> BTreeMap<u64, Vec<(u64, String)>> {
                 let (seq, version) = value.split_once(' ').expect("a stamped value");
                 (seq.parse().unwrap(), version.to_owned())
             })
-            .collect();
-        batches.insert(id.parse().unwrap(), lines);
-    }
-    batches
+            .collect()
+    };
+    batch_texts(&dir.join("out"))
+        .into_iter()
+        .map(|(id, text)| (id, stamps(&text)))
+        .collect()
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Output, Running, free_port, install, run, scratch, toml_path, versioned_counter, wasm,
+    Output, Running, batch_texts, free_port, install, run, scratch, toml_path, versioned_counter,
+    wasm,
 };
 
 /// A server on a port of its own, with a fresh data folder.
@@ -174,21 +175,7 @@ path = "out/{name}"
 /// Every output line of a counting pipeline: (key, seq, count, version),
 /// in batch order.
 fn counted(dir: &Path) -> Vec<(String, u64, i64, String)> {
-    let mut batches = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("batch-")
-            .and_then(|n| n.strip_suffix(".txt"))
-        else {
-            continue;
-        };
-        batches.insert(
-            id.parse::<u64>().unwrap(),
-            std::fs::read_to_string(&path).unwrap(),
-        );
-    }
+    let batches = batch_texts(dir);
     let mut lines = Vec::new();
     for text in batches.values() {
         for line in text.lines() {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Running, install, run, scratch, toml_path, versioned_counter as version, wasm,
+    Running, batch_texts, install, run, scratch, toml_path, versioned_counter as version, wasm,
 };
 
 /// A pipeline in `dir`: `source` (TOML of one source with id `in`, whose
@@ -92,22 +92,8 @@ struct Counted {
 
 /// Every batch file's lines, by batch id.
 fn outputs(dir: &Path) -> BTreeMap<u64, Vec<Counted>> {
-    let mut batches = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
-        return batches;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("batch-")
-            .and_then(|n| n.strip_suffix(".txt"))
-        else {
-            continue;
-        };
-        let lines = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
+    let counted = |text: &str| -> Vec<Counted> {
+        text.lines()
             .map(|line| {
                 let inner = line.trim_start_matches('(').trim_end_matches(')');
                 let (key, rest) = inner.split_once(',').expect("(key,value)");
@@ -127,10 +113,12 @@ fn outputs(dir: &Path) -> BTreeMap<u64, Vec<Counted>> {
                     version,
                 }
             })
-            .collect();
-        batches.insert(id.parse().unwrap(), lines);
-    }
-    batches
+            .collect()
+    };
+    batch_texts(&dir.join("out"))
+        .into_iter()
+        .map(|(id, text)| (id, counted(&text)))
+        .collect()
 }
 
 /// Checks that each key's counts run 1, 2, 3... in batch order: no

@@ -96,6 +96,24 @@ pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.to_str().expect("utf-8 path"))
 }
 
+/// Each `batch-<id>.txt` file a files sink wrote into `dir`, by batch id,
+/// with its text (none if `dir` does not exist yet).
+pub fn batch_texts(dir: &Path) -> BTreeMap<u64, String> {
+    let mut batches = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_prefix("batch-")
+            .and_then(|n| n.strip_suffix(".txt"))
+        else {
+            continue;
+        };
+        batches.insert(id.parse().unwrap(), std::fs::read_to_string(&path).unwrap());
+    }
+    batches
+}
+
 /// Every line of every file in `dir` (a files sink), in file name order.
 pub fn output_lines(dir: &Path) -> Vec<String> {
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
