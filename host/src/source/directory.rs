@@ -35,6 +35,9 @@ pub struct Directory {
     /// The file being read, and how far.
     current: Option<Current>,
     listed: bool,
+    /// The window's bytes, kept from read to read: a new buffer each
+    /// time was zeroed (and often faulted in) 4 MiB at a time.
+    buffer: Vec<u8>,
 }
 
 struct Current {
@@ -61,6 +64,7 @@ impl Directory {
             seen: HashSet::new(),
             current: None,
             listed: false,
+            buffer: Vec::new(),
         }
     }
 
@@ -106,11 +110,12 @@ impl Directory {
         Ok(())
     }
 
-    /// The current file's length (it is opened on first use), and a
-    /// window of its bytes from `at` to at most `end`: the whole lines in
-    /// it, or the first [`MAX_LINE_BYTES`] of a longer line; all of it when
-    /// it reaches `end` and `end` is the end of a line.
-    fn window(&mut self, at: u64, end: Option<u64>) -> Result<(u64, Vec<u8>)> {
+    /// The current file's length (it is opened on first use), and how
+    /// many bytes of `buffer` hold a window of its bytes from `at` to at
+    /// most `end`: the whole lines in it, or the first [`MAX_LINE_BYTES`] of
+    /// a longer line; all of it when it reaches `end` and `end` is the end
+    /// of a line.
+    fn window(&mut self, at: u64, end: Option<u64>) -> Result<(u64, usize)> {
         let current = self.current.as_mut().expect("a current file");
         let path = || self.dir.join(decode(&current.name));
         let cannot = |e: std::io::Error| {
@@ -127,16 +132,19 @@ impl Directory {
         }
         let (file, len) = current.file.as_ref().expect("just opened");
         let end = end.unwrap_or(*len).min(*len);
-        let mut window = vec![0; (end.saturating_sub(at)).min(WINDOW) as usize];
-        file.read_exact_at(&mut window, at).map_err(cannot)?;
-        if at + (window.len() as u64) < end {
-            let whole = match window.iter().rposition(|&b| b == b'\n') {
-                Some(newline) => newline + 1,
-                None => MAX_LINE_BYTES,
-            };
-            window.truncate(whole);
+        let size = (end.saturating_sub(at)).min(WINDOW) as usize;
+        if self.buffer.len() < size {
+            self.buffer.resize(size, 0);
         }
-        Ok((*len, window))
+        let window = &mut self.buffer[..size];
+        file.read_exact_at(window, at).map_err(cannot)?;
+        if at + (size as u64) < end {
+            return match memchr::memrchr(b'\n', window) {
+                Some(newline) => Ok((*len, newline + 1)),
+                None => Ok((*len, MAX_LINE_BYTES)),
+            };
+        }
+        Ok((*len, size))
     }
 
     /// Moves on to `name` as the file being read (from `offset`); the one
@@ -190,6 +198,7 @@ fn push_lines(
     limits: (usize, usize),
     time: i64,
 ) -> usize {
+    batch.values.data.reserve(end - start);
     let mut at = start;
     while at < end && batch.len() < limits.0 && batch.byte_size() < limits.1 {
         let rest = &text[at..end];
@@ -229,12 +238,12 @@ impl Pull for Directory {
                 }
             }
             let start = self.current.as_ref().expect("a current file").offset;
-            let (len, window) = self.window(start, None)?;
+            let (len, size) = self.window(start, None)?;
             let used = push_lines(
                 &mut batch,
-                &window,
+                &self.buffer,
                 0,
-                window.len(),
+                size,
                 (max_records, max_bytes),
                 time,
             );
@@ -315,16 +324,16 @@ impl Pull for Directory {
             let mut at = *start;
             let mut len = u64::MAX;
             while at < *end {
-                let window;
-                (len, window) = self.window(at, Some(*end))?;
-                if *end > len || window.is_empty() {
+                let size;
+                (len, size) = self.window(at, Some(*end))?;
+                if *end > len || size == 0 {
                     bail!(
                         "source `{}`: {file} is shorter than when its bytes {start}..{end} were read; it changed since",
                         self.id
                     );
                 }
                 let all = (usize::MAX, usize::MAX);
-                at += push_lines(&mut batch, &window, 0, window.len(), all, time) as u64;
+                at += push_lines(&mut batch, &self.buffer, 0, size, all, time) as u64;
             }
             self.current.as_mut().expect("a current file").offset = at;
             if at >= len {
