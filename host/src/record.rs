@@ -456,15 +456,32 @@ impl Batch {
 /// event-time window's bounds, for one). Each part is [`escape`]d, so the
 /// line says exactly which bytes the record holds.
 pub fn display(record: &RecordRef<'_>) -> String {
+    let mut text = Vec::with_capacity(record.value.len() + 16);
+    write_display(&mut text, record).expect("writing to memory");
+    String::from_utf8(text).expect("escaped text is UTF-8")
+}
+
+/// Writes [`display`]'s text of `record` to `out`, without building it
+/// first: sinks write every record this way.
+pub fn write_display(out: &mut impl std::io::Write, record: &RecordRef<'_>) -> std::io::Result<()> {
     let value = escape(record.value);
-    let mut text = match record.key {
-        Some(key) => format!("({},{value})", escape(key)),
-        None => value.into_owned(),
-    };
-    for (name, value) in record.headers.iter() {
-        text.push_str(&format!(" {}={}", escape(name), escape(value)));
+    match record.key {
+        Some(key) => {
+            out.write_all(b"(")?;
+            out.write_all(escape(key).as_bytes())?;
+            out.write_all(b",")?;
+            out.write_all(value.as_bytes())?;
+            out.write_all(b")")?;
+        }
+        None => out.write_all(value.as_bytes())?,
     }
-    text
+    for (name, value) in record.headers.iter() {
+        out.write_all(b" ")?;
+        out.write_all(escape(name).as_bytes())?;
+        out.write_all(b"=")?;
+        out.write_all(escape(value).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `bytes` as one line of text that reads back to exactly them: UTF-8 as

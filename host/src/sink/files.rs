@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::{BatchInfo, Progress, Sink};
-use crate::record::{Batch, display};
+use crate::record::{Batch, write_display};
 
 pub struct Files {
     id: String,
@@ -53,7 +53,8 @@ impl Sink for Files {
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             for record in partitions.iter().flat_map(|p| p.iter()) {
-                writeln!(out, "{}", display(&record))?;
+                write_display(&mut out, &record)?;
+                out.write_all(b"\n")?;
             }
             let file = out.into_inner()?;
             if self.sync {

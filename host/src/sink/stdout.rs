@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::{BatchInfo, Progress, Sink};
-use crate::record::{Batch, display};
+use crate::record::{Batch, write_display};
 
 pub struct Stdout {
     max_records: usize,
@@ -33,7 +33,8 @@ impl Sink for Stdout {
             .flat_map(|p| p.iter())
             .take(self.max_records)
         {
-            writeln!(out, "{}", display(&record))?;
+            write_display(&mut out, &record)?;
+            out.write_all(b"\n")?;
         }
         if total > self.max_records {
             writeln!(out, "... ({} more)", total - self.max_records)?;
