@@ -254,16 +254,32 @@ pub struct StageSpec {
 ///
 /// ```toml
 /// build = { command = "cargo build --release --target wasm32-wasip2", workdir = "../my-op" }
+/// build = { lang = "python", workdir = "../my-op" }   # app.py, into the stage's `component`
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
-    /// Shell command to run; default
+    /// The operator's language: `"rust"` (the default) runs `command`;
+    /// `"python"` builds `app.py` in `workdir` with componentize-py
+    /// (installed into the user's cache the first time) into the stage's
+    /// `component`.
+    pub lang: Option<Lang>,
+    /// Rust: shell command to run; default
     /// `cargo build --release --target wasm32-wasip2`.
     pub command: Option<String>,
     /// Directory to run it in, relative to the manifest; default the
     /// manifest's directory.
     pub workdir: Option<String>,
+}
+
+/// A language `wasmstream build` builds operators in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// A crate using the Rust SDK (`guest-sdk`).
+    Rust,
+    /// An `app.py` using the Python SDK (`guest-sdk/python`).
+    Python,
 }
 
 /// `[[sinks]]`: where a stream's records go.

@@ -1,0 +1,145 @@
+"""Hands an operator class to the component's bindings.
+
+componentize-py looks in the app module for a class named after the
+interface the component exports (`Map`, `Filter`, `FlatMap`, `Reduce`,
+`UpdateState`, `Migrate`); `export` makes that class from an operator
+class:
+
+    FlatMap = wasmstream.export(SplitWords)
+
+It creates the operator at `init`, runs each call through the kind's
+`run_*`, and turns failures into the contract's errors: a rejected
+`init` into its message, a failed record into an `operator-error`
+naming it.
+"""
+
+from . import kinds
+from .errors import describe
+from .params import Params
+
+# One operator instance per component instance, shared by the kind's
+# interface and `Migrate`.
+_operator = {}
+
+#: The operator class `export` was given, by kind name ("FlatMap", ...):
+#: what the conformance kit runs when an app is imported outside a
+#: component.
+exported = {}
+
+
+def _kind_of(cls):
+    for kind in (kinds.Map, kinds.Filter, kinds.FlatMap, kinds.Reduce, kinds.UpdateState):
+        if issubclass(cls, kind):
+            return kind
+    raise TypeError(
+        f"{cls.__name__} is not an operator: subclass wasmstream.Map, Filter, "
+        "FlatMap, Reduce or UpdateState"
+    )
+
+
+def _init(cls, params):
+    from componentize_py_types import Err
+
+    try:
+        operator = cls()
+        operator.init(Params(params))
+    except Exception as e:
+        raise Err(describe(e)) from None
+    _operator["live"] = operator
+
+
+def _call(run, *args):
+    from componentize_py_types import Err
+    from wit_world.imports import types
+
+    try:
+        return run(_operator["live"], *args, types)
+    except kinds.Failed as failed:
+        raise Err(types.OperatorError(failed.index, failed.message)) from None
+
+
+def export(cls):
+    """The class componentize-py calls for `cls`'s kind; outside a
+    component (in tests), `cls` itself."""
+    kind = _kind_of(cls)
+    exported[kind.__name__] = cls
+    try:
+        from wit_world import exports
+    except ImportError:
+        return cls
+
+    if kind is kinds.Map:
+
+        class Exported(exports.Map):
+            def init(self, params):
+                _init(cls, params)
+
+            def map(self, input):
+                return _call(kinds.run_map, input)
+
+    elif kind is kinds.Filter:
+
+        class Exported(exports.Filter):
+            def init(self, params):
+                _init(cls, params)
+
+            def filter(self, input):
+                return _call(kinds.run_filter, input)
+
+    elif kind is kinds.FlatMap:
+
+        class Exported(exports.FlatMap):
+            def init(self, params):
+                _init(cls, params)
+
+            def flat_map(self, input):
+                return _call(kinds.run_flat_map, input)
+
+    elif kind is kinds.Reduce:
+
+        class Exported(exports.Reduce):
+            def init(self, params):
+                _init(cls, params)
+
+            def reduce(self, keys, values, group_ends):
+                return _call(kinds.run_reduce, keys, values, group_ends)
+
+    else:
+        from wit_world.exports import update_state
+
+        def run(operator, state_input, types):
+            return kinds.run_update(operator, state_input, types, update_state.StateOutput)
+
+        class Exported(exports.UpdateState):
+            def init(self, params):
+                _init(cls, params)
+
+            def update(self, input):
+                return _call(run, input)
+
+    Exported.__name__ = Exported.__qualname__ = kind.__name__
+    return Exported
+
+
+def export_migrate(cls):
+    """The `Migrate` class for an update-state operator that defines
+    `migrate_state(self, from_version, state)`: export it beside the
+    `UpdateState` class, and build for the world
+    `migrating-update-state-operator`."""
+    if not hasattr(cls, "migrate_state"):
+        raise TypeError(f"{cls.__name__} defines no migrate_state(self, from_version, state)")
+    try:
+        from componentize_py_types import Err
+        from wit_world import exports
+        from wit_world.imports import types
+    except ImportError:
+        return cls
+
+    class Migrate(exports.Migrate):
+        def migrate_state(self, from_version, states):
+            try:
+                return kinds.run_migrate(_operator["live"], from_version, states, types)
+            except Exception as e:
+                raise Err(describe(e)) from None
+
+    return Migrate

@@ -1,0 +1,180 @@
+//! `wasmstream build`: build the components a manifest's stages name,
+//! each in its language (its `build` setting): Rust with a shell command
+//! (cargo by default), Python with componentize-py ([`python`]), installed
+//! into the user's cache the first time.
+
+mod python;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+use crate::manifest::kinds::StageSettings;
+use crate::manifest::{self, BuildSpec, Lang};
+
+/// What builds a component when the stage does not say.
+pub const DEFAULT_BUILD: &str = "cargo build --release --target wasm32-wasip2";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Pipeline manifest (TOML) whose stages to build.
+    #[arg(value_name = "MANIFEST")]
+    manifest: PathBuf,
+}
+
+/// One stage's build, as its manifest entry asks.
+struct Job<'a> {
+    stage: &'a str,
+    spec: &'a BuildSpec,
+    /// Where the build runs.
+    workdir: PathBuf,
+    settings: &'a StageSettings,
+    /// The component the stage loads (what a Python build writes).
+    component: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let manifest = match manifest::load(&args.manifest) {
+        Ok(manifest) => manifest,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let base = manifest
+        .file
+        .parent()
+        .map(|p| p.to_owned())
+        .unwrap_or_default();
+    let mut done: Vec<(String, PathBuf)> = Vec::new();
+    for stage in &manifest.stages {
+        let Some(operator) = stage.settings.operator() else {
+            continue;
+        };
+        let Some(spec) = operator.build else {
+            continue;
+        };
+        let job = Job {
+            stage: stage.id.get_ref(),
+            spec,
+            workdir: base.join(spec.workdir.as_deref().unwrap_or(".")),
+            settings: &stage.settings,
+            component: operator.component.map(|c| base.join(c.get_ref())),
+        };
+        let what = match spec.lang.unwrap_or(Lang::Rust) {
+            Lang::Rust => {
+                let command = spec.command.as_deref().unwrap_or(DEFAULT_BUILD);
+                if done.contains(&(command.to_owned(), job.workdir.clone())) {
+                    continue;
+                }
+                rust(&job, command)?;
+                command.to_owned()
+            }
+            Lang::Python => {
+                python::build(&job)?;
+                format!(
+                    "python {}",
+                    job.component.as_deref().unwrap_or(Path::new("")).display()
+                )
+            }
+        };
+        done.push((what, job.workdir));
+    }
+    if done.is_empty() {
+        eprintln!(
+            "no stage in {} has a `build` setting; nothing to build",
+            args.manifest.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a Rust stage's build command in its folder.
+fn rust(job: &Job<'_>, command: &str) -> Result<()> {
+    eprintln!(
+        "building stage `{}`: {command} (in {})",
+        job.stage,
+        job.workdir.display()
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(&job.workdir)
+        .status()
+        .with_context(|| {
+            format!(
+                "stage `{}`: cannot run `{command}` in {}",
+                job.stage,
+                job.workdir.display()
+            )
+        })?;
+    if !status.success() {
+        bail!(
+            "stage `{}`: `{command}` failed in {} ({status})",
+            job.stage,
+            job.workdir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where toolchains are installed: `$WASMSTREAM_TOOLS`, else
+/// `~/.cache/wasmstream/tools` (the Kafka broker for the tests lives there
+/// too). Not under `$WASMSTREAM_CACHE`: a toolchain outlives any one
+/// compile cache.
+pub(crate) fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WASMSTREAM_TOOLS") {
+        return dir.into();
+    }
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(".cache"),
+            None => std::env::temp_dir(),
+        },
+    };
+    cache.join("wasmstream/tools")
+}
+
+/// The contract, as this binary was built against it, for toolchains
+/// that generate bindings from it.
+pub(crate) const OPERATOR_WIT: &str = include_str!("../../../../wit/operator.wit");
+
+/// Writes `files` (relative path, text) into a folder of `tools` named
+/// `name-<hash of the files>`, once; returns the folder. Files are
+/// written into a temporary folder first and moved into place, so a
+/// folder that exists is whole.
+pub(crate) fn unpack(tools: &Path, name: &str, files: &[(&str, &str)]) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (path, text) in files {
+        hash.update(path.as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        hash.update([0]);
+    }
+    let hex: String = hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = tools.join(format!("{name}-{hex}"));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let tmp = tools.join(format!(".{name}-{hex}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        for (path, text) in files {
+            let path = tmp.join(path);
+            std::fs::create_dir_all(path.parent().expect("files are in a folder"))?;
+            std::fs::write(path, text)?;
+        }
+        match std::fs::rename(&tmp, &dir) {
+            // Another build put the same files there first.
+            Err(_) if dir.is_dir() => std::fs::remove_dir_all(&tmp),
+            other => other,
+        }
+    };
+    write().with_context(|| format!("cannot write {}", dir.display()))?;
+    Ok(dir)
+}
