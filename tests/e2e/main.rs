@@ -5,6 +5,7 @@
 
 mod support;
 
+mod conformance;
 mod fused;
 mod fuzz;
 mod hardening;
@@ -18,6 +19,7 @@ mod manifest_errors;
 mod partitions;
 mod plan;
 mod plugins;
+mod polyglot;
 mod recovery;
 mod sandbox;
 mod shutdown;

@@ -516,3 +516,74 @@ pub fn install(file: &Path, bytes: &[u8]) {
     std::fs::write(&temporary, bytes).unwrap();
     std::fs::rename(&temporary, file).unwrap();
 }
+
+/// The component `wasmstream build` makes of a stock plugin's Python port
+/// (`plugins/<plugin>/python/app.py`), built once per test run (the first
+/// build also installs componentize-py into the tools cache).
+pub fn python_port(plugin: &str) -> PathBuf {
+    let kind = match plugin {
+        "split-words" => "flat_map",
+        "json-filter" => "filter",
+        "running-count" => "update_state_by_key",
+        other => panic!("no Python port of {other} is known to the tests"),
+    };
+    python_component(
+        plugin,
+        &repo().join("plugins").join(plugin).join("python"),
+        kind,
+    )
+}
+
+/// The component `wasmstream build` makes of the Python fixture
+/// `tests/fixtures/<name>/app.py`, a stage of `kind`, once per test run.
+pub fn python_fixture(name: &str, kind: &str) -> PathBuf {
+    python_component(name, &repo().join("tests/fixtures").join(name), kind)
+}
+
+fn python_component(name: &str, app_dir: &Path, kind: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = repo().join("target/e2e-python").join(name);
+    let component = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    if built.contains(name) {
+        return component;
+    }
+    std::fs::create_dir_all(&dir).expect("create the build folder");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "build-{name}"
+
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "op"
+kind = "{kind}"
+input = "in"
+component = {}
+build = {{ lang = "python", workdir = {} }}
+
+[[sinks]]
+id = "out"
+kind = "stdout"
+input = "op"
+"#,
+            toml_path(&component),
+            toml_path(app_dir),
+        ),
+    );
+    let out = run(&["build", manifest.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success() && component.is_file(),
+        "wasmstream build of the Python {name} failed ({}):\n{}",
+        out.status,
+        out.stderr
+    );
+    built.insert(name.to_owned());
+    component
+}

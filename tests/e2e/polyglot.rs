@@ -1,0 +1,336 @@
+//! Story: an operator author writes operators in Python instead of Rust,
+//! builds them with `wasmstream build`, and gets the same results as the
+//! stock Rust operators; an exception names the record it failed on, a
+//! loop is stopped by the CPU budget, and a running pipeline can swap a
+//! Rust operator for its Python port without losing a record.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::support::{
+    Running, batch_files, counts, install, manifest, output_lines, python_fixture, python_port,
+    run, run_ok, scratch, toml_path, wasm,
+};
+
+/// Words as the stock split-words defines them (runs of letters, digits,
+/// `'` and `_`), counted independently of any operator.
+fn independent_count(text: &str) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() || c == '\'' || c == '_' {
+            word.push(c);
+        } else if !word.is_empty() {
+            *counts.entry(std::mem::take(&mut word)).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Lines of text with punctuation, accents, digits and blank lines.
+fn corpus(lines: usize) -> String {
+    let words = [
+        "to",
+        "be",
+        "or",
+        "not",
+        "It's",
+        "café",
+        "naïve_test",
+        "42",
+        "Zürich",
+        "data",
+    ];
+    let mut text = String::new();
+    for line in 0..lines {
+        for w in 0..(line % 7) {
+            text.push_str(words[(line * 3 + w * w) % words.len()]);
+            text.push_str(if w % 3 == 0 { ", " } else { " " });
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// A pipeline in `dir` reading the files in `dir/in` through `stages`
+/// (TOML) into files in `dir/out`, whose last stage is `last`.
+fn pipeline(dir: &Path, extra: &str, stages: &str, last: &str) -> PathBuf {
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "polyglot"
+trigger = "available-now"
+{extra}
+
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+watch = false
+max_batch_records = 40
+
+{stages}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "{last}"
+path = "out"
+"#
+        ),
+    )
+}
+
+/// Runs the same pipeline with the stock Rust operators and with their
+/// Python ports (`rust` and `python` fill in each `{component}`), over
+/// `input`; returns each run's batch files.
+fn both_ways(
+    test: &str,
+    input: &str,
+    stages: &str,
+    last: &str,
+    plugins: &[&str],
+) -> [BTreeMap<String, std::collections::BTreeSet<String>>; 2] {
+    let build = |python: bool| {
+        let dir = scratch(&format!(
+            "{test}-{}",
+            if python { "python" } else { "rust" }
+        ));
+        std::fs::create_dir_all(dir.join("in")).unwrap();
+        std::fs::write(dir.join("in/input.txt"), input).unwrap();
+        let mut stages = stages.to_owned();
+        for plugin in plugins {
+            let component = match python {
+                true => python_port(plugin),
+                false => wasm(&plugin.replace('-', "_")),
+            };
+            stages = stages.replace(&format!("{{{plugin}}}"), &toml_path(&component));
+        }
+        run_ok(&pipeline(&dir, "", &stages, last));
+        batch_files(&dir.join("out"))
+    };
+    [build(false), build(true)]
+}
+
+#[test]
+fn python_split_words_counts_exactly_what_rust_split_words_counts() {
+    let text = corpus(500);
+    let [rust, python] = both_ways(
+        "py-wordcount",
+        &text,
+        r#"
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "in"
+component = {split-words}
+
+[[stages]]
+id = "counts"
+kind = "count_by_value"
+input = "words"
+"#,
+        "counts",
+        &["split-words"],
+    );
+    assert!(rust.len() > 5, "several batches: {}", rust.len());
+    assert_eq!(python, rust, "batch by batch, the same counts");
+    let lines = python.values().flatten().map(String::as_str);
+    assert_eq!(counts(lines), independent_count(&text));
+}
+
+#[test]
+fn python_json_filter_keeps_exactly_what_rust_json_filter_keeps() {
+    let mut input = String::new();
+    for i in 0..300 {
+        let status = [200, 500, 404][i % 3];
+        match i % 10 {
+            7 => input.push_str(&format!("{{\"status\": \"{status}\", \"i\": {i}}}\n")),
+            8 => input.push_str(&format!(
+                "{{\"req\": {{\"status\": {status}}}, \"i\": {i}}}\n"
+            )),
+            9 => input.push_str("not json at all\n"),
+            _ => input.push_str(&format!("{{\"status\": {status}, \"i\": {i}}}\n")),
+        }
+    }
+    let [rust, python] = both_ways(
+        "py-json-filter",
+        &input,
+        r#"
+[[stages]]
+id = "errors"
+kind = "filter"
+input = "in"
+component = {json-filter}
+params = { field = "status", equals = "500", on_invalid = "drop" }
+"#,
+        "errors",
+        &["json-filter"],
+    );
+    assert_eq!(python, rust);
+    let kept: usize = python.values().map(|b| b.len()).sum();
+    // Every third record is a 500; those at i % 10 == 8 (nested) and 9
+    // (not JSON) are not kept.
+    let expected = (0..300)
+        .filter(|i| i % 3 == 1 && i % 10 != 8 && i % 10 != 9)
+        .count();
+    assert_eq!(kept, expected);
+}
+
+#[test]
+fn python_running_count_keeps_the_same_state_as_rust_running_count() {
+    let text = corpus(300);
+    let [rust, python] = both_ways(
+        "py-running-count",
+        &text,
+        r#"
+[[stages]]
+id = "pairs"
+kind = "flat_map"
+input = "in"
+component = {split-words}
+params = { emit = "pairs" }
+
+[[stages]]
+id = "running"
+kind = "update_state_by_key"
+input = "pairs"
+component = {running-count}
+"#,
+        "running",
+        &["split-words", "running-count"],
+    );
+    assert!(rust.len() > 5, "several batches: {}", rust.len());
+    assert_eq!(python, rust, "batch by batch, the same counts so far");
+    // The last count of each word is its count over the whole input.
+    let mut last = BTreeMap::new();
+    for batch in python.values() {
+        for line in batch {
+            let (word, n) = line[1..line.len() - 1].rsplit_once(',').unwrap();
+            last.insert(word.to_owned(), n.parse::<i64>().unwrap());
+        }
+    }
+    assert_eq!(last, independent_count(&text));
+}
+
+/// A one-stage pipeline over `input` through the `python-faulty` fixture,
+/// with `limits` (TOML).
+fn faulty(test: &str, input: &str, limits: &str) -> crate::support::Output {
+    let dir = scratch(test);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    std::fs::write(dir.join("in/input.txt"), input).unwrap();
+    let stages = format!(
+        r#"
+[[stages]]
+id = "divide"
+kind = "map"
+input = "in"
+component = {}
+{limits}
+"#,
+        toml_path(&python_fixture("python-faulty", "map"))
+    );
+    let manifest = pipeline(&dir, "", &stages, "divide");
+    run(&["run", manifest.to_str().unwrap()])
+}
+
+#[test]
+fn a_python_exception_fails_the_batch_naming_the_stage_and_the_record() {
+    let out = faulty("py-exception", "4\n5\n0\n10\n", "");
+    assert!(!out.status.success(), "the batch fails");
+    for said in [
+        "stage `divide`",
+        "failed on record 2: ZeroDivisionError",
+        "[record: \"0\"]",
+    ] {
+        assert!(out.stderr.contains(said), "says {said:?}:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_looping_python_operator_is_stopped_by_its_cpu_budget() {
+    let out = faulty("py-loop", "4\nloop\n", r#"limits = { cpu = "300ms" }"#);
+    assert!(!out.status.success(), "the batch fails");
+    assert!(
+        out.stderr.contains("stage `divide`")
+            && out
+                .stderr
+                .contains("exceeded its CPU budget of 300 ms per call"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_running_stage_swaps_rust_split_words_for_the_python_port_and_counts_every_record_once() {
+    let dir = scratch("py-reload");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    install(
+        &dir.join("op.wasm"),
+        &std::fs::read(wasm("split_words")).unwrap(),
+    );
+    let python = std::fs::read(python_port("split-words")).unwrap();
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "swapping"
+batch_interval = "50ms"
+reload = { debounce = "50ms" }
+
+[[sources]]
+id = "in"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "in"
+component = "op.wasm"
+
+[[stages]]
+id = "counts"
+kind = "count_by_value"
+input = "words"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "counts"
+path = "out"
+"#,
+    );
+    // Files arrive whole: written aside, then moved into the folder.
+    let feed = |name: &str, text: &str| {
+        let staging = dir.join(name);
+        std::fs::write(&staging, text).unwrap();
+        std::fs::rename(&staging, dir.join("in").join(name)).unwrap();
+    };
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let counted = || counts(output_lines(&dir.join("out")).iter().map(String::as_str));
+    let total = |counts: &BTreeMap<String, i64>| counts.values().sum::<i64>();
+
+    let before = corpus(200);
+    feed("a.txt", &before);
+    let words_before = total(&independent_count(&before));
+    running.wait_until("the first file counted", || {
+        total(&counted()) == words_before
+    });
+
+    install(&dir.join("op.wasm"), &python);
+    running.wait_for_log("reloaded stage `words`");
+    let after = corpus(333);
+    feed("b.txt", &after);
+    let words_after = total(&independent_count(&after));
+    running.wait_until("the second file counted", || {
+        total(&counted()) == words_before + words_after
+    });
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(counted(), independent_count(&(before + &after)));
+}
