@@ -1,37 +1,78 @@
 //! Story: an operator author follows the README tutorial: scaffold a new
-//! operator, build it with one command, run it.
+//! operator of any kind, in Rust or Python, build it with one command, run
+//! it over its sample input.
 
 use crate::support::{run, scratch};
 
-#[test]
-fn new_operator_builds_with_one_command_and_runs() {
-    let dir = scratch("tutorial");
-    let out = run(&["new", "map", "shout", "--dir", dir.to_str().unwrap()]);
+/// What a scaffolded operator prints over its sample input.
+fn scaffold_output(lang: &str, kind: &str) -> Vec<String> {
+    let dir = scratch(&format!("tutorial-{lang}-{kind}"));
+    let name = format!("my-{kind}").replace('_', "-");
+    let out = run(&[
+        "new",
+        kind,
+        &name,
+        "--lang",
+        lang,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", out.stderr);
-    let crate_dir = dir.join("shout");
     assert!(
-        out.stdout.contains("created map operator `shout`"),
+        out.stdout.contains(&format!("operator `{name}`")),
         "{}",
         out.stdout
     );
-
-    let manifest = crate_dir.join("manifest.toml");
+    let manifest = dir.join(&name).join("manifest.toml");
     let manifest = manifest.to_str().unwrap();
     let built = run(&["build", manifest]);
     assert!(
         built.status.success(),
-        "wasmstream build failed:\n{}",
+        "wasmstream build of the {lang} {kind} failed:\n{}",
         built.stderr
     );
-
     let ran = run(&["run", manifest]);
     assert!(ran.status.success(), "{}", ran.stderr);
-    let records: Vec<&str> = ran
-        .stdout
+    ran.stdout
         .lines()
         .filter(|l| !l.starts_with('-') && !l.starts_with("Time:") && !l.is_empty())
-        .collect();
-    assert_eq!(records, ["HELLO WORLD", "WASM STREAMS"]);
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What each kind's template makes of its sample input, in any language.
+const TEMPLATES: &[(&str, &[&str])] = &[
+    ("map", &["HELLO WORLD", "WASM STREAMS"]),
+    ("filter", &["Hello World", "Wasm Streams"]),
+    (
+        "flat-map",
+        &[
+            "(Hello,Hello)",
+            "(World,World)",
+            "(Wasm,Wasm)",
+            "(Streams,Streams)",
+        ],
+    ),
+    ("reduce", &["12"]),
+    ("update-state", &["(,2)"]),
+];
+
+#[test]
+fn every_rust_template_builds_with_one_command_and_runs() {
+    for (kind, expected) in TEMPLATES {
+        assert_eq!(scaffold_output("rust", kind), *expected, "the Rust {kind}");
+    }
+}
+
+#[test]
+fn every_python_template_builds_with_one_command_and_runs() {
+    for (kind, expected) in TEMPLATES {
+        assert_eq!(
+            scaffold_output("python", kind),
+            *expected,
+            "the Python {kind}"
+        );
+    }
 }
 
 #[test]
