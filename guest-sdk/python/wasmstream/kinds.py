@@ -11,7 +11,7 @@ per record (or key), and packs what comes back. A failure raises
 `Failed` with the index of the record it names.
 """
 
-from .batch import finish, items, pack, pack_items, records
+from .batch import Items, finish, items, pack, pack_items, records
 from .errors import describe
 from .params import Params
 from .record import Emitter
@@ -89,8 +89,8 @@ class KeyUpdate:
     - `key`: the key (bytes).
     - `state`: its state after the previous batch (bytes), `None` for a
       key not seen before (or evicted since).
-    - `values`: its values in this batch, in record order (a list of
-      bytes; empty when timing out).
+    - `values`: its values in this batch, in record order (a sequence of
+      bytes, each sliced out only when read; empty when timing out).
     - `timing_out`: the key has been idle past the stage's `ttl` and is
       being evicted: its last chance to emit; its state is deleted
       whatever `update` returns.
@@ -166,13 +166,13 @@ def run_reduce(operator, keys, values, group_ends, types):
 
 def run_update(operator, state_input, types, state_output):
     keys, states = items(state_input.keys), items(state_input.states)
-    values = items(state_input.values)
+    values = state_input.values
     keep, new_states, out, first = [], [], Emitter(), 0
     for g, end in enumerate(state_input.group_ends):
         update = KeyUpdate(
             keys[g],
             states[g] if state_input.has_state[g] else None,
-            values[first:end],
+            Items(values, first, end),
             state_input.timing_out[g],
             state_input.batch_time,
         )

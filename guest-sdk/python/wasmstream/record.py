@@ -1,5 +1,7 @@
 """One record, as an operator sees it, and where operators put records."""
 
+from .errors import Error
+
 
 def as_bytes(data):
     """`data` as bytes: text is encoded as UTF-8."""
@@ -77,8 +79,6 @@ class Record:
 
 
 def _text(data, what):
-    from .errors import Error
-
     try:
         return data.decode()
     except UnicodeDecodeError as e:
@@ -87,53 +87,64 @@ def _text(data, what):
 
 class Emitter:
     """Where a flat-map or update-state operator puts the records it makes,
-    in order. Records go straight into the output batch's columns."""
+    in order. It keeps each record's parts in lists and packs them into
+    the output batch's columns once, at the end of the call, with bulk
+    joins: per record, emitting costs a few list appends."""
 
-    __slots__ = ("keys", "key_ends", "has_key", "values", "value_ends", "timestamps",
-                 "header_owners", "header_names", "header_name_ends", "header_values",
-                 "header_value_ends")
+    __slots__ = ("keys", "values", "timestamps", "headers")
 
     def __init__(self):
-        self.keys = bytearray()
-        self.key_ends = []
-        self.has_key = []
-        self.values = bytearray()
-        self.value_ends = []
+        self.keys = []
+        self.values = []
         self.timestamps = []
-        self.header_owners = []
-        self.header_names = bytearray()
-        self.header_name_ends = []
-        self.header_values = bytearray()
-        self.header_value_ends = []
+        # (index of the first record, how many, their headers) for records
+        # that have headers.
+        self.headers = []
 
     def __len__(self):
-        return len(self.value_ends)
+        return len(self.values)
 
     def emit(self, record):
         """Adds `record`."""
-        self._push(record.key, record.value, record.timestamp, record.headers)
+        self.emit_like(record, record.key, record.value)
 
     def emit_like(self, like, key, value):
         """Adds a copy of `like` with `key` and `value` in place of its own
-        (its timestamp and headers kept), without building a record: the
-        cheap way to emit many records made from one."""
-        self._push(None if key is None else as_bytes(key), as_bytes(value),
-                   like.timestamp, like.headers)
+        (its timestamp and headers kept), without building a record."""
+        if like.headers:
+            self.headers.append((len(self.values), 1, like.headers))
+        self.keys.append(key if key is None or type(key) is bytes else as_bytes(key))
+        self.values.append(value if type(value) is bytes else as_bytes(value))
+        self.timestamps.append(like.timestamp)
 
-    def _push(self, key, value, timestamp, headers):
-        index = len(self.value_ends)
-        if key is None:
-            self.has_key.append(False)
+    def emit_values(self, like, key, values):
+        """Adds one copy of `like` per item of `values` (bytes or text),
+        each with `key` and that value: the cheap way for a flat-map to
+        emit the many records it makes of one (the words of a line, say).
+
+        >>> out = Emitter()
+        >>> out.emit_values(Record("to be", timestamp=7), None, ["to", "be"])
+        >>> len(out)
+        2
+        """
+        n = len(values)
+        if not n:
+            return
+        if like.headers:
+            self.headers.append((len(self.values), n, like.headers))
+        if key is not None and type(key) is not bytes:
+            key = as_bytes(key)
+        self.keys.extend([key] * n)
+        types = set(map(type, values))
+        if types == {bytes}:
+            self.values.extend(values)
+        elif types == {str}:
+            # One encode for all, split again where the NULs joined them
+            # (a value that held a NUL itself takes the slow way).
+            encoded = "\0".join(values).encode().split(b"\0")
+            if len(encoded) != n:
+                encoded = [v.encode() for v in values]
+            self.values.extend(encoded)
         else:
-            self.keys += key
-            self.has_key.append(True)
-        self.key_ends.append(len(self.keys))
-        self.values += value
-        self.value_ends.append(len(self.values))
-        self.timestamps.append(timestamp)
-        for name, v in headers:
-            self.header_owners.append(index)
-            self.header_names += name
-            self.header_name_ends.append(len(self.header_names))
-            self.header_values += v
-            self.header_value_ends.append(len(self.header_values))
+            self.values.extend([as_bytes(v) for v in values])
+        self.timestamps.extend([like.timestamp] * n)

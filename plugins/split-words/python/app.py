@@ -22,12 +22,14 @@ class SplitWords(wasmstream.FlatMap):
         self.pairs = emit == "pairs"
 
     def flat_map(self, record, out):
+        # Words of the value's bytes, as bytes: no decoding and encoding
+        # again; an error if the value is not UTF-8.
+        words = text.words(record.value)
         if self.pairs:
-            for word in text.words(record.value_str()):
+            for word in words:
                 out.emit_like(record, word, b"1")
         else:
-            for word in text.words(record.value_str()):
-                out.emit_like(record, record.key, word)
+            out.emit_values(record, record.key, words)
 
 
 FlatMap = wasmstream.export(SplitWords)
