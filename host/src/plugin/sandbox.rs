@@ -5,7 +5,10 @@
 //! files, no sockets, no environment or arguments, closed stdio, a clock
 //! frozen at the epoch (whose timers fire at once) and a fixed random seed,
 //! so that a batch replayed after a crash produces the same output, and no
-//! import blocks the thread.
+//! import blocks the thread. `wasi:http` is linked too, because some
+//! toolchains' components import it whether they use it or not
+//! (componentize-js's all do), and every request it is asked to send is
+//! refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,10 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
 
 use super::bindings::log;
 use super::budget::Budget;
@@ -50,6 +57,8 @@ pub struct StoreData {
     /// Names the instance in logs and errors: `pipeline/stage[partition]`.
     pub(crate) label: Arc<str>,
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    refuse_requests: RefuseRequests,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     /// The last error the operator logged during the current call; a panic
@@ -76,6 +85,8 @@ impl StoreData {
         StoreData {
             label,
             wasi,
+            http: WasiHttpCtx::new(),
+            refuse_requests: RefuseRequests,
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_bytes),
             last_error: None,
@@ -101,6 +112,37 @@ impl WasiView for StoreData {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for StoreData {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.refuse_requests,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// `wasi:http` hooks that refuse every request.
+struct RefuseRequests;
+
+/// What a `wasi:http` response comes back as: the response and a future
+/// for its body's end.
+type HttpResponse = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+)>;
+
+impl WasiHttpHooks for RefuseRequests {
+    fn send_request(
+        &mut self,
+        _: http::Request<WasiBody>,
+        _: Option<RequestOptions>,
+        _: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = HttpResponse> + Send> {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }
 
@@ -131,6 +173,7 @@ impl log::Host for StoreData {
 /// Links the only imports an operator may use.
 pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
     log::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)?;
     frozen_timers(linker)?;
     Ok(())
