@@ -310,6 +310,42 @@ pub fn write_i64(value: i64, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    /// The JavaScript SDK finds words with a table of the characters
+    /// beyond ASCII that `char::is_alphanumeric` accepts (its engine's
+    /// regular expressions have no Unicode classes): the table must be
+    /// Rust's, or JavaScript operators would split words differently.
+    #[test]
+    fn the_js_sdk_table_matches_rust() {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+            if c.is_alphanumeric() {
+                match ranges.last_mut() {
+                    Some(r) if r.1 + 1 == c as u32 => r.1 = c as u32,
+                    _ => ranges.push((c as u32, c as u32)),
+                }
+            }
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/js/unicode.js");
+        let text = std::fs::read_to_string(path).unwrap();
+        let list = &text[text.find('[').unwrap() + 1..text.rfind(']').unwrap()];
+        let numbers: Vec<u32> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let expected: Vec<u32> = ranges.iter().flat_map(|&(a, b)| [a, b]).collect();
+        assert!(
+            numbers == expected,
+            "{path} is out of date with this Rust's Unicode tables; the flattened ranges are:\n{}",
+            expected
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+
     use super::words;
 
     /// The plain definition, one character at a time.

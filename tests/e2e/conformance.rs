@@ -12,7 +12,7 @@ use serde_json::Value;
 use wasmstream::plugin::{Failure, Limits, Runtime, StateInput};
 use wasmstream::record::{Batch, ByteList};
 
-use crate::support::{python_port, repo, scratch, wasm};
+use crate::support::{port, repo, scratch, wasm};
 
 /// Bytes as the kit writes them: text, or `{"hex": ...}`; `None` for null.
 fn data(value: &Value) -> Option<Vec<u8>> {
@@ -133,7 +133,12 @@ fn run_kit_at(path: &Path, component: &Path) -> Vec<String> {
                 .filter(|w| !message.contains(w.as_str()))
                 .collect()
         };
-        let instance = plugin.instantiate(name.into(), Limits::default(), &params);
+        // JavaScript's engine starts at about 64 MiB.
+        let limits = Limits {
+            memory_bytes: 256 << 20,
+            ..Limits::default()
+        };
+        let instance = plugin.instantiate(name.into(), limits, &params);
         let mut instance = match (instance, case.get("init_error")) {
             (Ok(_), Some(_)) => {
                 problem("init accepted params it must refuse".into());
@@ -294,7 +299,8 @@ fn run_kit_at(path: &Path, component: &Path) -> Vec<String> {
     problems
 }
 
-/// The stock operators the kit covers, with their Python ports.
+/// The stock operators the kit covers (each with Python and JavaScript
+/// ports).
 const KITS: &[(&str, &str)] = &[
     ("split-words", "split_words"),
     ("json-filter", "json_filter"),
@@ -314,17 +320,27 @@ fn every_stock_operator_passes_its_conformance_kit() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-#[test]
-fn every_python_port_passes_the_same_kit_inside_its_component() {
+/// Every port to `lang` through the same kits, built into components.
+fn ports_pass(lang: &str) {
     let problems: Vec<String> = KITS
         .iter()
         .flat_map(|(kit, _)| {
-            run_kit(kit, &python_port(kit))
+            run_kit(kit, &port(lang, kit))
                 .into_iter()
-                .map(move |p| format!("python {kit}: {p}"))
+                .map(move |p| format!("{lang} {kit}: {p}"))
         })
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_python_port_passes_the_same_kit_inside_its_component() {
+    ports_pass("python");
+}
+
+#[test]
+fn every_javascript_port_passes_the_same_kit_inside_its_component() {
+    ports_pass("js");
 }
 
 #[test]

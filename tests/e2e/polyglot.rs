@@ -1,16 +1,16 @@
-//! Story: an operator author writes operators in Python instead of Rust,
-//! builds them with `wasmstream build`, and gets the same results as the
-//! stock Rust operators; an exception names the record it failed on, a
-//! loop is stopped by the CPU budget, and a running pipeline can swap a
-//! Rust operator for its Python port without losing a record.
+//! Story: an operator author writes operators in Python or JavaScript
+//! instead of Rust, builds them with `wasmstream build`, and gets the same
+//! results as the stock Rust operators; an exception names the record it
+//! failed on, a loop is stopped by the CPU budget, and a running pipeline
+//! can swap a Rust operator for its Python port without losing a record.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Running, batch_files, counts, install, manifest, output_lines, python_fixture, python_port,
-    run, run_ok, scratch, toml_path, wasm,
+    Running, batch_files, counts, fixture_in, install, manifest, output_lines, port, run, run_ok,
+    scratch, toml_path, wasm,
 };
 
 /// Words as the stock split-words defines them (runs of letters, digits,
@@ -84,42 +84,61 @@ path = "out"
     )
 }
 
+/// The languages operators are ported to.
+const LANGS: [&str; 2] = ["python", "js"];
+
+/// A stage's operator lines in `lang`: its component, and for JavaScript
+/// the memory its engine needs (it starts at about 64 MiB, the default
+/// limit).
+fn operator(lang: &str, component: &Path) -> String {
+    let limits = match lang {
+        "js" => "\nlimits = { memory = \"128MiB\" }",
+        _ => "",
+    };
+    format!("component = {}{limits}", toml_path(component))
+}
+
 /// Runs the same pipeline with the stock Rust operators and with their
-/// Python ports (`rust` and `python` fill in each `{component}`), over
+/// ports to `lang` (each `component = {plugin}` line filled in), over
 /// `input`; returns each run's batch files.
 fn both_ways(
+    lang: &str,
     test: &str,
     input: &str,
     stages: &str,
     last: &str,
     plugins: &[&str],
 ) -> [BTreeMap<String, std::collections::BTreeSet<String>>; 2] {
-    let build = |python: bool| {
-        let dir = scratch(&format!(
-            "{test}-{}",
-            if python { "python" } else { "rust" }
-        ));
+    let build = |lang: &str| {
+        let dir = scratch(&format!("{test}-{lang}"));
         std::fs::create_dir_all(dir.join("in")).unwrap();
         std::fs::write(dir.join("in/input.txt"), input).unwrap();
         let mut stages = stages.to_owned();
         for plugin in plugins {
-            let component = match python {
-                true => python_port(plugin),
-                false => wasm(&plugin.replace('-', "_")),
+            let lines = match lang {
+                "rust" => operator(lang, &wasm(&plugin.replace('-', "_"))),
+                _ => operator(lang, &port(lang, plugin)),
             };
-            stages = stages.replace(&format!("{{{plugin}}}"), &toml_path(&component));
+            stages = stages.replace(&format!("component = {{{plugin}}}"), &lines);
         }
         run_ok(&pipeline(&dir, "", &stages, last));
         batch_files(&dir.join("out"))
     };
-    [build(false), build(true)]
+    [build("rust"), build(lang)]
 }
 
 #[test]
-fn python_split_words_counts_exactly_what_rust_split_words_counts() {
+fn split_words_in_python_and_javascript_counts_exactly_what_rust_counts() {
+    for lang in LANGS {
+        split_words_counts_as_rust(lang);
+    }
+}
+
+fn split_words_counts_as_rust(lang: &str) {
     let text = corpus(500);
-    let [rust, python] = both_ways(
-        "py-wordcount",
+    let [rust, ported] = both_ways(
+        lang,
+        "wordcount",
         &text,
         r#"
 [[stages]]
@@ -137,13 +156,19 @@ input = "words"
         &["split-words"],
     );
     assert!(rust.len() > 5, "several batches: {}", rust.len());
-    assert_eq!(python, rust, "batch by batch, the same counts");
-    let lines = python.values().flatten().map(String::as_str);
-    assert_eq!(counts(lines), independent_count(&text));
+    assert_eq!(ported, rust, "{lang}: batch by batch, the same counts");
+    let lines = ported.values().flatten().map(String::as_str);
+    assert_eq!(counts(lines), independent_count(&text), "{lang}");
 }
 
 #[test]
-fn python_json_filter_keeps_exactly_what_rust_json_filter_keeps() {
+fn json_filter_in_python_and_javascript_keeps_exactly_what_rust_keeps() {
+    for lang in LANGS {
+        json_filter_keeps_as_rust(lang);
+    }
+}
+
+fn json_filter_keeps_as_rust(lang: &str) {
     let mut input = String::new();
     for i in 0..300 {
         let status = [200, 500, 404][i % 3];
@@ -156,8 +181,9 @@ fn python_json_filter_keeps_exactly_what_rust_json_filter_keeps() {
             _ => input.push_str(&format!("{{\"status\": {status}, \"i\": {i}}}\n")),
         }
     }
-    let [rust, python] = both_ways(
-        "py-json-filter",
+    let [rust, ported] = both_ways(
+        lang,
+        "json-filter",
         &input,
         r#"
 [[stages]]
@@ -170,21 +196,28 @@ params = { field = "status", equals = "500", on_invalid = "drop" }
         "errors",
         &["json-filter"],
     );
-    assert_eq!(python, rust);
-    let kept: usize = python.values().map(|b| b.len()).sum();
+    assert_eq!(ported, rust, "{lang}");
+    let kept: usize = ported.values().map(|b| b.len()).sum();
     // Every third record is a 500; those at i % 10 == 8 (nested) and 9
     // (not JSON) are not kept.
     let expected = (0..300)
         .filter(|i| i % 3 == 1 && i % 10 != 8 && i % 10 != 9)
         .count();
-    assert_eq!(kept, expected);
+    assert_eq!(kept, expected, "{lang}");
 }
 
 #[test]
-fn python_running_count_keeps_the_same_state_as_rust_running_count() {
+fn running_count_in_python_and_javascript_keeps_the_same_state_as_rust() {
+    for lang in LANGS {
+        running_count_as_rust(lang);
+    }
+}
+
+fn running_count_as_rust(lang: &str) {
     let text = corpus(300);
-    let [rust, python] = both_ways(
-        "py-running-count",
+    let [rust, ported] = both_ways(
+        lang,
+        "running-count",
         &text,
         r#"
 [[stages]]
@@ -204,21 +237,24 @@ component = {running-count}
         &["split-words", "running-count"],
     );
     assert!(rust.len() > 5, "several batches: {}", rust.len());
-    assert_eq!(python, rust, "batch by batch, the same counts so far");
+    assert_eq!(
+        ported, rust,
+        "{lang}: batch by batch, the same counts so far"
+    );
     // The last count of each word is its count over the whole input.
     let mut last = BTreeMap::new();
-    for batch in python.values() {
+    for batch in ported.values() {
         for line in batch {
             let (word, n) = line[1..line.len() - 1].rsplit_once(',').unwrap();
             last.insert(word.to_owned(), n.parse::<i64>().unwrap());
         }
     }
-    assert_eq!(last, independent_count(&text));
+    assert_eq!(last, independent_count(&text), "{lang}");
 }
 
-/// A one-stage pipeline over `input` through the `python-faulty` fixture,
-/// with `limits` (TOML).
-fn faulty(test: &str, input: &str, limits: &str) -> crate::support::Output {
+/// A one-stage pipeline over `input` through the `<lang>-faulty` fixture,
+/// with a CPU budget of `cpu` (TOML, if any).
+fn faulty(lang: &str, test: &str, input: &str, cpu: Option<&str>) -> crate::support::Output {
     let dir = scratch(test);
     std::fs::create_dir_all(dir.join("in")).unwrap();
     std::fs::write(dir.join("in/input.txt"), input).unwrap();
@@ -229,39 +265,49 @@ id = "divide"
 kind = "map"
 input = "in"
 component = {}
-{limits}
+limits = {{ memory = "128MiB"{} }}
 "#,
-        toml_path(&python_fixture("python-faulty", "map"))
+        toml_path(&fixture_in(lang, &format!("{lang}-faulty"), "map")),
+        cpu.map(|cpu| format!(", cpu = {cpu:?}"))
+            .unwrap_or_default(),
     );
     let manifest = pipeline(&dir, "", &stages, "divide");
     run(&["run", manifest.to_str().unwrap()])
 }
 
 #[test]
-fn a_python_exception_fails_the_batch_naming_the_stage_and_the_record() {
-    let out = faulty("py-exception", "4\n5\n0\n10\n", "");
-    assert!(!out.status.success(), "the batch fails");
-    for said in [
-        "stage `divide`",
-        "failed on record 2: ZeroDivisionError",
-        "[record: \"0\"]",
-    ] {
-        assert!(out.stderr.contains(said), "says {said:?}:\n{}", out.stderr);
+fn an_exception_fails_the_batch_naming_the_stage_and_the_record() {
+    for (lang, error) in [("python", "ZeroDivisionError"), ("js", "RangeError")] {
+        let out = faulty(lang, &format!("{lang}-exception"), "4\n5\n0\n10\n", None);
+        assert!(!out.status.success(), "{lang}: the batch fails");
+        for said in [
+            "stage `divide`".to_owned(),
+            format!("failed on record 2: {error}"),
+            "[record: \"0\"]".to_owned(),
+        ] {
+            assert!(
+                out.stderr.contains(&said),
+                "{lang} says {said:?}:\n{}",
+                out.stderr
+            );
+        }
     }
 }
 
 #[test]
-fn a_looping_python_operator_is_stopped_by_its_cpu_budget() {
-    let out = faulty("py-loop", "4\nloop\n", r#"limits = { cpu = "300ms" }"#);
-    assert!(!out.status.success(), "the batch fails");
-    assert!(
-        out.stderr.contains("stage `divide`")
-            && out
-                .stderr
-                .contains("exceeded its CPU budget of 300 ms per call"),
-        "{}",
-        out.stderr
-    );
+fn a_looping_operator_is_stopped_by_its_cpu_budget() {
+    for lang in LANGS {
+        let out = faulty(lang, &format!("{lang}-loop"), "4\nloop\n", Some("300ms"));
+        assert!(!out.status.success(), "{lang}: the batch fails");
+        assert!(
+            out.stderr.contains("stage `divide`")
+                && out
+                    .stderr
+                    .contains("exceeded its CPU budget of 300 ms per call"),
+            "{lang}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[test]
@@ -272,7 +318,7 @@ fn a_running_stage_swaps_rust_split_words_for_the_python_port_and_counts_every_r
         &dir.join("op.wasm"),
         &std::fs::read(wasm("split_words")).unwrap(),
     );
-    let python = std::fs::read(python_port("split-words")).unwrap();
+    let python = std::fs::read(port("python", "split-words")).unwrap();
     let manifest = manifest(
         &dir,
         r#"

@@ -517,33 +517,32 @@ pub fn install(file: &Path, bytes: &[u8]) {
     std::fs::rename(&temporary, file).unwrap();
 }
 
-/// The component `wasmstream build` makes of a stock plugin's Python port
-/// (`plugins/<plugin>/python/app.py`), built once per test run (the first
-/// build also installs componentize-py into the tools cache).
-pub fn python_port(plugin: &str) -> PathBuf {
+/// The component `wasmstream build` makes of a stock plugin's port to
+/// `lang` (`python` or `js`: `plugins/<plugin>/<lang>/`), built once per
+/// test run (the first build also installs the language's toolchain into
+/// the tools cache).
+pub fn port(lang: &str, plugin: &str) -> PathBuf {
     let kind = match plugin {
         "split-words" => "flat_map",
         "json-filter" => "filter",
         "running-count" => "update_state_by_key",
-        other => panic!("no Python port of {other} is known to the tests"),
+        other => panic!("no port of {other} is known to the tests"),
     };
-    python_component(
-        plugin,
-        &repo().join("plugins").join(plugin).join("python"),
-        kind,
-    )
+    let app_dir = repo().join("plugins").join(plugin).join(lang);
+    component_of(lang, &format!("{lang}-{plugin}"), &app_dir, kind)
 }
 
-/// The component `wasmstream build` makes of the Python fixture
-/// `tests/fixtures/<name>/app.py`, a stage of `kind`, once per test run.
-pub fn python_fixture(name: &str, kind: &str) -> PathBuf {
-    python_component(name, &repo().join("tests/fixtures").join(name), kind)
+/// The component `wasmstream build` makes of the fixture
+/// `tests/fixtures/<name>/` in `lang`, a stage of `kind`, once per test
+/// run.
+pub fn fixture_in(lang: &str, name: &str, kind: &str) -> PathBuf {
+    component_of(lang, name, &repo().join("tests/fixtures").join(name), kind)
 }
 
-fn python_component(name: &str, app_dir: &Path, kind: &str) -> PathBuf {
+fn component_of(lang: &str, name: &str, app_dir: &Path, kind: &str) -> PathBuf {
     static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = repo().join("target/e2e-python").join(name);
+    let dir = repo().join("target/e2e-ports").join(name);
     let component = dir.join(format!("{}.wasm", name.replace('-', "_")));
     if built.contains(name) {
         return component;
@@ -566,7 +565,7 @@ id = "op"
 kind = "{kind}"
 input = "in"
 component = {}
-build = {{ lang = "python", workdir = {} }}
+build = {{ lang = "{lang}", workdir = {} }}
 
 [[sinks]]
 id = "out"
@@ -580,7 +579,7 @@ input = "op"
     let out = run(&["build", manifest.to_str().expect("utf-8 path")]);
     assert!(
         out.status.success() && component.is_file(),
-        "wasmstream build of the Python {name} failed ({}):\n{}",
+        "wasmstream build of {name} ({lang}) failed ({}):\n{}",
         out.status,
         out.stderr
     );

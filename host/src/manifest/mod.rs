@@ -260,9 +260,9 @@ pub struct StageSpec {
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// The operator's language: `"rust"` (the default) runs `command`;
-    /// `"python"` builds `app.py` in `workdir` with componentize-py
-    /// (installed into the user's cache the first time) into the stage's
-    /// `component`.
+    /// `"python"` builds `app.py` in `workdir` with componentize-py, and
+    /// `"js"` builds `app.js` with componentize-js (each installed into the
+    /// user's cache the first time), into the stage's `component`.
     pub lang: Option<Lang>,
     /// Rust: shell command to run; default
     /// `cargo build --release --target wasm32-wasip2`.
@@ -280,6 +280,8 @@ pub enum Lang {
     Rust,
     /// An `app.py` using the Python SDK (`guest-sdk/python`).
     Python,
+    /// An `app.js` using the JavaScript SDK (`guest-sdk/js`).
+    Js,
 }
 
 /// `[[sinks]]`: where a stream's records go.

@@ -1,8 +1,10 @@
 //! `wasmstream build`: build the components a manifest's stages name,
 //! each in its language (its `build` setting): Rust with a shell command
-//! (cargo by default), Python with componentize-py ([`python`]), installed
-//! into the user's cache the first time.
+//! (cargo by default), Python with componentize-py ([`python`]),
+//! JavaScript with componentize-js ([`js`]), each toolchain installed into
+//! the user's cache the first time.
 
+mod js;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +49,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .parent()
         .map(|p| p.to_owned())
         .unwrap_or_default();
-    let mut done: Vec<(String, PathBuf)> = Vec::new();
+    let mut built = 0;
+    let mut commands: Vec<(&str, PathBuf)> = Vec::new();
     for stage in &manifest.stages {
         let Some(operator) = stage.settings.operator() else {
             continue;
@@ -62,26 +65,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             settings: &stage.settings,
             component: operator.component.map(|c| base.join(c.get_ref())),
         };
-        let what = match spec.lang.unwrap_or(Lang::Rust) {
+        match spec.lang.unwrap_or(Lang::Rust) {
             Lang::Rust => {
                 let command = spec.command.as_deref().unwrap_or(DEFAULT_BUILD);
-                if done.contains(&(command.to_owned(), job.workdir.clone())) {
-                    continue;
+                // Stages built by one crate are built once.
+                if !commands.contains(&(command, job.workdir.clone())) {
+                    rust(&job, command)?;
+                    commands.push((command, job.workdir));
                 }
-                rust(&job, command)?;
-                command.to_owned()
             }
-            Lang::Python => {
-                python::build(&job)?;
-                format!(
-                    "python {}",
-                    job.component.as_deref().unwrap_or(Path::new("")).display()
-                )
-            }
-        };
-        done.push((what, job.workdir));
+            Lang::Python => python::build(&job)?,
+            Lang::Js => js::build(&job)?,
+        }
+        built += 1;
     }
-    if done.is_empty() {
+    if built == 0 {
         eprintln!(
             "no stage in {} has a `build` setting; nothing to build",
             args.manifest.display()
@@ -117,6 +115,21 @@ fn rust(job: &Job<'_>, command: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The world a stage of this kind's component targets: the one exporting
+/// its kind's interface (and `migrate` too, for an update-state operator
+/// that `migrates`).
+fn world(stage: &str, settings: &StageSettings, migrates: bool) -> Result<&'static str> {
+    Ok(match settings {
+        StageSettings::Map(_) => "map-operator",
+        StageSettings::Filter(_) => "filter-operator",
+        StageSettings::FlatMap(_) => "flat-map-operator",
+        StageSettings::ReduceByKey(_) | StageSettings::ReduceByKeyAndWindow(_) => "reduce-operator",
+        StageSettings::UpdateStateByKey(_) if migrates => "migrating-update-state-operator",
+        StageSettings::UpdateStateByKey(_) => "update-state-operator",
+        _ => bail!("stage `{stage}`: this kind runs no operator, so there is nothing to build"),
+    })
 }
 
 /// Where toolchains are installed: `$WASMSTREAM_TOOLS`, else

@@ -8,8 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Job, OPERATOR_WIT, tools_dir, unpack};
-use crate::manifest::kinds::StageSettings;
+use super::{Job, OPERATOR_WIT, tools_dir, unpack, world};
 
 /// The componentize-py release builds are made with, from PyPI.
 const COMPONENTIZE_PY: &str = "0.25.1";
@@ -56,7 +55,12 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
             job.workdir.display()
         );
     }
-    let world = world(stage, job.settings, &app)?;
+    let source = std::fs::read_to_string(&app)
+        .with_context(|| format!("stage `{stage}`: cannot read {}", app.display()))?;
+    let migrates = source
+        .lines()
+        .any(|l| l.starts_with("Migrate ") || l.starts_with("Migrate="));
+    let world = world(stage, job.settings, migrates)?;
     let tools = tools_dir();
     let componentize = install(&tools)?;
     let sdk = unpack(&tools, "python-sdk", SDK)?;
@@ -88,30 +92,6 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The world a stage of this kind's component targets: the one exporting
-/// its kind's interface (and `migrate` too, for an update-state operator
-/// whose app.py exports `Migrate`).
-fn world(stage: &str, settings: &StageSettings, app: &Path) -> Result<&'static str> {
-    Ok(match settings {
-        StageSettings::Map(_) => "map-operator",
-        StageSettings::Filter(_) => "filter-operator",
-        StageSettings::FlatMap(_) => "flat-map-operator",
-        StageSettings::ReduceByKey(_) | StageSettings::ReduceByKeyAndWindow(_) => "reduce-operator",
-        StageSettings::UpdateStateByKey(_) => {
-            let source = std::fs::read_to_string(app)
-                .with_context(|| format!("stage `{stage}`: cannot read {}", app.display()))?;
-            let migrates = source
-                .lines()
-                .any(|l| l.starts_with("Migrate ") || l.starts_with("Migrate="));
-            match migrates {
-                true => "migrating-update-state-operator",
-                false => "update-state-operator",
-            }
-        }
-        _ => bail!("stage `{stage}`: this kind runs no operator, so there is nothing to build"),
-    })
 }
 
 /// componentize-py, installed into a virtual environment under `tools`
