@@ -403,9 +403,15 @@ function wordChar(cp) {
   return alphanumeric(cp);
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+const ASCII_WORD = /[A-Za-z0-9_']+/g;
+
 /** The words of `text` (a string), in order: runs of letters, digits, `'`
- * and `_` (letters and digits exactly as Rust's `char::is_alphanumeric`). */
+ * and `_` (letters and digits exactly as Rust's `char::is_alphanumeric`).
+ * ASCII text takes a regular expression (the engine's own code, not a
+ * loop of JavaScript); other text is walked a character at a time. */
 function words(input) {
+  if (ASCII.test(input)) return input.match(ASCII_WORD) ?? [];
   const out = [];
   let start = -1;
   let i = 0;

@@ -1,7 +1,7 @@
 //! Operators in each language against the same operator in Rust, side by
 //! side in one run: the stock `split-words` and `running-count` and their
-//! ports (`plugins/<name>/python`), each called through the host as a
-//! stage calls it (a batch per call).
+//! ports (`plugins/<name>/python`, `plugins/<name>/js`), each called
+//! through the host as a stage calls it (a batch per call).
 //!
 //! For each: the component's size; compiling it (an empty cache); loading
 //! it compiled from the cache (a new process); its first instance and a
@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 --workspace --exclude wasmstream`
 //! then `cargo bench -p wasmstream --bench languages` (the first run
-//! builds the Python ports, installing componentize-py once).
+//! builds the ports, installing componentize-py and componentize-js once).
 
 mod common;
 
@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         "", "size", "compile", "load", "1st inst", "next inst", "throughput"
     );
     let mut rust_rates = Vec::new();
-    for lang in ["rust", "python"] {
+    for lang in ["rust", "python", "js"] {
         for (plugin, kind) in [
             ("split-words", "flat_map"),
             ("running-count", "update_state_by_key"),
@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
                 "rust" => repo
                     .join("target/wasm32-wasip2/release")
                     .join(format!("{}.wasm", plugin.replace('-', "_"))),
-                _ => build_python(&repo, &root, plugin, kind)?,
+                _ => build_port(&repo, &root, lang, plugin, kind)?,
             };
             let figures = measure(&root, &component, |instance| match kind {
                 "flat_map" => {
@@ -164,9 +164,15 @@ fn measure(
     })
 }
 
-/// Builds a plugin's Python port with `wasmstream build`.
-fn build_python(repo: &Path, root: &Path, plugin: &str, kind: &str) -> anyhow::Result<PathBuf> {
-    let dir = root.join("python").join(plugin);
+/// Builds a plugin's port to `lang` with `wasmstream build`.
+fn build_port(
+    repo: &Path,
+    root: &Path,
+    lang: &str,
+    plugin: &str,
+    kind: &str,
+) -> anyhow::Result<PathBuf> {
+    let dir = root.join(lang).join(plugin);
     std::fs::create_dir_all(&dir)?;
     let component = dir.join(format!("{}.wasm", plugin.replace('-', "_")));
     let manifest = dir.join("manifest.toml");
@@ -186,7 +192,7 @@ id = "op"
 kind = "{kind}"
 input = "in"
 component = {:?}
-build = {{ lang = "python", workdir = {:?} }}
+build = {{ lang = "{lang}", workdir = {:?} }}
 
 [[sinks]]
 id = "out"
@@ -196,7 +202,7 @@ input = "op"
             component.display().to_string(),
             repo.join("plugins")
                 .join(plugin)
-                .join("python")
+                .join(lang)
                 .display()
                 .to_string(),
         ),
@@ -205,7 +211,7 @@ input = "op"
         .arg("build")
         .arg(&manifest)
         .status()?;
-    anyhow::ensure!(status.success(), "building the Python {plugin} failed");
+    anyhow::ensure!(status.success(), "building the {lang} {plugin} failed");
     Ok(component)
 }
 

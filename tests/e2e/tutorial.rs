@@ -1,6 +1,6 @@
 //! Story: an operator author follows the README tutorial: scaffold a new
-//! operator of any kind, in Rust or Python, build it with one command, run
-//! it over its sample input.
+//! operator of any kind, in Rust, Python or JavaScript, build it with one
+//! command, run it over its sample input.
 
 use crate::support::{run, scratch};
 
@@ -71,6 +71,17 @@ fn every_python_template_builds_with_one_command_and_runs() {
             scaffold_output("python", kind),
             *expected,
             "the Python {kind}"
+        );
+    }
+}
+
+#[test]
+fn every_javascript_template_builds_with_one_command_and_runs() {
+    for (kind, expected) in TEMPLATES {
+        assert_eq!(
+            scaffold_output("js", kind),
+            *expected,
+            "the JavaScript {kind}"
         );
     }
 }

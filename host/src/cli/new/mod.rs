@@ -1,7 +1,8 @@
-//! `wasmstream new`: scaffold an operator project, in Rust ([`rust`]) or
-//! Python ([`python`]), for any operator kind, with a sample pipeline
+//! `wasmstream new`: scaffold an operator project, in Rust ([`rust`]),
+//! Python ([`python`]) or JavaScript ([`js`]), for any operator kind, with a sample pipeline
 //! that builds it with `wasmstream build` and runs it over a sample input.
 
+mod js;
 mod python;
 mod rust;
 
@@ -63,6 +64,7 @@ impl Kind {
 enum Lang {
     Rust,
     Python,
+    Js,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -87,6 +89,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut files = match args.lang {
         Lang::Rust => rust::files(args.kind, &args.name, args.sdk.as_deref())?,
         Lang::Python => python::files(args.kind, &args.name),
+        Lang::Js => js::files(args.kind, &args.name),
     };
     files.push(("input/sample.txt".into(), args.kind.sample_input().into()));
     for (path, text) in files {
@@ -102,6 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         match args.lang {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
+            Lang::Js => "JavaScript",
         }
     );
     let manifest = root.join("manifest.toml");
