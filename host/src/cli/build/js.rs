@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Job, OPERATOR_WIT, tools_dir, unpack, world};
+use super::{Job, OPERATOR_WIT, install_lock, tools_dir, unpack, world};
 
 /// The componentize-js release builds are made with, from npm.
 const COMPONENTIZE_JS: &str = "0.23.0";
@@ -118,6 +118,7 @@ fn stage_app(tools: &Path, workdir: &Path) -> std::io::Result<PathBuf> {
 fn install(tools: &Path) -> Result<PathBuf> {
     let dir = tools.join(format!("componentize-js-{COMPONENTIZE_JS}"));
     let done = dir.join(".installed");
+    let _installing = install_lock(tools, "componentize-js")?;
     if done.is_file() {
         return Ok(dir);
     }

@@ -150,6 +150,19 @@ pub(crate) fn tools_dir() -> PathBuf {
     cache.join("wasmstream/tools")
 }
 
+/// Holds `tools/.<name>.lock` until dropped: two builds installing the
+/// same toolchain at once (two `wasmstream build`s, or tests in parallel)
+/// take turns instead of undoing each other's work.
+pub(crate) fn install_lock(tools: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(tools).with_context(|| format!("cannot create {}", tools.display()))?;
+    let path = tools.join(format!(".{name}.lock"));
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
 /// The contract, as this binary was built against it, for toolchains
 /// that generate bindings from it.
 pub(crate) const OPERATOR_WIT: &str = include_str!("../../../../wit/operator.wit");

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Job, OPERATOR_WIT, tools_dir, unpack, world};
+use super::{Job, OPERATOR_WIT, install_lock, tools_dir, unpack, world};
 
 /// The componentize-py release builds are made with, from PyPI.
 const COMPONENTIZE_PY: &str = "0.25.1";
@@ -102,6 +102,7 @@ fn install(tools: &Path) -> Result<PathBuf> {
     let venv = tools.join(format!("componentize-py-{COMPONENTIZE_PY}"));
     let bin = venv.join("bin/componentize-py");
     let done = venv.join(".installed");
+    let _installing = install_lock(tools, "componentize-py")?;
     if done.is_file() && bin.is_file() {
         return Ok(bin);
     }
