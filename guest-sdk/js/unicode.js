@@ -1,7 +1,7 @@
 // The characters beyond ASCII that Rust's `char::is_alphanumeric` accepts
 // (Rust 1.95), as inclusive ranges of code points, flattened: start, end,
 // start, end, ... Generated; `cargo test -p wasmstream-guest` checks it
-// against Rust (guest-sdk/src/text.rs, `the_js_sdk_table_matches_rust`),
+// against Rust (guest-sdk/src/text.rs, `the_sdk_tables_match_rust`),
 // and prints a new one when Rust's Unicode version moves.
 export const ALPHANUMERIC = [
   170,170,178,179,181,181,185,186,188,190,192,214,216,246,248,705,710,721,736,

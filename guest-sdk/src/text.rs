@@ -310,12 +310,12 @@ pub fn write_i64(value: i64, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    /// The JavaScript SDK finds words with a table of the characters
-    /// beyond ASCII that `char::is_alphanumeric` accepts (its engine's
-    /// regular expressions have no Unicode classes): the table must be
-    /// Rust's, or JavaScript operators would split words differently.
+    /// The JavaScript and C SDKs find words with a table of the
+    /// characters beyond ASCII that `char::is_alphanumeric` accepts
+    /// (neither language has Unicode classes to hand): the tables must be
+    /// Rust's, or their operators would split words differently.
     #[test]
-    fn the_js_sdk_table_matches_rust() {
+    fn the_sdk_tables_match_rust() {
         let mut ranges: Vec<(u32, u32)> = Vec::new();
         for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
             if c.is_alphanumeric() {
@@ -325,25 +325,30 @@ mod tests {
                 }
             }
         }
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/js/unicode.js");
-        let text = std::fs::read_to_string(path).unwrap();
-        let list = &text[text.find('[').unwrap() + 1..text.rfind(']').unwrap()];
-        let numbers: Vec<u32> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.parse().unwrap())
-            .collect();
         let expected: Vec<u32> = ranges.iter().flat_map(|&(a, b)| [a, b]).collect();
-        assert!(
-            numbers == expected,
-            "{path} is out of date with this Rust's Unicode tables; the flattened ranges are:\n{}",
-            expected
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        for (file, open, close) in [
+            ("js/unicode.js", '[', ']'),
+            ("c/wasmstream_unicode.h", '{', '}'),
+        ] {
+            let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let list = &text[text.find(open).unwrap() + 1..text.rfind(close).unwrap()];
+            let numbers: Vec<u32> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert!(
+                numbers == expected,
+                "{path} is out of date with this Rust's Unicode tables; the flattened ranges are:\n{}",
+                expected
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
     }
 
     use super::words;

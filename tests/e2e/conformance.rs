@@ -350,6 +350,11 @@ fn every_javascript_port_passes_the_same_kit_inside_its_component() {
 }
 
 #[test]
+fn every_c_port_passes_the_same_kit_inside_its_component() {
+    ports_pass("c");
+}
+
+#[test]
 fn a_wrong_expectation_in_a_kit_is_reported_with_its_case() {
     // The runner itself can fail: a kit whose expected output is wrong.
     let dir = scratch("conformance-wrong");

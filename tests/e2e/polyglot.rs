@@ -1,7 +1,8 @@
-//! Story: an operator author writes operators in Python or JavaScript
+//! Story: an operator author writes operators in Python, JavaScript or C
 //! instead of Rust, builds them with `wasmstream build`, and gets the same
-//! results as the stock Rust operators; an exception names the record it
-//! failed on, a loop is stopped by the CPU budget, and a running pipeline
+//! results as the stock Rust operators; an exception (in C, an error
+//! returned) names the record it failed on, a loop is stopped by the CPU
+//! budget, and a running pipeline
 //! can swap a Rust operator for its Python port without losing a record.
 
 use std::collections::BTreeMap;
@@ -85,7 +86,7 @@ path = "out"
 }
 
 /// The languages operators are ported to.
-const LANGS: [&str; 2] = ["python", "js"];
+const LANGS: [&str; 3] = ["python", "js", "c"];
 
 /// A stage's operator lines in `lang`: its component, and for JavaScript
 /// the memory its engine needs (it starts at about 64 MiB, the default
@@ -128,7 +129,7 @@ fn both_ways(
 }
 
 #[test]
-fn split_words_in_python_and_javascript_counts_exactly_what_rust_counts() {
+fn split_words_in_python_javascript_and_c_counts_exactly_what_rust_counts() {
     for lang in LANGS {
         split_words_counts_as_rust(lang);
     }
@@ -162,7 +163,7 @@ input = "words"
 }
 
 #[test]
-fn json_filter_in_python_and_javascript_keeps_exactly_what_rust_keeps() {
+fn json_filter_in_python_javascript_and_c_keeps_exactly_what_rust_keeps() {
     for lang in LANGS {
         json_filter_keeps_as_rust(lang);
     }
@@ -207,7 +208,7 @@ params = { field = "status", equals = "500", on_invalid = "drop" }
 }
 
 #[test]
-fn running_count_in_python_and_javascript_keeps_the_same_state_as_rust() {
+fn running_count_in_python_javascript_and_c_keeps_the_same_state_as_rust() {
     for lang in LANGS {
         running_count_as_rust(lang);
     }
@@ -277,7 +278,11 @@ limits = {{ memory = "128MiB"{} }}
 
 #[test]
 fn an_exception_fails_the_batch_naming_the_stage_and_the_record() {
-    for (lang, error) in [("python", "ZeroDivisionError"), ("js", "RangeError")] {
+    for (lang, error) in [
+        ("python", "ZeroDivisionError"),
+        ("js", "RangeError"),
+        ("c", "DivisionByZero"),
+    ] {
         let out = faulty(lang, &format!("{lang}-exception"), "4\n5\n0\n10\n", None);
         assert!(!out.status.success(), "{lang}: the batch fails");
         for said in [

@@ -1,5 +1,5 @@
 //! Story: an operator author follows the README tutorial: scaffold a new
-//! operator of any kind, in Rust, Python or JavaScript, build it with one
+//! operator of any kind, in Rust, Python, JavaScript or C, build it with one
 //! command, run it over its sample input.
 
 use crate::support::{run, scratch};
@@ -83,6 +83,13 @@ fn every_javascript_template_builds_with_one_command_and_runs() {
             *expected,
             "the JavaScript {kind}"
         );
+    }
+}
+
+#[test]
+fn every_c_template_builds_with_one_command_and_runs() {
+    for (kind, expected) in TEMPLATES {
+        assert_eq!(scaffold_output("c", kind), *expected, "the C {kind}");
     }
 }
 

@@ -282,6 +282,8 @@ pub enum Lang {
     Python,
     /// An `app.js` using the JavaScript SDK (`guest-sdk/js`).
     Js,
+    /// `.c` files using the C SDK (`guest-sdk/c/wasmstream.h`).
+    C,
 }
 
 /// `[[sinks]]`: where a stream's records go.

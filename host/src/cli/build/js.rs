@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Job, OPERATOR_WIT, install_lock, tools_dir, unpack, world};
+use super::{Job, OPERATOR_WIT, installed, tools_dir, unpack, world};
 
 /// The componentize-js release builds are made with, from npm.
 const COMPONENTIZE_JS: &str = "0.23.0";
@@ -113,45 +113,30 @@ fn stage_app(tools: &Path, workdir: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// componentize-js with its build script, installed with npm into
-/// `tools` the first time (npm shows its progress); used only once the
-/// install has finished (a marker file says so).
+/// `tools` the first time (npm shows its progress).
 fn install(tools: &Path) -> Result<PathBuf> {
-    let dir = tools.join(format!("componentize-js-{COMPONENTIZE_JS}"));
-    let done = dir.join(".installed");
-    let _installing = install_lock(tools, "componentize-js")?;
-    if done.is_file() {
-        return Ok(dir);
-    }
-    eprintln!(
-        "installing componentize-js {COMPONENTIZE_JS} from npm into {} (once)",
-        dir.display()
-    );
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot remove the unfinished {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{ "private": true, "type": "module" }"#,
-    )?;
-    let status = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .arg(format!(
-            "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
-        ))
-        .status();
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => bail!(
-            "could not install componentize-js {COMPONENTIZE_JS} from npm ({status}; npm's message is above); JavaScript operators need it"
-        ),
-        Err(e) => bail!(
-            "building JavaScript operators needs Node.js 20 or later with npm (node and npm on the PATH) to install componentize-js: {e}"
-        ),
-    }
-    std::fs::write(dir.join("build.mjs"), BUILD_SCRIPT)?;
-    std::fs::write(&done, COMPONENTIZE_JS)?;
-    Ok(dir)
+    installed(tools, "componentize-js", COMPONENTIZE_JS, "npm", |dir| {
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{ "private": true, "type": "module" }"#,
+        )?;
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .arg(format!(
+                "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
+            ))
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => bail!(
+                "could not install componentize-js {COMPONENTIZE_JS} from npm ({status}; npm's message is above); JavaScript operators need it"
+            ),
+            Err(e) => bail!(
+                "building JavaScript operators needs Node.js 20 or later with npm (node and npm on the PATH) to install componentize-js: {e}"
+            ),
+        }
+        std::fs::write(dir.join("build.mjs"), BUILD_SCRIPT)?;
+        Ok(())
+    })
 }

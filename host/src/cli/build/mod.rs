@@ -1,9 +1,11 @@
 //! `wasmstream build`: build the components a manifest's stages name,
 //! each in its language (its `build` setting): Rust with a shell command
 //! (cargo by default), Python with componentize-py ([`python`]),
-//! JavaScript with componentize-js ([`js`]), each toolchain installed into
-//! the user's cache the first time.
+//! JavaScript with componentize-js ([`js`]), C with clang and wit-bindgen
+//! ([`c`]), each toolchain installed into the user's cache the first time
+//! (or, where the system must provide it, named when it is missing).
 
+mod c;
 mod js;
 mod python;
 
@@ -32,7 +34,8 @@ struct Job<'a> {
     /// Where the build runs.
     workdir: PathBuf,
     settings: &'a StageSettings,
-    /// The component the stage loads (what a Python build writes).
+    /// The component the stage loads (what a Python, JavaScript or C
+    /// build writes).
     component: Option<PathBuf>,
 }
 
@@ -76,6 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Lang::Python => python::build(&job)?,
             Lang::Js => js::build(&job)?,
+            Lang::C => c::build(&job)?,
         }
         built += 1;
     }
@@ -150,17 +154,42 @@ pub(crate) fn tools_dir() -> PathBuf {
     cache.join("wasmstream/tools")
 }
 
-/// Holds `tools/.<name>.lock` until dropped: two builds installing the
-/// same toolchain at once (two `wasmstream build`s, or tests in parallel)
-/// take turns instead of undoing each other's work.
-pub(crate) fn install_lock(tools: &Path, name: &str) -> Result<std::fs::File> {
+/// The folder `tools/<name>-<version>` with a toolchain in it, installed
+/// by `install` (given the empty folder) the first time. An install is
+/// used only once it has finished (a marker file says so), so an
+/// interrupted one starts again; two builds installing the same toolchain
+/// at once (two `wasmstream build`s, or tests in parallel) take turns on
+/// a lock file instead of undoing each other's work. `from` says where it
+/// comes from, for the line the user sees while it installs.
+pub(crate) fn installed(
+    tools: &Path,
+    name: &str,
+    version: &str,
+    from: &str,
+    install: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(tools).with_context(|| format!("cannot create {}", tools.display()))?;
-    let path = tools.join(format!(".{name}.lock"));
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", path.display()))?;
-    Ok(file)
+    let lock = tools.join(format!(".{name}.lock"));
+    let _installing = std::fs::File::create(&lock)
+        .and_then(|file| file.lock().map(|()| file))
+        .with_context(|| format!("cannot lock {}", lock.display()))?;
+    let dir = tools.join(format!("{name}-{version}"));
+    let done = dir.join(".installed");
+    if done.is_file() {
+        return Ok(dir);
+    }
+    eprintln!(
+        "installing {name} {version} from {from} into {} (once)",
+        dir.display()
+    );
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove the unfinished {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    install(&dir)?;
+    std::fs::write(&done, version).with_context(|| format!("cannot write {}", done.display()))?;
+    Ok(dir)
 }
 
 /// The contract, as this binary was built against it, for toolchains

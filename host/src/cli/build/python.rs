@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Job, OPERATOR_WIT, install_lock, tools_dir, unpack, world};
+use super::{Job, OPERATOR_WIT, installed, tools_dir, unpack, world};
 
 /// The componentize-py release builds are made with, from PyPI.
 const COMPONENTIZE_PY: &str = "0.25.1";
@@ -95,54 +95,38 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
 }
 
 /// componentize-py, installed into a virtual environment under `tools`
-/// the first time (pip shows its progress); the install is only used once
-/// it has finished (a marker file says so), so an interrupted one is
-/// started again.
+/// the first time (pip shows its progress).
 fn install(tools: &Path) -> Result<PathBuf> {
-    let venv = tools.join(format!("componentize-py-{COMPONENTIZE_PY}"));
-    let bin = venv.join("bin/componentize-py");
-    let done = venv.join(".installed");
-    let _installing = install_lock(tools, "componentize-py")?;
-    if done.is_file() && bin.is_file() {
-        return Ok(bin);
-    }
-    eprintln!(
-        "installing componentize-py {COMPONENTIZE_PY} from PyPI into {} (once)",
-        venv.display()
-    );
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv)
-            .with_context(|| format!("cannot remove the unfinished {}", venv.display()))?;
-    }
-    std::fs::create_dir_all(tools).with_context(|| format!("cannot create {}", tools.display()))?;
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status();
-    match made {
-        Ok(status) if status.success() => {}
-        Ok(status) => bail!(
-            "building Python operators needs Python 3 with its venv module to install componentize-py, and `python3 -m venv` failed ({status}); on Debian: apt install python3-venv"
-        ),
-        Err(e) => bail!(
-            "building Python operators needs Python 3 (python3 on the PATH) to install componentize-py: {e}"
-        ),
-    }
-    let status = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "on",
-        ])
-        .arg(format!("componentize-py=={COMPONENTIZE_PY}"))
-        .status()
-        .context("cannot run pip")?;
-    if !status.success() || !bin.is_file() {
-        bail!(
-            "could not install componentize-py {COMPONENTIZE_PY} from PyPI ({status}; pip's message is above); Python operators need it"
-        );
-    }
-    std::fs::write(&done, COMPONENTIZE_PY)?;
-    Ok(bin)
+    let venv = installed(tools, "componentize-py", COMPONENTIZE_PY, "PyPI", |venv| {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(venv)
+            .status();
+        match made {
+            Ok(status) if status.success() => {}
+            Ok(status) => bail!(
+                "building Python operators needs Python 3 with its venv module to install componentize-py, and `python3 -m venv` failed ({status}); on Debian: apt install python3-venv"
+            ),
+            Err(e) => bail!(
+                "building Python operators needs Python 3 (python3 on the PATH) to install componentize-py: {e}"
+            ),
+        }
+        let status = Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "on",
+            ])
+            .arg(format!("componentize-py=={COMPONENTIZE_PY}"))
+            .status()
+            .context("cannot run pip")?;
+        if !status.success() {
+            bail!(
+                "could not install componentize-py {COMPONENTIZE_PY} from PyPI ({status}; pip's message is above); Python operators need it"
+            );
+        }
+        Ok(())
+    })?;
+    Ok(venv.join("bin/componentize-py"))
 }

@@ -1,7 +1,9 @@
 //! `wasmstream new`: scaffold an operator project, in Rust ([`rust`]),
-//! Python ([`python`]) or JavaScript ([`js`]), for any operator kind, with a sample pipeline
-//! that builds it with `wasmstream build` and runs it over a sample input.
+//! Python ([`python`]), JavaScript ([`js`]) or C ([`c`]), for any operator
+//! kind, with a sample pipeline that builds it with `wasmstream build` and
+//! runs it over a sample input.
 
+mod c;
 mod js;
 mod python;
 mod rust;
@@ -65,6 +67,7 @@ enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -90,6 +93,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Lang::Rust => rust::files(args.kind, &args.name, args.sdk.as_deref())?,
         Lang::Python => python::files(args.kind, &args.name),
         Lang::Js => js::files(args.kind, &args.name),
+        Lang::C => c::files(args.kind, &args.name),
     };
     files.push(("input/sample.txt".into(), args.kind.sample_input().into()));
     for (path, text) in files {
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
             Lang::Js => "JavaScript",
+            Lang::C => "C",
         }
     );
     let manifest = root.join("manifest.toml");
