@@ -430,9 +430,16 @@ static inline const char *ws_parse_i64(ws_bytes text, int64_t *value) {
 
 /* Appends `value` as decimal text. */
 static inline void ws_buf_i64(ws_buf *buf, int64_t value) {
-    char text[24];
-    int n = snprintf(text, sizeof text, "%lld", (long long)value);
-    ws_buf_append(buf, (ws_bytes){(const uint8_t *)text, (size_t)n});
+    uint8_t text[20];
+    size_t at = sizeof text;
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    do {
+        text[--at] = (uint8_t)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (value < 0)
+        ws_buf_append(buf, ws_str("-"));
+    ws_buf_append(buf, (ws_bytes){text + at, sizeof text - at});
 }
 
 /* ---- JSON ------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 //! Operators in each language against the same operator in Rust, side by
 //! side in one run: the stock `split-words` and `running-count` and their
-//! ports (`plugins/<name>/python`, `plugins/<name>/js`), each called
+//! ports (`plugins/<name>/{python,js,c}`), each called
 //! through the host as a stage calls it (a batch per call).
 //!
 //! For each: the component's size; compiling it (an empty cache); loading
@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 --workspace --exclude wasmstream`
 //! then `cargo bench -p wasmstream --bench languages` (the first run
-//! builds the ports, installing componentize-py and componentize-js once).
+//! builds the ports, installing componentize-py, componentize-js and the
+//! C tools once).
 
 mod common;
 
@@ -49,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         "", "size", "compile", "load", "1st inst", "next inst", "throughput"
     );
     let mut rust_rates = Vec::new();
-    for lang in ["rust", "python", "js"] {
+    for lang in ["rust", "python", "js", "c"] {
         for (plugin, kind) in [
             ("split-words", "flat_map"),
             ("running-count", "update_state_by_key"),
@@ -84,7 +85,11 @@ fn main() -> anyhow::Result<()> {
                 }
                 _ => {
                     let rust = rust_rates[if kind == "flat_map" { 0 } else { 1 }];
-                    format!("  ({:.1}x slower than Rust)", rust / figures.rate)
+                    let slower = rust / figures.rate;
+                    match slower >= 1.0 {
+                        true => format!("  ({slower:.1}x slower than Rust)"),
+                        false => format!("  ({:.1}x faster than Rust)", 1.0 / slower),
+                    }
                 }
             };
             println!(
