@@ -1066,4 +1066,37 @@ static inline bool ws_run_update_(ws_state_input_ *in, ws_state_output_ *ret,
         return ok;                                                                         \
     }
 
+/* Beside WASMSTREAM_UPDATE_STATE, in a version that keeps its states in
+ * another format than the one it replaces: `fn(from_version, state,
+ * migrated)` appends the state in this version's format to `migrated`.
+ * The host converts every key's state with it when this version takes
+ * over in a running pipeline (the build targets the world that exports
+ * `migrate` when a line starts with this macro). */
+#define WASMSTREAM_MIGRATE(fn)                                                             \
+    bool exports_wasmstream_operator_migrate_migrate_state(                                \
+        WS_T(_string_t) * from_version, wasmstream_operator_types_byte_list_t *states,     \
+        wasmstream_operator_types_byte_list_t *ret, WS_T(_string_t) * err) {              \
+        ws_buf data = {0}, one = {0};                                                      \
+        ws_u32s ends = {0};                                                                \
+        ws_bytes from = {from_version->ptr, from_version->len};                            \
+        const char *error = NULL;                                                          \
+        for (size_t i = 0; !error && i < states->ends.len; i++) {                          \
+            one.len = 0;                                                                   \
+            error = fn(from, ws_item_(states, i), &one);                                   \
+            ws_buf_append(&data, ws_buf_bytes(&one));                                      \
+            WS_PUSH(ends, (uint32_t)data.len);                                             \
+        }                                                                                  \
+        free(one.ptr);                                                                     \
+        WS_T(_string_free)(from_version);                                                  \
+        wasmstream_operator_types_byte_list_free(states);                                  \
+        if (error) {                                                                       \
+            free(data.ptr);                                                                \
+            free(ends.ptr);                                                                \
+            WS_T(_string_dup)(err, error);                                                 \
+            return false;                                                                  \
+        }                                                                                  \
+        ws_byte_list_(ret, &data, &ends);                                                  \
+        return true;                                                                       \
+    }
+
 #endif /* WASMSTREAM_H */

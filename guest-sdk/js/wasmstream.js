@@ -594,3 +594,23 @@ export function exportUpdateState(cls) {
   exporting("update-state", cls);
   return { init: (p) => init(cls, p), update: (input) => call(runUpdate, input) };
 }
+/** The `migrate` export for an `UpdateState` class that defines
+ * `migrateState(fromVersion, state)` (returning the state, bytes, in this
+ * version's format): export it beside `updateState`, as
+ * `export const migrate = wasmstream.exportMigrate(C)`, and the build
+ * targets the world that converts an earlier version's states when this
+ * one takes over in a running pipeline. */
+export function exportMigrate(cls) {
+  if (typeof cls.prototype.migrateState !== "function") {
+    throw new TypeError(`${cls.name} defines no migrateState(fromVersion, state)`);
+  }
+  return {
+    migrateState: (fromVersion, states) => {
+      try {
+        return byteList(items(states).map((state) => bytes(live.migrateState(fromVersion, state))));
+      } catch (e) {
+        throw describe(e);
+      }
+    },
+  };
+}

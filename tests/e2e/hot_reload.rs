@@ -7,14 +7,17 @@
 //! reported, until it is promoted. `wasmstream status` tells the story.
 //!
 //! Versions are copies of the `versioned-counter` fixture with their stamp
-//! rewritten (see the fixture's docs), so no build runs during a test.
+//! rewritten (see the fixture's docs), so no build runs during a test but
+//! for the Python, JavaScript and C twins of `migrating-counter`, built
+//! once by `wasmstream build`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Running, batch_texts, install, run, scratch, toml_path, versioned_counter as version, wasm,
+    Running, batch_texts, fixture_in, install, run, scratch, toml_path,
+    versioned_counter as version, wasm,
 };
 
 /// A pipeline in `dir`: `source` (TOML of one source with id `in`, whose
@@ -513,17 +516,34 @@ fn manifest_edits_apply_at_a_boundary_where_safe_and_otherwise_say_why_not() {
 
 #[test]
 fn a_version_that_changes_its_state_format_converts_the_old_states_and_counts_on() {
-    let dir = scratch("hot-migrate");
+    migrates_to("hot-migrate", &wasm("migrating_counter"), "");
+}
+
+#[test]
+fn a_python_javascript_or_c_version_converts_the_old_states_too() {
+    for lang in ["python", "js", "c"] {
+        let name = format!("{lang}-migrating-counter");
+        let component = fixture_in(lang, &name, "update_state_by_key");
+        // SpiderMonkey starts at about 64 MiB, the default limit.
+        let limits = match lang {
+            "js" => r#"limits = { memory = "128MiB" }"#,
+            _ => "",
+        };
+        migrates_to(&format!("hot-migrate-{lang}"), &component, limits);
+    }
+}
+
+/// A running count (`versioned-counter` v00, decimal states) replaced by
+/// `component`, which keeps binary states and converts the old ones.
+fn migrates_to(test: &str, component: &Path, extra: &str) {
+    let dir = scratch(test);
     std::fs::write(dir.join("op.wasm"), version("v00", "ok")).unwrap();
-    let manifest = pipeline(&dir, &folder_source(&dir), "");
+    let manifest = pipeline(&dir, &folder_source(&dir), extra);
     let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
     feed(&dir, "1", &[("a", "x1"), ("b", "y1"), ("a", "x2")]);
     running.wait_for_log("records_in=3 ");
     // Keeps binary counts where v00 kept decimal text; converts them.
-    install(
-        &dir.join("op.wasm"),
-        &std::fs::read(wasm("migrating_counter")).unwrap(),
-    );
+    install(&dir.join("op.wasm"), &std::fs::read(component).unwrap());
     running.wait_for_log("reloaded stage `count`");
     feed(&dir, "2", &[("a", "x3"), ("b", "y2")]);
     running.wait_for_log("records_in=2 ");
@@ -539,7 +559,7 @@ fn a_version_that_changes_its_state_format_converts_the_old_states_and_counts_on
         .to_owned();
     assert!(
         reload.contains("migrate-state converted 2 keys' state from"),
-        "{reload}"
+        "{test}: {reload}"
     );
     let batches = outputs(&dir);
     assert_counts_run_on(&batches);

@@ -71,3 +71,29 @@ test("a wrong expectation is reported with its case", async () => {
   assert.equal(problems.length, 1);
   assert.equal(problems[0][0], "each word keeps its line's key, time and headers");
 });
+
+class Doubling extends w.UpdateState {
+  update(key) {
+    return key.state;
+  }
+
+  migrateState(fromVersion, state) {
+    if (w.parseInteger(state) < 0) throw new w.OperatorError(`a negative count from ${fromVersion}`);
+    return w.formatInteger(w.parseInteger(state) * 2);
+  }
+}
+
+test("a migrate export converts every state with the live operator, or says why not", () => {
+  const exported = w.exportUpdateState(Doubling);
+  const migrate = w.exportMigrate(Doubling);
+  exported.init([]);
+  const states = w.byteList(["1", "21"].map((s) => w.bytes(s)));
+  assert.deepEqual(w.items(migrate.migrateState("v1", states)).map((s) => new TextDecoder().decode(s)), ["2", "42"]);
+  assert.throws(
+    () => migrate.migrateState("v1", w.byteList([w.bytes("-1")])),
+    (e) => e === "a negative count from v1",
+  );
+  assert.throws(() => w.exportMigrate(class NoHook extends w.UpdateState {}), {
+    message: "NoHook defines no migrateState(fromVersion, state)",
+  });
+});

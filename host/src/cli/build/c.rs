@@ -66,7 +66,13 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
             job.workdir.display()
         );
     }
-    let world = world(stage, job.settings, false)?;
+    let mut migrates = false;
+    for source in &sources {
+        let text = std::fs::read_to_string(source)
+            .with_context(|| format!("stage `{stage}`: cannot read {}", source.display()))?;
+        migrates |= text.contains("\nWASMSTREAM_MIGRATE(");
+    }
+    let world = world(stage, job.settings, migrates)?;
     let missing: Vec<_> = SYSTEM
         .iter()
         .filter(|(_, path, _)| !Path::new(path).exists())

@@ -58,7 +58,10 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
             job.workdir.display()
         );
     }
-    let world = world(stage, job.settings, false)?;
+    let source = std::fs::read_to_string(&app)
+        .with_context(|| format!("stage `{stage}`: cannot read {}", app.display()))?;
+    let migrates = source.contains("export const migrate ");
+    let world = world(stage, job.settings, migrates)?;
     let tools = tools_dir();
     let installed = install(&tools)?;
     let wit = unpack(&tools, "wit", &[("operator.wit", OPERATOR_WIT)])?;
