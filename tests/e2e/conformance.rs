@@ -308,9 +308,14 @@ const KITS: &[(&str, &str)] = &[
     ("count-by-value", "count_by_value"),
     ("sum", "sum"),
     ("subtract", "subtract"),
+    ("json-extract", "json_extract"),
+    ("access-log", "access_log"),
+    ("stats", "stats"),
+    ("stats-report", "stats_report"),
+    ("session-tracker", "session_tracker"),
 ];
 
-/// The stock operators with Python and JavaScript ports.
+/// The stock operators with Python, JavaScript and C ports.
 const PORTED: &[&str] = &["split-words", "json-filter", "running-count"];
 
 #[test]
