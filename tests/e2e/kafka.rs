@@ -274,6 +274,87 @@ compression = "lz4"
     assert_eq!(counted(&read_all(&output)), expected);
 }
 
+/// Spark's `Trigger.AvailableNow` on a topic: the pipeline counts what
+/// the topic holds when it starts, in batches back to back, and exits by
+/// itself.
+#[test]
+fn available_now_counts_what_a_topic_holds_and_stops() {
+    let (input, output) = (fresh_topic("backlog"), fresh_topic("backlog-counts"));
+    create_topics(&[&input, &output], 2);
+    let words = ["ant", "bee", "cat", "dog", "eel"];
+    let lines: Vec<(String, String)> = (0..3000)
+        .map(|i| {
+            let line = (0..4)
+                .map(|j| words[(i * 7 + j * 3) % 5])
+                .collect::<Vec<_>>();
+            (format!("k{}", i % 13), line.join(" "))
+        })
+        .collect();
+    produce(&input, &lines);
+
+    let dir = scratch("kafka-available-now");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "kafka-available-now"
+trigger = "available-now"
+
+[[sources]]
+id = "lines"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "earliest"
+
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "lines"
+component = {split}
+params = {{ emit = "pairs" }}
+
+[[stages]]
+id = "counts"
+kind = "reduce_by_key"
+input = "words"
+component = {sum}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "counts"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+"#,
+            bootstrap = bootstrap(),
+            split = toml_path(&wasm("split_words")),
+            sum = toml_path(&wasm("sum")),
+        ),
+    );
+    // Ends by itself: no interrupt.
+    let result = crate::support::run_ok(&manifest);
+    assert!(
+        result.stderr.contains("records_in=3000 "),
+        "every line was read: {}",
+        result.stderr
+    );
+
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, line) in &lines {
+        for word in line.split_whitespace() {
+            *expected.entry(word.to_owned()).or_default() += 1;
+        }
+    }
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
+    for record in read_all(&output) {
+        let word = record.key.expect("counts are keyed by word");
+        *counted.entry(word).or_default() += record.value.parse::<i64>().expect("a count");
+    }
+    assert_eq!(counted, expected);
+}
+
 #[test]
 fn an_unreachable_broker_is_named_in_the_error() {
     let dir = scratch("kafka-unreachable");

@@ -84,4 +84,10 @@ pub struct KafkaSource {
     /// each batch; not when an exactly-once sink commits them in its
     /// transactions.
     pub commit_offsets: bool,
+    /// With `trigger = "available-now"`: the source reads up to each
+    /// partition's end as it was when the source started, then ends
+    /// (Spark's `Trigger.AvailableNow`); records written later wait for
+    /// the next run.
+    #[serde(default)]
+    pub until_start_end: bool,
 }

@@ -1,8 +1,10 @@
 //! A Kafka topic, read in Spark's direct-stream style: no receivers. At
 //! each cut the source looks up every partition's end offset and takes a
 //! definite offset range per partition (capped by `max_rate_per_partition`
-//! times the batch interval), so a batch can be read again exactly from
-//! the same ranges after a crash. Offsets live in the checkpoint; Kafka's
+//! times the batch interval, and cut short at the batch's bytes), so a
+//! batch can be read again exactly from the same ranges after a crash.
+//! With `trigger = "available-now"` it reads only up to the ends the
+//! partitions had when it started, then ends. Offsets live in the checkpoint; Kafka's
 //! auto-commit is off, and the offsets reached are committed to the
 //! consumer group after each batch only so that lag tools see progress.
 
@@ -58,6 +60,10 @@ pub struct Kafka {
     /// Whether the source has reached the broker once: after that, an
     /// outage is waited out.
     reached: bool,
+    /// Where each partition ended when the source first reached the
+    /// broker, for a source that reads only that far
+    /// ([`KafkaSource::until_start_end`]).
+    stop_at: Option<BTreeMap<i32, i64>>,
 }
 
 impl Kafka {
@@ -71,6 +77,7 @@ impl Kafka {
             early: BTreeMap::new(),
             placed: false,
             reached: false,
+            stop_at: None,
         }
     }
 
@@ -108,8 +115,26 @@ impl Kafka {
             self.next.extend(starts);
             self.placed = true;
         }
-        for p in partitions {
+        for &p in &partitions {
             self.next.entry(p).or_insert(0);
+        }
+        if self.spec.until_start_end && self.stop_at.is_none() {
+            let ends = partitions
+                .iter()
+                .map(|&p| {
+                    let (_, high) = lookup
+                        .fetch_watermarks(&self.spec.topic, p, LOOKUP)
+                        .map_err(|e| {
+                            anyhow!(
+                                "{}: cannot read partition {p}'s end offset: {e}",
+                                self.describe()
+                            )
+                        })?;
+                    Ok((p, high))
+                })
+                .collect::<Result<_>>()?;
+            tracing::debug!(source = %self.id, ?ends, "reading up to the ends at start");
+            self.stop_at = Some(ends);
         }
         self.reached = true;
         Ok(())
@@ -189,8 +214,17 @@ impl Kafka {
 
     /// Fetches every partition's records from `next` up to (not including)
     /// `until`, in partition then offset order, and moves `next` there.
-    fn fetch(&mut self, until: &BTreeMap<i32, i64>, time: i64) -> Result<Batch> {
+    /// Once the records fetched hold `max_bytes`, the fetch stops where it
+    /// is and `until` is moved back to there: the rest waits for the next
+    /// batch.
+    fn fetch(
+        &mut self,
+        until: &mut BTreeMap<i32, i64>,
+        max_bytes: usize,
+        time: i64,
+    ) -> Result<Batch> {
         let mut parts: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
+        let mut bytes = 0;
         // First what an earlier fetch got ahead of itself.
         for (p, early) in &mut self.early {
             let end = until.get(p).copied().unwrap_or(0);
@@ -198,17 +232,24 @@ impl Kafka {
                 let message = early.pop_front().expect("just looked");
                 if message.offset() >= self.next[p] {
                     self.next.insert(*p, message.offset() + 1);
+                    bytes += size(&message);
                     parts.entry(*p).or_default().push(message);
                 }
             }
         }
         let deadline = Instant::now() + FETCH;
-        let short = |next: &BTreeMap<i32, i64>| {
+        let short = |next: &BTreeMap<i32, i64>, until: &BTreeMap<i32, i64>| {
             until
                 .iter()
                 .any(|(p, end)| next.get(p).is_some_and(|n| n < end))
         };
-        while short(&self.next) {
+        while short(&self.next, until) {
+            if bytes >= max_bytes {
+                for (p, end) in until.iter_mut() {
+                    *end = (*end).min(self.next[p]);
+                }
+                break;
+            }
             if Instant::now() > deadline {
                 let missing: Vec<String> = until
                     .iter()
@@ -240,7 +281,9 @@ impl Kafka {
                         continue;
                     }
                     self.next.insert(p, offset + 1);
-                    parts.entry(p).or_default().push(message.detach());
+                    let message = message.detach();
+                    bytes += size(&message);
+                    parts.entry(p).or_default().push(message);
                 }
                 Some(Err(e)) => {
                     // librdkafka reconnects by itself; a lasting outage
@@ -290,10 +333,15 @@ impl Kafka {
     /// A failed attempt leaves the source where the attempt started, so the
     /// next one takes the same ranges (on a first read, from where the
     /// start setting placed it).
-    fn try_read(&mut self, max_records: usize, time: i64) -> Result<(Batch, Vec<Segment>)> {
+    fn try_read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        time: i64,
+    ) -> Result<(Batch, Vec<Segment>)> {
         self.consumer()?;
         let starts = self.next.clone();
-        let read = self.read_ranges(&starts, max_records, time);
+        let read = self.read_ranges(&starts, max_records, max_bytes, time);
         if read.is_err() {
             self.next = starts;
         }
@@ -304,6 +352,7 @@ impl Kafka {
         &mut self,
         starts: &BTreeMap<i32, i64>,
         max_records: usize,
+        max_bytes: usize,
         time: i64,
     ) -> Result<(Batch, Vec<Segment>)> {
         let lookup = self.lookup.as_ref().expect("connected");
@@ -321,16 +370,21 @@ impl Kafka {
                 })?;
             ends.insert(p, high);
         }
-        let until: BTreeMap<i32, i64> = ends
+        let mut until: BTreeMap<i32, i64> = ends
             .iter()
             .map(|(&p, &high)| {
                 let from = self.next[&p];
                 let most = i64::try_from(max_records).unwrap_or(i64::MAX);
+                // A partition that appeared since the start is not read.
+                let high = match &self.stop_at {
+                    Some(stop) => high.min(stop.get(&p).copied().unwrap_or(from)),
+                    None => high,
+                };
                 (p, high.min(from.saturating_add(most)).max(from))
             })
             .collect();
         tracing::trace!(source = %self.id, ?starts, ?until, "taking offset ranges");
-        let batch = self.fetch(&until, time)?;
+        let batch = self.fetch(&mut until, max_bytes, time)?;
         let segments = until
             .iter()
             .filter(|(p, end)| starts[*p] < **end)
@@ -351,7 +405,7 @@ impl Pull for Kafka {
     fn read(
         &mut self,
         max_records: usize,
-        _max_bytes: usize,
+        max_bytes: usize,
         time: i64,
     ) -> Result<(Batch, Vec<Segment>)> {
         let id = self.id.clone();
@@ -361,7 +415,7 @@ impl Pull for Kafka {
             if attempts > 1 {
                 self.reposition();
             }
-            match self.try_read(max_records, time) {
+            match self.try_read(max_records, max_bytes, time) {
                 Ok(read) => Ok((read, attempts > 1)),
                 // Until the source has reached the broker once, a failure
                 // is a setup error, reported at once.
@@ -394,8 +448,14 @@ impl Pull for Kafka {
         Ok(read)
     }
 
+    /// Only a source reading up to the ends at start ends: once every
+    /// partition has been read that far.
     fn ended(&self) -> bool {
-        false
+        self.stop_at.as_ref().is_some_and(|stop| {
+            self.next
+                .iter()
+                .all(|(p, next)| stop.get(p).is_none_or(|end| next >= end))
+        })
     }
 
     fn partitions(&self) -> usize {
@@ -444,7 +504,8 @@ impl Pull for Kafka {
         }
         self.reposition();
         self.consumer()?;
-        self.fetch(&until, time)
+        // Exactly the ranges the batch read, however many bytes they hold.
+        self.fetch(&mut until, usize::MAX, time)
     }
 
     fn committed(&mut self) -> Result<()> {
@@ -461,6 +522,16 @@ impl Pull for Kafka {
         }
         Ok(())
     }
+}
+
+/// A record's bytes, as a batch counts them.
+fn size(message: &OwnedMessage) -> usize {
+    let headers = message.headers().map_or(0, |h| {
+        h.iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum()
+    });
+    message.key().map_or(0, <[u8]>::len) + message.payload().map_or(0, <[u8]>::len) + headers
 }
 
 #[cfg(test)]
@@ -501,6 +572,7 @@ mod tests {
                 group: "g".into(),
                 start: Start::Earliest,
                 commit_offsets: true,
+                until_start_end: false,
             },
         )
     }
@@ -542,9 +614,72 @@ mod tests {
             assert_eq!(second.len(), 40, "round {round}");
             assert!(values(&first).contains(&"3:19".to_owned()));
             assert!(values(&second).contains(&"0:20".to_owned()));
-            let (rest, segments) = source.read(1000, 0, 0).expect("read");
+            let (rest, segments) = source.read(1000, usize::MAX, 0).expect("read");
             assert_eq!(rest.len(), 80, "round {round}");
             assert_eq!(segments, range(30, PER_PARTITION));
         }
+    }
+
+    /// `trigger = "available-now"`: what the topic held when the source
+    /// started is read, in batches, and then the source has ended; records
+    /// written meanwhile wait for the next run.
+    #[test]
+    fn a_source_reading_up_to_the_ends_at_start_ends_there() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let mut source = source_on(&cluster);
+        source.spec.until_start_end = true;
+        assert!(!source.ended(), "nothing is known before the first read");
+        let (first, _) = source.read(30, usize::MAX, 0).expect("read");
+        assert_eq!(first.len(), 30 * PARTITIONS as usize);
+        assert!(!source.ended(), "20 records a partition are left");
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .expect("producer");
+        for p in 0..PARTITIONS {
+            producer
+                .send(BaseRecord::<(), _>::to("t").payload("later").partition(p))
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+        let (rest, _) = source.read(1000, usize::MAX, 0).expect("read");
+        assert_eq!(rest.len(), 20 * PARTITIONS as usize);
+        assert!(!values(&rest).contains(&"later".to_owned()));
+        assert!(source.ended(), "every partition is at its end at start");
+        let (after, segments) = source.read(1000, usize::MAX, 0).expect("read");
+        assert_eq!((after.len(), segments.len()), (0, 0));
+    }
+
+    /// A batch takes about `max_bytes` of records (4 MiB with
+    /// `trigger = "available-now"`), whatever the backlog; the next read
+    /// goes on from where it stopped, and its ranges say exactly what it
+    /// read.
+    #[test]
+    fn a_read_stops_at_its_bytes_and_the_next_goes_on_from_there() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let mut source = source_on(&cluster);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut reads = 0;
+        loop {
+            let (batch, segments) = source.read(1000, 100, 0).expect("read");
+            if batch.is_empty() {
+                break;
+            }
+            reads += 1;
+            assert!(batch.byte_size() < 100 + 8, "{} bytes", batch.byte_size());
+            let ranged: i64 = segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Offsets { start, end, .. } => end - start,
+                    other => panic!("{other:?}"),
+                })
+                .sum();
+            assert_eq!(ranged, batch.len() as i64, "the ranges are what was read");
+            for value in values(&batch) {
+                assert!(seen.insert(value.clone()), "{value} read twice");
+            }
+        }
+        assert_eq!(seen.len(), (PARTITIONS as i64 * PER_PARTITION) as usize);
+        assert!(reads > 5, "{reads} reads");
     }
 }

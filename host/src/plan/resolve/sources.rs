@@ -97,6 +97,8 @@ impl Resolver<'_> {
                     group,
                     start,
                     commit_offsets: true,
+                    // Set by the trigger.
+                    until_start_end: false,
                 })
             }
             SourceSettings::Generator(generator) => {

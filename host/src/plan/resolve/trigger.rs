@@ -7,7 +7,8 @@ use crate::plan::{SourceKind, SourcePlan, Trigger};
 
 impl Resolver<'_> {
     /// The pipeline's trigger. With `available-now`, a directory source
-    /// reads the files there at start (it is not watched), and a source
+    /// reads the files there at start (it is not watched), a Kafka source
+    /// reads up to the ends its partitions had at start, and a source
     /// that never ends is an error.
     pub(super) fn trigger(&mut self, sources: &mut [SourcePlan]) -> Trigger {
         let Some(text) = &self.manifest.pipeline.trigger else {
@@ -46,10 +47,10 @@ impl Resolver<'_> {
                         }
                     }
                 }
-                (SourceKind::Kafka(_), _) => Some((
-                    field.clone(),
-                    "trigger = \"available-now\" needs sources that end, and a Kafka source does not yet; use a batch_interval",
-                )),
+                (SourceKind::Kafka(kafka), _) => {
+                    kafka.until_start_end = true;
+                    None
+                }
                 (SourceKind::Generator { records: None, .. }, _) => Some((
                     format!("{field}.records"),
                     "a generator without `records` never ends, and trigger = \"available-now\" stops once every source has; set `records`",
