@@ -595,8 +595,13 @@ static inline bool ws_json_object_(ws_json_ *j, const char *path, ws_json_text *
         /* This field is the one looked for, or holds it. */
         size_t rest = strlen(path ? path : "");
         bool whole = path && name.len == rest && memcmp(name.ptr, path, rest) == 0;
-        bool holds = path && !whole && name.len < rest && path[name.len] == '.' &&
-                     memcmp(name.ptr, path, name.len) == 0 && j->at < j->n && j->s[j->at] == '{';
+        bool prefix = path && !whole && name.len < rest && path[name.len] == '.' &&
+                      memcmp(name.ptr, path, name.len) == 0;
+        /* A later object of that name replaces the earlier one, whatever
+         * it holds. */
+        if (prefix)
+            found->found = false;
+        bool holds = prefix && j->at < j->n && j->s[j->at] == '{';
         if (whole) {
             found->found = true;
             found->text.len = 0;

@@ -529,9 +529,9 @@ function find(pairs, path) {
   let found;
   for (const [name, value] of pairs) {
     if (name === path) found = [value];
-    else if (path.startsWith(name + ".") && value.pairs) {
-      const inner = find(value.pairs, path.slice(name.length + 1));
-      if (inner !== undefined) found = inner;
+    // A later object of that name replaces the earlier one, whatever it holds.
+    else if (path.startsWith(name + ".")) {
+      found = value.pairs ? find(value.pairs, path.slice(name.length + 1)) : undefined;
     }
   }
   return found;

@@ -202,6 +202,9 @@ impl<'a> Parser<'a> {
                     Some((i, rest))
                 })
                 .collect();
+            // A later object of that name replaces the earlier one,
+            // whatever it holds.
+            inner.iter().for_each(|&(i, _)| found[i] = None);
             if !inner.is_empty() && self.bytes.get(self.at) == Some(&b'{') {
                 exact.for_each(|&(i, _)| found[i] = Some(Cow::Borrowed("")));
                 self.depth += 1;
@@ -497,6 +500,20 @@ mod tests {
             Some("1")
         );
         assert!(fields(br#"{"a": {"b": 1}, "c": tru}"#, ["a.b"]).is_err());
+        // A field named twice is its last value, on the way down too.
+        for (json, b) in [
+            (r#"{"a": {"b": 1}, "a": 2}"#, None),
+            (r#"{"a": {"b": 1}, "a": {"x": 2}}"#, None),
+            (r#"{"a": 2, "a": {"b": 1}}"#, Some("1")),
+            (r#"{"a": {"b": 1}, "a.b": 5}"#, Some("5")),
+            (r#"{"a.b": 5, "a": {"b": 1}}"#, Some("1")),
+        ] {
+            assert_eq!(
+                field(json.as_bytes(), "a.b").unwrap().as_deref(),
+                b,
+                "{json}"
+            );
+        }
     }
 
     fn render(v: &serde_json::Value) -> String {

@@ -47,15 +47,16 @@ def _text(value):
 def _find(pairs, path):
     """The last value at `path` in an object given as pairs: a key holding
     the whole rest of the path, or the first part and then the rest
-    inside it; the later one in the object wins."""
+    inside it; the later one in the object wins (a later object of the
+    first part's name replaces the earlier one, as `dict` would)."""
     found = None
     for name, value in pairs:
         if name == path:
             found = (value,)
-        elif path.startswith(name + ".") and isinstance(value, _Object):
-            inner = _find(value, path[len(name) + 1:])
-            if inner is not None:
-                found = inner
+        elif path.startswith(name + "."):
+            # A later object of that name replaces the earlier one,
+            # whatever it holds.
+            found = _find(value, path[len(name) + 1:]) if isinstance(value, _Object) else None
     return found
 
 

@@ -64,20 +64,54 @@ fn log_time(text: &str) -> Option<i64> {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let (date, zone) = text.split_once(' ')?;
+    // Fixed widths, as servers write it: `10/Oct/2000:13:55:36 -0700`.
+    let digits = |text: &str, width: usize| -> Option<i64> {
+        (text.len() == width && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().ok())?
+    };
     let mut parts = date.split(['/', ':']);
-    let day: i64 = parts.next()?.parse().ok()?;
+    let day = digits(parts.next()?, 2)?;
     let name = parts.next()?;
     let month = MONTHS.iter().position(|m| *m == name)? as i64 + 1;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let hour: i64 = parts.next()?.parse().ok()?;
-    let minute: i64 = parts.next()?.parse().ok()?;
-    let second: i64 = parts.next()?.parse().ok()?;
+    let year = digits(parts.next()?, 4)?;
+    let hour = digits(parts.next()?, 2)?;
+    let minute = digits(parts.next()?, 2)?;
+    let second = digits(parts.next()?, 2)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    // A leap second (`:60`) is allowed, as in RFC 3339.
+    if !(1..=month_days[month as usize - 1]).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
     let sign = match zone.as_bytes().first()? {
         b'+' => 1,
         b'-' => -1,
         _ => return None,
     };
-    let offset: i64 = zone.get(1..)?.parse().ok()?;
+    let offset = digits(zone.get(1..)?, 4)?;
+    if offset / 100 > 23 || offset % 100 > 59 {
+        return None;
+    }
     let offset_minutes = sign * (offset / 100 * 60 + offset % 100);
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };

@@ -19,25 +19,37 @@ struct Summary {
 
 impl Summary {
     fn add(&mut self, value: &[u8]) -> Result<(), Error> {
+        let value = value.trim_ascii_start();
         if value.first() == Some(&b'{') {
             let field = |name: &str| -> Result<f64, Error> {
                 json::field(value, name)?
-                    .and_then(|v| v.parse().ok())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|n| n.is_finite())
                     .ok_or_else(|| Error::new(format!("stats value without a number `{name}`")))
             };
-            self.count += field("count")? as u64;
+            let count = json::field(value, "count")?
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| Error::new("stats value without a whole number `count`"))?;
+            self.count += count;
             self.sum += field("sum")?;
             self.min = self.min.min(field("min")?);
             self.max = self.max.max(field("max")?);
         } else {
             let text = as_str(value)?.trim();
-            let number: f64 = text
-                .parse()
-                .map_err(|_| Error::new(format!("{text:?} is not a number")))?;
+            let number = text
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| Error::new(format!("{text:?} is not a number")))?;
             self.count += 1;
             self.sum += number;
             self.min = self.min.min(number);
             self.max = self.max.max(number);
+        }
+        // A sum past f64's range would be written as `inf`, which is not
+        // JSON: no later fold could read it.
+        if !self.sum.is_finite() {
+            return Err(Error::new("the sum is too large for a 64-bit float"));
         }
         Ok(())
     }
