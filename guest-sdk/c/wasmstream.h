@@ -866,62 +866,58 @@ static inline void ws_out_free_(ws_out *out) {
     free(out->timestamps.ptr);
 }
 
-/* Runs `fn` over each record; on failure names the record. */
-static inline bool ws_run_each_(const wasmstream_operator_types_batch_t *in, ws_out *out,
-                                const char *(*fn)(const ws_record *, ws_out *),
-                                wasmstream_operator_types_operator_error_t *err, bool one_each) {
+/* Runs `fn` over each record of `in` (then frees it), packing what it
+ * emits into `ret`; on failure names the record. A map must emit exactly
+ * one record for each (`one_each`). */
+static inline bool ws_run_records_(wasmstream_operator_types_batch_t *in,
+                                   wasmstream_operator_types_batch_t *ret,
+                                   const char *(*fn)(const ws_record *, ws_out *),
+                                   wasmstream_operator_types_operator_error_t *err, bool one_each) {
+    ws_out out = {0};
     size_t header = 0;
-    for (size_t i = 0; i < in->timestamps.len; i++) {
+    const char *error = NULL;
+    size_t i = 0;
+    for (; !error && i < in->timestamps.len; i++) {
         ws_record r = ws_record_(in, i, &header);
-        size_t before = out->count;
-        const char *error = fn(&r, out);
-        if (!error && one_each && out->count != before + 1)
+        size_t before = out.count;
+        error = fn(&r, &out);
+        if (!error && one_each && out.count != before + 1)
             error = ws_error("a map emits one record for each it is given; this one emitted %zu",
-                             out->count - before);
-        if (error) {
-            ws_error_(err, i, error);
-            return false;
-        }
+                             out.count - before);
     }
+    wasmstream_operator_types_batch_free(in);
+    if (error) {
+        ws_error_(err, i - 1, error);
+        ws_out_free_(&out);
+        return false;
+    }
+    ws_pack_(&out, ret);
     return true;
 }
 
+/* The `init` export of interface `kind`, calling `init_fn`. */
+#define WS_EXPORT_INIT_(kind, init_fn)                                                     \
+    bool exports_wasmstream_operator_##kind##_init(WS_T(_list_tuple2_string_string_t) * params, \
+                                                   WS_T(_string_t) * err) {               \
+        return ws_init_(init_fn, params, err);                                            \
+    }
+
 /* A map: `fn(record, out)` emits exactly one record for each. */
 #define WASMSTREAM_MAP(init_fn, fn)                                                        \
-    bool exports_wasmstream_operator_map_init(WS_T(_list_tuple2_string_string_t) * params, \
-                                              WS_T(_string_t) * err) {                    \
-        return ws_init_(init_fn, params, err);                                            \
-    }                                                                                      \
+    WS_EXPORT_INIT_(map, init_fn)                                                          \
     bool exports_wasmstream_operator_map_map(wasmstream_operator_types_batch_t *input,     \
                                              wasmstream_operator_types_batch_t *ret,       \
                                              wasmstream_operator_types_operator_error_t *err) { \
-        ws_out out = {0};                                                                  \
-        bool ok = ws_run_each_(input, &out, fn, err, true);                                \
-        wasmstream_operator_types_batch_free(input);                                       \
-        if (ok)                                                                            \
-            ws_pack_(&out, ret);                                                           \
-        else                                                                               \
-            ws_out_free_(&out);                                                            \
-        return ok;                                                                         \
+        return ws_run_records_(input, ret, fn, err, true);                                 \
     }
 
 /* A flat-map: `fn(record, out)` emits zero or more records for each. */
 #define WASMSTREAM_FLAT_MAP(init_fn, fn)                                                   \
-    bool exports_wasmstream_operator_flat_map_init(WS_T(_list_tuple2_string_string_t) * params, \
-                                                   WS_T(_string_t) * err) {               \
-        return ws_init_(init_fn, params, err);                                            \
-    }                                                                                      \
+    WS_EXPORT_INIT_(flat_map, init_fn)                                                     \
     bool exports_wasmstream_operator_flat_map_flat_map(                                    \
         wasmstream_operator_types_batch_t *input, wasmstream_operator_types_batch_t *ret,  \
         wasmstream_operator_types_operator_error_t *err) {                                 \
-        ws_out out = {0};                                                                  \
-        bool ok = ws_run_each_(input, &out, fn, err, false);                               \
-        wasmstream_operator_types_batch_free(input);                                       \
-        if (ok)                                                                            \
-            ws_pack_(&out, ret);                                                           \
-        else                                                                               \
-            ws_out_free_(&out);                                                            \
-        return ok;                                                                         \
+        return ws_run_records_(input, ret, fn, err, false);                                \
     }
 
 static inline bool ws_run_filter_(wasmstream_operator_types_batch_t *in, WS_T(_list_bool_t) * ret,
@@ -946,10 +942,7 @@ static inline bool ws_run_filter_(wasmstream_operator_types_batch_t *in, WS_T(_l
 
 /* A filter: `fn(record, &keep)` sets whether to keep each record. */
 #define WASMSTREAM_FILTER(init_fn, fn)                                                     \
-    bool exports_wasmstream_operator_filter_init(WS_T(_list_tuple2_string_string_t) * params, \
-                                                 WS_T(_string_t) * err) {                 \
-        return ws_init_(init_fn, params, err);                                            \
-    }                                                                                      \
+    WS_EXPORT_INIT_(filter, init_fn)                                                       \
     bool exports_wasmstream_operator_filter_filter(wasmstream_operator_types_batch_t *input, \
                                                    WS_T(_list_bool_t) * ret,               \
                                                    wasmstream_operator_types_operator_error_t *err) { \
@@ -994,10 +987,7 @@ static inline bool ws_run_reduce_(wasmstream_operator_types_byte_list_t *keys,
  * none) folded into one to `folded`. It must be associative: the host
  * folds partial results again. */
 #define WASMSTREAM_REDUCE(init_fn, fn)                                                     \
-    bool exports_wasmstream_operator_reduce_init(WS_T(_list_tuple2_string_string_t) * params, \
-                                                 WS_T(_string_t) * err) {                 \
-        return ws_init_(init_fn, params, err);                                            \
-    }                                                                                      \
+    WS_EXPORT_INIT_(reduce, init_fn)                                                       \
     bool exports_wasmstream_operator_reduce_reduce(                                        \
         wasmstream_operator_types_byte_list_t *keys, wasmstream_operator_types_byte_list_t *values, \
         WS_T(_list_u32_t) * group_ends, wasmstream_operator_types_byte_list_t *ret,        \
@@ -1059,10 +1049,7 @@ static inline bool ws_run_update_(ws_state_input_ *in, ws_state_output_ *ret,
  * sets `next->keep` with the new state in `next->bytes` (or leaves keep
  * false to delete the key's state). */
 #define WASMSTREAM_UPDATE_STATE(init_fn, fn)                                               \
-    bool exports_wasmstream_operator_update_state_init(WS_T(_list_tuple2_string_string_t) * params, \
-                                                       WS_T(_string_t) * err) {           \
-        return ws_init_(init_fn, params, err);                                            \
-    }                                                                                      \
+    WS_EXPORT_INIT_(update_state, init_fn)                                                 \
     bool exports_wasmstream_operator_update_state_update(                                  \
         ws_state_input_ *input, ws_state_output_ *ret,                                     \
         wasmstream_operator_types_operator_error_t *err) {                                 \

@@ -204,13 +204,43 @@ fn words_from_a_topic_are_counted_into_another_topic_exactly() {
     produce(&input, &lines);
 
     let dir = scratch("kafka-wordcount");
-    let manifest = manifest(
+    let manifest = wordcount_manifest(
         &dir,
+        "batch_interval = \"100ms\"",
+        "max_rate_per_partition = 10",
+        &input,
+        &output,
+    );
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+
+    let expected = word_counts(lines.iter().map(|(_, line)| *line));
+    let total: i64 = expected.values().sum();
+    running.wait_until(&format!("all {total} words are counted"), || {
+        counted(&read_all(&output)).values().sum::<i64>() >= total
+    });
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    assert_eq!(counted(&read_all(&output)), expected);
+}
+
+/// A word count from topic `input` into topic `output` (split-words with
+/// `emit = "pairs"`, then `sum` over two partitions), with `pipeline`
+/// and `source` lines added to those sections.
+fn wordcount_manifest(
+    dir: &std::path::Path,
+    pipeline: &str,
+    source: &str,
+    input: &str,
+    output: &str,
+) -> PathBuf {
+    manifest(
+        dir,
         &format!(
             r#"
 [pipeline]
 name = "kafka-wordcount"
-batch_interval = "100ms"
+{pipeline}
 
 [[sources]]
 id = "lines"
@@ -218,7 +248,7 @@ kind = "kafka"
 bootstrap = "{bootstrap}"
 topic = "{input}"
 start = "earliest"
-max_rate_per_partition = 10
+{source}
 
 [[stages]]
 id = "words"
@@ -246,32 +276,28 @@ compression = "lz4"
             split = toml_path(&wasm("split_words")),
             sum = toml_path(&wasm("sum")),
         ),
-    );
-    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    )
+}
 
-    // Every word of every line, counted independently of the plugins.
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, line) in &lines {
+/// Every word of `lines`, counted independently of the plugins.
+fn word_counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for line in lines {
         for word in line.split_whitespace() {
-            *expected.entry(word.to_owned()).or_default() += 1;
+            *counts.entry(word.to_owned()).or_default() += 1;
         }
     }
-    let total: i64 = expected.values().sum();
-    let counted = |records: &[Read]| {
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for record in records {
-            let key = record.key.clone().expect("counts are keyed by word");
-            *counts.entry(key).or_default() += record.value.parse::<i64>().expect("a count");
-        }
-        counts
-    };
-    running.wait_until(&format!("all {total} words are counted"), || {
-        counted(&read_all(&output)).values().sum::<i64>() >= total
-    });
-    running.interrupt();
-    let result = running.finish();
-    assert!(result.status.success(), "{}", result.stderr);
-    assert_eq!(counted(&read_all(&output)), expected);
+    counts
+}
+
+/// The counts in a topic of partial counts keyed by word, added up.
+fn counted(records: &[Read]) -> BTreeMap<String, i64> {
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for record in records {
+        let key = record.key.clone().expect("counts are keyed by word");
+        *counts.entry(key).or_default() += record.value.parse::<i64>().expect("a count");
+    }
+    counts
 }
 
 /// Spark's `Trigger.AvailableNow` on a topic: the pipeline counts what
@@ -293,46 +319,7 @@ fn available_now_counts_what_a_topic_holds_and_stops() {
     produce(&input, &lines);
 
     let dir = scratch("kafka-available-now");
-    let manifest = manifest(
-        &dir,
-        &format!(
-            r#"
-[pipeline]
-name = "kafka-available-now"
-trigger = "available-now"
-
-[[sources]]
-id = "lines"
-kind = "kafka"
-bootstrap = "{bootstrap}"
-topic = "{input}"
-start = "earliest"
-
-[[stages]]
-id = "words"
-kind = "flat_map"
-input = "lines"
-component = {split}
-params = {{ emit = "pairs" }}
-
-[[stages]]
-id = "counts"
-kind = "reduce_by_key"
-input = "words"
-component = {sum}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "counts"
-bootstrap = "{bootstrap}"
-topic = "{output}"
-"#,
-            bootstrap = bootstrap(),
-            split = toml_path(&wasm("split_words")),
-            sum = toml_path(&wasm("sum")),
-        ),
-    );
+    let manifest = wordcount_manifest(&dir, "trigger = \"available-now\"", "", &input, &output);
     // Ends by itself: no interrupt.
     let result = crate::support::run_ok(&manifest);
     assert!(
@@ -340,19 +327,8 @@ topic = "{output}"
         "every line was read: {}",
         result.stderr
     );
-
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, line) in &lines {
-        for word in line.split_whitespace() {
-            *expected.entry(word.to_owned()).or_default() += 1;
-        }
-    }
-    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
-    for record in read_all(&output) {
-        let word = record.key.expect("counts are keyed by word");
-        *counted.entry(word).or_default() += record.value.parse::<i64>().expect("a count");
-    }
-    assert_eq!(counted, expected);
+    let expected = word_counts(lines.iter().map(|(_, line)| line.as_str()));
+    assert_eq!(counted(&read_all(&output)), expected);
 }
 
 #[test]
