@@ -58,6 +58,22 @@ def _call(run, *args):
         raise Err(types.OperatorError(failed.index, failed.message)) from None
 
 
+def _run_update(operator, state_input, types):
+    from wit_world.exports import update_state
+
+    return kinds.run_update(operator, state_input, types, update_state.StateOutput)
+
+
+#: Per kind: the interface's method the host calls, and how it runs.
+_CALLS = {
+    kinds.Map: ("map", kinds.run_map),
+    kinds.Filter: ("filter", kinds.run_filter),
+    kinds.FlatMap: ("flat_map", kinds.run_flat_map),
+    kinds.Reduce: ("reduce", kinds.run_reduce),
+    kinds.UpdateState: ("update", _run_update),
+}
+
+
 def export(cls):
     """The class componentize-py calls for `cls`'s kind; outside a
     component (in tests), `cls` itself."""
@@ -67,58 +83,16 @@ def export(cls):
         from wit_world import exports
     except ImportError:
         return cls
+    method, run = _CALLS[kind]
 
-    if kind is kinds.Map:
+    def init(self, params):
+        _init(cls, params)
 
-        class Exported(exports.Map):
-            def init(self, params):
-                _init(cls, params)
+    def call(self, *args):
+        return _call(run, *args)
 
-            def map(self, input):
-                return _call(kinds.run_map, input)
-
-    elif kind is kinds.Filter:
-
-        class Exported(exports.Filter):
-            def init(self, params):
-                _init(cls, params)
-
-            def filter(self, input):
-                return _call(kinds.run_filter, input)
-
-    elif kind is kinds.FlatMap:
-
-        class Exported(exports.FlatMap):
-            def init(self, params):
-                _init(cls, params)
-
-            def flat_map(self, input):
-                return _call(kinds.run_flat_map, input)
-
-    elif kind is kinds.Reduce:
-
-        class Exported(exports.Reduce):
-            def init(self, params):
-                _init(cls, params)
-
-            def reduce(self, keys, values, group_ends):
-                return _call(kinds.run_reduce, keys, values, group_ends)
-
-    else:
-        from wit_world.exports import update_state
-
-        def run(operator, state_input, types):
-            return kinds.run_update(operator, state_input, types, update_state.StateOutput)
-
-        class Exported(exports.UpdateState):
-            def init(self, params):
-                _init(cls, params)
-
-            def update(self, input):
-                return _call(run, input)
-
-    Exported.__name__ = Exported.__qualname__ = kind.__name__
-    return Exported
+    # A subclass of the bindings' protocol, named after the interface.
+    return type(kind.__name__, (getattr(exports, kind.__name__),), {"init": init, method: call})
 
 
 def export_migrate(cls):
