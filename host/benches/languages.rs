@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::grouped;
+use common::{SplitMix, grouped};
 use wasmstream::plugin::{Instance, Limits, Runtime, StateInput};
 use wasmstream::record::{Batch, ByteList};
 
@@ -242,16 +242,11 @@ fn lines() -> Vec<Line> {
         "it's",
         "data_set",
     ];
-    let mut seed = 7u64;
+    let mut random = SplitMix(7);
     (0..LINES)
         .map(|_| {
             let words: Vec<&str> = (0..10)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    vocabulary[(seed >> 33) as usize % vocabulary.len()]
-                })
+                .map(|_| vocabulary[random.below(vocabulary.len())])
                 .collect();
             Line {
                 value: words.join(" ").into_bytes(),

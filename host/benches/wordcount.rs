@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::grouped;
+use common::{SplitMix, grouped};
 use wasmstream_guest::text;
 
 const VOCABULARY: usize = 10_000;
@@ -313,19 +313,6 @@ fn vocabulary() -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// A seeded generator (SplitMix64).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Zipf's law (s = 1) over `n` ranks, sampled by inverting the CDF.

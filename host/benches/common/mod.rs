@@ -1,5 +1,5 @@
-//! What the benchmarks share: loading the stock plugins, and printing
-//! numbers people can read.
+//! What the benchmarks share: loading the stock plugins, a seeded random
+//! generator for their inputs, and printing numbers people can read.
 
 // Each benchmark is its own crate and uses only part of this.
 #![allow(dead_code)]
@@ -46,4 +46,23 @@ pub fn grouped(rate: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A seeded generator (SplitMix64).
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// A number in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An index below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize
+    }
 }
