@@ -73,18 +73,8 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
         migrates |= text.contains("\nWASMSTREAM_MIGRATE(");
     }
     let world = world(stage, job.settings, migrates)?;
-    let missing: Vec<_> = SYSTEM
-        .iter()
-        .filter(|(_, path, _)| !Path::new(path).exists())
-        .collect();
-    if !missing.is_empty() {
-        let what: Vec<_> = missing.iter().map(|(what, _, _)| *what).collect();
-        let packages: Vec<_> = missing.iter().map(|(_, _, package)| *package).collect();
-        bail!(
-            "stage `{stage}`: building C operators needs {}, not found here; on Debian or Ubuntu: apt install {}",
-            what.join(", "),
-            packages.join(" ")
-        );
+    if let Some(missing) = missing(SYSTEM) {
+        bail!("stage `{stage}`: {missing}");
     }
     let tools = tools_dir();
     let wit_bindgen = cargo_install(&tools, "wit-bindgen", WIT_BINDGEN, "wit-bindgen-cli", &[])?
@@ -168,6 +158,24 @@ pub(super) fn build(job: &Job<'_>) -> Result<()> {
     built
 }
 
+/// What of the system's `parts` is missing, and how to install it.
+fn missing(parts: &[(&str, &str, &str)]) -> Option<String> {
+    let missing: Vec<_> = parts
+        .iter()
+        .filter(|(_, path, _)| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let what: Vec<_> = missing.iter().map(|(what, _, _)| *what).collect();
+    let packages: Vec<_> = missing.iter().map(|(_, _, package)| *package).collect();
+    Some(format!(
+        "building C operators needs {}, not found here; on Debian or Ubuntu: apt install {}",
+        what.join(", "),
+        packages.join(" ")
+    ))
+}
+
 /// The `.c` files of `dir`, in name order.
 fn sources(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut sources = Vec::new();
@@ -188,6 +196,7 @@ fn kind_macro(settings: &StageSettings) -> &'static str {
         StageSettings::Filter(_) => "WS_FILTER",
         StageSettings::FlatMap(_) => "WS_FLAT_MAP",
         StageSettings::UpdateStateByKey(_) => "WS_UPDATE_STATE",
+        // reduce_by_key and its window; `world` refused the other kinds.
         _ => "WS_REDUCE",
     }
 }
@@ -253,6 +262,23 @@ fn adapter(tools: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    /// A machine without a part says which, and the package to install.
+    #[test]
+    fn a_missing_part_is_named_with_its_package() {
+        let parts = [
+            ("clang 19", "/", "clang-19"),
+            ("wasi-libc", "/nowhere/wasm32-wasi/libc.a", "wasi-libc"),
+            ("the WebAssembly linker", "/nowhere/wasm-ld-19", "lld-19"),
+        ];
+        assert_eq!(
+            super::missing(&parts).as_deref(),
+            Some(
+                "building C operators needs wasi-libc, the WebAssembly linker, not found here; on Debian or Ubuntu: apt install wasi-libc lld-19"
+            )
+        );
+        assert_eq!(super::missing(&parts[..1]), None);
+    }
+
     /// The C SDK's own tests install the same wit-bindgen.
     #[test]
     fn the_sdk_makefile_pins_the_same_wit_bindgen() {
