@@ -1,20 +1,21 @@
 //! One live operator instance: a store with its limits, and typed calls
 //! into the one kind the component exports. Every call runs under the CPU
-//! budget; every value it returns is checked before anyone reads it.
+//! budget; every value it returns is checked before anyone reads it
+//! (how a call fails is in [`super::failure`]).
 
 use std::borrow::Cow;
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
     Batch, ByteList, OperatorError, filter, flat_map, map, migrate, reduce, update_state,
 };
+use super::failure::{CallError, Failure, bad_output, classify, rejected};
 use super::pace::{CallSize, Pace};
 use super::sandbox::bounded;
 use super::{OperatorKind, Plugin, StoreData};
@@ -80,151 +81,6 @@ pub struct Instance {
     migrate: Option<migrate::Guest>,
     limits: Limits,
     pace: Pace,
-}
-
-/// Why a call into an operator failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The operator returned an error, for one record or the whole batch.
-    Rejected {
-        /// Index of the input record it names, if any.
-        record: Option<u32>,
-        /// The operator's message.
-        message: String,
-    },
-    /// `init` rejected the stage's params.
-    InitRejected(String),
-    /// The call ran past its CPU budget and was interrupted.
-    CpuBudget {
-        /// The budget.
-        budget: Duration,
-        /// The call, unless it was `init`.
-        call: Option<CallSize>,
-    },
-    /// The instance tried to grow its memory past the limit.
-    Memory {
-        /// The limit, in bytes.
-        limit: usize,
-        /// The call, unless it was `init`.
-        call: Option<CallSize>,
-    },
-    /// The instance asked for more table elements than an operator may
-    /// hold.
-    Tables {
-        /// What it asked for, over all its tables.
-        wanted: usize,
-        /// The cap.
-        limit: usize,
-    },
-    /// The instance trapped (a panic, `unreachable`, a stack overflow...).
-    Trap {
-        /// What wasmtime reported.
-        trap: String,
-        /// The last error the operator logged, usually its panic message.
-        logged: Option<String>,
-    },
-    /// The operator broke the contract: wrong record count, bad offsets.
-    BadOutput(String),
-    /// The host could not read the stage's state (its spill file).
-    State(String),
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Rejected {
-                record: Some(i),
-                message,
-            } => write!(f, "failed on record {i}: {message}"),
-            Failure::Rejected {
-                record: None,
-                message,
-            } => write!(f, "failed: {message}"),
-            Failure::InitRejected(message) => write!(f, "rejected its params: {message}"),
-            Failure::CpuBudget { budget, call } => {
-                write!(
-                    f,
-                    "exceeded its CPU budget of {} ms per call and was stopped",
-                    budget.as_millis()
-                )?;
-                match call {
-                    Some(call) => write!(f, " in {call}"),
-                    None => f.write_str(" in `init`"),
-                }?;
-                f.write_str("; if it needs longer, raise the stage's `limits.cpu`")
-            }
-            Failure::Memory { limit, call } => {
-                write!(
-                    f,
-                    "exceeded its memory limit of {} and was stopped",
-                    human_bytes(*limit)
-                )?;
-                match call {
-                    Some(call) => write!(f, " in {call}"),
-                    None => f.write_str(" in `init`"),
-                }?;
-                f.write_str("; if it needs more, raise the stage's `limits.memory`")
-            }
-            Failure::Tables { wanted, limit } => write!(
-                f,
-                "asked for tables of {wanted} elements, past the limit of {limit} elements an operator may hold, and was stopped"
-            ),
-            Failure::Trap {
-                trap,
-                logged: Some(logged),
-            } => write!(f, "trapped ({trap}): {logged}"),
-            Failure::Trap { trap, logged: None } => write!(f, "trapped: {trap}"),
-            Failure::BadOutput(problem) => write!(f, "broke the operator contract: {problem}"),
-            Failure::State(problem) => write!(f, "could not read its state: {problem}"),
-        }
-    }
-}
-
-/// Renders a byte count the way the manifest accepts it: `64 MiB`.
-pub fn human_bytes(bytes: usize) -> String {
-    match bytes {
-        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
-/// A failed call, and whether the instance can still be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallError {
-    /// What went wrong.
-    pub failure: Failure,
-    /// True when the instance trapped or broke the contract: it must be
-    /// replaced before the next batch.
-    pub poisoned: bool,
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.failure.fmt(f)
-    }
-}
-
-impl std::error::Error for CallError {}
-
-/// An operator's error, its record counted from `first`, where the call
-/// began in the batch.
-fn rejected(first: usize) -> impl Fn(OperatorError) -> CallError {
-    move |e| CallError {
-        failure: Failure::Rejected {
-            record: e.record.map(|i| i.saturating_add(first as u32)),
-            message: bounded(e.message),
-        },
-        poisoned: false,
-    }
-}
-
-fn bad_output(problem: impl std::fmt::Display) -> CallError {
-    CallError {
-        failure: Failure::BadOutput(problem.to_string()),
-        poisoned: true,
-    }
 }
 
 impl Instance {
@@ -640,43 +496,5 @@ impl Instance {
         self.migrate = Some(guest);
         result?;
         Ok(ByteList::concat(parts))
-    }
-}
-
-fn classify(
-    store: &Store<StoreData>,
-    limits: Limits,
-    call: Option<CallSize>,
-    error: wasmtime::Error,
-) -> CallError {
-    let data = store.data();
-    let failure = if let Some(wanted) = data.limiter.tables_denied {
-        Failure::Tables {
-            wanted,
-            limit: super::sandbox::TABLE_ELEMENTS,
-        }
-    } else if data.limiter.denied.is_some() {
-        Failure::Memory {
-            limit: limits.memory_bytes,
-            call,
-        }
-    } else if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        Failure::CpuBudget {
-            budget: limits.cpu,
-            call,
-        }
-    } else {
-        let trap = match error.downcast_ref::<Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{error:#}"),
-        };
-        Failure::Trap {
-            trap,
-            logged: data.last_error.clone(),
-        }
-    };
-    CallError {
-        failure,
-        poisoned: true,
     }
 }

@@ -13,6 +13,7 @@ pub mod bindings;
 mod budget;
 pub use budget::thread_cpu;
 mod cache;
+mod failure;
 mod instance;
 mod pace;
 mod sandbox;
@@ -27,7 +28,8 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
-pub use instance::{CallError, Failure, Instance, Limits, StateInput, StateOutput};
+pub use failure::{CallError, Failure};
+pub use instance::{Instance, Limits, StateInput, StateOutput};
 pub use pace::CallSize;
 pub use sandbox::StoreData;
 

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::Limits;
-use super::instance::human_bytes;
+use super::failure::human_bytes;
 
 /// Records (or key groups) in an instance's first call.
 const FIRST_CALL: usize = 64;
