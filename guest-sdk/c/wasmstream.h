@@ -135,13 +135,15 @@ static inline const char *ws_error(const char *format, ...) {
     return message;
 }
 
-/* Bytes quoted for a message, as Rust's `{:?}` shows text: at most 200
- * bytes of them, the rest marked. Valid until the next ws_quote. */
+/* Bytes quoted for a message, as Rust's `{:?}` shows text: about 400
+ * characters at most, the rest marked `...`. Valid until the next
+ * ws_quote. */
 static inline const char *ws_quote(ws_bytes bytes) {
     static char quoted[512];
     size_t at = 0;
     quoted[at++] = '"';
-    for (size_t i = 0; i < bytes.len && at < 400; i++) {
+    size_t i = 0;
+    for (; i < bytes.len && at < 400; i++) {
         uint8_t b = bytes.ptr[i];
         if (b == '"' || b == '\\') {
             quoted[at++] = '\\';
@@ -152,7 +154,7 @@ static inline const char *ws_quote(ws_bytes bytes) {
             quoted[at++] = (char)b;
         }
     }
-    if (bytes.len > 200 && at >= 400)
+    if (i < bytes.len)
         at += (size_t)snprintf(quoted + at, 8, "...");
     quoted[at++] = '"';
     quoted[at] = 0;
