@@ -121,17 +121,7 @@ impl Kafka {
         if self.spec.until_start_end && self.stop_at.is_none() {
             let ends = partitions
                 .iter()
-                .map(|&p| {
-                    let (_, high) = lookup
-                        .fetch_watermarks(&self.spec.topic, p, LOOKUP)
-                        .map_err(|e| {
-                            anyhow!(
-                                "{}: cannot read partition {p}'s end offset: {e}",
-                                self.describe()
-                            )
-                        })?;
-                    Ok((p, high))
-                })
+                .map(|&p| Ok((p, self.watermarks(lookup, p)?.1)))
                 .collect::<Result<_>>()?;
             tracing::debug!(source = %self.id, ?ends, "reading up to the ends at start");
             self.stop_at = Some(ends);
@@ -181,15 +171,20 @@ impl Kafka {
         self.early.clear();
     }
 
-    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
-        let (low, high) = consumer
+    /// A partition's first and next offsets, as the broker has them now.
+    fn watermarks(&self, consumer: &BaseConsumer, partition: i32) -> Result<(i64, i64)> {
+        consumer
             .fetch_watermarks(&self.spec.topic, partition, LOOKUP)
             .map_err(|e| {
                 anyhow!(
                     "{}: cannot read partition {partition}'s offsets: {e}",
                     self.describe()
                 )
-            })?;
+            })
+    }
+
+    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
+        let (low, high) = self.watermarks(consumer, partition)?;
         Ok(match self.spec.start {
             Start::Earliest => low,
             Start::Latest => high,
@@ -358,17 +353,7 @@ impl Kafka {
         let lookup = self.lookup.as_ref().expect("connected");
         let mut ends = BTreeMap::new();
         for &p in self.next.keys() {
-            let (_, high) = lookup
-                .fetch_watermarks(&self.spec.topic, p, LOOKUP)
-                .map_err(|e| {
-                    anyhow!(
-                        "source `{}` (topic `{}` at {}): cannot read partition {p}'s end offset: {e}",
-                        self.id,
-                        self.spec.topic,
-                        self.spec.bootstrap
-                    )
-                })?;
-            ends.insert(p, high);
+            ends.insert(p, self.watermarks(lookup, p)?.1);
         }
         let mut until: BTreeMap<i32, i64> = ends
             .iter()
