@@ -4,12 +4,9 @@
 //! exchange (a map-side combine), so one record per value per partition
 //! crosses it, and the value's owner adds the counts up.
 
-use std::hash::Hasher;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
-use rustc_hash::FxHasher;
-
+use super::distinct::Distinct;
 use super::kind::{Context, Kind, Operators, Ran, Setup};
 use crate::plugin::Failure;
 use crate::record::{Batch, ByteList};
@@ -67,24 +64,13 @@ impl Kind for CountByValue {
 }
 
 /// The counts of the values in one list, each with its latest timestamp.
-///
-/// Each value's count lives in the hash table's own entry, which holds
-/// the value's first 16 bytes too: most values counted are words, which
-/// then hash, compare and count with one random memory access per record
-/// (the entry), not three (entry, value bytes, count).
 struct Tally<'a> {
     values: &'a ByteList,
-    table: HashTable<Total>,
+    totals: Distinct<'a, Total>,
 }
 
 /// One value's count.
 struct Total {
-    /// The value's first 16 bytes, zero past its end.
-    head: u128,
-    /// The value's length.
-    len: u32,
-    /// The item of the list where the value came first.
-    first: u32,
     count: u64,
     latest: i64,
 }
@@ -100,99 +86,42 @@ enum Counts {
 
 impl<'a> Tally<'a> {
     fn new(values: &'a ByteList) -> Self {
-        // Most batches repeat their values: start small, grow as needed.
-        let guess = values.len().min(1 << 12);
         Tally {
             values,
-            table: HashTable::with_capacity(guess),
+            totals: Distinct::new(values),
         }
     }
 
     /// Adds `n` to the count of item `i`'s value, seen at `timestamp`.
     fn add(&mut self, i: usize, n: u64, timestamp: i64) {
-        let values = self.values;
-        let start = match i {
-            0 => 0,
-            _ => values.ends[i - 1] as usize,
-        };
-        let bytes = &values.data[start..values.ends[i] as usize];
-        let head = head(&values.data, start, bytes);
-        let len = bytes.len() as u32;
-        let same = |total: &Total| {
-            total.head == head
-                && total.len == len
-                && (len <= 16 || values.get(total.first as usize)[16..] == bytes[16..])
-        };
-        let hashed = hash(head, bytes);
-        match self.table.find_mut(hashed, same) {
-            Some(total) => {
-                total.count += n;
-                total.latest = total.latest.max(timestamp);
-            }
-            None => {
-                let total = Total {
-                    head,
-                    len,
-                    first: i as u32,
-                    count: n,
-                    latest: timestamp,
-                };
-                let rehash = |t: &Total| hash(t.head, values.get(t.first as usize));
-                self.table.insert_unique(hashed, total, rehash);
-            }
-        }
+        let total = self.totals.entry(i, false, || Total {
+            count: 0,
+            latest: i64::MIN,
+        });
+        total.count += n;
+        total.latest = total.latest.max(timestamp);
     }
 
     /// One record per value, in order of first appearance, keyed by the
     /// value, its count as the value, its latest timestamp as the time.
     fn into_batch(self, counts: Counts) -> Batch {
-        let mut totals: Vec<Total> = self.table.into_iter().collect();
-        totals.sort_unstable_by_key(|t| t.first);
-        let bytes = totals.iter().map(|t| t.len as usize + 8).sum();
+        let totals = self.totals.into_firsts();
+        let bytes = totals
+            .iter()
+            .map(|(first, _)| self.values.get(*first).len() + 8)
+            .sum();
         let mut out = Batch::with_capacity(totals.len(), bytes);
         let mut digits = itoa::Buffer::new();
-        for total in totals {
+        for (first, total) in totals {
             let binary = total.count.to_le_bytes();
             let count = match counts {
                 Counts::Partial => &binary[..],
                 Counts::Decimal => digits.format(total.count).as_bytes(),
             };
-            let value = self.values.get(total.first as usize);
-            out.push(Some(value), count, total.latest);
+            out.push(Some(self.values.get(first)), count, total.latest);
         }
         out
     }
-}
-
-/// The first 16 bytes of `bytes`, which start at `start` in `data`, zero
-/// past their end: read as one block where `data` has 16 bytes from
-/// there, with what follows the value masked off.
-fn head(data: &[u8], start: usize, bytes: &[u8]) -> u128 {
-    match data.get(start..start + 16) {
-        Some(block) => {
-            let block = u128::from_le_bytes(block.try_into().expect("16 bytes"));
-            match bytes.len() {
-                16.. => block,
-                n => block & ((1u128 << (8 * n)) - 1),
-            }
-        }
-        None => {
-            let mut block = [0u8; 16];
-            let n = bytes.len().min(16);
-            block[..n].copy_from_slice(&bytes[..n]);
-            u128::from_le_bytes(block)
-        }
-    }
-}
-
-fn hash(head: u128, bytes: &[u8]) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write_u128(head);
-    hasher.write_usize(bytes.len());
-    if let Some(rest) = bytes.get(16..) {
-        hasher.write(rest);
-    }
-    hasher.finish()
 }
 
 /// A count [`Counts::Partial`] wrote before the exchange.

@@ -15,6 +15,7 @@
 
 mod calls;
 mod chain;
+mod distinct;
 mod kind;
 mod partitions;
 mod runner;

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use super::Worker;
+use super::distinct::Distinct;
 use super::kind::{Context, Kind, Operators, Ran, Setup};
 use crate::operator::{NativeOperator, Operator};
 use crate::plugin::Failure;
@@ -64,45 +63,67 @@ pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch,
     if input.is_empty() {
         return Ok(Batch::default());
     }
-    let mut group_of: FxHashMap<Option<&[u8]>, usize> = FxHashMap::default();
-    let mut members: Vec<Vec<u32>> = Vec::new();
-    for (i, record) in input.iter().enumerate() {
-        let group = *group_of.entry(record.key).or_insert_with(|| {
-            members.push(Vec::new());
-            members.len() - 1
+    // Each record's group, numbered in order of first appearance.
+    let mut groups: Distinct<Group> = Distinct::new(&input.keys);
+    let mut group_of = Vec::with_capacity(input.len());
+    for (i, &timestamp) in input.timestamps.iter().enumerate() {
+        let next = groups.len() as u32;
+        let group = groups.entry(i, !input.has_key[i], || Group {
+            number: next,
+            size: 0,
+            latest: i64::MIN,
         });
-        members[group].push(i as u32);
+        group.size += 1;
+        group.latest = group.latest.max(timestamp);
+        group_of.push(group.number);
     }
+    let groups = groups.into_firsts();
 
-    let mut keys = ByteList::with_capacity(members.len(), 0);
+    // The records in group order (a counting sort, keeping input order
+    // within a group), each group's values together.
+    let mut group_ends = Vec::with_capacity(groups.len());
+    let mut next_slot = Vec::with_capacity(groups.len());
+    let mut end = 0;
+    for (_, group) in &groups {
+        next_slot.push(end);
+        end += group.size;
+        group_ends.push(end);
+    }
+    let mut order = vec![0u32; input.len()];
+    for (i, &group) in group_of.iter().enumerate() {
+        let slot = &mut next_slot[group as usize];
+        order[*slot as usize] = i as u32;
+        *slot += 1;
+    }
+    let mut keys = ByteList::with_capacity(groups.len(), 0);
+    for (first, _) in &groups {
+        keys.push(input.keys.get(*first));
+    }
     let mut values = ByteList::with_capacity(input.len(), input.values.data.len());
-    let mut group_ends = Vec::with_capacity(members.len());
-    let mut order = Vec::with_capacity(input.len());
-    for group in &members {
-        let first = input.get(group[0] as usize);
-        keys.push(first.key.unwrap_or_default());
-        for &i in group {
-            values.push(input.values.get(i as usize));
-            order.push(i);
-        }
-        group_ends.push(values.len() as u32);
+    for &i in &order {
+        values.push(input.values.get(i as usize));
     }
 
     let reduced = worker
         .reduce(keys, values, group_ends)
         .map_err(|failure| failure.at_input(&order))?;
 
-    let mut out = Batch::with_capacity(members.len(), reduced.data.len());
-    for (g, group) in members.iter().enumerate() {
-        let first = input.get(group[0] as usize);
-        let latest = group
-            .iter()
-            .map(|&i| input.timestamps[i as usize])
-            .max()
-            .unwrap_or_default();
-        out.push(first.key, reduced.get(g), latest);
+    let mut out = Batch::with_capacity(groups.len(), reduced.data.len());
+    for (g, (first, group)) in groups.iter().enumerate() {
+        let key = input.has_key[*first].then(|| input.keys.get(*first));
+        out.push(key, reduced.get(g), group.latest);
     }
     Ok(out)
+}
+
+/// One key's group of records.
+struct Group {
+    /// Groups are numbered in order of first appearance.
+    number: u32,
+    /// How many records it has.
+    size: u32,
+    /// The latest of their timestamps.
+    latest: i64,
 }
 
 /// Folds each group in one call.
