@@ -1,5 +1,6 @@
 //! Telling apart the distinct items of a byte list, fast: the table behind
-//! count-by-value's counts and reduce-by-key's groups.
+//! count-by-value's counts, and [`Groups`], the records of a batch grouped
+//! by key for reduce-by-key and update-state-by-key.
 //!
 //! Each entry holds its item's first 16 bytes and length beside what the
 //! caller keeps per distinct item (a count, a group): most items grouped
@@ -97,6 +98,70 @@ impl<'a, T> Distinct<'a, T> {
     }
 }
 
+/// The items of a list grouped by their bytes, groups in order of first
+/// appearance, items in list order within a group.
+pub(crate) struct Groups {
+    /// Each group's first item.
+    pub(crate) firsts: Vec<usize>,
+    /// Where each group's items end in `order`.
+    pub(crate) ends: Vec<u32>,
+    /// The items, group after group.
+    pub(crate) order: Vec<u32>,
+}
+
+impl Groups {
+    /// Groups the items of `list`, items for which `absent` holds in a
+    /// group of their own (records without a key, apart from an empty one).
+    pub(crate) fn of(list: &ByteList, absent: impl Fn(usize) -> bool) -> Groups {
+        // Each item's group, numbered in order of first appearance, and
+        // each group's size; then a counting sort.
+        let mut distinct: Distinct<(u32, u32)> = Distinct::new(list);
+        let mut group_of = Vec::with_capacity(list.len());
+        for i in 0..list.len() {
+            let next = distinct.len() as u32;
+            let (number, size) = distinct.entry(i, absent(i), || (next, 0));
+            *size += 1;
+            group_of.push(*number);
+        }
+        let groups = distinct.into_firsts();
+        let mut firsts = Vec::with_capacity(groups.len());
+        let mut ends = Vec::with_capacity(groups.len());
+        let mut next_slot = Vec::with_capacity(groups.len());
+        let mut end = 0;
+        for (first, (_, size)) in groups {
+            firsts.push(first);
+            next_slot.push(end);
+            end += size;
+            ends.push(end);
+        }
+        let mut order = vec![0u32; list.len()];
+        for (i, group) in group_of.into_iter().enumerate() {
+            let slot = &mut next_slot[group as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        Groups {
+            firsts,
+            ends,
+            order,
+        }
+    }
+
+    /// How many groups there are.
+    pub(crate) fn len(&self) -> usize {
+        self.firsts.len()
+    }
+
+    /// The items of group `g`, in list order.
+    pub(crate) fn members(&self, g: usize) -> &[u32] {
+        let start = match g {
+            0 => 0,
+            _ => self.ends[g - 1] as usize,
+        };
+        &self.order[start..self.ends[g] as usize]
+    }
+}
+
 /// The first 16 bytes of `bytes`, which start at `start` in `data`, zero
 /// past their end: read as one block where `data` has 16 bytes from
 /// there, with what follows the item masked off.
@@ -177,6 +242,18 @@ mod tests {
             Some(&b"\xffz"[..]),
         ];
         assert_eq!(groups(&items), [0, 1, 2, 3, 4, 5, 0, 2, 3, 1, 10, 11, 10]);
+    }
+
+    #[test]
+    fn groups_take_their_items_in_list_order() {
+        let mut list = ByteList::with_capacity(0, 0);
+        for item in ["b", "a", "b", "", "a", "b", ""] {
+            list.push(item.as_bytes());
+        }
+        let groups = Groups::of(&list, |i| i == 6);
+        assert_eq!(groups.firsts, [0, 1, 3, 6]);
+        let members: Vec<&[u32]> = (0..groups.len()).map(|g| groups.members(g)).collect();
+        assert_eq!(members, [&[0, 2, 5][..], &[1, 4], &[3], &[6]]);
     }
 
     #[test]

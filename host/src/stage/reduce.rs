@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Worker;
-use super::distinct::Distinct;
+use super::distinct::Groups;
 use super::kind::{Context, Kind, Operators, Ran, Setup};
 use crate::operator::{NativeOperator, Operator};
 use crate::plugin::Failure;
@@ -63,67 +63,30 @@ pub(crate) fn reduce_by_key(worker: &mut Worker, input: &Batch) -> Result<Batch,
     if input.is_empty() {
         return Ok(Batch::default());
     }
-    // Each record's group, numbered in order of first appearance.
-    let mut groups: Distinct<Group> = Distinct::new(&input.keys);
-    let mut group_of = Vec::with_capacity(input.len());
-    for (i, &timestamp) in input.timestamps.iter().enumerate() {
-        let next = groups.len() as u32;
-        let group = groups.entry(i, !input.has_key[i], || Group {
-            number: next,
-            size: 0,
-            latest: i64::MIN,
-        });
-        group.size += 1;
-        group.latest = group.latest.max(timestamp);
-        group_of.push(group.number);
-    }
-    let groups = groups.into_firsts();
-
-    // The records in group order (a counting sort, keeping input order
-    // within a group), each group's values together.
-    let mut group_ends = Vec::with_capacity(groups.len());
-    let mut next_slot = Vec::with_capacity(groups.len());
-    let mut end = 0;
-    for (_, group) in &groups {
-        next_slot.push(end);
-        end += group.size;
-        group_ends.push(end);
-    }
-    let mut order = vec![0u32; input.len()];
-    for (i, &group) in group_of.iter().enumerate() {
-        let slot = &mut next_slot[group as usize];
-        order[*slot as usize] = i as u32;
-        *slot += 1;
-    }
+    let groups = Groups::of(&input.keys, |i| !input.has_key[i]);
     let mut keys = ByteList::with_capacity(groups.len(), 0);
-    for (first, _) in &groups {
-        keys.push(input.keys.get(*first));
+    for &first in &groups.firsts {
+        keys.push(input.keys.get(first));
     }
     let mut values = ByteList::with_capacity(input.len(), input.values.data.len());
-    for &i in &order {
+    for &i in &groups.order {
         values.push(input.values.get(i as usize));
     }
 
     let reduced = worker
-        .reduce(keys, values, group_ends)
-        .map_err(|failure| failure.at_input(&order))?;
+        .reduce(keys, values, groups.ends.clone())
+        .map_err(|failure| failure.at_input(&groups.order))?;
 
     let mut out = Batch::with_capacity(groups.len(), reduced.data.len());
-    for (g, (first, group)) in groups.iter().enumerate() {
-        let key = input.has_key[*first].then(|| input.keys.get(*first));
-        out.push(key, reduced.get(g), group.latest);
+    for (g, &first) in groups.firsts.iter().enumerate() {
+        let key = input.has_key[first].then(|| input.keys.get(first));
+        let times = groups
+            .members(g)
+            .iter()
+            .map(|&i| input.timestamps[i as usize]);
+        out.push(key, reduced.get(g), times.max().unwrap_or_default());
     }
     Ok(out)
-}
-
-/// One key's group of records.
-struct Group {
-    /// Groups are numbered in order of first appearance.
-    number: u32,
-    /// How many records it has.
-    size: u32,
-    /// The latest of their timestamps.
-    latest: i64,
 }
 
 /// Folds each group in one call.

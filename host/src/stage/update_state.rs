@@ -2,10 +2,12 @@
 //! keys whose state has gone idle past the ttl, hand all of them to the
 //! operator in one call, and apply the states it returns.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustc_hash::FxHashSet;
+
+use super::distinct::Groups;
 use super::kind::{Context, Kind, Operators, Ran, Setup};
 use super::{Call, Worker};
 use crate::operator::Operator;
@@ -76,16 +78,8 @@ pub(crate) fn update_state_by_key(
     batch_time: i64,
     ttl: Option<Duration>,
 ) -> Result<(Batch, Changes), Failure> {
-    let mut group_of: HashMap<&[u8], usize> = HashMap::new();
-    let mut members: Vec<(&[u8], Vec<u32>)> = Vec::new();
-    for (i, record) in input.iter().enumerate() {
-        let key = record.key.unwrap_or_default();
-        let group = *group_of.entry(key).or_insert_with(|| {
-            members.push((key, Vec::new()));
-            members.len() - 1
-        });
-        members[group].1.push(i as u32);
-    }
+    // A record without a key has the empty key's state.
+    let groups = Groups::of(&input.keys, |_| false);
     let unreadable = |e: anyhow::Error| Failure::State(format!("{e:#}"));
     let idle = match ttl {
         Some(ttl) => state
@@ -93,10 +87,14 @@ pub(crate) fn update_state_by_key(
             .map_err(unreadable)?,
         None => Vec::new(),
     };
+    let seen: FxHashSet<&[u8]> = match idle.is_empty() {
+        true => FxHashSet::default(),
+        false => groups.firsts.iter().map(|&i| input.keys.get(i)).collect(),
+    };
     let idle: Vec<&[u8]> = idle
         .iter()
         .map(Vec::as_slice)
-        .filter(|k| !group_of.contains_key(k))
+        .filter(|k| !seen.contains(k))
         .collect();
     if !idle.is_empty() {
         tracing::debug!(
@@ -105,24 +103,23 @@ pub(crate) fn update_state_by_key(
             "keys timed out"
         );
     }
-    if members.is_empty() && idle.is_empty() {
+    if groups.len() == 0 && idle.is_empty() {
         return Ok((Batch::default(), Vec::new()));
     }
 
-    let groups = members.len() + idle.len();
+    let calls = groups.len() + idle.len();
     let mut call = StateInput {
-        keys: ByteList::with_capacity(groups, 0),
-        has_state: Vec::with_capacity(groups),
-        states: ByteList::with_capacity(groups, 0),
-        timing_out: Vec::with_capacity(groups),
+        keys: ByteList::with_capacity(calls, 0),
+        has_state: Vec::with_capacity(calls),
+        states: ByteList::with_capacity(calls, 0),
+        timing_out: Vec::with_capacity(calls),
         values: ByteList::with_capacity(input.len(), input.values.data.len()),
-        group_ends: Vec::with_capacity(groups),
+        group_ends: Vec::with_capacity(calls),
         batch_time,
     };
     let mut order = Vec::with_capacity(input.len());
-    let keys = members
-        .iter()
-        .map(|(k, m)| (*k, m.as_slice(), false))
+    let keys = (0..groups.len())
+        .map(|g| (input.keys.get(groups.firsts[g]), groups.members(g), false))
         .chain(idle.iter().map(|k| (*k, &[][..], true)));
     for (key, records, timing_out) in keys {
         let previous = state.get(key).map_err(unreadable)?;
@@ -146,7 +143,7 @@ pub(crate) fn update_state_by_key(
         .update_state(&call)
         .map_err(|failure| failure.at_input(&order))?;
 
-    let changes: Vec<(Vec<u8>, Change)> = (0..groups)
+    let changes: Vec<(Vec<u8>, Change)> = (0..calls)
         .map(|g| {
             let key = call.keys.get(g).to_vec();
             let change = if result.keep[g] && !call.timing_out[g] {
