@@ -39,6 +39,7 @@
 //!   event record.
 //! - [`serve`]: `wasmstream serve`, hosting many tenants' pipelines
 //!   behind an HTTP API, each tenant in its own area under its quota.
+//! - [`metrics`]: Prometheus metrics per pipeline, and `/metrics`.
 //! - [`cli`] and [`telemetry`]: the command line and logging.
 //! - [`fuzz`]: the fuzz targets for every reader of untrusted bytes.
 
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod connector;
 pub mod fuzz;
 pub mod manifest;
+pub mod metrics;
 pub mod operator;
 pub mod plan;
 pub mod plugin;

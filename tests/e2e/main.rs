@@ -16,6 +16,7 @@ mod kafka;
 mod kafka_delivery;
 mod log_analytics;
 mod manifest_errors;
+mod metrics;
 mod partitions;
 mod plan;
 mod plugins;

@@ -263,6 +263,12 @@ impl Running {
             .expect("stdin was piped")
     }
 
+    /// Closes the child's stdin: its input ends.
+    pub fn close_stdin(&mut self) {
+        let stdin = self.child.as_mut().and_then(|c| c.stdin.take());
+        drop(stdin.expect("stdin was piped"));
+    }
+
     /// Waits until stdout has a line containing `text`; returns that line.
     pub fn wait_for_stdout(&self, text: &str) -> String {
         let start = Instant::now();

@@ -1,12 +1,17 @@
 //! `wasmstream run`: run pipelines.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 use tokio::sync::watch;
 
 use super::CacheArgs;
+use prometheus_client::registry::Registry;
+
+use crate::metrics::{PipelineMetrics, endpoint};
 use crate::reload::Updates;
 use crate::{plan, scheduler};
 
@@ -19,6 +24,10 @@ pub struct Args {
     /// than resume.
     #[arg(long)]
     fresh: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the pipelines
+    /// run (say `127.0.0.1:9090`; port 0 picks a free port, printed).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -37,6 +46,22 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
+    // Each pipeline's metrics, when they are served.
+    let metrics: Vec<Option<Arc<PipelineMetrics>>> = plans
+        .iter()
+        .map(|bound| (args.metrics.is_some()).then(|| Arc::new(PipelineMetrics::new(&bound.plan))))
+        .collect();
+    if let Some(address) = args.metrics {
+        let all: Vec<_> = metrics.iter().flatten().cloned().collect();
+        let gather = move || {
+            let mut registry = Registry::default();
+            all.iter().for_each(|m| m.register(&mut registry));
+            registry
+        };
+        let bound = endpoint::start(address, gather).await?;
+        eprintln!("metrics: http://{bound}/metrics");
+    }
+
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         super::wait_for_signal().await;
@@ -51,10 +76,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // Report each pipeline as it ends, so one failing early is seen at once
     // while the others keep running.
     let mut runs = tokio::task::JoinSet::new();
-    for plan in plans {
+    for (plan, metrics) in plans.into_iter().zip(metrics) {
         let options = scheduler::Options {
             fresh: args.fresh,
             updates: Some(Updates::Watch(runtime.clone())),
+            metrics,
             ..scheduler::Options::new(stop.clone())
         };
         runs.spawn(scheduler::run(plan, options));

@@ -241,6 +241,9 @@ impl Scheduler {
         }
         feed::committed(feeds)?;
         let scheduling = started.duration_since(scheduled);
+        if let Some(metrics) = &self.metrics {
+            metrics.batch_ended(scheduling, started.elapsed());
+        }
         if let Some(figures) = &self.figures {
             let batch = BatchFigures {
                 id: info.id,
@@ -299,6 +302,9 @@ impl Scheduler {
             },
             Edit::Retime(retiming) => {
                 self.plan.interval = retiming.interval;
+                if let Some(metrics) = &self.metrics {
+                    metrics.retimed(retiming.interval);
+                }
                 *clock = Clock::new(retiming.interval, self.plan.trigger, clock.rate.is_some());
                 for feed in feeds.iter_mut() {
                     let cap = retiming.source_caps.iter().find(|(id, _)| *id == feed.id);

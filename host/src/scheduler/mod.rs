@@ -36,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::Store;
 use crate::connector;
+use crate::metrics::PipelineMetrics;
 use crate::operator::Operator;
 use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
 use crate::reload::{Reloader, Updates};
@@ -63,6 +64,8 @@ pub struct Options {
     /// pipelines (a tenant's, on a server); `None`: as many as there are
     /// cores, its own.
     pub calls: Option<Calls>,
+    /// Its Prometheus metrics, if anyone scrapes them.
+    pub metrics: Option<Arc<PipelineMetrics>>,
 }
 
 impl Options {
@@ -74,6 +77,7 @@ impl Options {
             stop,
             figures: None,
             calls: None,
+            metrics: None,
         }
     }
 }
@@ -90,10 +94,12 @@ pub async fn run(pipeline: Bound, options: Options) -> Result<Summary> {
         stop,
         figures,
         calls,
+        metrics,
     } = options;
     let calls = calls.unwrap_or_else(|| Calls::new(calls_at_once()));
     let mut scheduler = Scheduler::new(pipeline, fresh, calls)?;
     scheduler.figures = figures;
+    scheduler.metrics = metrics;
     scheduler
         .run(updates, stop)
         .await
@@ -128,6 +134,8 @@ struct Scheduler {
     reloader: Option<Reloader>,
     /// Where each batch's figures go, if anyone watches.
     figures: Option<watch::Sender<Figures>>,
+    /// Its Prometheus metrics, if anyone scrapes them.
+    metrics: Option<Arc<PipelineMetrics>>,
 }
 
 /// A batch failed in a stage whose new version is on probation: it is to be
@@ -171,6 +179,7 @@ impl Scheduler {
             run: new_run_id(),
             reloader: None,
             figures: None,
+            metrics: None,
         })
     }
 }

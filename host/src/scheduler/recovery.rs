@@ -129,6 +129,9 @@ impl Scheduler {
             store.write(&header, |out| stages.iter().try_for_each(|s| s.save(out)))
         })?;
         self.checkpointed = header.batch;
+        if let Some(metrics) = &self.metrics {
+            metrics.checkpointed(started.elapsed(), bytes);
+        }
         tracing::debug!(
             pipeline = %self.plan.name,
             batch = header.batch,

@@ -1,0 +1,263 @@
+//! Story: a data engineer points Prometheus at a running pipeline
+//! (`wasmstream run --metrics`) and reads how many records went through
+//! each source, stage and sink, how many batches ran, and how long they
+//! took.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
+
+/// One scrape: each sample by its name and labels (`name{a="x",b="y"}`,
+/// labels sorted), with its value.
+fn scrape(url: &str) -> BTreeMap<String, f64> {
+    let mut response = ureq::get(url).call().expect("scrape /metrics");
+    let kind = response.headers().get("content-type").cloned();
+    assert_eq!(
+        kind.as_ref().and_then(|k| k.to_str().ok()),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = response.body_mut().read_to_string().expect("a text body");
+    assert!(text.ends_with("# EOF\n"), "a whole exposition:\n{text}");
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                    labels.sort();
+                    (name, format!("{{{}}}", labels.join(",")))
+                }
+                None => (series, String::new()),
+            };
+            (format!("{name}{labels}"), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// The value of `series` in `samples`, which must have it.
+fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+    match samples.get(series) {
+        Some(value) => *value,
+        None => panic!("no {series} in the scrape: {samples:#?}"),
+    }
+}
+
+/// Lines of three to five words from a small vocabulary, `n` of them
+/// from `from` on.
+fn lines(from: usize, n: usize) -> Vec<String> {
+    let words = ["tick", "tock", "bell", "chime", "gong"];
+    (from..from + n)
+        .map(|i| {
+            (0..3 + i % 3)
+                .map(|w| words[(i * 7 + w * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_sees_every_record_and_batch_of_a_run_as_it_goes() {
+    let dir = scratch("metrics-run");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "clock-words"
+batch_interval = "100ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "lines"
+component = {}
+
+[[stages]]
+id = "counts"
+kind = "count_by_value"
+input = "words"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "counts"
+path = "out"
+"#,
+            toml_path(&wasm("split_words"))
+        ),
+    );
+    let mut running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    let pipeline = r#"pipeline="clock-words""#;
+    let series = |name: &str, label: &str| {
+        let mut labels = [label, pipeline];
+        labels.sort();
+        format!("{name}{{{}}}", labels.join(","))
+    };
+
+    // Before any record: every source, stage and sink is there, at zero.
+    let first = scrape(&url);
+    for (name, label) in [
+        ("wasmstream_source_records_total", r#"source="lines""#),
+        ("wasmstream_stage_records_in_total", r#"stage="words""#),
+        ("wasmstream_stage_records_out_total", r#"stage="counts""#),
+        ("wasmstream_sink_records_total", r#"sink="out""#),
+    ] {
+        assert_eq!(value(&first, &series(name, label)), 0.0, "{name}");
+    }
+    assert_eq!(
+        value(
+            &first,
+            &format!("wasmstream_batch_interval_seconds{{{pipeline}}}")
+        ),
+        0.1
+    );
+
+    let out = dir.join("out");
+    let mut sent = Vec::new();
+    for (from, n) in [(0, 300), (300, 200)] {
+        let more = lines(from, n);
+        for line in &more {
+            writeln!(running.stdin(), "{line}").unwrap();
+        }
+        running.stdin().flush().unwrap();
+        sent.extend(more);
+
+        // During the run: once the sink's count matches the lines the files
+        // hold and every line sent is in, each figure is exact.
+        let mut samples = BTreeMap::new();
+        running.wait_until("the metrics count every record sent", || {
+            samples = scrape(&url);
+            let written = output_lines(&out).len() as f64;
+            samples.get(&series(
+                "wasmstream_source_records_total",
+                r#"source="lines""#,
+            )) == Some(&(sent.len() as f64))
+                && samples.get(&series("wasmstream_sink_records_total", r#"sink="out""#))
+                    == Some(&written)
+        });
+        let words: usize = sent.iter().map(|l| l.split(' ').count()).sum();
+        let written = output_lines(&out).len() as f64;
+        let expect = [
+            (
+                "wasmstream_stage_records_in_total",
+                r#"stage="words""#,
+                sent.len() as f64,
+            ),
+            (
+                "wasmstream_stage_records_out_total",
+                r#"stage="words""#,
+                words as f64,
+            ),
+            (
+                "wasmstream_stage_records_in_total",
+                r#"stage="counts""#,
+                words as f64,
+            ),
+            (
+                "wasmstream_stage_records_out_total",
+                r#"stage="counts""#,
+                written,
+            ),
+        ];
+        for (name, label, expected) in expect {
+            assert_eq!(
+                value(&samples, &series(name, label)),
+                expected,
+                "{name}{{{label}}}"
+            );
+        }
+        // Every batch run is in each histogram once; each file the sink
+        // wrote is a batch (empty batches write none).
+        let batches = value(&samples, &format!("wasmstream_batches_total{{{pipeline}}}"));
+        for histogram in [
+            "wasmstream_batch_processing_seconds",
+            "wasmstream_batch_scheduling_delay_seconds",
+            "wasmstream_batch_total_delay_seconds",
+        ] {
+            let count = value(&samples, &format!("{histogram}_count{{{pipeline}}}"));
+            assert_eq!(count, batches, "{histogram}");
+            let all = value(
+                &samples,
+                &format!("{histogram}_bucket{{le=\"+Inf\",{pipeline}}}"),
+            );
+            assert_eq!(all, batches, "{histogram}'s last bucket");
+        }
+        let files = std::fs::read_dir(&out).unwrap().count() as f64;
+        assert!(batches >= files, "{batches} batches, {files} files");
+        assert_eq!(
+            value(
+                &samples,
+                &format!("wasmstream_batches_failed_total{{{pipeline}}}")
+            ),
+            0.0
+        );
+    }
+
+    // The input ends: the run's own summary agrees with what was scraped.
+    running.close_stdin();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    let written = output_lines(&out).len();
+    assert!(
+        result
+            .stderr
+            .contains(&format!("500 records in, {written} records out")),
+        "{}",
+        result.stderr
+    );
+}
+
+#[test]
+fn a_metrics_address_already_taken_is_named() {
+    let dir = scratch("metrics-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "idle"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[sinks]]
+id = "out"
+kind = "stdout"
+input = "lines"
+"#,
+    );
+    let result = crate::support::run(&["run", "--metrics", &address, manifest.to_str().unwrap()]);
+    assert!(!result.status.success());
+    assert!(
+        result
+            .stderr
+            .contains(&format!("--metrics: cannot listen on {address}")),
+        "{}",
+        result.stderr
+    );
+}
