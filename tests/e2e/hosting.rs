@@ -251,6 +251,33 @@ fn two_tenants_each_see_only_their_own_pipelines_and_need_a_valid_token() {
     assert_exactly_once(&counted(&a_out), 300);
     assert_exactly_once(&counted(&b_out), 200);
 
+    // Prometheus: the admin's token scrapes every tenant's pipelines, a
+    // tenant's only its own; the counts are the records written.
+    let a_sink = r#"wasmstream_sink_records_total{tenant="a",pipeline="counts",sink="out"} 300"#;
+    let b_sink = r#"wasmstream_sink_records_total{tenant="b",pipeline="counts",sink="out"} 200"#;
+    server
+        .process
+        .wait_until("the metrics count every record written", || {
+            let (_, all) = server.request("GET", "/metrics", Some(&server.admin), b"");
+            all.lines().any(|l| l == a_sink) && all.lines().any(|l| l == b_sink)
+        });
+    let (code, mine) = server.request("GET", "/metrics", Some(&a), b"");
+    assert_eq!(code, 200, "{mine}");
+    let a_source =
+        r#"wasmstream_source_records_total{tenant="a",pipeline="counts",source="in"} 300"#;
+    assert!(mine.lines().any(|l| l == a_sink), "{mine}");
+    assert!(mine.lines().any(|l| l == a_source), "{mine}");
+    assert!(!mine.contains(r#"tenant="b""#), "{mine}");
+    let (_, theirs) = server.request("GET", "/metrics", Some(&b), b"");
+    assert!(theirs.contains(r#"pipeline="b-private""#), "{theirs}");
+    assert!(!theirs.contains(r#"tenant="a""#), "{theirs}");
+    let (code, body) = server.request("GET", "/metrics", None, b"");
+    assert_eq!(
+        (code, body.contains("needs a token")),
+        (401, true),
+        "{body}"
+    );
+
     let listed = server.ok(&a, &["ls"]);
     assert!(listed.contains("counts"), "{listed}");
     assert!(

@@ -9,9 +9,7 @@ use anyhow::Result;
 use tokio::sync::watch;
 
 use super::CacheArgs;
-use prometheus_client::registry::Registry;
-
-use crate::metrics::{PipelineMetrics, endpoint};
+use crate::metrics::{PipelineMetrics, Scrape, endpoint};
 use crate::reload::Updates;
 use crate::{plan, scheduler};
 
@@ -49,15 +47,13 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // Each pipeline's metrics, when they are served.
     let metrics: Vec<Option<Arc<PipelineMetrics>>> = plans
         .iter()
-        .map(|bound| (args.metrics.is_some()).then(|| Arc::new(PipelineMetrics::new(&bound.plan))))
+        .map(|bound| {
+            (args.metrics.is_some()).then(|| Arc::new(PipelineMetrics::new(&bound.plan, None)))
+        })
         .collect();
     if let Some(address) = args.metrics {
         let all: Vec<_> = metrics.iter().flatten().cloned().collect();
-        let gather = move || {
-            let mut registry = Registry::default();
-            all.iter().for_each(|m| m.register(&mut registry));
-            registry
-        };
+        let gather = move || Scrape(all.clone());
         let bound = endpoint::start(address, gather).await?;
         eprintln!("metrics: http://{bound}/metrics");
     }

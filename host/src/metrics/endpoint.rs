@@ -10,13 +10,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use super::Scrape;
+
 /// The media type of what [`render`] writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `registry` as a scrape's response.
-pub fn render(registry: &Registry) -> Response {
+/// `scrape` as a response.
+pub fn render(scrape: Scrape) -> Response {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, registry) {
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -26,19 +30,18 @@ pub fn render(registry: &Registry) -> Response {
     }
 }
 
-/// Listens on `address` and serves the registry `gather` makes at
-/// `/metrics` (one per scrape), in a task of its own, for as long as the
-/// process runs. Returns the address it listens on (the port chosen, for
-/// port 0).
+/// Listens on `address` and serves the pipelines `gather` gives at
+/// `/metrics`, in a task of its own, for as long as the process runs.
+/// Returns the address it listens on (the port chosen, for port 0).
 pub async fn start(
     address: SocketAddr,
-    gather: impl Fn() -> Registry + Clone + Send + Sync + 'static,
+    gather: impl Fn() -> Scrape + Clone + Send + Sync + 'static,
 ) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("--metrics: cannot listen on {address}"))?;
     let bound = listener.local_addr()?;
-    let app = Router::new().route("/metrics", get(move || async move { render(&gather()) }));
+    let app = Router::new().route("/metrics", get(move || async move { render(gather()) }));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the metrics endpoint stopped: {e}");

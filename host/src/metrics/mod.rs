@@ -2,54 +2,44 @@
 //!
 //! Each pipeline has its own [`PipelineMetrics`], which the scheduler
 //! updates as each batch ends (counters only once the batch is written).
-//! A scrape gathers those of the pipelines it may see into a registry,
-//! each under its `pipeline` label ([`PipelineMetrics::register`]): all of
-//! them for `wasmstream run --metrics`, a tenant's own on a server (the
-//! API's token rules). [`endpoint`] serves them over HTTP.
+//! A scrape ([`Scrape`]) is the pipelines its caller may see: all of them
+//! for `wasmstream run --metrics`, a tenant's own on a server (the API's
+//! token rules). It writes each metric once, with a series per pipeline
+//! (and per source, stage or sink), labelled `tenant` (on a server),
+//! `pipeline`, and `source`, `stage` or `sink`. [`endpoint`] serves
+//! scrapes over HTTP.
 //!
 //! Names follow Prometheus' conventions: `wasmstream_` first, base units
 //! (seconds, bytes), `_total` on counters.
 
 pub mod endpoint;
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 use crate::plan::PipelinePlan;
 
-/// A source, stage or sink, by its id in the manifest.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SourceLabel {
-    source: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StageLabel {
-    stage: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SinkLabel {
-    sink: String,
-}
+/// Labels of a series: `(name, value)`.
+type Labels = Vec<(&'static str, String)>;
 
 /// One pipeline's metrics.
 #[derive(Debug)]
 pub struct PipelineMetrics {
-    pipeline: String,
-    source_records: Family<SourceLabel, Counter>,
-    stage_records_in: Family<StageLabel, Counter>,
-    stage_records_out: Family<StageLabel, Counter>,
-    dead_letters: Family<StageLabel, Counter>,
-    late_records: Family<StageLabel, Counter>,
-    sink_records: Family<SinkLabel, Counter>,
+    /// `tenant` (on a server) and `pipeline`.
+    labels: Labels,
+    sources: Parts<Counter>,
+    stages: Parts<StageCounters>,
+    sinks: Parts<Counter>,
     batches: Counter,
     batches_failed: Counter,
     batches_skipped: Counter,
@@ -60,6 +50,31 @@ pub struct PipelineMetrics {
     interval: Gauge<f64, AtomicU64>,
     checkpoints: Histogram,
     checkpoint_bytes: Gauge,
+}
+
+/// Something counted per source, stage or sink, by id; a new id (a stage a
+/// manifest edit added) gets its own as it comes.
+#[derive(Debug, Default)]
+struct Parts<T>(RwLock<BTreeMap<String, T>>);
+
+impl<T: Default + Clone> Parts<T> {
+    fn get(&self, id: &str) -> T {
+        if let Some(part) = self.0.read().expect("metrics poisoned").get(id) {
+            return part.clone();
+        }
+        let mut parts = self.0.write().expect("metrics poisoned");
+        parts.entry(id.to_owned()).or_default().clone()
+    }
+}
+
+/// A stage's counters (each a shared handle).
+#[derive(Debug, Default, Clone)]
+struct StageCounters {
+    records_in: Counter,
+    records_out: Counter,
+    dead_letters: Counter,
+    /// Event-time stages only.
+    late: Option<Counter>,
 }
 
 /// What one batch did, as the metrics count it, by source, stage and
@@ -82,17 +97,40 @@ fn time_buckets() -> Histogram {
 }
 
 impl PipelineMetrics {
-    /// The metrics of pipeline `plan`, each source, stage and sink at
-    /// zero.
-    pub fn new(plan: &PipelinePlan) -> PipelineMetrics {
-        let metrics = PipelineMetrics {
-            pipeline: plan.name.clone(),
-            source_records: Family::default(),
-            stage_records_in: Family::default(),
-            stage_records_out: Family::default(),
-            dead_letters: Family::default(),
-            late_records: Family::default(),
-            sink_records: Family::default(),
+    /// The metrics of pipeline `plan` (of `tenant`, on a server), each
+    /// source, stage and sink at zero.
+    pub fn new(plan: &PipelinePlan, tenant: Option<&str>) -> PipelineMetrics {
+        let metrics = PipelineMetrics::named(&plan.name, tenant);
+        for source in &plan.sources {
+            metrics.sources.get(source.id.as_str());
+        }
+        for stage in &plan.stages {
+            let counters = StageCounters {
+                late: stage.step.event_time().map(|_| Counter::default()),
+                ..StageCounters::default()
+            };
+            let mut stages = metrics.stages.0.write().expect("metrics poisoned");
+            stages.insert(stage.id.to_string(), counters);
+        }
+        for sink in &plan.sinks {
+            metrics.sinks.get(sink.id.as_str());
+        }
+        metrics.interval.set(plan.interval.as_secs_f64());
+        metrics
+    }
+
+    /// The metrics of pipeline `name` (of `tenant`), with no parts yet.
+    fn named(name: &str, tenant: Option<&str>) -> PipelineMetrics {
+        let mut labels = Labels::new();
+        if let Some(tenant) = tenant {
+            labels.push(("tenant", tenant.to_owned()));
+        }
+        labels.push(("pipeline", name.to_owned()));
+        PipelineMetrics {
+            labels,
+            sources: Parts::default(),
+            stages: Parts::default(),
+            sinks: Parts::default(),
             batches: Counter::default(),
             batches_failed: Counter::default(),
             batches_skipped: Counter::default(),
@@ -103,160 +141,28 @@ impl PipelineMetrics {
             interval: Gauge::default(),
             checkpoints: time_buckets(),
             checkpoint_bytes: Gauge::default(),
-        };
-        for source in &plan.sources {
-            metrics.source(source.id.as_str());
         }
-        for stage in &plan.stages {
-            let label = StageLabel {
-                stage: stage.id.to_string(),
-            };
-            let _ = metrics.stage_records_in.get_or_create(&label);
-            let _ = metrics.stage_records_out.get_or_create(&label);
-            let _ = metrics.dead_letters.get_or_create(&label);
-            if stage.step.event_time().is_some() {
-                let _ = metrics.late_records.get_or_create(&label);
-            }
-        }
-        for sink in &plan.sinks {
-            metrics.sink(sink.id.as_str());
-        }
-        metrics.interval.set(plan.interval.as_secs_f64());
-        metrics
-    }
-
-    /// Adds these metrics to `registry`, labelled with the pipeline's name.
-    /// (Cheap: they are shared, not copied, so a registry can be made for
-    /// each scrape from the pipelines running then.)
-    pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_label(("pipeline".into(), self.pipeline.clone().into()));
-        let m = self;
-        r.register(
-            "wasmstream_source_records",
-            "Records read from each source, in batches run",
-            m.source_records.clone(),
-        );
-        r.register(
-            "wasmstream_stage_records_in",
-            "Records into each stage, in batches written",
-            m.stage_records_in.clone(),
-        );
-        r.register(
-            "wasmstream_stage_records_out",
-            "Records out of each stage, in batches written",
-            m.stage_records_out.clone(),
-        );
-        r.register(
-            "wasmstream_dead_letters",
-            "Records each stage rejected to dead-letters",
-            m.dead_letters.clone(),
-        );
-        r.register(
-            "wasmstream_late_records",
-            "Records each event-time stage found too late for their windows",
-            m.late_records.clone(),
-        );
-        r.register(
-            "wasmstream_sink_records",
-            "Records handed to each sink",
-            m.sink_records.clone(),
-        );
-        r.register(
-            "wasmstream_batches",
-            "Batches run, empty ones included",
-            m.batches.clone(),
-        );
-        r.register(
-            "wasmstream_batches_failed",
-            "Batches that failed (then stopped the pipeline, were skipped, or ran again after a rollback)",
-            m.batches_failed.clone(),
-        );
-        r.register(
-            "wasmstream_batches_skipped",
-            "Batches dropped under on_error = \"skip\"",
-            m.batches_skipped.clone(),
-        );
-        r.register(
-            "wasmstream_records_dropped",
-            "Source records in skipped batches",
-            m.records_dropped.clone(),
-        );
-        r.register(
-            "wasmstream_batch_processing_seconds",
-            "How long each batch ran",
-            m.processing.clone(),
-        );
-        r.register(
-            "wasmstream_batch_scheduling_delay_seconds",
-            "How long each batch waited behind its scheduled time",
-            m.scheduling_delay.clone(),
-        );
-        r.register(
-            "wasmstream_batch_total_delay_seconds",
-            "Scheduling delay plus processing time of each batch",
-            m.total_delay.clone(),
-        );
-        r.register(
-            "wasmstream_batch_interval_seconds",
-            "The batch interval",
-            m.interval.clone(),
-        );
-        r.register(
-            "wasmstream_checkpoint_seconds",
-            "How long each checkpoint took to write",
-            m.checkpoints.clone(),
-        );
-        r.register(
-            "wasmstream_checkpoint_bytes",
-            "The size of the newest checkpoint",
-            m.checkpoint_bytes.clone(),
-        );
-    }
-
-    fn source(&self, id: &str) -> Counter {
-        self.source_records
-            .get_or_create(&SourceLabel { source: id.into() })
-            .clone()
-    }
-
-    fn stage_in(&self, id: &str) -> Counter {
-        let label = StageLabel { stage: id.into() };
-        self.stage_records_in.get_or_create(&label).clone()
-    }
-
-    fn stage_out(&self, id: &str) -> Counter {
-        let label = StageLabel { stage: id.into() };
-        self.stage_records_out.get_or_create(&label).clone()
-    }
-
-    fn sink(&self, id: &str) -> Counter {
-        self.sink_records
-            .get_or_create(&SinkLabel { sink: id.into() })
-            .clone()
     }
 
     /// A batch was written: what it did.
     pub(crate) fn batch_written(&self, counts: &BatchCounts) {
         for (source, n) in &counts.sources {
-            self.source(source).inc_by(*n);
+            self.sources.get(source).inc_by(*n);
         }
         for (stage, into, out) in &counts.stages {
-            self.stage_in(stage).inc_by(*into);
-            self.stage_out(stage).inc_by(*out);
+            let stage = self.stages.get(stage);
+            stage.records_in.inc_by(*into);
+            stage.records_out.inc_by(*out);
         }
         for (stage, dead, late) in &counts.rejected {
-            let label = StageLabel {
-                stage: stage.clone(),
-            };
-            if *dead > 0 {
-                self.dead_letters.get_or_create(&label).inc_by(*dead);
-            }
-            if *late > 0 {
-                self.late_records.get_or_create(&label).inc_by(*late);
+            let stage = self.stages.get(stage);
+            stage.dead_letters.inc_by(*dead);
+            if let Some(counter) = &stage.late {
+                counter.inc_by(*late);
             }
         }
         for (sink, n) in &counts.sinks {
-            self.sink(sink).inc_by(*n);
+            self.sinks.get(sink).inc_by(*n);
         }
     }
 
@@ -264,7 +170,7 @@ impl PipelineMetrics {
     pub(crate) fn batch_skipped(&self, sources: &[(String, u64)]) {
         self.batches_skipped.inc();
         for (source, n) in sources {
-            self.source(source).inc_by(*n);
+            self.sources.get(source).inc_by(*n);
             self.records_dropped.inc_by(*n);
         }
     }
@@ -293,5 +199,212 @@ impl PipelineMetrics {
     pub(crate) fn checkpointed(&self, took: Duration, bytes: u64) {
         self.checkpoints.observe(took.as_secs_f64());
         self.checkpoint_bytes.set(bytes as i64);
+    }
+}
+
+/// The pipelines one scrape shows.
+#[derive(Debug)]
+pub struct Scrape(pub Vec<Arc<PipelineMetrics>>);
+
+/// How a metric's series are found in one pipeline's metrics: each with
+/// its own label (`stage = "words"`, say), if it has one.
+type Series<M> = fn(
+    &PipelineMetrics,
+    &mut dyn FnMut(Option<(&'static str, &str)>, &M) -> fmt::Result,
+) -> fmt::Result;
+
+impl Scrape {
+    /// Writes metric `name`: its description, then each pipeline's series.
+    fn metric<M: EncodeMetric>(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        (name, help, kind): (&str, &str, MetricType),
+        series: Series<M>,
+    ) -> fmt::Result {
+        let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+        for pipeline in &self.0 {
+            series(pipeline, &mut |label, value| {
+                let mut labels = pipeline.labels.clone();
+                labels.extend(label.map(|(k, v)| (k, v.to_owned())));
+                value.encode(metric.encode_family(&labels)?)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Each part's counter, labelled `label = <id>`.
+fn each<T>(
+    parts: &Parts<T>,
+    label: &'static str,
+    counter: impl Fn(&T) -> Option<&Counter>,
+    emit: &mut dyn FnMut(Option<(&'static str, &str)>, &Counter) -> fmt::Result,
+) -> fmt::Result {
+    for (id, part) in parts.0.read().expect("metrics poisoned").iter() {
+        if let Some(counter) = counter(part) {
+            emit(Some((label, id)), counter)?;
+        }
+    }
+    Ok(())
+}
+
+const COUNTER: MetricType = MetricType::Counter;
+const GAUGE: MetricType = MetricType::Gauge;
+const HISTOGRAM: MetricType = MetricType::Histogram;
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let e = &mut encoder;
+        let source_records = (
+            "wasmstream_source_records",
+            "Records read from each source, in batches run",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, source_records, |m, emit| {
+            each(&m.sources, "source", |c: &Counter| Some(c), emit)
+        })?;
+        let stage_in = (
+            "wasmstream_stage_records_in",
+            "Records into each stage, in batches written",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, stage_in, |m, emit| {
+            each(&m.stages, "stage", |s| Some(&s.records_in), emit)
+        })?;
+        let stage_out = (
+            "wasmstream_stage_records_out",
+            "Records out of each stage, in batches written",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, stage_out, |m, emit| {
+            each(&m.stages, "stage", |s| Some(&s.records_out), emit)
+        })?;
+        let dead = (
+            "wasmstream_dead_letters",
+            "Records each stage rejected to dead-letters",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, dead, |m, emit| {
+            each(&m.stages, "stage", |s| Some(&s.dead_letters), emit)
+        })?;
+        let late = (
+            "wasmstream_late_records",
+            "Records each event-time stage found too late for their windows",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, late, |m, emit| {
+            each(&m.stages, "stage", |s| s.late.as_ref(), emit)
+        })?;
+        let sink_records = (
+            "wasmstream_sink_records",
+            "Records handed to each sink",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, sink_records, |m, emit| {
+            each(&m.sinks, "sink", |c: &Counter| Some(c), emit)
+        })?;
+
+        let batches = (
+            "wasmstream_batches",
+            "Batches run, empty ones included",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, batches, |m, emit| emit(None, &m.batches))?;
+        let failed = (
+            "wasmstream_batches_failed",
+            "Batches that failed (then stopped the pipeline, were skipped, or ran again after a rollback)",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, failed, |m, emit| emit(None, &m.batches_failed))?;
+        let skipped = (
+            "wasmstream_batches_skipped",
+            "Batches dropped under on_error = \"skip\"",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, skipped, |m, emit| emit(None, &m.batches_skipped))?;
+        let dropped = (
+            "wasmstream_records_dropped",
+            "Source records in skipped batches",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, dropped, |m, emit| emit(None, &m.records_dropped))?;
+
+        let processing = (
+            "wasmstream_batch_processing_seconds",
+            "How long each batch ran",
+            HISTOGRAM,
+        );
+        self.metric::<Histogram>(e, processing, |m, emit| emit(None, &m.processing))?;
+        let scheduling = (
+            "wasmstream_batch_scheduling_delay_seconds",
+            "How long each batch waited behind its scheduled time",
+            HISTOGRAM,
+        );
+        self.metric::<Histogram>(e, scheduling, |m, emit| emit(None, &m.scheduling_delay))?;
+        let total = (
+            "wasmstream_batch_total_delay_seconds",
+            "Scheduling delay plus processing time of each batch",
+            HISTOGRAM,
+        );
+        self.metric::<Histogram>(e, total, |m, emit| emit(None, &m.total_delay))?;
+        let interval = (
+            "wasmstream_batch_interval_seconds",
+            "The batch interval",
+            GAUGE,
+        );
+        self.metric::<Gauge<f64, AtomicU64>>(e, interval, |m, emit| emit(None, &m.interval))?;
+        let checkpoints = (
+            "wasmstream_checkpoint_seconds",
+            "How long each checkpoint took to write",
+            HISTOGRAM,
+        );
+        self.metric::<Histogram>(e, checkpoints, |m, emit| emit(None, &m.checkpoints))?;
+        let bytes = (
+            "wasmstream_checkpoint_bytes",
+            "The size of the newest checkpoint",
+            GAUGE,
+        );
+        self.metric::<Gauge>(e, bytes, |m, emit| emit(None, &m.checkpoint_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(scrape: Scrape) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn each_metric_is_written_once_with_a_series_per_pipeline() {
+        let a = Arc::new(PipelineMetrics::named("a", Some("acme")));
+        let b = Arc::new(PipelineMetrics::named("b", Some("zeta")));
+        let counts = |n| BatchCounts {
+            sources: vec![("in".into(), n)],
+            stages: vec![("up".into(), n, 2 * n)],
+            ..BatchCounts::default()
+        };
+        a.batch_written(&counts(3));
+        b.batch_written(&counts(5));
+        b.batch_written(&counts(1));
+        let text = text(Scrape(vec![a, b]));
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
+        let mut unique = types.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(types.len(), unique.len(), "{text}");
+        for line in [
+            r#"wasmstream_source_records_total{tenant="acme",pipeline="a",source="in"} 3"#,
+            r#"wasmstream_source_records_total{tenant="zeta",pipeline="b",source="in"} 6"#,
+            r#"wasmstream_stage_records_out_total{tenant="acme",pipeline="a",stage="up"} 6"#,
+            r#"wasmstream_stage_records_out_total{tenant="zeta",pipeline="b",stage="up"} 12"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
     }
 }

@@ -21,6 +21,7 @@ use super::area::Area;
 use super::registry::{Registry, Tenant};
 use super::wire::{PipelineInfo, State};
 use crate::manifest::ManifestErrors;
+use crate::metrics::PipelineMetrics;
 use crate::plan::{Bound, PipelinePlan, SourceKind};
 use crate::plugin::Runtime;
 use crate::reload::Updates;
@@ -73,6 +74,8 @@ struct Shared {
     /// take as soon as it is.
     pending: Option<Bound>,
     figures: Option<watch::Receiver<Figures>>,
+    /// Its Prometheus metrics, this run's.
+    metrics: Option<Arc<PipelineMetrics>>,
 }
 
 /// What one tenant's pipelines share.
@@ -255,6 +258,22 @@ impl Supervisor {
         }
     }
 
+    /// The metrics of the pipelines running or run since the server
+    /// started: `tenant`'s, or every tenant's for `None` (the admin).
+    pub fn metrics(&self, tenant: Option<&str>) -> Vec<Arc<PipelineMetrics>> {
+        let running = self.running.lock().expect("running poisoned");
+        let mut metrics: Vec<_> = running
+            .iter()
+            .filter(|((owner, _), _)| tenant.is_none_or(|t| t == owner))
+            .filter_map(|(key, r)| {
+                let shared = r.shared.lock().expect("shared poisoned");
+                shared.metrics.clone().map(|m| (key.clone(), m))
+            })
+            .collect();
+        metrics.sort_by(|a, b| a.0.cmp(&b.0));
+        metrics.into_iter().map(|(_, m)| m).collect()
+    }
+
     /// Appends a line to a pipeline's log.
     pub fn log(&self, tenant: &str, name: &str, line: &str) {
         let file = self.area.log(tenant, name);
@@ -381,6 +400,7 @@ impl Supervisor {
         let share = self.share(&tenant_record)?;
         let (updates, plans) = mpsc::unbounded_channel();
         let (figures, watching) = watch::channel(Figures::default());
+        let metrics = Arc::new(PipelineMetrics::new(&bound.plan, Some(tenant)));
         {
             let mut shared = shared.lock().expect("shared poisoned");
             // Deployed since this version was read: the reloader takes it
@@ -390,6 +410,7 @@ impl Supervisor {
             }
             shared.updates = Some(updates);
             shared.figures = Some(watching);
+            shared.metrics = Some(metrics.clone());
             shared.state = Some(State::Running);
             shared.reason = None;
         }
@@ -398,6 +419,7 @@ impl Supervisor {
             updates: Some(Updates::Pushed(share.runtime.clone(), plans)),
             figures: Some(figures),
             calls: Some(share.calls.clone()),
+            metrics: Some(metrics),
             ..Options::new(stop)
         };
         scheduler::run(bound, options).await

@@ -17,7 +17,7 @@ pub mod pipelines;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing};
@@ -31,6 +31,7 @@ use super::registry::{Registry, Tenant};
 use super::supervisor::Supervisor;
 use super::tokens;
 use super::wire;
+use crate::metrics::Scrape;
 
 /// What every handler reaches.
 pub struct App {
@@ -52,6 +53,7 @@ const LONGEST_REQUEST: Duration = Duration::from_secs(300);
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/openapi.json", routing::get(openapi))
+        .route("/metrics", routing::get(metrics))
         .route("/v1/whoami", routing::get(admin::whoami))
         .route(
             "/v1/tenants",
@@ -101,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
 #[openapi(
     info(title = "wasmstream serve", description = "Hosted stream pipelines of sandboxed WebAssembly operators."),
     paths(
+        metrics,
         admin::whoami,
         admin::tenants,
         admin::create_tenant,
@@ -145,6 +148,19 @@ impl utoipa::Modify for BearerToken {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// Prometheus metrics: a tenant's token sees its own pipelines, the
+/// admin's every tenant's.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
+        (status = 401, body = wire::ApiError)))]
+pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Response {
+    let tenant = match &caller {
+        Caller::Admin { .. } => None,
+        Caller::Tenant { tenant, .. } => Some(tenant.name.as_str()),
+    };
+    crate::metrics::endpoint::render(Scrape(app.supervisor.metrics(tenant)))
 }
 
 /// A request refused, with the status and words to say why.
