@@ -206,12 +206,12 @@ impl PipelineMetrics {
 #[derive(Debug)]
 pub struct Scrape(pub Vec<Arc<PipelineMetrics>>);
 
-/// How a metric's series are found in one pipeline's metrics: each with
-/// its own label (`stage = "words"`, say), if it has one.
-type Series<M> = fn(
-    &PipelineMetrics,
-    &mut dyn FnMut(Option<(&'static str, &str)>, &M) -> fmt::Result,
-) -> fmt::Result;
+/// Writes one series of a metric, with its own label (`stage = "words"`,
+/// say) if it has one.
+type Emit<'a, M> = dyn FnMut(Option<(&'static str, &str)>, &M) -> fmt::Result + 'a;
+
+/// How a metric's series are found in one pipeline's metrics.
+type Series<M> = fn(&PipelineMetrics, &mut Emit<'_, M>) -> fmt::Result;
 
 impl Scrape {
     /// Writes metric `name`: its description, then each pipeline's series.
@@ -238,7 +238,7 @@ fn each<T>(
     parts: &Parts<T>,
     label: &'static str,
     counter: impl Fn(&T) -> Option<&Counter>,
-    emit: &mut dyn FnMut(Option<(&'static str, &str)>, &Counter) -> fmt::Result,
+    emit: &mut Emit<'_, Counter>,
 ) -> fmt::Result {
     for (id, part) in parts.0.read().expect("metrics poisoned").iter() {
         if let Some(counter) = counter(part) {
