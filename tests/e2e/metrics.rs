@@ -261,3 +261,136 @@ input = "lines"
         result.stderr
     );
 }
+
+#[test]
+fn a_trapping_or_looping_operator_is_counted_against_its_stage() {
+    let dir = scratch("metrics-operators");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "fragile"
+batch_interval = "50ms"
+on_error = "skip"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "panics"
+kind = "map"
+input = "lines"
+component = {map}
+params = {{ mode = "panic", on = "boom" }}
+
+[[stages]]
+id = "loops"
+kind = "map"
+input = "panics"
+component = {map}
+params = {{ mode = "loop", on = "spin" }}
+limits = {{ cpu = "50ms" }}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "loops"
+path = "out"
+"#,
+            map = toml_path(&wasm("misbehaving_map"))
+        ),
+    );
+    let mut running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    let pipeline = r#"pipeline="fragile""#;
+    let plain = |name: &str| format!("{name}{{{pipeline}}}");
+    let operator = |name: &str, stage: &str, samples: &BTreeMap<String, f64>| {
+        let prefix = format!("{name}{{{pipeline},stage=\"{stage}\",version=");
+        let found: Vec<f64> = (samples.iter())
+            .filter(|(series, _)| series.starts_with(&prefix))
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(found.len(), 1, "one version of {stage}: {samples:#?}");
+        found[0]
+    };
+
+    // One line a batch: each waits for the one before to be done with.
+    let mut samples = BTreeMap::new();
+    for (n, line) in ["fine", "boom", "spin", "fine again"].iter().enumerate() {
+        writeln!(running.stdin(), "{line}").unwrap();
+        running.stdin().flush().unwrap();
+        running.wait_until(&format!("line {n} is in the metrics"), || {
+            samples = scrape(&url);
+            samples
+                .get(&plain("wasmstream_batches_skipped_total"))
+                .copied()
+                .unwrap_or(0.0)
+                + samples
+                    .get(&format!(
+                        "wasmstream_sink_records_total{{{pipeline},sink=\"out\"}}"
+                    ))
+                    .copied()
+                    .unwrap_or(0.0)
+                == (n + 1) as f64
+        });
+    }
+    assert_eq!(output_lines(&dir.join("out")), ["fine", "fine again"]);
+    assert_eq!(
+        value(&samples, &plain("wasmstream_batches_skipped_total")),
+        2.0
+    );
+    assert_eq!(
+        value(&samples, &plain("wasmstream_batches_failed_total")),
+        2.0
+    );
+    assert_eq!(
+        value(&samples, &plain("wasmstream_records_dropped_total")),
+        2.0
+    );
+    // Each stage was called once per batch that reached it.
+    assert_eq!(
+        operator("wasmstream_operator_calls_total", "panics", &samples),
+        4.0
+    );
+    assert_eq!(
+        operator("wasmstream_operator_traps_total", "panics", &samples),
+        1.0
+    );
+    assert_eq!(
+        operator("wasmstream_operator_budget_kills_total", "panics", &samples),
+        0.0
+    );
+    assert_eq!(
+        operator("wasmstream_operator_calls_total", "loops", &samples),
+        3.0
+    );
+    assert_eq!(
+        operator("wasmstream_operator_traps_total", "loops", &samples),
+        0.0
+    );
+    assert_eq!(
+        operator("wasmstream_operator_budget_kills_total", "loops", &samples),
+        1.0
+    );
+    let cpu = operator("wasmstream_operator_cpu_seconds_total", "loops", &samples);
+    assert!(cpu >= 0.05, "the loop ran its 50 ms budget: {cpu}");
+    assert!(operator("wasmstream_operator_memory_bytes", "loops", &samples) > 0.0);
+    running.close_stdin();
+    assert!(running.finish().status.success());
+}

@@ -23,10 +23,11 @@ use std::time::Duration;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
+use crate::operator::{CallFigures, WasmOperator};
 use crate::plan::PipelinePlan;
 
 /// Labels of a series: `(name, value)`.
@@ -50,6 +51,8 @@ pub struct PipelineMetrics {
     interval: Gauge<f64, AtomicU64>,
     checkpoints: Histogram,
     checkpoint_bytes: Gauge,
+    /// Each Wasm stage's live operator, whose calls it counts.
+    operators: RwLock<BTreeMap<String, Arc<WasmOperator>>>,
 }
 
 /// Something counted per source, stage or sink, by id; a new id (a stage a
@@ -141,6 +144,21 @@ impl PipelineMetrics {
             interval: Gauge::default(),
             checkpoints: time_buckets(),
             checkpoint_bytes: Gauge::default(),
+            operators: RwLock::default(),
+        }
+    }
+
+    /// The operators running each Wasm stage now (after a reload, the new
+    /// version's, counted from zero under its own `version` label).
+    pub(crate) fn operators<'a>(&self, live: impl Iterator<Item = (&'a str, Arc<WasmOperator>)>) {
+        let mut operators = self.operators.write().expect("metrics poisoned");
+        for (stage, op) in live {
+            match operators.get(stage) {
+                Some(known) if Arc::ptr_eq(known, &op) => {}
+                _ => {
+                    operators.insert(stage.to_owned(), op);
+                }
+            }
         }
     }
 
@@ -206,9 +224,9 @@ impl PipelineMetrics {
 #[derive(Debug)]
 pub struct Scrape(pub Vec<Arc<PipelineMetrics>>);
 
-/// Writes one series of a metric, with its own label (`stage = "words"`,
-/// say) if it has one.
-type Emit<'a, M> = dyn FnMut(Option<(&'static str, &str)>, &M) -> fmt::Result + 'a;
+/// Writes one series of a metric, with its own labels (`stage = "words"`,
+/// say) if it has any.
+type Emit<'a, M> = dyn FnMut(&[(&'static str, &str)], &M) -> fmt::Result + 'a;
 
 /// How a metric's series are found in one pipeline's metrics.
 type Series<M> = fn(&PipelineMetrics, &mut Emit<'_, M>) -> fmt::Result;
@@ -223,9 +241,9 @@ impl Scrape {
     ) -> fmt::Result {
         let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
         for pipeline in &self.0 {
-            series(pipeline, &mut |label, value| {
+            series(pipeline, &mut |own, value| {
                 let mut labels = pipeline.labels.clone();
-                labels.extend(label.map(|(k, v)| (k, v.to_owned())));
+                labels.extend(own.iter().map(|(k, v)| (*k, (*v).to_owned())));
                 value.encode(metric.encode_family(&labels)?)
             })?;
         }
@@ -242,8 +260,26 @@ fn each<T>(
 ) -> fmt::Result {
     for (id, part) in parts.0.read().expect("metrics poisoned").iter() {
         if let Some(counter) = counter(part) {
-            emit(Some((label, id)), counter)?;
+            emit(&[(label, id)], counter)?;
         }
+    }
+    Ok(())
+}
+
+/// Each Wasm stage's live operator's figures, as `what` makes them into a
+/// metric, labelled with the stage and the operator's version.
+fn each_operator<M>(
+    m: &PipelineMetrics,
+    what: impl Fn(&CallFigures) -> M,
+    emit: &mut Emit<'_, M>,
+) -> fmt::Result {
+    for (stage, op) in m.operators.read().expect("metrics poisoned").iter() {
+        let digest = op.plugin.digest();
+        let version = &digest[..digest.len().min(12)];
+        emit(
+            &[("stage", stage), ("version", version)],
+            &what(&op.stats.figures()),
+        )?;
     }
     Ok(())
 }
@@ -309,62 +345,102 @@ impl Collector for Scrape {
             "Batches run, empty ones included",
             COUNTER,
         );
-        self.metric::<Counter>(e, batches, |m, emit| emit(None, &m.batches))?;
+        self.metric::<Counter>(e, batches, |m, emit| emit(&[], &m.batches))?;
         let failed = (
             "wasmstream_batches_failed",
             "Batches that failed (then stopped the pipeline, were skipped, or ran again after a rollback)",
             COUNTER,
         );
-        self.metric::<Counter>(e, failed, |m, emit| emit(None, &m.batches_failed))?;
+        self.metric::<Counter>(e, failed, |m, emit| emit(&[], &m.batches_failed))?;
         let skipped = (
             "wasmstream_batches_skipped",
             "Batches dropped under on_error = \"skip\"",
             COUNTER,
         );
-        self.metric::<Counter>(e, skipped, |m, emit| emit(None, &m.batches_skipped))?;
+        self.metric::<Counter>(e, skipped, |m, emit| emit(&[], &m.batches_skipped))?;
         let dropped = (
             "wasmstream_records_dropped",
             "Source records in skipped batches",
             COUNTER,
         );
-        self.metric::<Counter>(e, dropped, |m, emit| emit(None, &m.records_dropped))?;
+        self.metric::<Counter>(e, dropped, |m, emit| emit(&[], &m.records_dropped))?;
 
         let processing = (
             "wasmstream_batch_processing_seconds",
             "How long each batch ran",
             HISTOGRAM,
         );
-        self.metric::<Histogram>(e, processing, |m, emit| emit(None, &m.processing))?;
+        self.metric::<Histogram>(e, processing, |m, emit| emit(&[], &m.processing))?;
         let scheduling = (
             "wasmstream_batch_scheduling_delay_seconds",
             "How long each batch waited behind its scheduled time",
             HISTOGRAM,
         );
-        self.metric::<Histogram>(e, scheduling, |m, emit| emit(None, &m.scheduling_delay))?;
+        self.metric::<Histogram>(e, scheduling, |m, emit| emit(&[], &m.scheduling_delay))?;
         let total = (
             "wasmstream_batch_total_delay_seconds",
             "Scheduling delay plus processing time of each batch",
             HISTOGRAM,
         );
-        self.metric::<Histogram>(e, total, |m, emit| emit(None, &m.total_delay))?;
+        self.metric::<Histogram>(e, total, |m, emit| emit(&[], &m.total_delay))?;
         let interval = (
             "wasmstream_batch_interval_seconds",
             "The batch interval",
             GAUGE,
         );
-        self.metric::<Gauge<f64, AtomicU64>>(e, interval, |m, emit| emit(None, &m.interval))?;
+        self.metric::<Gauge<f64, AtomicU64>>(e, interval, |m, emit| emit(&[], &m.interval))?;
         let checkpoints = (
             "wasmstream_checkpoint_seconds",
             "How long each checkpoint took to write",
             HISTOGRAM,
         );
-        self.metric::<Histogram>(e, checkpoints, |m, emit| emit(None, &m.checkpoints))?;
+        self.metric::<Histogram>(e, checkpoints, |m, emit| emit(&[], &m.checkpoints))?;
+        let calls = (
+            "wasmstream_operator_calls",
+            "Calls into each Wasm stage's operator (a partition's batch is one call)",
+            COUNTER,
+        );
+        self.metric(e, calls, |m, emit| {
+            each_operator(m, |f| ConstCounter::new(f.calls), emit)
+        })?;
+        let cpu = (
+            "wasmstream_operator_cpu_seconds",
+            "CPU time each Wasm stage's operator used, on its threads",
+            COUNTER,
+        );
+        self.metric(e, cpu, |m, emit| {
+            each_operator(m, |f| ConstCounter::new(f.cpu.as_secs_f64()), emit)
+        })?;
+        let traps = (
+            "wasmstream_operator_traps",
+            "Calls that trapped (a panic, an exception, a memory limit)",
+            COUNTER,
+        );
+        self.metric(e, traps, |m, emit| {
+            each_operator(m, |f| ConstCounter::new(f.traps), emit)
+        })?;
+        let kills = (
+            "wasmstream_operator_budget_kills",
+            "Calls stopped by the CPU budget",
+            COUNTER,
+        );
+        self.metric(e, kills, |m, emit| {
+            each_operator(m, |f| ConstCounter::new(f.budget_kills), emit)
+        })?;
+        let memory = (
+            "wasmstream_operator_memory_bytes",
+            "The most linear memory one instance held after a call",
+            GAUGE,
+        );
+        self.metric(e, memory, |m, emit| {
+            each_operator(m, |f| ConstGauge::new(f.memory_bytes as i64), emit)
+        })?;
         let bytes = (
             "wasmstream_checkpoint_bytes",
             "The size of the newest checkpoint",
             GAUGE,
         );
-        self.metric::<Gauge>(e, bytes, |m, emit| emit(None, &m.checkpoint_bytes))
+        self.metric::<Gauge>(e, bytes, |m, emit| emit(&[], &m.checkpoint_bytes))
     }
 }
 

@@ -3,6 +3,7 @@
 //! steps) a native Rust closure.
 
 mod native;
+mod stats;
 
 use std::fmt;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use crate::plugin::{Limits, Plugin};
 
 pub use native::NativeOperator;
+pub use stats::{CallFigures, CallStats};
 
 /// The code behind a stage: a Wasm component, or a native closure (used by
 /// benchmarks for comparison, and by built-in steps).
@@ -30,6 +32,8 @@ pub struct WasmOperator {
     pub params: Vec<(String, String)>,
     /// Memory and CPU per call.
     pub limits: Limits,
+    /// What its calls cost, over all partitions.
+    pub stats: CallStats,
 }
 
 impl Operator {
@@ -39,6 +43,7 @@ impl Operator {
             plugin,
             params,
             limits,
+            stats: CallStats::default(),
         }))
     }
 
@@ -48,6 +53,15 @@ impl Operator {
             Operator::Wasm(op) => Some(op.plugin.path()),
             Operator::Native(_) => None,
         }
+    }
+}
+
+impl fmt::Debug for WasmOperator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WasmOperator")
+            .field("file", &self.plugin.path())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 

@@ -147,6 +147,11 @@ impl Instance {
         Ok(this)
     }
 
+    /// Bytes of linear memory the instance holds, over all its memories.
+    pub fn memory_used(&self) -> usize {
+        self.store.data().limiter.memory_used()
+    }
+
     /// Runs `f` under the CPU budget, turning a trap into a [`CallError`];
     /// `size` is the call's, for messages (`None` for `init`).
     fn call<R>(

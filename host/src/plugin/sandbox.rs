@@ -245,6 +245,11 @@ const MEMORIES: usize = 100;
 const TABLES: usize = 100;
 
 impl Limiter {
+    /// Bytes of linear memory the instance has now.
+    pub(crate) fn memory_used(&self) -> usize {
+        self.memory_used
+    }
+
     pub(crate) fn new(memory_bytes: usize) -> Self {
         Limiter {
             memory_bytes,

@@ -143,6 +143,7 @@ pub fn prepare(runtime: &Runtime, candidate: Candidate) -> Result<Prepared, Refu
             plugin,
             params: candidate.params.clone(),
             limits: candidate.limits,
+            stats: Default::default(),
         }),
         instances,
         reason: candidate.reason,

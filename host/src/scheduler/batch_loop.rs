@@ -243,6 +243,7 @@ impl Scheduler {
         let scheduling = started.duration_since(scheduled);
         if let Some(metrics) = &self.metrics {
             metrics.batch_ended(scheduling, started.elapsed());
+            metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
         }
         if let Some(figures) = &self.figures {
             let batch = BatchFigures {

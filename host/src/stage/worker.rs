@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::shadow::{Call, CallRef, Returned, Shadow, ShadowReport};
 use crate::operator::{NativeOperator, Operator, WasmOperator};
-use crate::plugin::{Failure, Instance};
+use crate::plugin::{Failure, Instance, thread_cpu};
 use crate::record::{Batch, ByteList};
 
 impl Failure {
@@ -89,7 +89,13 @@ impl Worker {
             );
         }
         let live = instance.as_mut().expect("just created");
-        call(live).map_err(|e| {
+        let cpu_at_start = thread_cpu();
+        let result = call(live);
+        let memory = live.memory_used();
+        let cpu = thread_cpu().saturating_sub(cpu_at_start);
+        op.stats
+            .called(cpu, Some(memory), result.as_ref().err().map(|e| &e.failure));
+        result.map_err(|e| {
             if e.poisoned {
                 *instance = None;
             }
