@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
+use crate::support::{
+    Running, install, manifest, output_lines, scratch, toml_path, versioned_map, wasm,
+};
 
 /// One scrape: each sample by its name and labels (`name{a="x",b="y"}`,
 /// labels sorted), with its value.
@@ -391,6 +393,104 @@ path = "out"
     let cpu = operator("wasmstream_operator_cpu_seconds_total", "loops", &samples);
     assert!(cpu >= 0.05, "the loop ran its 50 ms budget: {cpu}");
     assert!(operator("wasmstream_operator_memory_bytes", "loops", &samples) > 0.0);
+    running.close_stdin();
+    assert!(running.finish().status.success());
+}
+
+#[test]
+fn hot_reload_events_and_the_new_versions_calls_are_counted() {
+    let dir = scratch("metrics-reload");
+    std::fs::create_dir_all(&dir).unwrap();
+    install(&dir.join("op.wasm"), &versioned_map("v00"));
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "stamping"
+batch_interval = "20ms"
+reload = { debounce = "50ms" }
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "stamp"
+kind = "map"
+input = "lines"
+component = "op.wasm"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "stamp"
+path = "out"
+"#,
+    );
+    let mut running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    let event = |what: &str| {
+        format!(
+            r#"wasmstream_reload_events_total{{event="{what}",pipeline="stamping",stage="stamp"}}"#
+        )
+    };
+    let calls = |samples: &BTreeMap<String, f64>| -> Vec<(String, f64)> {
+        (samples.iter())
+            .filter(|(series, _)| series.starts_with("wasmstream_operator_calls_total"))
+            .map(|(series, v)| (series.clone(), *v))
+            .collect()
+    };
+    let mut samples = BTreeMap::new();
+    let send = |running: &mut Running, line: &str, lines: usize| {
+        writeln!(running.stdin(), "{line}").unwrap();
+        running.stdin().flush().unwrap();
+        let out = dir.join("out");
+        running.wait_until(&format!("{lines} lines are out"), || {
+            output_lines(&out).len() == lines
+        });
+    };
+    send(&mut running, "one", 1);
+    send(&mut running, "uno", 2);
+
+    // A new version goes live: counted, and its calls count from zero
+    // under its own version.
+    install(&dir.join("op.wasm"), &versioned_map("v01"));
+    running.wait_until("the reload is counted", || {
+        samples = scrape(&url);
+        samples.get(&event("reloaded")) == Some(&1.0)
+    });
+    send(&mut running, "two", 3);
+    assert_eq!(
+        output_lines(&dir.join("out")),
+        ["one v00", "uno v00", "two v01"]
+    );
+    samples = scrape(&url);
+    let live = calls(&samples);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].1, 1.0, "the new version's one call: {live:?}");
+    assert_eq!(value(&samples, &event("started")), 1.0);
+
+    // A broken one is refused, and counted.
+    install(&dir.join("op.wasm"), b"not a component");
+    running.wait_until("the refusal is counted", || {
+        samples = scrape(&url);
+        samples.get(&event("refused")) == Some(&1.0)
+    });
+    assert_eq!(value(&samples, &event("reloaded")), 1.0);
     running.close_stdin();
     assert!(running.finish().status.success());
 }

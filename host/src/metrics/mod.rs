@@ -53,6 +53,11 @@ pub struct PipelineMetrics {
     checkpoint_bytes: Gauge,
     /// Each Wasm stage's live operator, whose calls it counts.
     operators: RwLock<BTreeMap<String, Arc<WasmOperator>>>,
+    /// Hot reload's events by stage (empty: the whole pipeline) and kind.
+    reload_events: Parts<Counter>,
+    /// Records each stage's shadow version was compared on, and differed.
+    shadow_compared: Parts<Counter>,
+    shadow_differing: Parts<Counter>,
 }
 
 /// Something counted per source, stage or sink, by id; a new id (a stage a
@@ -145,7 +150,24 @@ impl PipelineMetrics {
             checkpoints: time_buckets(),
             checkpoint_bytes: Gauge::default(),
             operators: RwLock::default(),
+            reload_events: Parts::default(),
+            shadow_compared: Parts::default(),
+            shadow_differing: Parts::default(),
         }
+    }
+
+    /// Hot reload recorded an event `what` about `stage` (or the whole
+    /// pipeline).
+    pub(crate) fn reload_event(&self, stage: Option<&str>, what: &str) {
+        let key = format!("{}\0{what}", stage.unwrap_or_default());
+        self.reload_events.get(&key).inc();
+    }
+
+    /// `stage`'s shadow was given `compared` records, and its output
+    /// differed from the live version's on `differing` of them.
+    pub(crate) fn shadow_compared(&self, stage: &str, compared: usize, differing: usize) {
+        self.shadow_compared.get(stage).inc_by(compared as u64);
+        self.shadow_differing.get(stage).inc_by(differing as u64);
     }
 
     /// The operators running each Wasm stage now (after a reload, the new
@@ -280,6 +302,19 @@ fn each_operator<M>(
             &[("stage", stage), ("version", version)],
             &what(&op.stats.figures()),
         )?;
+    }
+    Ok(())
+}
+
+/// Each hot-reload event count, labelled with its stage (if it has one)
+/// and kind.
+fn each_reload_event(m: &PipelineMetrics, emit: &mut Emit<'_, Counter>) -> fmt::Result {
+    for (key, counter) in m.reload_events.0.read().expect("metrics poisoned").iter() {
+        let (stage, what) = key.split_once('\0').expect("stage\0event");
+        match stage {
+            "" => emit(&[("event", what)], counter)?,
+            _ => emit(&[("stage", stage), ("event", what)], counter)?,
+        }
     }
     Ok(())
 }
@@ -434,6 +469,28 @@ impl Collector for Scrape {
         );
         self.metric(e, memory, |m, emit| {
             each_operator(m, |f| ConstGauge::new(f.memory_bytes as i64), emit)
+        })?;
+        let reloads = (
+            "wasmstream_reload_events",
+            "Hot reload's events: started, reloaded, refused, rolled-back, promoted, shadow...",
+            COUNTER,
+        );
+        self.metric(e, reloads, each_reload_event)?;
+        let compared = (
+            "wasmstream_shadow_records_compared",
+            "Records each stage's shadow version was given beside the live one",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, compared, |m, emit| {
+            each(&m.shadow_compared, "stage", |c: &Counter| Some(c), emit)
+        })?;
+        let differing = (
+            "wasmstream_shadow_records_differing",
+            "Records on which a shadow's output differed from the live version's",
+            COUNTER,
+        );
+        self.metric::<Counter>(e, differing, |m, emit| {
+            each(&m.shadow_differing, "stage", |c: &Counter| Some(c), emit)
         })?;
         let bytes = (
             "wasmstream_checkpoint_bytes",

@@ -7,9 +7,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::PipelineMetrics;
 
 /// The events file's name in the control folder.
 const FILE: &str = "events.jsonl";
@@ -71,6 +74,24 @@ pub struct Event {
     pub reason: String,
 }
 
+impl What {
+    /// Its name in the events file (and the metrics).
+    pub fn name(self) -> &'static str {
+        match self {
+            What::Started => "started",
+            What::Reloaded => "reloaded",
+            What::Refused => "refused",
+            What::RolledBack => "rolled-back",
+            What::Promoted => "promoted",
+            What::ShadowStarted => "shadow-started",
+            What::ShadowStopped => "shadow-stopped",
+            What::Shadow => "shadow",
+            What::Changed => "changed",
+            What::NeedsRestart => "needs-restart",
+        }
+    }
+}
+
 impl Event {
     /// An event happening now.
     pub fn now(what: What, stage: Option<&str>, reason: impl Into<String>) -> Event {
@@ -121,11 +142,18 @@ pub struct EventLog {
     pipeline: String,
     path: PathBuf,
     file: File,
+    /// Where events are counted too, if the pipeline has metrics.
+    pub(super) metrics: Option<Arc<PipelineMetrics>>,
 }
 
 impl EventLog {
-    /// Opens (appending to) the events file in `dir`.
-    pub fn open(dir: &Path, pipeline: &str) -> Result<EventLog> {
+    /// Opens (appending to) the events file in `dir`; counts each event in
+    /// `metrics` too, if given.
+    pub fn open(
+        dir: &Path,
+        pipeline: &str,
+        metrics: Option<Arc<PipelineMetrics>>,
+    ) -> Result<EventLog> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the control folder {}", dir.display()))?;
         let path = dir.join(FILE);
@@ -138,11 +166,15 @@ impl EventLog {
             pipeline: pipeline.to_owned(),
             path,
             file,
+            metrics,
         })
     }
 
     /// Logs `event` and appends it to the file.
     pub fn record(&mut self, event: Event) {
+        if let Some(metrics) = &self.metrics {
+            metrics.reload_event(event.stage.as_deref(), event.what.name());
+        }
         let line = event.describe();
         match event.what {
             What::Refused | What::RolledBack | What::NeedsRestart => {
@@ -172,4 +204,29 @@ pub fn read(dir: &Path) -> Result<Vec<Event>> {
         }
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_event_has_the_same_name_in_the_file_and_the_metrics() {
+        use What::*;
+        for what in [
+            Started,
+            Reloaded,
+            Refused,
+            RolledBack,
+            Promoted,
+            ShadowStarted,
+            ShadowStopped,
+            Shadow,
+            Changed,
+            NeedsRestart,
+        ] {
+            let json = serde_json::to_string(&what).unwrap();
+            assert_eq!(json, format!("\"{}\"", what.name()));
+        }
+    }
 }

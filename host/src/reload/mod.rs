@@ -36,6 +36,7 @@ use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::manifest::ManifestErrors;
+use crate::metrics::PipelineMetrics;
 use crate::plan::{Bound, Id, PipelinePlan};
 use crate::plugin::Runtime;
 use crate::stage::{StageRunner, WasmOperator};
@@ -147,9 +148,10 @@ impl Reloader {
         plan: &PipelinePlan,
         updates: Updates,
         stages: &mut [StageRunner],
+        metrics: Option<Arc<PipelineMetrics>>,
     ) -> Result<Reloader> {
         let control = events::control_dir(&plan.file, &plan.name);
-        let mut events = EventLog::open(&control, &plan.name)?;
+        let mut events = EventLog::open(&control, &plan.name, metrics)?;
         let (runtime, watcher, manifests_tx, manifests) = match updates {
             Updates::Watch(runtime) => {
                 let watcher = watch::Watcher::new(

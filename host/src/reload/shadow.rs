@@ -49,6 +49,9 @@ impl Reloader {
                     report.samples.join("; ")
                 ),
             };
+            if let Some(metrics) = &self.events.metrics {
+                metrics.shadow_compared(runner.id(), report.compared, report.differing);
+            }
             let mut event = Event::now(What::Shadow, Some(runner.id()), reason);
             event.version = self
                 .shadows

@@ -87,7 +87,8 @@ impl Scheduler {
         let updates =
             updates.filter(|u| self.plan.reload.watch || matches!(u, Updates::Pushed(..)));
         if let Some(updates) = updates {
-            match Reloader::start(&self.plan, updates, &mut self.stages) {
+            let metrics = self.metrics.clone();
+            match Reloader::start(&self.plan, updates, &mut self.stages, metrics) {
                 Ok(reloader) => self.reloader = Some(reloader),
                 // A read-only folder, say: the pipeline runs all the same.
                 Err(e) => tracing::warn!(pipeline = %self.plan.name, "hot reload is off: {e:#}"),
