@@ -494,3 +494,121 @@ path = "out"
     running.close_stdin();
     assert!(running.finish().status.success());
 }
+
+#[test]
+fn per_key_state_and_watermarks_show_as_gauges() {
+    let dir = scratch("metrics-state");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "keeping"
+batch_interval = "50ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "fields"
+kind = "map"
+input = "lines"
+component = {extract}
+params = {{ key = "k", value = "k", timestamp = "t" }}
+
+[[stages]]
+id = "running"
+kind = "update_state_by_key"
+input = "fields"
+component = {count}
+parallelism = 2
+
+[[stages]]
+id = "per-minute"
+kind = "count_by_value_and_window"
+input = "fields"
+time = "event"
+window = "60s"
+watermark = "5s"
+
+[[sinks]]
+id = "totals"
+kind = "files"
+input = "running"
+path = "totals"
+
+[[sinks]]
+id = "windows"
+kind = "files"
+input = "per-minute"
+path = "windows"
+"#,
+            extract = toml_path(&wasm("json_extract")),
+            count = toml_path(&wasm("running_count")),
+        ),
+    );
+    let mut running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    // Seven records of three keys; the latest event at 1,700,000,042 s.
+    let events = [
+        ("a", 1_700_000_000_000i64),
+        ("b", 1_700_000_010_000),
+        ("a", 1_700_000_042_000),
+        ("c", 1_700_000_020_000),
+        ("b", 1_700_000_030_000),
+        ("a", 1_700_000_001_000),
+        ("c", 1_700_000_040_000),
+    ];
+    for (k, t) in events {
+        writeln!(running.stdin(), r#"{{"k":"{k}","t":{t}}}"#).unwrap();
+    }
+    running.stdin().flush().unwrap();
+    let gauge =
+        |name: &str, stage: &str| format!(r#"{name}{{pipeline="keeping",stage="{stage}"}}"#);
+    let mut samples = BTreeMap::new();
+    running.wait_until("every record is counted", || {
+        samples = scrape(&url);
+        samples.get(r#"wasmstream_stage_records_in_total{pipeline="keeping",stage="running"}"#)
+            == Some(&7.0)
+    });
+    assert_eq!(
+        output_lines(&dir.join("totals")),
+        ["(a,3)", "(b,2)", "(c,2)"]
+    );
+    assert_eq!(
+        value(&samples, &gauge("wasmstream_state_keys", "running")),
+        3.0
+    );
+    assert_eq!(
+        value(&samples, &gauge("wasmstream_state_spilled_keys", "running")),
+        0.0
+    );
+    let held = value(&samples, &gauge("wasmstream_state_memory_bytes", "running"));
+    assert!(held >= 3.0, "three keys' states take some bytes: {held}");
+    // The latest event time less the 5 s delay, in seconds.
+    assert_eq!(
+        value(
+            &samples,
+            &gauge("wasmstream_watermark_seconds", "per-minute")
+        ),
+        1_700_000_037.0
+    );
+    assert!(!samples.contains_key(&gauge("wasmstream_watermark_seconds", "running")));
+    running.close_stdin();
+    assert!(running.finish().status.success());
+}

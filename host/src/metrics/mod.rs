@@ -29,6 +29,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::operator::{CallFigures, WasmOperator};
 use crate::plan::PipelinePlan;
+use crate::stage::StageRunner;
 
 /// Labels of a series: `(name, value)`.
 type Labels = Vec<(&'static str, String)>;
@@ -58,6 +59,12 @@ pub struct PipelineMetrics {
     /// Records each stage's shadow version was compared on, and differed.
     shadow_compared: Parts<Counter>,
     shadow_differing: Parts<Counter>,
+    /// Each event-time stage's watermark, in seconds since the epoch.
+    watermarks: Parts<Gauge<f64, AtomicU64>>,
+    /// Each update-state stage's keys, bytes in memory, keys spilled.
+    state_keys: Parts<Gauge>,
+    state_bytes: Parts<Gauge>,
+    state_spilled: Parts<Gauge>,
 }
 
 /// Something counted per source, stage or sink, by id; a new id (a stage a
@@ -153,6 +160,32 @@ impl PipelineMetrics {
             reload_events: Parts::default(),
             shadow_compared: Parts::default(),
             shadow_differing: Parts::default(),
+            watermarks: Parts::default(),
+            state_keys: Parts::default(),
+            state_bytes: Parts::default(),
+            state_spilled: Parts::default(),
+        }
+    }
+
+    /// After a batch: what each stage keeps, its watermark (for an
+    /// event-time stage, once it has seen an event) and its per-key state
+    /// (for an update-state stage).
+    pub(crate) fn stages_kept(&self, stages: &mut [StageRunner]) {
+        for stage in stages {
+            if let Some(watermark) = stage.watermark() {
+                self.watermarks
+                    .get(stage.id())
+                    .set(watermark as f64 / 1000.0);
+            }
+            if let Some(size) = stage.state_size() {
+                self.state_keys.get(stage.id()).set(size.keys as i64);
+                self.state_bytes
+                    .get(stage.id())
+                    .set(size.bytes_in_memory as i64);
+                self.state_spilled
+                    .get(stage.id())
+                    .set(size.keys_spilled as i64);
+            }
         }
     }
 
@@ -273,16 +306,21 @@ impl Scrape {
     }
 }
 
-/// Each part's counter, labelled `label = <id>`.
-fn each<T>(
+/// A part that is itself the metric (for [`each`]).
+fn itself<T>(part: &T) -> Option<&T> {
+    Some(part)
+}
+
+/// Each part's `metric`, labelled `label = <id>`.
+fn each<T, M>(
     parts: &Parts<T>,
     label: &'static str,
-    counter: impl Fn(&T) -> Option<&Counter>,
-    emit: &mut Emit<'_, Counter>,
+    metric: impl Fn(&T) -> Option<&M>,
+    emit: &mut Emit<'_, M>,
 ) -> fmt::Result {
     for (id, part) in parts.0.read().expect("metrics poisoned").iter() {
-        if let Some(counter) = counter(part) {
-            emit(&[(label, id)], counter)?;
+        if let Some(metric) = metric(part) {
+            emit(&[(label, id)], metric)?;
         }
     }
     Ok(())
@@ -332,7 +370,7 @@ impl Collector for Scrape {
             COUNTER,
         );
         self.metric::<Counter>(e, source_records, |m, emit| {
-            each(&m.sources, "source", |c: &Counter| Some(c), emit)
+            each(&m.sources, "source", itself, emit)
         })?;
         let stage_in = (
             "wasmstream_stage_records_in",
@@ -372,7 +410,7 @@ impl Collector for Scrape {
             COUNTER,
         );
         self.metric::<Counter>(e, sink_records, |m, emit| {
-            each(&m.sinks, "sink", |c: &Counter| Some(c), emit)
+            each(&m.sinks, "sink", itself, emit)
         })?;
 
         let batches = (
@@ -482,7 +520,7 @@ impl Collector for Scrape {
             COUNTER,
         );
         self.metric::<Counter>(e, compared, |m, emit| {
-            each(&m.shadow_compared, "stage", |c: &Counter| Some(c), emit)
+            each(&m.shadow_compared, "stage", itself, emit)
         })?;
         let differing = (
             "wasmstream_shadow_records_differing",
@@ -490,7 +528,39 @@ impl Collector for Scrape {
             COUNTER,
         );
         self.metric::<Counter>(e, differing, |m, emit| {
-            each(&m.shadow_differing, "stage", |c: &Counter| Some(c), emit)
+            each(&m.shadow_differing, "stage", itself, emit)
+        })?;
+        let watermarks = (
+            "wasmstream_watermark_seconds",
+            "Each event-time stage's watermark: the latest event time seen, less the delay",
+            GAUGE,
+        );
+        self.metric::<Gauge<f64, AtomicU64>>(e, watermarks, |m, emit| {
+            each(&m.watermarks, "stage", itself, emit)
+        })?;
+        let keys = (
+            "wasmstream_state_keys",
+            "Keys with state in each update-state stage",
+            GAUGE,
+        );
+        self.metric::<Gauge>(e, keys, |m, emit| {
+            each(&m.state_keys, "stage", itself, emit)
+        })?;
+        let bytes_held = (
+            "wasmstream_state_memory_bytes",
+            "Bytes of per-key state each update-state stage keeps in memory",
+            GAUGE,
+        );
+        self.metric::<Gauge>(e, bytes_held, |m, emit| {
+            each(&m.state_bytes, "stage", itself, emit)
+        })?;
+        let spilled = (
+            "wasmstream_state_spilled_keys",
+            "Keys each update-state stage has spilled to disk",
+            GAUGE,
+        );
+        self.metric::<Gauge>(e, spilled, |m, emit| {
+            each(&m.state_spilled, "stage", itself, emit)
         })?;
         let bytes = (
             "wasmstream_checkpoint_bytes",

@@ -245,6 +245,7 @@ impl Scheduler {
         if let Some(metrics) = &self.metrics {
             metrics.batch_ended(scheduling, started.elapsed());
             metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
+            metrics.stages_kept(&mut self.stages);
         }
         if let Some(figures) = &self.figures {
             let batch = BatchFigures {

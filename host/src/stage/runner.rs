@@ -16,7 +16,7 @@ use crate::plan::StagePlan;
 use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
 use crate::sink::BatchInfo;
-use crate::state::SpillFile;
+use crate::state::{SpillFile, StateSize};
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
@@ -153,6 +153,24 @@ impl StageRunner {
         self.dead_letters.then(|| self.id.clone())
     }
 
+    /// How far this (event-time) stage's watermark has got, in ms since
+    /// the Unix epoch: the latest event time it has seen, less the delay.
+    pub fn watermark(&self) -> Option<i64> {
+        let spec = self.partitions.event_time()?;
+        Some(self.max_time?.saturating_sub(spec.delay))
+    }
+
+    /// The per-key state of an update-state stage, over its partitions.
+    pub fn state_size(&mut self) -> Option<StateSize> {
+        let keyed = self.partitions.keyed();
+        (!keyed.is_empty()).then(|| {
+            keyed
+                .iter()
+                .map(|s| s.size())
+                .fold(StateSize::default(), |a, b| a + b)
+        })
+    }
+
     /// Records this (event-time) stage has sent to its side output.
     pub fn late_records(&self) -> u64 {
         self.late
@@ -167,10 +185,7 @@ impl StageRunner {
         batch: BatchInfo,
     ) -> Result<StageOutput, StageError> {
         let event_time = self.partitions.event_time();
-        let watermark = event_time.and_then(|spec| {
-            self.max_time
-                .map(|latest| latest.saturating_sub(spec.delay))
-        });
+        let watermark = self.watermark();
         let dead_letters = self.dead_letters();
         let at = Context { batch, watermark };
         match self.partitions.run(inputs, at, dead_letters).await {

@@ -23,6 +23,28 @@ pub use spill::{SpillFile, Spilled};
 /// Bytes an entry costs beyond its key and state (map slot, two vectors).
 const ENTRY_OVERHEAD: usize = 64;
 
+/// How much per-key state a partition (or a stage) holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Keys with state.
+    pub keys: u64,
+    /// Bytes of the keys kept in memory (keys, states and bookkeeping).
+    pub bytes_in_memory: u64,
+    /// Keys spilled to disk.
+    pub keys_spilled: u64,
+}
+
+impl std::ops::Add for StateSize {
+    type Output = StateSize;
+    fn add(self, other: StateSize) -> StateSize {
+        StateSize {
+            keys: self.keys + other.keys,
+            bytes_in_memory: self.bytes_in_memory + other.bytes_in_memory,
+            keys_spilled: self.keys_spilled + other.keys_spilled,
+        }
+    }
+}
+
 /// One key's state and when it was last active.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -269,6 +291,15 @@ impl PartitionState {
     /// How many keys have state.
     pub fn len(&self) -> usize {
         self.hot.len() + self.cold_keys
+    }
+
+    /// How much state there is, and where.
+    pub fn size(&self) -> StateSize {
+        StateSize {
+            keys: self.len() as u64,
+            bytes_in_memory: self.hot_bytes as u64,
+            keys_spilled: self.cold_keys as u64,
+        }
     }
 
     /// Whether no key has state.
