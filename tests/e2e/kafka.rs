@@ -15,6 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
+use crate::metrics::scrape;
 use crate::support::{Running, manifest, repo, scratch, toml_path, wasm};
 
 /// The broker the tests use; `tests/run` starts it and says where.
@@ -211,12 +212,40 @@ fn words_from_a_topic_are_counted_into_another_topic_exactly() {
         &input,
         &output,
     );
-    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    let running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
 
     let expected = word_counts(lines.iter().map(|(_, line)| *line));
     let total: i64 = expected.values().sum();
     running.wait_until(&format!("all {total} words are counted"), || {
         counted(&read_all(&output)).values().sum::<i64>() >= total
+    });
+    // Prometheus sees each partition's offset reached, and nothing left.
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    let of = |samples: &BTreeMap<String, f64>, name: &str| -> (usize, f64) {
+        let parts: Vec<f64> = (samples.iter())
+            .filter(|(series, _)| series.starts_with(name))
+            .map(|(_, v)| *v)
+            .collect();
+        (parts.len(), parts.iter().sum())
+    };
+    running.wait_until("the offsets reach every record", || {
+        let samples = scrape(&url);
+        of(&samples, "wasmstream_source_offset{") == (2, lines.len() as f64)
+            && of(&samples, "wasmstream_source_lag_records{") == (2, 0.0)
     });
     running.interrupt();
     let result = running.finish();

@@ -13,7 +13,7 @@ use crate::support::{
 
 /// One scrape: each sample by its name and labels (`name{a="x",b="y"}`,
 /// labels sorted), with its value.
-fn scrape(url: &str) -> BTreeMap<String, f64> {
+pub(crate) fn scrape(url: &str) -> BTreeMap<String, f64> {
     let mut response = ureq::get(url).call().expect("scrape /metrics");
     let kind = response.headers().get("content-type").cloned();
     assert_eq!(

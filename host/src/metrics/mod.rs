@@ -29,6 +29,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::operator::{CallFigures, WasmOperator};
 use crate::plan::PipelinePlan;
+use crate::source::PartProgress;
 use crate::stage::StageRunner;
 
 /// Labels of a series: `(name, value)`.
@@ -65,6 +66,9 @@ pub struct PipelineMetrics {
     state_keys: Parts<Gauge>,
     state_bytes: Parts<Gauge>,
     state_spilled: Parts<Gauge>,
+    /// Each source part's next offset and lag, keyed `source\0part`.
+    offsets: Parts<Gauge>,
+    lags: Parts<Gauge>,
 }
 
 /// Something counted per source, stage or sink, by id; a new id (a stage a
@@ -164,6 +168,19 @@ impl PipelineMetrics {
             state_keys: Parts::default(),
             state_bytes: Parts::default(),
             state_spilled: Parts::default(),
+            offsets: Parts::default(),
+            lags: Parts::default(),
+        }
+    }
+
+    /// Where `source`'s parts have got after a batch.
+    pub(crate) fn source_progress(&self, source: &str, parts: &[PartProgress]) {
+        for part in parts {
+            let key = format!("{source}\0{}", part.part);
+            self.offsets.get(&key).set(part.next);
+            if let Some(lag) = part.lag {
+                self.lags.get(&key).set(lag);
+            }
         }
     }
 
@@ -353,6 +370,15 @@ fn each_reload_event(m: &PipelineMetrics, emit: &mut Emit<'_, Counter>) -> fmt::
             "" => emit(&[("event", what)], counter)?,
             _ => emit(&[("stage", stage), ("event", what)], counter)?,
         }
+    }
+    Ok(())
+}
+
+/// Each source part's gauge, labelled with its source and part.
+fn each_part(parts: &Parts<Gauge>, emit: &mut Emit<'_, Gauge>) -> fmt::Result {
+    for (key, gauge) in parts.0.read().expect("metrics poisoned").iter() {
+        let (source, part) = key.split_once('\0').expect("source\0part");
+        emit(&[("source", source), ("partition", part)], gauge)?;
     }
     Ok(())
 }
@@ -562,6 +588,18 @@ impl Collector for Scrape {
         self.metric::<Gauge>(e, spilled, |m, emit| {
             each(&m.state_spilled, "stage", itself, emit)
         })?;
+        let offsets = (
+            "wasmstream_source_offset",
+            "The next offset each Kafka source reads from each partition",
+            GAUGE,
+        );
+        self.metric(e, offsets, |m, emit| each_part(&m.offsets, emit))?;
+        let lags = (
+            "wasmstream_source_lag_records",
+            "Records waiting in each partition behind where its Kafka source has got",
+            GAUGE,
+        );
+        self.metric(e, lags, |m, emit| each_part(&m.lags, emit))?;
         let bytes = (
             "wasmstream_checkpoint_bytes",
             "The size of the newest checkpoint",

@@ -246,6 +246,11 @@ impl Scheduler {
             metrics.batch_ended(scheduling, started.elapsed());
             metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
             metrics.stages_kept(&mut self.stages);
+            for feed in feeds.iter() {
+                if let Input::Pull(Some(source)) = &feed.input {
+                    metrics.source_progress(feed.id.as_str(), &source.progress());
+                }
+            }
         }
         if let Some(figures) = &self.figures {
             let batch = BatchFigures {

@@ -80,11 +80,29 @@ pub trait Pull: Send + Sync {
         1
     }
 
+    /// Where each part of the source has got, for the metrics: for a Kafka
+    /// topic, each partition's next offset and how many records wait
+    /// behind it (as the client last heard from the broker). None for
+    /// most sources.
+    fn progress(&self) -> Vec<PartProgress> {
+        Vec::new()
+    }
     /// Told when the batch read last has been written and committed, so a
     /// source can report progress outside (Kafka: the consumer group).
     fn committed(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// How far one part of a source (a Kafka partition) has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartProgress {
+    /// The part, as the metrics label it (a partition number).
+    pub part: String,
+    /// The next offset to read.
+    pub next: i64,
+    /// Records after it, if known.
+    pub lag: Option<i64>,
 }
 
 /// A started source.

@@ -21,7 +21,7 @@ use crate::plan::{KafkaSource, Start};
 use crate::position::{Position, Segment};
 use crate::record::Batch;
 use crate::retry::{self, BlockingRetryable as _};
-use crate::source::Pull;
+use crate::source::{PartProgress, Pull};
 
 /// Why one attempt at reading a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -447,6 +447,22 @@ impl Pull for Kafka {
         self.next.len().max(1)
     }
 
+    /// Each partition's next offset, and its lag behind the end offset the
+    /// consumer last heard of in a fetch (cached: no request to the broker).
+    fn progress(&self) -> Vec<PartProgress> {
+        let consumer = self.consumer.as_ref();
+        (self.next.iter())
+            .map(|(&partition, &next)| {
+                let end = consumer.and_then(|c| cached_end(c, &self.spec.topic, partition));
+                PartProgress {
+                    part: partition.to_string(),
+                    next,
+                    lag: end.map(|end| (end - next).max(0)),
+                }
+            })
+            .collect()
+    }
+
     fn position(&self) -> Position {
         Position::Kafka {
             offsets: self.next.clone(),
@@ -510,6 +526,29 @@ impl Pull for Kafka {
 }
 
 /// A record's bytes, as a batch counts them.
+/// The end offset of `partition` of `topic` that `consumer` last heard of
+/// in a fetch response: librdkafka keeps it (`rd_kafka_get_watermark_offsets`),
+/// so asking sends no request, unlike [`Consumer::fetch_watermarks`].
+/// rdkafka does not wrap that call.
+fn cached_end(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client is alive for the borrow of `consumer`, `topic` is
+    // a NUL-terminated string that outlives the call, and both out-params
+    // point to live i64s. librdkafka documents the call as thread-safe.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
+
 fn size(message: &OwnedMessage) -> usize {
     let headers = message.headers().map_or(0, |h| {
         h.iter()
@@ -603,6 +642,29 @@ mod tests {
             assert_eq!(rest.len(), 80, "round {round}");
             assert_eq!(segments, range(30, PER_PARTITION));
         }
+    }
+
+    /// The metrics' view: after a batch of 30 records a partition, each
+    /// partition's next offset is 30 and 20 records wait behind it, as the
+    /// consumer heard in its fetches.
+    #[test]
+    fn progress_is_each_partitions_next_offset_and_what_waits_behind_it() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let mut source = source_on(&cluster);
+        assert!(
+            source.progress().is_empty(),
+            "nothing is known before a read"
+        );
+        let (first, _) = source.read(30, usize::MAX, 0).expect("read");
+        assert_eq!(first.len(), 30 * PARTITIONS as usize);
+        let expected: Vec<PartProgress> = (0..PARTITIONS)
+            .map(|p| PartProgress {
+                part: p.to_string(),
+                next: 30,
+                lag: Some(PER_PARTITION - 30),
+            })
+            .collect();
+        assert_eq!(source.progress(), expected);
     }
 
     /// `trigger = "available-now"`: what the topic held when the source
