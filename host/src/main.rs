@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     tune_allocator();
     let cli = wasmstream::cli::Cli::parse();
-    wasmstream::telemetry::init();
+    wasmstream::telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,7 @@
 //! Story: a data engineer points Prometheus at a running pipeline
 //! (`wasmstream run --metrics`) and reads how many records went through
 //! each source, stage and sink, how many batches ran, and how long they
-//! took.
+//! took; and feeds its logs to a collector as JSON (`--log-format json`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -611,4 +611,64 @@ path = "windows"
     assert!(!samples.contains_key(&gauge("wasmstream_watermark_seconds", "running")));
     running.close_stdin();
     assert!(running.finish().status.success());
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_the_pipeline_and_batch_as_fields() {
+    let dir = scratch("logs-json");
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "logged"
+batch_interval = "50ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lines"
+path = "out"
+"#,
+    );
+    let mut running = Running::start(
+        &["run", "--log-format", "json", manifest.to_str().unwrap()],
+        Stdio::piped(),
+    );
+    writeln!(running.stdin(), "one\ntwo").unwrap();
+    running.close_stdin();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    let events: Vec<serde_json::Value> = (result.stderr.lines())
+        .map(|line| match serde_json::from_str(line) {
+            Ok(event) => event,
+            Err(e) => panic!("not a JSON line ({e}): {line}"),
+        })
+        .collect();
+    for event in &events {
+        for key in ["timestamp", "level", "message"] {
+            assert!(event.get(key).is_some(), "no {key}: {event}");
+        }
+    }
+    // The batch that took both lines: its pipeline and batch as fields,
+    // and the pipeline's span.
+    let done: Vec<&serde_json::Value> = (events.iter())
+        .filter(|e| e["message"] == "batch done" && e["records_in"] == 2)
+        .collect();
+    assert_eq!(done.len(), 1, "{events:#?}");
+    assert_eq!(done[0]["pipeline"], "logged");
+    assert!(
+        done[0]["batch"].as_u64().is_some_and(|b| b >= 1),
+        "{}",
+        done[0]
+    );
+    assert_eq!(done[0]["span"]["pipeline"], "logged");
+    // What the command says as it ends is an event too.
+    let last = events.last().expect("some events");
+    let said = last["message"].as_str().unwrap_or_default();
+    assert!(said.starts_with("done: "), "{last}");
+    assert!(said.contains("2 records in"), "{last}");
 }

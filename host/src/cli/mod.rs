@@ -24,7 +24,13 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs on stderr look: `text` for people, `json` (one object a
+    /// line, each field its own key) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
+
+pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, Subcommand)]
 enum Command {

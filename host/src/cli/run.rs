@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::CacheArgs;
 use crate::metrics::{PipelineMetrics, Scrape, endpoint};
 use crate::reload::Updates;
+use crate::telemetry::{say, say_error};
 use crate::{plan, scheduler};
 
 #[derive(Debug, clap::Args)]
@@ -55,14 +57,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         let all: Vec<_> = metrics.iter().flatten().cloned().collect();
         let gather = move || Scrape(all.clone());
         let bound = endpoint::start(address, gather).await?;
-        eprintln!("metrics: http://{bound}/metrics");
+        say(&format!("metrics: http://{bound}/metrics"));
     }
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         super::wait_for_signal().await;
-        eprintln!(
-            "stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)"
+        say(
+            "stopping: finishing the current batch and flushing sinks (Ctrl-C again to quit at once)",
         );
         let _ = stop_tx.send(true);
         super::wait_for_signal().await;
@@ -79,21 +81,22 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             metrics,
             ..scheduler::Options::new(stop.clone())
         };
-        runs.spawn(scheduler::run(plan, options));
+        let span = tracing::info_span!("pipeline", pipeline = plan.plan.name);
+        runs.spawn(scheduler::run(plan, options).instrument(span));
     }
     let mut failed = false;
     while let Some(run) = runs.join_next().await {
         match run? {
-            Ok(summary) => eprintln!(
+            Ok(summary) => say(&format!(
                 "done: {} batches, {} records in, {} records out, {} batches skipped ({} records dropped)",
                 summary.batches,
                 summary.records_in,
                 summary.records_out,
                 summary.batches_skipped,
                 summary.records_dropped
-            ),
+            )),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                say_error(&format!("{e:#}"));
                 failed = true;
             }
         }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::area::Area;
 use super::registry::{Registry, Tenant};
@@ -422,6 +423,8 @@ impl Supervisor {
             metrics: Some(metrics),
             ..Options::new(stop)
         };
-        scheduler::run(bound, options).await
+        // Every event the pipeline's task logs says whose it is.
+        let span = tracing::info_span!("pipeline", tenant, pipeline = name);
+        scheduler::run(bound, options).instrument(span).await
     }
 }
