@@ -277,6 +277,21 @@ fn two_tenants_each_see_only_their_own_pipelines_and_need_a_valid_token() {
         (401, true),
         "{body}"
     );
+    // The overview `wasmstream top` reads follows the same rules.
+    let (code, body) = server.request("GET", "/v1/overview", Some(&a), b"");
+    assert_eq!(code, 200, "{body}");
+    let overview: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let seen: Vec<(&str, &str, u64)> = (overview.as_array().unwrap().iter())
+        .map(|o| {
+            let tenant = o["tenant"].as_str().unwrap();
+            (
+                tenant,
+                o["pipeline"].as_str().unwrap(),
+                o["records_in"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", "counts", 300)]);
 
     let listed = server.ok(&a, &["ls"]);
     assert!(listed.contains("counts"), "{listed}");

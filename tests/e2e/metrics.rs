@@ -672,3 +672,157 @@ path = "out"
     assert!(said.starts_with("done: "), "{last}");
     assert!(said.contains("2 records in"), "{last}");
 }
+
+/// Runs `tmux` on a server of its own (`-L socket`).
+fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run tmux (tests/run installs it)")
+}
+
+/// The rows of a `top` screen that mention `name`, each split into its
+/// columns (the box drawing left out).
+fn rows_of(screen: &str, name: &str) -> Vec<Vec<String>> {
+    screen
+        .lines()
+        .filter(|line| line.contains(name))
+        .map(|line| {
+            line.replace(['│', '┃', '|'], " ")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn top_shows_a_running_pipelines_figures_in_a_terminal() {
+    let dir = scratch("metrics-top");
+    let manifest = manifest(
+        &dir,
+        &format!(
+            r#"
+[pipeline]
+name = "clock-words"
+batch_interval = "100ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "words"
+kind = "flat_map"
+input = "lines"
+component = {}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "words"
+path = "out"
+"#,
+            toml_path(&wasm("split_words"))
+        ),
+    );
+    let mut running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    running.wait_for_log("metrics: http://");
+    let url = running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned();
+    let server = url.trim_end_matches("/metrics").to_owned();
+    let sent = lines(0, 300);
+    for line in &sent {
+        writeln!(running.stdin(), "{line}").unwrap();
+    }
+    running.stdin().flush().unwrap();
+    let words: usize = sent.iter().map(|l| l.split(' ').count()).sum();
+
+    // `top` in a terminal of its own, 200 columns by 40 lines.
+    let socket = format!("wasmstream-top-{}", std::process::id());
+    let top = format!(
+        "{} top --server {server} --every 100ms",
+        env!("CARGO_BIN_EXE_wasmstream")
+    );
+    let started = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "200",
+            "-y",
+            "40",
+            &top,
+        ],
+    );
+    assert!(started.status.success(), "{started:?}");
+    let mut screen = String::new();
+    running.wait_until("top shows every line and word", || {
+        let captured = tmux(&socket, &["capture-pane", "-p", "-t", "top"]);
+        screen = String::from_utf8_lossy(&captured.stdout).into_owned();
+        let pipeline = rows_of(&screen, "clock-words");
+        pipeline
+            .first()
+            .is_some_and(|row| row.get(2) == Some(&"300".to_owned()))
+            && pipeline.iter().any(|row| {
+                row.get(1) == Some(&"words".to_owned()) && row.get(3) == Some(&words.to_string())
+            })
+    });
+    let rows = rows_of(&screen, "clock-words");
+    // PIPELINE BATCHES IN OUT IN/S SCHED_MS PROC_MS INTERVAL_MS FAILED SKIPPED
+    let pipeline = &rows[0];
+    assert_eq!(pipeline.len(), 10, "{screen}");
+    assert_eq!(pipeline[3], words.to_string(), "records out: {screen}");
+    assert_eq!(pipeline[7], "100", "the interval: {screen}");
+    assert_eq!(
+        (pipeline[8].as_str(), pipeline[9].as_str()),
+        ("0", "0"),
+        "{screen}"
+    );
+    let files = std::fs::read_dir(dir.join("out")).unwrap().count();
+    let batches: usize = pipeline[1].parse().expect("a batch count");
+    assert!(
+        batches >= files,
+        "{batches} batches, {files} files: {screen}"
+    );
+    // PIPELINE STAGE IN OUT DEAD VERSION CALLS CPU_S MEM_MIB
+    let stage = rows
+        .iter()
+        .find(|r| r.get(1).map(String::as_str) == Some("words"))
+        .unwrap();
+    assert_eq!(stage[2], "300", "{screen}");
+    assert_eq!(stage[4], "0", "{screen}");
+    assert_eq!(stage[5].len(), 12, "a version: {screen}");
+    assert_eq!(
+        stage[6],
+        files.to_string(),
+        "a call per batch with lines: {screen}"
+    );
+
+    // `q` quits, and the terminal's session with it.
+    tmux(&socket, &["send-keys", "-t", "top", "q"]);
+    running.wait_until("top quits on q", || {
+        !tmux(&socket, &["has-session", "-t", "top"])
+            .status
+            .success()
+    });
+    running.close_stdin();
+    assert!(running.finish().status.success());
+}

@@ -75,20 +75,31 @@ impl Saved {
 impl Connection {
     /// A client for the server, with the token found first.
     pub fn client(&self) -> Result<Client> {
+        let (server, token) = self.found()?;
+        let token = token
+            .context("no token: pass --token, set WASMSTREAM_TOKEN, or run `wasmstream login`")?;
+        Ok(Client::new(&server, &token))
+    }
+
+    /// A client for the server, with the token found first if there is
+    /// one: a local run's metrics address needs none.
+    pub fn client_without_token(&self) -> Result<Client> {
+        let (server, token) = self.found()?;
+        Ok(Client::new(&server, &token.unwrap_or_default()))
+    }
+
+    /// The server, and the token if any: flags, then the environment, then
+    /// what `wasmstream login` saved.
+    fn found(&self) -> Result<(String, Option<String>)> {
         let saved = Saved::load()?;
-        let server = self
-            .server
-            .clone()
+        let server = (self.server.clone())
             .or_else(|| std::env::var("WASMSTREAM_SERVER").ok())
             .or(saved.server)
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-        let token = self
-            .token
-            .clone()
+        let token = (self.token.clone())
             .or_else(|| std::env::var("WASMSTREAM_TOKEN").ok())
-            .or(saved.token)
-            .context("no token: pass --token, set WASMSTREAM_TOKEN, or run `wasmstream login`")?;
-        Ok(Client::new(&server, &token))
+            .or(saved.token);
+        Ok((server, token))
     }
 }
 

@@ -10,6 +10,7 @@ mod remote;
 mod run;
 mod serve;
 mod status;
+mod top;
 mod validate;
 
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ enum Command {
     Deploy(deploy::Args),
     /// List the pipelines deployed on a server.
     Ls(remote::ListArgs),
+    /// A live view of pipelines' figures, from a local run's `--metrics`
+    /// address or a server.
+    Top(top::Args),
     /// Print a deployed pipeline's log.
     Logs(remote::LogsArgs),
     /// Stop a deployed pipeline after its running batch.
@@ -131,6 +135,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Login(args) => admin::login(args),
         Command::Deploy(args) => blocking(move || deploy::run(args)).await,
         Command::Ls(args) => blocking(move || remote::list(args)).await,
+        Command::Top(args) => blocking(move || top::run(args)).await,
         Command::Logs(args) => blocking(move || remote::logs(args)).await,
         Command::Stop(args) => blocking(move || remote::act(args, "stop")).await,
         Command::Start(args) => blocking(move || remote::act(args, "start")).await,

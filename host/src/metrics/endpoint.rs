@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 
 use super::Scrape;
@@ -30,8 +30,10 @@ pub fn render(scrape: Scrape) -> Response {
     }
 }
 
-/// Listens on `address` and serves the pipelines `gather` gives at
-/// `/metrics`, in a task of its own, for as long as the process runs.
+/// Listens on `address` and serves the pipelines `gather` gives: their
+/// metrics at `/metrics`, at a glance at `/v1/overview` (JSON, for
+/// `wasmstream top`), in a task of its own, for as long as the process
+/// runs.
 /// Returns the address it listens on (the port chosen, for port 0).
 pub async fn start(
     address: SocketAddr,
@@ -41,7 +43,13 @@ pub async fn start(
         .await
         .with_context(|| format!("--metrics: cannot listen on {address}"))?;
     let bound = listener.local_addr()?;
-    let app = Router::new().route("/metrics", get(move || async move { render(gather()) }));
+    let overview = gather.clone();
+    let app = Router::new()
+        .route("/metrics", get(move || async move { render(gather()) }))
+        .route(
+            "/v1/overview",
+            get(move || async move { Json(overview().overview()) }),
+        );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the metrics endpoint stopped: {e}");

@@ -13,11 +13,14 @@
 //! (seconds, bytes), `_total` on counters.
 
 pub mod endpoint;
+mod overview;
 
-use std::collections::BTreeMap;
+pub use overview::{BatchRow, Overview, StageRow};
+
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -40,6 +43,10 @@ type Labels = Vec<(&'static str, String)>;
 pub struct PipelineMetrics {
     /// `tenant` (on a server) and `pipeline`.
     labels: Labels,
+    /// The stages in the manifest's order (for the overview).
+    stage_order: Vec<String>,
+    /// The recent batches (for the overview), oldest first.
+    recent: Mutex<VecDeque<BatchRow>>,
     sources: Parts<Counter>,
     stages: Parts<StageCounters>,
     sinks: Parts<Counter>,
@@ -119,7 +126,8 @@ impl PipelineMetrics {
     /// The metrics of pipeline `plan` (of `tenant`, on a server), each
     /// source, stage and sink at zero.
     pub fn new(plan: &PipelinePlan, tenant: Option<&str>) -> PipelineMetrics {
-        let metrics = PipelineMetrics::named(&plan.name, tenant);
+        let mut metrics = PipelineMetrics::named(&plan.name, tenant);
+        metrics.stage_order = plan.stages.iter().map(|s| s.id.to_string()).collect();
         for source in &plan.sources {
             metrics.sources.get(source.id.as_str());
         }
@@ -147,6 +155,8 @@ impl PipelineMetrics {
         labels.push(("pipeline", name.to_owned()));
         PipelineMetrics {
             labels,
+            stage_order: Vec::new(),
+            recent: Mutex::default(),
             sources: Parts::default(),
             stages: Parts::default(),
             sinks: Parts::default(),
@@ -271,8 +281,9 @@ impl PipelineMetrics {
     }
 
     /// A batch ended (written or skipped), `scheduling` after its time,
-    /// having run for `processing`.
-    pub(crate) fn batch_ended(&self, scheduling: Duration, processing: Duration) {
+    /// having run for `processing`: `row` says which.
+    pub(crate) fn batch_ended(&self, scheduling: Duration, processing: Duration, row: BatchRow) {
+        self.keep(row);
         self.batches.inc();
         self.processing.observe(processing.as_secs_f64());
         self.scheduling_delay.observe(scheduling.as_secs_f64());

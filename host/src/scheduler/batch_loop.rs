@@ -13,6 +13,7 @@ use super::feed::{self, Feed, Input};
 use super::{BatchFigures, OnProbation, Scheduler, Summary};
 use crate::checkpoint::Intent;
 use crate::connector;
+use crate::metrics::BatchRow;
 use crate::plan::Trigger;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
@@ -227,6 +228,7 @@ impl Scheduler {
             .as_ref()
             .is_some_and(Reloader::any_on_probation)
             .then(|| inputs.clone());
+        let skipped_before = self.summary.batches_skipped;
         if let Err(e) = self.batch(inputs, info, progress.clone()).await {
             match (e.downcast_ref::<OnProbation>(), again) {
                 (Some(OnProbation(failed)), Some(inputs)) => {
@@ -243,7 +245,20 @@ impl Scheduler {
         feed::committed(feeds)?;
         let scheduling = started.duration_since(scheduled);
         if let Some(metrics) = &self.metrics {
-            metrics.batch_ended(scheduling, started.elapsed());
+            let processing = started.elapsed();
+            let row = BatchRow {
+                id: info.id,
+                time_ms,
+                records: records as u64,
+                scheduling_ms: scheduling.as_secs_f64() * 1000.0,
+                processing_ms: processing.as_secs_f64() * 1000.0,
+                status: match self.summary.batches_skipped > skipped_before {
+                    true => "skipped",
+                    false => "ok",
+                }
+                .to_owned(),
+            };
+            metrics.batch_ended(scheduling, processing, row);
             metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
             metrics.stages_kept(&mut self.stages);
             for feed in feeds.iter() {

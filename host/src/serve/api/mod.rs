@@ -54,6 +54,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/openapi.json", routing::get(openapi))
         .route("/metrics", routing::get(metrics))
+        .route("/v1/overview", routing::get(overview))
         .route("/v1/whoami", routing::get(admin::whoami))
         .route(
             "/v1/tenants",
@@ -104,6 +105,7 @@ pub fn router(app: Arc<App>) -> Router {
     info(title = "wasmstream serve", description = "Hosted stream pipelines of sandboxed WebAssembly operators."),
     paths(
         metrics,
+        overview,
         admin::whoami,
         admin::tenants,
         admin::create_tenant,
@@ -156,11 +158,18 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
         (status = 401, body = wire::ApiError)))]
 pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Response {
-    let tenant = match &caller {
-        Caller::Admin { .. } => None,
-        Caller::Tenant { tenant, .. } => Some(tenant.name.as_str()),
-    };
-    crate::metrics::endpoint::render(Scrape(app.supervisor.metrics(tenant)))
+    crate::metrics::endpoint::render(Scrape(app.supervisor.metrics(caller.sees())))
+}
+
+/// The caller's pipelines at a glance (every tenant's, for the admin), as
+/// `wasmstream top` shows them.
+#[utoipa::path(get, path = "/v1/overview",
+    responses((status = 200, body = Object), (status = 401, body = wire::ApiError)))]
+pub async fn overview(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Json<Vec<crate::metrics::Overview>> {
+    Json(Scrape(app.supervisor.metrics(caller.sees())).overview())
 }
 
 /// A request refused, with the status and words to say why.
@@ -240,6 +249,15 @@ impl Caller {
         match self {
             Caller::Tenant { tenant, .. } => Ok(tenant),
             Caller::Admin { .. } => Err(Refusal::not_found(what, name)),
+        }
+    }
+
+    /// Whose pipelines the caller sees: a tenant its own, the admin every
+    /// tenant's (`None`).
+    pub fn sees(&self) -> Option<&str> {
+        match self {
+            Caller::Admin { .. } => None,
+            Caller::Tenant { tenant, .. } => Some(&tenant.name),
         }
     }
 
