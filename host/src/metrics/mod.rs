@@ -12,10 +12,12 @@
 //! Names follow Prometheus' conventions: `wasmstream_` first, base units
 //! (seconds, bytes), `_total` on counters.
 
+mod counts;
 pub mod endpoint;
 mod overview;
 
-pub use overview::{BatchRow, Overview, StageRow};
+pub(crate) use counts::BatchCounts;
+pub use overview::{BatchRow, BatchStatus, Overview, StageRow};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -101,20 +103,6 @@ struct StageCounters {
     dead_letters: Counter,
     /// Event-time stages only.
     late: Option<Counter>,
-}
-
-/// What one batch did, as the metrics count it, by source, stage and
-/// sink id.
-#[derive(Debug, Default)]
-pub(crate) struct BatchCounts {
-    /// Records each source gave it.
-    pub(crate) sources: Vec<(String, u64)>,
-    /// Records into and out of each stage.
-    pub(crate) stages: Vec<(String, u64, u64)>,
-    /// Records each stage rejected to dead letters, and found late.
-    pub(crate) rejected: Vec<(String, u64, u64)>,
-    /// Records handed to each sink.
-    pub(crate) sinks: Vec<(String, u64)>,
 }
 
 /// Batch times, in buckets from 1 ms doubling to about 65 s.
@@ -233,14 +221,14 @@ impl PipelineMetrics {
     /// The operators running each Wasm stage now (after a reload, the new
     /// version's, counted from zero under its own `version` label).
     pub(crate) fn operators<'a>(&self, live: impl Iterator<Item = (&'a str, Arc<WasmOperator>)>) {
-        let mut operators = self.operators.write().expect("metrics poisoned");
         for (stage, op) in live {
-            match operators.get(stage) {
-                Some(known) if Arc::ptr_eq(known, &op) => {}
-                _ => {
-                    operators.insert(stage.to_owned(), op);
-                }
+            let known = self.operators.read().expect("metrics poisoned");
+            if known.get(stage).is_some_and(|k| Arc::ptr_eq(k, &op)) {
+                continue;
             }
+            drop(known);
+            let mut operators = self.operators.write().expect("metrics poisoned");
+            operators.insert(stage.to_owned(), op);
         }
     }
 
@@ -267,9 +255,9 @@ impl PipelineMetrics {
     }
 
     /// A batch was skipped, with what its sources gave it.
-    pub(crate) fn batch_skipped(&self, sources: &[(String, u64)]) {
+    pub(crate) fn batch_skipped(&self, counts: Option<&BatchCounts>) {
         self.batches_skipped.inc();
-        for (source, n) in sources {
+        for (source, n) in counts.map_or(&[][..], |c| &c.sources) {
             self.sources.get(source).inc_by(*n);
             self.records_dropped.inc_by(*n);
         }

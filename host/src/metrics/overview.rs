@@ -22,8 +22,18 @@ pub struct BatchRow {
     pub scheduling_ms: f64,
     /// How long it ran.
     pub processing_ms: f64,
-    /// `ok`, or `skipped` (failed under `on_error = "skip"`).
-    pub status: String,
+    /// Whether it was written or skipped.
+    pub status: BatchStatus,
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchStatus {
+    /// Written.
+    Ok,
+    /// Failed, and dropped under `on_error = "skip"`.
+    Skipped,
 }
 
 /// One stage, as the overview shows it.
@@ -184,7 +194,7 @@ mod tests {
             records,
             scheduling_ms: 0.0,
             processing_ms: 0.0,
-            status: "ok".into(),
+            status: BatchStatus::Ok,
         }
     }
 

@@ -13,7 +13,7 @@ use super::feed::{self, Feed, Input};
 use super::{BatchFigures, OnProbation, Scheduler, Summary};
 use crate::checkpoint::Intent;
 use crate::connector;
-use crate::metrics::BatchRow;
+use crate::metrics::{BatchRow, BatchStatus};
 use crate::plan::Trigger;
 use crate::rate::{BatchTimes, Gains, RateEstimator};
 use crate::record::Batch;
@@ -253,10 +253,9 @@ impl Scheduler {
                 scheduling_ms: scheduling.as_secs_f64() * 1000.0,
                 processing_ms: processing.as_secs_f64() * 1000.0,
                 status: match self.summary.batches_skipped > skipped_before {
-                    true => "skipped",
-                    false => "ok",
-                }
-                .to_owned(),
+                    true => BatchStatus::Skipped,
+                    false => BatchStatus::Ok,
+                },
             };
             metrics.batch_ended(scheduling, processing, row);
             metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));

@@ -31,21 +31,7 @@ impl Scheduler {
         let records_in: usize = outputs.values().flatten().map(Batch::len).sum();
         self.summary.records_in += records_in as u64;
         let started = Instant::now();
-        // Records on each stream as it was made, for the metrics.
-        let mut made: HashMap<Stream, u64> = outputs
-            .iter()
-            .map(|(stream, parts)| (stream.clone(), records(parts)))
-            .collect();
-        let mut counts = BatchCounts {
-            sources: made
-                .iter()
-                .filter_map(|(stream, n)| match stream {
-                    Stream::Source(id) => Some((id.to_string(), *n)),
-                    _ => None,
-                })
-                .collect(),
-            ..BatchCounts::default()
-        };
+        let mut counts = self.metrics.as_ref().map(|_| BatchCounts::read(&outputs));
 
         let mut readers = self.readers.clone();
         let mut failed: Option<StageError> = None;
@@ -72,15 +58,9 @@ impl Scheduler {
                 }
             };
             for (plan, output) in self.plan.stages[chain].iter().zip(ran) {
-                let into = plan.inputs.iter().filter_map(|s| made.get(s)).sum();
-                let (out, late) = (records(&output.records), records(&output.late));
-                counts.stages.push((plan.id.to_string(), into, out));
-                counts
-                    .rejected
-                    .push((plan.id.to_string(), records(&output.dead), late));
-                *made.entry(Stream::DeadLetters).or_default() += records(&output.dead);
-                made.insert(Stream::Stage(plan.id.clone()), out);
-                made.insert(Stream::Late(plan.id.clone()), late);
+                if let Some(counts) = &mut counts {
+                    counts.ran(plan, &output);
+                }
                 let dead: usize = output.dead.iter().map(Batch::len).sum();
                 if dead > 0 {
                     tracing::warn!(pipeline = %self.plan.name, batch = info.id, stage = %plan.id, records = dead, "rejected records sent to `{}`", Stream::DeadLetters);
@@ -126,7 +106,7 @@ impl Scheduler {
                 OnError::Skip => {
                     if let Some(metrics) = &self.metrics {
                         metrics.batch_failed();
-                        metrics.batch_skipped(&counts.sources);
+                        metrics.batch_skipped(counts.as_ref());
                     }
                     self.stages.iter_mut().for_each(StageRunner::discard);
                     self.summary.batches_skipped += 1;
@@ -151,10 +131,9 @@ impl Scheduler {
             .collect();
         self.summary.records_out +=
             deliveries.iter().flatten().map(Batch::len).sum::<usize>() as u64;
-        counts.sinks = (self.plan.sinks.iter())
-            .zip(&deliveries)
-            .map(|(sink, parts)| (sink.id.to_string(), records(parts)))
-            .collect();
+        if let Some(counts) = &mut counts {
+            counts.delivered(&self.plan.sinks, &deliveries);
+        }
         let mut sinks = std::mem::take(&mut self.sinks);
         let (sinks, written) = tokio::task::spawn_blocking(move || {
             let written = sinks
@@ -175,17 +154,12 @@ impl Scheduler {
         }
         self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
         self.summary.records_dead_lettered += dead_lettered;
-        if let Some(metrics) = &self.metrics {
-            metrics.batch_written(&counts);
+        if let (Some(metrics), Some(counts)) = (&self.metrics, &counts) {
+            metrics.batch_written(counts);
         }
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())
     }
-}
-
-/// How many records `parts` hold.
-fn records(parts: &[Batch]) -> u64 {
-    parts.iter().map(Batch::len).sum::<usize>() as u64
 }
 
 /// Reports records an event-time stage found too late for its windows.

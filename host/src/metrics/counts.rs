@@ -1,0 +1,71 @@
+//! What one batch did, counted as it runs for the metrics: records from
+//! each source, into and out of each stage, to each sink. Only a pipeline
+//! with metrics counts.
+
+use std::collections::HashMap;
+
+use crate::plan::{SinkPlan, StagePlan, Stream};
+use crate::record::Batch;
+use crate::stage::StageOutput;
+
+/// What one batch did, by source, stage and sink id.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCounts {
+    /// Records on each stream as it was made.
+    pub(super) made: HashMap<Stream, u64>,
+    /// Records each source gave it.
+    pub(super) sources: Vec<(String, u64)>,
+    /// Records into and out of each stage.
+    pub(super) stages: Vec<(String, u64, u64)>,
+    /// Records each stage rejected to dead letters, and found late.
+    pub(super) rejected: Vec<(String, u64, u64)>,
+    /// Records handed to each sink.
+    pub(super) sinks: Vec<(String, u64)>,
+}
+
+/// How many records `parts` hold.
+fn records(parts: &[Batch]) -> u64 {
+    parts.iter().map(Batch::len).sum::<usize>() as u64
+}
+
+impl BatchCounts {
+    /// A batch whose sources gave it `inputs`.
+    pub(crate) fn read(inputs: &HashMap<Stream, Vec<Batch>>) -> BatchCounts {
+        let made: HashMap<Stream, u64> = (inputs.iter())
+            .map(|(stream, parts)| (stream.clone(), records(parts)))
+            .collect();
+        let sources = (made.iter())
+            .filter_map(|(stream, n)| match stream {
+                Stream::Source(id) => Some((id.to_string(), *n)),
+                _ => None,
+            })
+            .collect();
+        BatchCounts {
+            made,
+            sources,
+            ..BatchCounts::default()
+        }
+    }
+
+    /// Stage `plan` made `output` from the streams it reads.
+    pub(crate) fn ran<O>(&mut self, plan: &StagePlan<O>, output: &StageOutput) {
+        let into = plan.inputs.iter().filter_map(|s| self.made.get(s)).sum();
+        let (out, dead, late) = (
+            records(&output.records),
+            records(&output.dead),
+            records(&output.late),
+        );
+        self.stages.push((plan.id.to_string(), into, out));
+        self.rejected.push((plan.id.to_string(), dead, late));
+        *self.made.entry(Stream::DeadLetters).or_default() += dead;
+        self.made.insert(Stream::Stage(plan.id.clone()), out);
+        self.made.insert(Stream::Late(plan.id.clone()), late);
+    }
+
+    /// The sinks `plans` were handed `deliveries`.
+    pub(crate) fn delivered(&mut self, plans: &[SinkPlan], deliveries: &[Vec<Batch>]) {
+        self.sinks = (plans.iter().zip(deliveries))
+            .map(|(sink, parts)| (sink.id.to_string(), records(parts)))
+            .collect();
+    }
+}
