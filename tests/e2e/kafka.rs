@@ -15,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::metrics::scrape;
+use crate::metrics::{metrics_url, scrape};
 use crate::support::{Running, manifest, repo, scratch, toml_path, wasm};
 
 /// The broker the tests use; `tests/run` starts it and says where.
@@ -228,13 +228,7 @@ fn words_from_a_topic_are_counted_into_another_topic_exactly() {
         counted(&read_all(&output)).values().sum::<i64>() >= total
     });
     // Prometheus sees each partition's offset reached, and nothing left.
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let url = metrics_url(&running);
     let of = |samples: &BTreeMap<String, f64>, name: &str| -> (usize, f64) {
         let parts: Vec<f64> = (samples.iter())
             .filter(|(series, _)| series.starts_with(name))

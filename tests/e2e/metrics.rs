@@ -39,6 +39,33 @@ pub(crate) fn scrape(url: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// `wasmstream run --metrics 127.0.0.1:0 <manifest>`, its stdin piped,
+/// and the metrics URL it printed.
+fn run_with_metrics(manifest: &std::path::Path) -> (Running, String) {
+    let running = Running::start(
+        &[
+            "run",
+            "--metrics",
+            "127.0.0.1:0",
+            manifest.to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
+    let url = metrics_url(&running);
+    (running, url)
+}
+
+/// The metrics URL a `wasmstream run --metrics` printed, once it has.
+pub(crate) fn metrics_url(running: &Running) -> String {
+    running.wait_for_log("metrics: http://");
+    running
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the address it printed")
+        .to_owned()
+}
+
 /// The value of `series` in `samples`, which must have it.
 fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     match samples.get(series) {
@@ -96,22 +123,7 @@ path = "out"
             toml_path(&wasm("split_words"))
         ),
     );
-    let mut running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::piped(),
-    );
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let (mut running, url) = run_with_metrics(&manifest);
     let pipeline = r#"pipeline="clock-words""#;
     let series = |name: &str, label: &str| {
         let mut labels = [label, pipeline];
@@ -304,22 +316,7 @@ path = "out"
             map = toml_path(&wasm("misbehaving_map"))
         ),
     );
-    let mut running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::piped(),
-    );
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let (mut running, url) = run_with_metrics(&manifest);
     let pipeline = r#"pipeline="fragile""#;
     let plain = |name: &str| format!("{name}{{{pipeline}}}");
     let operator = |name: &str, stage: &str, samples: &BTreeMap<String, f64>| {
@@ -427,22 +424,7 @@ input = "stamp"
 path = "out"
 "#,
     );
-    let mut running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::piped(),
-    );
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let (mut running, url) = run_with_metrics(&manifest);
     let event = |what: &str| {
         format!(
             r#"wasmstream_reload_events_total{{event="{what}",pipeline="stamping",stage="stamp"}}"#
@@ -548,22 +530,7 @@ path = "windows"
             count = toml_path(&wasm("running_count")),
         ),
     );
-    let mut running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::piped(),
-    );
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let (mut running, url) = run_with_metrics(&manifest);
     // Seven records of three keys; the latest event at 1,700,000,042 s.
     let events = [
         ("a", 1_700_000_000_000i64),
@@ -728,22 +695,7 @@ path = "out"
             toml_path(&wasm("split_words"))
         ),
     );
-    let mut running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::piped(),
-    );
-    running.wait_for_log("metrics: http://");
-    let url = running
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the address it printed")
-        .to_owned();
+    let (mut running, url) = run_with_metrics(&manifest);
     let server = url.trim_end_matches("/metrics").to_owned();
     let sent = lines(0, 300);
     for line in &sent {

@@ -244,7 +244,7 @@ impl Scheduler {
         }
         feed::committed(feeds)?;
         let scheduling = started.duration_since(scheduled);
-        if let Some(metrics) = &self.metrics {
+        if self.metrics.is_some() {
             let processing = started.elapsed();
             let row = BatchRow {
                 id: info.id,
@@ -257,14 +257,7 @@ impl Scheduler {
                     false => BatchStatus::Ok,
                 },
             };
-            metrics.batch_ended(scheduling, processing, row);
-            metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
-            metrics.stages_kept(&mut self.stages);
-            for feed in feeds.iter() {
-                if let Input::Pull(Some(source)) = &feed.input {
-                    metrics.source_progress(feed.id.as_str(), &source.progress());
-                }
-            }
+            self.measured(feeds, scheduling, processing, row);
         }
         if let Some(figures) = &self.figures {
             let batch = BatchFigures {
@@ -300,6 +293,28 @@ impl Scheduler {
             true => Next::Again,
             false => Next::Wait,
         })
+    }
+
+    /// Tells the metrics a batch ended: its times, and where the stages
+    /// (operators, state, watermarks) and the pull sources now stand.
+    fn measured(
+        &mut self,
+        feeds: &[Feed],
+        scheduling: Duration,
+        processing: Duration,
+        row: BatchRow,
+    ) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        metrics.batch_ended(scheduling, processing, row);
+        metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
+        metrics.stages_kept(&mut self.stages);
+        for feed in feeds {
+            if let Input::Pull(Some(source)) = &feed.input {
+                metrics.source_progress(feed.id.as_str(), &source.progress());
+            }
+        }
     }
 
     /// Applies one manifest edit before batch `next`.

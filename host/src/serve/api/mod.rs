@@ -6,6 +6,7 @@
 //! - [`components`]: components uploaded by content hash.
 //! - [`pipelines`]: deploy, list, status, stop, start, undeploy, logs,
 //!   events, state and figures.
+//! - [`watch`]: Prometheus metrics and the overview `wasmstream top` reads.
 //!
 //! A tenant's requests see only its own pipelines and components: another
 //! tenant's are answered exactly as ones that do not exist.
@@ -13,11 +14,12 @@
 pub mod admin;
 pub mod components;
 pub mod pipelines;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing};
@@ -31,7 +33,6 @@ use super::registry::{Registry, Tenant};
 use super::supervisor::Supervisor;
 use super::tokens;
 use super::wire;
-use crate::metrics::Scrape;
 
 /// What every handler reaches.
 pub struct App {
@@ -53,8 +54,8 @@ const LONGEST_REQUEST: Duration = Duration::from_secs(300);
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/openapi.json", routing::get(openapi))
-        .route("/metrics", routing::get(metrics))
-        .route("/v1/overview", routing::get(overview))
+        .route("/metrics", routing::get(watch::metrics))
+        .route("/v1/overview", routing::get(watch::overview))
         .route("/v1/whoami", routing::get(admin::whoami))
         .route(
             "/v1/tenants",
@@ -104,8 +105,8 @@ pub fn router(app: Arc<App>) -> Router {
 #[openapi(
     info(title = "wasmstream serve", description = "Hosted stream pipelines of sandboxed WebAssembly operators."),
     paths(
-        metrics,
-        overview,
+        watch::metrics,
+        watch::overview,
         admin::whoami,
         admin::tenants,
         admin::create_tenant,
@@ -150,26 +151,6 @@ impl utoipa::Modify for BearerToken {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-/// Prometheus metrics: a tenant's token sees its own pipelines, the
-/// admin's every tenant's.
-#[utoipa::path(get, path = "/metrics",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
-        (status = 401, body = wire::ApiError)))]
-pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Response {
-    crate::metrics::endpoint::render(Scrape(app.supervisor.metrics(caller.sees())))
-}
-
-/// The caller's pipelines at a glance (every tenant's, for the admin), as
-/// `wasmstream top` shows them.
-#[utoipa::path(get, path = "/v1/overview",
-    responses((status = 200, body = Object), (status = 401, body = wire::ApiError)))]
-pub async fn overview(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-) -> Json<Vec<crate::metrics::Overview>> {
-    Json(Scrape(app.supervisor.metrics(caller.sees())).overview())
 }
 
 /// A request refused, with the status and words to say why.
