@@ -778,3 +778,85 @@ path = "out"
     running.close_stdin();
     assert!(running.finish().status.success());
 }
+
+#[test]
+fn the_dashboard_and_the_overview_it_reads_are_served_beside_the_metrics() {
+    let dir = scratch("metrics-dashboard");
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "shown"
+batch_interval = "50ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lines"
+path = "out"
+"#,
+    );
+    let (mut running, url) = run_with_metrics(&manifest);
+    let base = url.trim_end_matches("/metrics").to_owned();
+    for n in 0..3 {
+        writeln!(running.stdin(), "line {n}").unwrap();
+        running.stdin().flush().unwrap();
+        let out = dir.join("out");
+        running.wait_until(&format!("{} lines are out", n + 1), || {
+            output_lines(&out).len() == n + 1
+        });
+    }
+    let get = |path: &str| -> (String, String) {
+        let mut response = ureq::get(&format!("{base}{path}")).call().expect(path);
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (kind, response.body_mut().read_to_string().unwrap())
+    };
+    // The page, its script and the charting library, built into the binary.
+    let (kind, page) = get("/");
+    assert!(kind.starts_with("text/html"), "{kind}");
+    for id in [
+        "pipelines",
+        "chart-rate",
+        "chart-scheduling",
+        "chart-processing",
+        "chart-total",
+        "batches",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "no #{id} in the page"
+        );
+    }
+    let (kind, script) = get("/dashboard.js");
+    assert!(kind.starts_with("text/javascript"), "{kind}");
+    assert!(
+        script.contains("v1/overview"),
+        "the page reads the overview"
+    );
+    let (_, uplot) = get("/vendor/uPlot.iife.min.js");
+    assert!(uplot.len() > 40_000, "uPlot, whole: {} bytes", uplot.len());
+
+    // The overview: the last batches asked for, of the pipeline asked for.
+    let (kind, body) = get("/v1/overview?recent=2&pipeline=shown");
+    assert!(kind.starts_with("application/json"), "{kind}");
+    let overview: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pipelines = overview.as_array().unwrap();
+    assert_eq!(pipelines.len(), 1, "{body}");
+    assert_eq!(pipelines[0]["records_in"], 3, "{body}");
+    assert_eq!(
+        pipelines[0]["recent"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
+    let (_, none) = get("/v1/overview?pipeline=other");
+    assert_eq!(none, "[]");
+    running.close_stdin();
+    assert!(running.finish().status.success());
+}

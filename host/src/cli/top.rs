@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// Looks and draws every `every` until `q` (or Ctrl-C).
 fn show(terminal: &mut ratatui::DefaultTerminal, client: &Client, every: Duration) -> Result<()> {
     loop {
-        let looked: Result<Vec<Overview>> = client.get("/v1/overview");
+        let looked: Result<Vec<Overview>> = client.get("/v1/overview?recent=1");
         terminal.draw(|frame| draw(frame, client.server(), &looked))?;
         if event::poll(every)?
             && let Event::Key(key) = event::read()?

@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use axum::extract::Query;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 
-use super::Scrape;
+use super::{Ask, Scrape, dashboard};
 
 /// The media type of what [`render`] writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -32,8 +33,8 @@ pub fn render(scrape: Scrape) -> Response {
 
 /// Listens on `address` and serves the pipelines `gather` gives: their
 /// metrics at `/metrics`, at a glance at `/v1/overview` (JSON, for
-/// `wasmstream top`), in a task of its own, for as long as the process
-/// runs.
+/// `wasmstream top`), and the dashboard at `/`, in a task of its own, for
+/// as long as the process runs.
 /// Returns the address it listens on (the port chosen, for port 0).
 pub async fn start(
     address: SocketAddr,
@@ -48,8 +49,9 @@ pub async fn start(
         .route("/metrics", get(move || async move { render(gather()) }))
         .route(
             "/v1/overview",
-            get(move || async move { Json(overview().overview()) }),
-        );
+            get(move |Query(ask): Query<Ask>| async move { Json(overview().overview(&ask)) }),
+        )
+        .merge(dashboard::routes());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the metrics endpoint stopped: {e}");

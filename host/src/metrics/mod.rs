@@ -7,18 +7,19 @@
 //! token rules). It writes each metric once, with a series per pipeline
 //! (and per source, stage or sink), labelled `tenant` (on a server),
 //! `pipeline`, and `source`, `stage` or `sink`. [`endpoint`] serves
-//! scrapes over HTTP.
+//! scrapes over HTTP, with the overview (JSON) and the [`dashboard`].
 //!
 //! Names follow Prometheus' conventions: `wasmstream_` first, base units
 //! (seconds, bytes), `_total` on counters.
 
 mod counts;
+pub mod dashboard;
 pub mod endpoint;
 mod overview;
 mod scrape;
 
 pub(crate) use counts::BatchCounts;
-pub use overview::{BatchRow, BatchStatus, Overview, StageRow};
+pub use overview::{Ask, BatchRow, BatchStatus, Overview, StageRow};
 pub use scrape::Scrape;
 
 use std::collections::{BTreeMap, VecDeque};

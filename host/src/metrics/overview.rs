@@ -9,6 +9,20 @@ use super::{PipelineMetrics, Scrape};
 /// How many recent batches each pipeline keeps for the overview.
 pub const RECENT_BATCHES: usize = 600;
 
+/// What an overview is asked for: `GET /v1/overview?recent=N&pipeline=P`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Ask {
+    /// The recent batches to include per pipeline (default
+    /// [`DEFAULT_RECENT`], at most [`RECENT_BATCHES`]).
+    pub recent: Option<usize>,
+    /// Only this pipeline (`tenant/name` on a server, as the overview
+    /// names it for the admin, or its name).
+    pub pipeline: Option<String>,
+}
+
+/// Recent batches an overview includes unless asked for another number.
+pub const DEFAULT_RECENT: usize = 60;
+
 /// One batch, as the overview shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchRow {
@@ -89,20 +103,23 @@ impl PipelineMetrics {
         recent.push_back(row);
     }
 
-    /// This pipeline at a glance.
-    pub fn overview(&self) -> Overview {
+    /// This pipeline at a glance, with its last `recent` batches.
+    pub fn overview(&self, recent: usize) -> Overview {
         let label = |name: &str| {
             (self.labels.iter())
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.clone())
         };
-        let recent: Vec<BatchRow> = self
-            .recent
-            .lock()
-            .expect("metrics poisoned")
-            .iter()
-            .cloned()
-            .collect();
+        let interval_ms = self.interval.get() * 1000.0;
+        let kept = self.recent.lock().expect("metrics poisoned");
+        let last = |n: usize| -> Vec<BatchRow> {
+            kept.range(kept.len().saturating_sub(n)..)
+                .cloned()
+                .collect()
+        };
+        let rate = rate(&last(RATE_BATCHES), interval_ms);
+        let recent = last(recent);
+        drop(kept);
         let operators = self.operators.read().expect("metrics poisoned");
         let mut order = self.stage_order.clone();
         let known = self.stages.0.read().expect("metrics poisoned");
@@ -135,7 +152,6 @@ impl PipelineMetrics {
                 .map(|c| c.get())
                 .sum()
         };
-        let interval_ms = self.interval.get() * 1000.0;
         Overview {
             tenant: label("tenant"),
             pipeline: label("pipeline").unwrap_or_default(),
@@ -145,7 +161,7 @@ impl PipelineMetrics {
             batches_skipped: self.batches_skipped.get(),
             records_in: sum(&self.sources),
             records_out: sum(&self.sinks),
-            rate: rate(&recent, interval_ms),
+            rate,
             stages,
             recent,
         }
@@ -177,9 +193,20 @@ fn short(digest: &str) -> String {
 }
 
 impl Scrape {
-    /// Each pipeline at a glance.
-    pub fn overview(&self) -> Vec<Overview> {
-        self.0.iter().map(|m| m.overview()).collect()
+    /// Each pipeline at a glance, as `ask` says.
+    pub fn overview(&self, ask: &Ask) -> Vec<Overview> {
+        let recent = ask.recent.unwrap_or(DEFAULT_RECENT).min(RECENT_BATCHES);
+        (self.0.iter())
+            .map(|m| m.overview(recent))
+            .filter(|o| {
+                ask.pipeline.as_deref().is_none_or(|p| {
+                    p == o.pipeline
+                        || o.tenant
+                            .as_ref()
+                            .is_some_and(|t| p == format!("{t}/{}", o.pipeline))
+                })
+            })
+            .collect()
     }
 }
 

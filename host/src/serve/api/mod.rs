@@ -97,6 +97,7 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             LONGEST_REQUEST,
         ))
+        .merge(crate::metrics::dashboard::routes())
         .with_state(app)
 }
 
