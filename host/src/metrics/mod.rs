@@ -48,6 +48,10 @@ pub struct PipelineMetrics {
     stage_order: Vec<String>,
     /// The recent batches (for the overview), oldest first.
     recent: Mutex<VecDeque<BatchRow>>,
+    /// A batch's figures change together: its end holds this to write, a
+    /// scrape or an overview to read, so neither sees half a batch (its
+    /// records at the sink but not the batch itself, say).
+    whole: RwLock<()>,
     sources: Parts<Counter>,
     stages: Parts<StageCounters>,
     sinks: Parts<Counter>,
@@ -144,6 +148,7 @@ impl PipelineMetrics {
             labels,
             stage_order: Vec::new(),
             recent: Mutex::default(),
+            whole: RwLock::default(),
             sources: Parts::default(),
             stages: Parts::default(),
             sinks: Parts::default(),
@@ -232,7 +237,32 @@ impl PipelineMetrics {
     }
 
     /// A batch was written: what it did.
-    pub(crate) fn batch_written(&self, counts: &BatchCounts) {
+    /// A batch ended, written or skipped as `row` says, `scheduling` after
+    /// its time, having run for `processing`; `counts` are what it read,
+    /// ran and wrote. Everything it changes changes at once.
+    pub(crate) fn batch_ended(
+        &self,
+        counts: Option<&BatchCounts>,
+        scheduling: Duration,
+        processing: Duration,
+        row: BatchRow,
+    ) {
+        let _whole = self.whole.write().expect("metrics poisoned");
+        match (row.status, counts) {
+            (BatchStatus::Ok, Some(counts)) => self.written(counts),
+            (BatchStatus::Ok, None) => {}
+            (BatchStatus::Skipped, counts) => self.skipped(counts),
+        }
+        self.keep(row);
+        self.batches.inc();
+        self.processing.observe(processing.as_secs_f64());
+        self.scheduling_delay.observe(scheduling.as_secs_f64());
+        self.total_delay
+            .observe((scheduling + processing).as_secs_f64());
+    }
+
+    /// A batch was written: what its sources, stages and sinks counted.
+    fn written(&self, counts: &BatchCounts) {
         for (source, n) in &counts.sources {
             self.sources.get(source).inc_by(*n);
         }
@@ -253,8 +283,9 @@ impl PipelineMetrics {
         }
     }
 
-    /// A batch was skipped, with what its sources gave it.
-    pub(crate) fn batch_skipped(&self, counts: Option<&BatchCounts>) {
+    /// A batch failed and was skipped, with what its sources gave it.
+    fn skipped(&self, counts: Option<&BatchCounts>) {
+        self.batches_failed.inc();
         self.batches_skipped.inc();
         for (source, n) in counts.map_or(&[][..], |c| &c.sources) {
             self.sources.get(source).inc_by(*n);
@@ -262,20 +293,14 @@ impl PipelineMetrics {
         }
     }
 
-    /// A batch failed.
+    /// A batch failed (and stopped the pipeline, or is to be run again).
     pub(crate) fn batch_failed(&self) {
         self.batches_failed.inc();
     }
 
-    /// A batch ended (written or skipped), `scheduling` after its time,
-    /// having run for `processing`: `row` says which.
-    pub(crate) fn batch_ended(&self, scheduling: Duration, processing: Duration, row: BatchRow) {
-        self.keep(row);
-        self.batches.inc();
-        self.processing.observe(processing.as_secs_f64());
-        self.scheduling_delay.observe(scheduling.as_secs_f64());
-        self.total_delay
-            .observe((scheduling + processing).as_secs_f64());
+    /// Holds the batch figures still while they are read.
+    pub(super) fn whole(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.whole.read().expect("metrics poisoned")
     }
 
     /// The batch interval became `interval`.
@@ -311,9 +336,9 @@ mod tests {
             stages: vec![("up".into(), n, 2 * n)],
             ..BatchCounts::default()
         };
-        a.batch_written(&counts(3));
-        b.batch_written(&counts(5));
-        b.batch_written(&counts(1));
+        a.written(&counts(3));
+        b.written(&counts(5));
+        b.written(&counts(1));
         let text = text(Scrape(vec![a, b]));
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
         let mut unique = types.clone();

@@ -105,6 +105,7 @@ impl PipelineMetrics {
 
     /// This pipeline at a glance, with its last `recent` batches.
     pub fn overview(&self, recent: usize) -> Overview {
+        let _whole = self.whole();
         let label = |name: &str| {
             (self.labels.iter())
                 .find(|(k, _)| *k == name)

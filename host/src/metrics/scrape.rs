@@ -113,6 +113,12 @@ const HISTOGRAM: MetricType = MetricType::Histogram;
 
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        // Each pipeline's batch figures held still, taken in one order
+        // (by address) whatever the caller's, so two scrapes never wait
+        // on each other behind a batch's end.
+        let mut pipelines: Vec<_> = self.0.iter().collect();
+        pipelines.sort_by_key(|p| Arc::as_ptr(p));
+        let _whole: Vec<_> = pipelines.iter().map(|p| p.whole()).collect();
         let e = &mut encoder;
         let source_records = (
             "wasmstream_source_records",

@@ -307,7 +307,7 @@ impl Scheduler {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        metrics.batch_ended(scheduling, processing, row);
+        metrics.batch_ended(self.counted.take().as_ref(), scheduling, processing, row);
         metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
         metrics.stages_kept(&mut self.stages);
         for feed in feeds {

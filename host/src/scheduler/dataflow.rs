@@ -104,10 +104,7 @@ impl Scheduler {
                     return Err(anyhow!("batch {}: {error}", info.id));
                 }
                 OnError::Skip => {
-                    if let Some(metrics) = &self.metrics {
-                        metrics.batch_failed();
-                        metrics.batch_skipped(counts.as_ref());
-                    }
+                    self.counted = counts;
                     self.stages.iter_mut().for_each(StageRunner::discard);
                     self.summary.batches_skipped += 1;
                     self.summary.records_dropped += records_in as u64;
@@ -154,9 +151,7 @@ impl Scheduler {
         }
         self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
         self.summary.records_dead_lettered += dead_lettered;
-        if let (Some(metrics), Some(counts)) = (&self.metrics, &counts) {
-            metrics.batch_written(counts);
-        }
+        self.counted = counts;
         tracing::debug!(pipeline = %self.plan.name, batch = info.id, records_in, elapsed_ms = started.elapsed().as_millis() as u64, "batch done");
         Ok(())
     }

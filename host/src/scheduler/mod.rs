@@ -36,7 +36,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::Store;
 use crate::connector;
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{BatchCounts, PipelineMetrics};
 use crate::operator::Operator;
 use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
 use crate::reload::{Reloader, Updates};
@@ -136,6 +136,8 @@ struct Scheduler {
     figures: Option<watch::Sender<Figures>>,
     /// Its Prometheus metrics, if anyone scrapes them.
     metrics: Option<Arc<PipelineMetrics>>,
+    /// What the last batch run counted, for the metrics (with metrics only).
+    counted: Option<BatchCounts>,
 }
 
 /// A batch failed in a stage whose new version is on probation: it is to be
@@ -180,6 +182,7 @@ impl Scheduler {
             reloader: None,
             figures: None,
             metrics: None,
+            counted: None,
         })
     }
 }
