@@ -484,7 +484,7 @@ impl Pull for Kafka {
 
     fn replay(&mut self, segments: &[Segment], time: i64) -> Result<Batch> {
         self.place()?;
-        let mut until = BTreeMap::new();
+        let (mut starts, mut until) = (BTreeMap::new(), BTreeMap::new());
         for segment in segments {
             let Segment::Offsets {
                 partition,
@@ -497,13 +497,20 @@ impl Pull for Kafka {
                     self.describe()
                 );
             };
-            self.next.insert(*partition, *start);
+            starts.insert(*partition, *start);
             until.insert(*partition, *end);
         }
+        // Batches replayed one after another read on where the last one
+        // ended: the consumer is already there. (A new one costs the
+        // broker's first fetch, seconds on a busy tansu.)
+        let moved = (starts.iter()).any(|(p, start)| self.next.get(p) != Some(start));
+        self.next.extend(starts);
         for (&p, &next) in &self.next {
             until.entry(p).or_insert(next);
         }
-        self.reposition();
+        if moved {
+            self.reposition();
+        }
         self.consumer()?;
         // Exactly the ranges the batch read, however many bytes they hold.
         self.fetch(&mut until, usize::MAX, time)
