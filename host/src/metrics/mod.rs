@@ -19,20 +19,26 @@ mod overview;
 mod scrape;
 
 pub(crate) use counts::BatchCounts;
-pub use overview::{Ask, BatchRow, BatchStatus, Overview, StageRow};
+pub use overview::{
+    ActiveBatch, Ask, BatchRow, BatchStatus, CheckpointRow, EventRow, Overview, SourceRead,
+    StageRow, StageTime,
+};
 pub use scrape::Scrape;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::operator::WasmOperator;
-use crate::plan::PipelinePlan;
+use crate::plan::{PipelinePlan, Stream};
+use crate::position::Segment;
+use crate::record::Batch;
+use crate::reload::events::Event;
 use crate::source::PartProgress;
 use crate::stage::StageRunner;
 
@@ -52,6 +58,11 @@ pub struct PipelineMetrics {
     /// scrape or an overview to read, so neither sees half a batch (its
     /// records at the sink but not the batch itself, say).
     whole: RwLock<()>,
+    /// The batch running now, if one is (for the overview).
+    active: Mutex<Option<ActiveBatch>>,
+    /// The recent hot-reload events and checkpoints (for the overview).
+    events: Mutex<VecDeque<EventRow>>,
+    recent_checkpoints: Mutex<VecDeque<CheckpointRow>>,
     sources: Parts<Counter>,
     stages: Parts<StageCounters>,
     sinks: Parts<Counter>,
@@ -63,6 +74,8 @@ pub struct PipelineMetrics {
     scheduling_delay: Histogram,
     total_delay: Histogram,
     interval: Gauge<f64, AtomicU64>,
+    /// Seconds spent keeping these metrics, for their cost.
+    keeping: Counter<f64, AtomicU64>,
     checkpoints: Histogram,
     checkpoint_bytes: Gauge,
     /// Each Wasm stage's live operator, whose calls it counts.
@@ -149,6 +162,9 @@ impl PipelineMetrics {
             stage_order: Vec::new(),
             recent: Mutex::default(),
             whole: RwLock::default(),
+            active: Mutex::default(),
+            events: Mutex::default(),
+            recent_checkpoints: Mutex::default(),
             sources: Parts::default(),
             stages: Parts::default(),
             sinks: Parts::default(),
@@ -160,6 +176,7 @@ impl PipelineMetrics {
             scheduling_delay: time_buckets(),
             total_delay: time_buckets(),
             interval: Gauge::default(),
+            keeping: Counter::default(),
             checkpoints: time_buckets(),
             checkpoint_bytes: Gauge::default(),
             operators: RwLock::default(),
@@ -210,16 +227,36 @@ impl PipelineMetrics {
 
     /// Hot reload recorded an event `what` about `stage` (or the whole
     /// pipeline).
-    pub(crate) fn reload_event(&self, stage: Option<&str>, what: &str) {
-        let key = format!("{}\0{what}", stage.unwrap_or_default());
+    pub(crate) fn reload_event(&self, event: &Event) {
+        let what = event.what.name();
+        let key = format!("{}\0{what}", event.stage.as_deref().unwrap_or_default());
         self.reload_events.get(&key).inc();
+        let row = EventRow {
+            time_ms: event.time_ms,
+            what: what.to_owned(),
+            stage: event.stage.clone(),
+            reason: event.reason.clone(),
+        };
+        overview::keep(&self.events, row, overview::RECENT_EVENTS);
     }
 
     /// `stage`'s shadow was given `compared` records, and its output
     /// differed from the live version's on `differing` of them.
+    /// Differences are marked on the timelines too.
     pub(crate) fn shadow_compared(&self, stage: &str, compared: usize, differing: usize) {
         self.shadow_compared.get(stage).inc_by(compared as u64);
         self.shadow_differing.get(stage).inc_by(differing as u64);
+        if differing > 0 {
+            let row = EventRow {
+                time_ms: crate::source::now_millis(),
+                what: "shadow-differed".to_owned(),
+                stage: Some(stage.to_owned()),
+                reason: format!(
+                    "the shadow's output differed on {differing} of {compared} records"
+                ),
+            };
+            overview::keep(&self.events, row, overview::RECENT_EVENTS);
+        }
     }
 
     /// The operators running each Wasm stage now (after a reload, the new
@@ -237,28 +274,71 @@ impl PipelineMetrics {
     }
 
     /// A batch was written: what it did.
+    /// Batch `id`, cut at `time_ms`, starts running on `inputs`, which
+    /// the sources read from `read`: what each source gave it, for its row.
+    pub(crate) fn batch_started(
+        &self,
+        id: u64,
+        time_ms: i64,
+        inputs: &HashMap<Stream, Vec<Batch>>,
+        read: &BTreeMap<String, Vec<Segment>>,
+    ) -> Vec<SourceRead> {
+        let began = Instant::now();
+        *self.active.lock().expect("metrics poisoned") = Some(ActiveBatch {
+            id,
+            time_ms,
+            started_ms: crate::source::now_millis(),
+        });
+        let mut sources: Vec<SourceRead> = (inputs.iter())
+            .filter_map(|(stream, parts)| {
+                let Stream::Source(id) = stream else {
+                    return None;
+                };
+                let records = parts.iter().map(Batch::len).sum::<usize>() as u64;
+                let segments = read.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+                Some(SourceRead::new(id.as_str(), records, segments))
+            })
+            .collect();
+        sources.sort_by(|a, b| a.source.cmp(&b.source));
+        self.kept_for(began.elapsed());
+        sources
+    }
+
     /// A batch ended, written or skipped as `row` says, `scheduling` after
     /// its time, having run for `processing`; `counts` are what it read,
     /// ran and wrote. Everything it changes changes at once.
     pub(crate) fn batch_ended(
         &self,
-        counts: Option<&BatchCounts>,
+        counts: Option<BatchCounts>,
         scheduling: Duration,
         processing: Duration,
-        row: BatchRow,
+        mut row: BatchRow,
     ) {
+        let began = Instant::now();
         let _whole = self.whole.write().expect("metrics poisoned");
-        match (row.status, counts) {
+        match (row.status, &counts) {
             (BatchStatus::Ok, Some(counts)) => self.written(counts),
             (BatchStatus::Ok, None) => {}
-            (BatchStatus::Skipped, counts) => self.skipped(counts),
+            (BatchStatus::Skipped, counts) => self.skipped(counts.as_ref()),
         }
-        self.keep(row);
+        if let Some(counts) = counts {
+            self.kept_for(counts.took);
+            row.stages = counts.times;
+            row.error = counts.error;
+        }
+        *self.active.lock().expect("metrics poisoned") = None;
+        overview::keep(&self.recent, row, overview::RECENT_BATCHES);
         self.batches.inc();
         self.processing.observe(processing.as_secs_f64());
         self.scheduling_delay.observe(scheduling.as_secs_f64());
         self.total_delay
             .observe((scheduling + processing).as_secs_f64());
+        self.kept_for(began.elapsed());
+    }
+
+    /// Keeping these metrics took `took` more.
+    pub(crate) fn kept_for(&self, took: Duration) {
+        self.keeping.inc_by(took.as_secs_f64());
     }
 
     /// A batch was written: what its sources, stages and sinks counted.
@@ -309,9 +389,16 @@ impl PipelineMetrics {
     }
 
     /// A checkpoint of `bytes` bytes took `took` to write.
-    pub(crate) fn checkpointed(&self, took: Duration, bytes: u64) {
+    pub(crate) fn checkpointed(&self, batch: u64, took: Duration, bytes: u64) {
         self.checkpoints.observe(took.as_secs_f64());
         self.checkpoint_bytes.set(bytes as i64);
+        let row = CheckpointRow {
+            batch,
+            time_ms: crate::source::now_millis(),
+            took_ms: took.as_secs_f64() * 1000.0,
+            bytes,
+        };
+        overview::keep(&self.recent_checkpoints, row, overview::RECENT_EVENTS);
     }
 }
 
@@ -353,5 +440,86 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
         }
+    }
+
+    fn row(id: u64, status: BatchStatus) -> BatchRow {
+        BatchRow {
+            id,
+            time_ms: 1_000 * id as i64,
+            records: 4,
+            scheduling_ms: 1.0,
+            processing_ms: 2.0,
+            status,
+            error: None,
+            sources: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_batchs_stage_times_and_error_reach_its_row_and_its_counts_the_totals() {
+        let m = PipelineMetrics::named("p", None);
+        let mut counts = BatchCounts {
+            sources: vec![("in".into(), 4)],
+            ..BatchCounts::default()
+        };
+        counts.times.push(StageTime {
+            stage: "up".into(),
+            ms: 1.5,
+            fused_with: Vec::new(),
+            records_in: 4,
+            records_out: vec![3, 1],
+        });
+        m.batch_started(1, 1_000, &HashMap::new(), &BTreeMap::new());
+        assert_eq!(m.overview(10).active.map(|a| a.id), Some(1));
+        m.batch_ended(
+            Some(counts),
+            Duration::ZERO,
+            Duration::ZERO,
+            row(1, BatchStatus::Ok),
+        );
+        let mut failed = BatchCounts {
+            sources: vec![("in".into(), 2)],
+            ..BatchCounts::default()
+        };
+        failed.failed(&"stage `up`: it trapped");
+        m.batch_ended(
+            Some(failed),
+            Duration::ZERO,
+            Duration::ZERO,
+            row(2, BatchStatus::Skipped),
+        );
+
+        let o = m.overview(10);
+        assert_eq!(o.active, None);
+        assert_eq!(o.recent[0].stages[0].records_out, [3, 1]);
+        assert_eq!(o.recent[1].error.as_deref(), Some("stage `up`: it trapped"));
+        assert_eq!(
+            (o.records_in, o.batches, o.batches_failed, o.batches_skipped),
+            (6, 2, 1, 1)
+        );
+        assert!(m.keeping.get() > 0.0, "keeping the metrics takes some time");
+    }
+
+    #[test]
+    fn events_and_checkpoints_are_kept_up_to_a_hundred_newest_last() {
+        let m = PipelineMetrics::named("p", None);
+        for batch in 1..=150 {
+            m.checkpointed(batch, Duration::from_millis(2), 100);
+        }
+        m.shadow_compared("up", 10, 0);
+        m.shadow_compared("up", 10, 3);
+        let o = m.overview(0);
+        assert_eq!(o.checkpoints.len(), 100);
+        assert_eq!(o.checkpoints.last().unwrap().batch, 150);
+        let events: Vec<(&str, Option<&str>)> = (o.events.iter())
+            .map(|e| (e.what.as_str(), e.stage.as_deref()))
+            .collect();
+        assert_eq!(events, [("shadow-differed", Some("up"))]);
+        assert!(
+            o.events[0].reason.contains("3 of 10"),
+            "{}",
+            o.events[0].reason
+        );
     }
 }

@@ -2,7 +2,12 @@
 //! `wasmstream top` shows, from a local run's metrics address or a server.
 //! The same figures as the Prometheus metrics, plus the recent batches.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
+
+use crate::position::Segment;
 
 use super::{PipelineMetrics, Scrape};
 
@@ -38,6 +43,104 @@ pub struct BatchRow {
     pub processing_ms: f64,
     /// Whether it was written or skipped.
     pub status: BatchStatus,
+    /// Why it failed, for a skipped batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What each source gave it, and from where.
+    #[serde(default)]
+    pub sources: Vec<SourceRead>,
+    /// Each stage's part in it, in the order they ran.
+    #[serde(default)]
+    pub stages: Vec<StageTime>,
+}
+
+/// The batch running now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveBatch {
+    /// Its id.
+    pub id: u64,
+    /// Its time (when it was cut), ms since the Unix epoch.
+    pub time_ms: i64,
+    /// When it started running, ms since the Unix epoch.
+    pub started_ms: i64,
+}
+
+/// What one source gave a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRead {
+    /// The source's id.
+    pub source: String,
+    /// Its records.
+    pub records: u64,
+    /// Where they came from: each Kafka partition's offsets, each file's
+    /// bytes, or the generated records' numbers (`partition 0: 100..125`).
+    pub ranges: Vec<String>,
+}
+
+impl SourceRead {
+    /// What source `source` gave a batch: `records`, read from `segments`.
+    pub(crate) fn new(source: &str, records: u64, segments: &[Segment]) -> SourceRead {
+        let ranges = (segments.iter())
+            .map(|segment| match segment {
+                Segment::Offsets {
+                    partition,
+                    start,
+                    end,
+                } => format!("partition {partition}: {start}..{end}"),
+                Segment::File { file, start, end } => format!("{file}: bytes {start}..{end}"),
+                Segment::Seq { start, end } => format!("records {start}..{end}"),
+            })
+            .collect();
+        SourceRead {
+            source: source.to_owned(),
+            records,
+            ranges,
+        }
+    }
+}
+
+/// One stage's part in a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTime {
+    /// The stage's id.
+    pub stage: String,
+    /// How long it ran (wall time). Stages fused into one task per
+    /// partition ([`Self::fused_with`]) share their chain's time.
+    pub ms: f64,
+    /// The other stages of its fused chain, if it ran in one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fused_with: Vec<String>,
+    /// Records into it.
+    pub records_in: u64,
+    /// Records out of it, per partition.
+    pub records_out: Vec<u64>,
+}
+
+/// A hot-reload event, as the timelines mark it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    /// When, in ms since the Unix epoch.
+    pub time_ms: i64,
+    /// What happened: `reloaded`, `refused`, `rolled-back`,
+    /// `shadow-differed`, ...
+    pub what: String,
+    /// The stage, if it concerns one.
+    pub stage: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A checkpoint written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    /// The batch it holds.
+    pub batch: u64,
+    /// When it was written, in ms since the Unix epoch.
+    pub time_ms: i64,
+    /// How long writing it took.
+    pub took_ms: f64,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// How a batch ended.
@@ -67,6 +170,13 @@ pub struct StageRow {
     pub cpu_seconds: f64,
     /// The most linear memory one instance held.
     pub memory_bytes: u64,
+    /// How busy it keeps the pipeline: its time in the recent batches over
+    /// the batch intervals they had (1.0: the stage alone takes each whole
+    /// interval).
+    pub busy: f64,
+    /// Its watermark, for an event-time stage that has seen an event (ms
+    /// since the Unix epoch).
+    pub watermark_ms: Option<i64>,
 }
 
 /// One pipeline at a glance.
@@ -87,20 +197,43 @@ pub struct Overview {
     pub records_out: u64,
     /// Records read a second, over the recent batches.
     pub rate: f64,
+    /// Whether its recent batches took longer than the interval: it falls
+    /// behind its input, and the busiest stage holds the rest back.
+    pub falling_behind: bool,
     /// Its stages, in the manifest's order.
     pub stages: Vec<StageRow>,
+    /// The batch running now, if one is.
+    pub active: Option<ActiveBatch>,
     /// The recent batches, oldest first.
     pub recent: Vec<BatchRow>,
+    /// Its recent hot-reload events, oldest first.
+    pub events: Vec<EventRow>,
+    /// Its recent checkpoints, oldest first.
+    pub checkpoints: Vec<CheckpointRow>,
+}
+
+/// How many recent events and checkpoints each pipeline keeps.
+pub const RECENT_EVENTS: usize = 100;
+
+/// Keeps `row` at the end of `kept`, dropping the oldest beyond `most`.
+pub(super) fn keep<T>(kept: &Mutex<VecDeque<T>>, row: T, most: usize) {
+    let mut kept = kept.lock().expect("metrics poisoned");
+    if kept.len() == most {
+        kept.pop_front();
+    }
+    kept.push_back(row);
 }
 
 impl PipelineMetrics {
-    /// Keeps `row`, dropping the oldest beyond [`RECENT_BATCHES`].
-    pub(super) fn keep(&self, row: BatchRow) {
-        let mut recent = self.recent.lock().expect("metrics poisoned");
-        if recent.len() == RECENT_BATCHES {
-            recent.pop_front();
-        }
-        recent.push_back(row);
+    /// Whether `name` names it: its name, or `tenant/name` on a server.
+    fn is_named(&self, name: &str) -> bool {
+        let label = |key: &str| {
+            (self.labels.iter())
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let pipeline = label("pipeline").unwrap_or_default();
+        name == pipeline || label("tenant").is_some_and(|t| name == format!("{t}/{pipeline}"))
     }
 
     /// This pipeline at a glance, with its last `recent` batches.
@@ -118,9 +251,15 @@ impl PipelineMetrics {
                 .cloned()
                 .collect()
         };
-        let rate = rate(&last(RATE_BATCHES), interval_ms);
+        let latest = last(RATE_BATCHES);
+        let rate = rate(&latest, interval_ms);
         let recent = last(recent);
         drop(kept);
+        let busy = |stage: &str| busy(&latest, stage, interval_ms);
+        let falling_behind = !latest.is_empty()
+            && latest.iter().map(|b| b.processing_ms).sum::<f64>()
+                > interval_ms * latest.len() as f64;
+        let watermarks = self.watermarks.0.read().expect("metrics poisoned");
         let operators = self.operators.read().expect("metrics poisoned");
         let mut order = self.stage_order.clone();
         let known = self.stages.0.read().expect("metrics poisoned");
@@ -145,9 +284,12 @@ impl PipelineMetrics {
                     calls: figures.calls,
                     cpu_seconds: figures.cpu.as_secs_f64(),
                     memory_bytes: figures.memory_bytes,
+                    busy: busy(id),
+                    watermark_ms: (watermarks.get(id)).map(|w| (w.get() * 1000.0).round() as i64),
                 }
             })
             .collect();
+        drop(watermarks);
         let sum = |parts: &super::Parts<prometheus_client::metrics::counter::Counter>| -> u64 {
             (parts.0.read().expect("metrics poisoned").values())
                 .map(|c| c.get())
@@ -163,10 +305,36 @@ impl PipelineMetrics {
             records_in: sum(&self.sources),
             records_out: sum(&self.sinks),
             rate,
+            falling_behind,
             stages,
+            active: self.active.lock().expect("metrics poisoned").clone(),
             recent,
+            events: copy(&self.events),
+            checkpoints: copy(&self.recent_checkpoints),
         }
     }
+}
+
+/// What `kept` holds now, oldest first.
+fn copy<T: Clone>(kept: &Mutex<VecDeque<T>>) -> Vec<T> {
+    kept.lock()
+        .expect("metrics poisoned")
+        .iter()
+        .cloned()
+        .collect()
+}
+
+/// How busy `stage` kept the batches `recent`: its time in them over the
+/// intervals they had.
+fn busy(recent: &[BatchRow], stage: &str, interval_ms: f64) -> f64 {
+    if recent.is_empty() || interval_ms <= 0.0 {
+        return 0.0;
+    }
+    let ms: f64 = (recent.iter())
+        .flat_map(|b| b.stages.iter().filter(|s| s.stage == stage))
+        .map(|s| s.ms)
+        .sum();
+    ms / (interval_ms * recent.len() as f64)
 }
 
 /// Records a second over the last [`RATE_BATCHES`] of `recent`: their
@@ -198,15 +366,8 @@ impl Scrape {
     pub fn overview(&self, ask: &Ask) -> Vec<Overview> {
         let recent = ask.recent.unwrap_or(DEFAULT_RECENT).min(RECENT_BATCHES);
         (self.0.iter())
+            .filter(|m| ask.pipeline.as_deref().is_none_or(|p| m.is_named(p)))
             .map(|m| m.overview(recent))
-            .filter(|o| {
-                ask.pipeline.as_deref().is_none_or(|p| {
-                    p == o.pipeline
-                        || o.tenant
-                            .as_ref()
-                            .is_some_and(|t| p == format!("{t}/{}", o.pipeline))
-                })
-            })
             .collect()
     }
 }
@@ -223,6 +384,9 @@ mod tests {
             scheduling_ms: 0.0,
             processing_ms: 0.0,
             status: BatchStatus::Ok,
+            error: None,
+            sources: Vec::new(),
+            stages: Vec::new(),
         }
     }
 
@@ -236,5 +400,52 @@ mod tests {
             .map(|i| batch(i, 1_000 + 100 * i as i64, 10))
             .collect();
         assert_eq!(rate(&steady, 100.0), 100.0);
+    }
+
+    #[test]
+    fn a_stage_is_as_busy_as_its_share_of_the_intervals() {
+        let mut recent: Vec<BatchRow> = (0..4).map(|i| batch(i, 100 * i as i64, 10)).collect();
+        for (b, ms) in recent.iter_mut().zip([50.0, 30.0, 10.0, 10.0]) {
+            b.stages.push(StageTime {
+                stage: "slow".into(),
+                ms,
+                fused_with: Vec::new(),
+                records_in: 10,
+                records_out: vec![10],
+            });
+        }
+        // 100 ms of 400 ms of intervals.
+        assert_eq!(busy(&recent, "slow", 100.0), 0.25);
+        assert_eq!(busy(&recent, "other", 100.0), 0.0);
+        assert_eq!(busy(&[], "slow", 100.0), 0.0);
+    }
+
+    #[test]
+    fn a_sources_ranges_read_as_its_kind_says() {
+        let read = SourceRead::new(
+            "in",
+            30,
+            &[
+                Segment::Offsets {
+                    partition: 0,
+                    start: 100,
+                    end: 125,
+                },
+                Segment::File {
+                    file: "a.log".into(),
+                    start: 0,
+                    end: 4096,
+                },
+                Segment::Seq { start: 7, end: 12 },
+            ],
+        );
+        assert_eq!(
+            read.ranges,
+            [
+                "partition 0: 100..125",
+                "a.log: bytes 0..4096",
+                "records 7..12"
+            ]
+        );
     }
 }

@@ -218,6 +218,12 @@ impl Collector for Scrape {
             GAUGE,
         );
         self.metric::<Gauge<f64, AtomicU64>>(e, interval, |m, emit| emit(&[], &m.interval))?;
+        let keeping = (
+            "wasmstream_metrics_keeping_seconds",
+            "Time the engine spent keeping these metrics (counting each batch's records, times and state)",
+            COUNTER,
+        );
+        self.metric::<Counter<f64, AtomicU64>>(e, keeping, |m, emit| emit(&[], &m.keeping))?;
         let checkpoints = (
             "wasmstream_checkpoint_seconds",
             "How long each checkpoint took to write",

@@ -173,7 +173,7 @@ impl EventLog {
     /// Logs `event` and appends it to the file.
     pub fn record(&mut self, event: Event) {
         if let Some(metrics) = &self.metrics {
-            metrics.reload_event(event.stage.as_deref(), event.what.name());
+            metrics.reload_event(&event);
         }
         let line = event.describe();
         match event.what {

@@ -210,6 +210,10 @@ impl Scheduler {
             time_ms,
             end_of_input: all_ended && !pushed_more && !stopping,
         };
+        let sources = match &self.metrics {
+            Some(metrics) => metrics.batch_started(info.id, time_ms, &inputs, &read),
+            None => Vec::new(),
+        };
         if let Some(store) = &mut self.store {
             store.record(&Intent {
                 batch: info.id,
@@ -256,6 +260,9 @@ impl Scheduler {
                     true => BatchStatus::Skipped,
                     false => BatchStatus::Ok,
                 },
+                error: None,
+                sources,
+                stages: Vec::new(),
             };
             self.measured(feeds, scheduling, processing, row);
         }
@@ -307,7 +314,8 @@ impl Scheduler {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        metrics.batch_ended(self.counted.take().as_ref(), scheduling, processing, row);
+        metrics.batch_ended(self.counted.take(), scheduling, processing, row);
+        let began = Instant::now();
         metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
         metrics.stages_kept(&mut self.stages);
         for feed in feeds {
@@ -315,6 +323,7 @@ impl Scheduler {
                 metrics.source_progress(feed.id.as_str(), &source.progress());
             }
         }
+        metrics.kept_for(began.elapsed());
     }
 
     /// Applies one manifest edit before batch `next`.

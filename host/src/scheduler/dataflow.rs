@@ -43,6 +43,7 @@ impl Scheduler {
                 .iter()
                 .map(|input| take(&mut outputs, &mut readers, input))
                 .collect();
+            let began = Instant::now();
             let ran = match head.step.narrow() {
                 true => stage::run_chain(&mut self.stages[chain.clone()], inputs, info).await,
                 false => self.stages[chain.start]
@@ -57,9 +58,15 @@ impl Scheduler {
                     break;
                 }
             };
-            for (plan, output) in self.plan.stages[chain].iter().zip(ran) {
+            let took = began.elapsed();
+            let fused = &self.plan.stages[chain.clone()];
+            for (plan, output) in fused.iter().zip(ran) {
                 if let Some(counts) = &mut counts {
-                    counts.ran(plan, &output);
+                    let others = (fused.iter())
+                        .filter(|s| s.id != plan.id)
+                        .map(|s| s.id.to_string())
+                        .collect();
+                    counts.ran(plan, &output, took, others);
                 }
                 let dead: usize = output.dead.iter().map(Batch::len).sum();
                 if dead > 0 {
@@ -104,6 +111,9 @@ impl Scheduler {
                     return Err(anyhow!("batch {}: {error}", info.id));
                 }
                 OnError::Skip => {
+                    if let Some(counts) = &mut counts {
+                        counts.failed(&error);
+                    }
                     self.counted = counts;
                     self.stages.iter_mut().for_each(StageRunner::discard);
                     self.summary.batches_skipped += 1;

@@ -130,7 +130,7 @@ impl Scheduler {
         })?;
         self.checkpointed = header.batch;
         if let Some(metrics) = &self.metrics {
-            metrics.checkpointed(started.elapsed(), bytes);
+            metrics.checkpointed(header.batch, started.elapsed(), bytes);
         }
         tracing::debug!(
             pipeline = %self.plan.name,

@@ -24,7 +24,9 @@ use crate::sink::BatchInfo;
 /// What one partition's task made: the last stage's records and each
 /// stage's dead letters, or the stage that failed, with its failure and
 /// input.
-type Made = Result<(Batch, Vec<Batch>), (usize, FailedOn)>;
+/// A partition's run through the chain: the last stage's records, each
+/// stage's dead letters and the records each stage made.
+type Made = Result<(Batch, Vec<Batch>, Vec<u64>), (usize, FailedOn)>;
 
 /// Runs `batch` through `stages`, a fused chain (narrow stages with the
 /// same parallelism, each reading only the one before; or one narrow
@@ -68,6 +70,7 @@ pub async fn run_chain(
     }
     let mut records = Vec::with_capacity(tasks.len());
     let mut dead: Vec<Vec<Batch>> = stages.iter().map(|_| Vec::new()).collect();
+    let mut made_by: Vec<Vec<u64>> = stages.iter().map(|_| Vec::new()).collect();
     let mut first_error = None;
     for (p, task) in tasks.into_iter().enumerate() {
         let (links, made) = task.await.expect("operator calls do not panic the host");
@@ -77,9 +80,10 @@ pub async fn run_chain(
         match made {
             // Not run: another partition had failed the batch.
             None => {}
-            Some(Ok((out, stage_dead))) => {
+            Some(Ok((out, stage_dead, made))) => {
                 records.push(out);
                 dead.iter_mut().zip(stage_dead).for_each(|(d, s)| d.push(s));
+                made_by.iter_mut().zip(made).for_each(|(m, n)| m.push(n));
             }
             Some(Err((stage, failed))) if first_error.is_none() => {
                 first_error = Some((stage, p, failed));
@@ -95,14 +99,19 @@ pub async fn run_chain(
     let last = stages.len() - 1;
     Ok(dead
         .into_iter()
+        .zip(made_by)
         .enumerate()
-        .map(|(i, dead)| StageOutput {
+        .map(|(i, (dead, made))| StageOutput {
             records: match i == last {
                 true => std::mem::take(&mut records),
                 false => Vec::new(),
             },
             late: Vec::new(),
             dead,
+            handed_on: match i == last {
+                true => Vec::new(),
+                false => made,
+            },
         })
         .collect())
 }
@@ -175,9 +184,11 @@ fn run_links(
         return None;
     }
     let mut dead = Vec::with_capacity(links.len());
+    let mut made = Vec::with_capacity(links.len());
     for (i, link) in links.iter_mut().enumerate() {
         match link.run(records, at, dead_letters[i].as_deref()) {
             Ok((out, rejected)) => {
+                made.push(out.len() as u64);
                 records = out;
                 dead.push(rejected);
             }
@@ -187,5 +198,5 @@ fn run_links(
             }
         }
     }
-    Some(Ok((records, dead)))
+    Some(Ok((records, dead, made)))
 }

@@ -49,6 +49,20 @@ pub struct StageOutput {
     /// Records the operator rejected, with headers naming the stage and
     /// the error, for [`crate::plan::Stream::DeadLetters`].
     pub dead: Vec<Batch>,
+    /// A stage fused with the next one ([`super::run_chain`]) hands its
+    /// records straight on, so `records` is empty: this counts them, per
+    /// partition.
+    pub handed_on: Vec<u64>,
+}
+
+impl StageOutput {
+    /// The records it made, per partition, whether kept or handed on.
+    pub fn made(&self) -> Vec<u64> {
+        match self.records.is_empty() {
+            true => self.handed_on.clone(),
+            false => self.records.iter().map(|b| b.len() as u64).collect(),
+        }
+    }
 }
 
 /// Header naming the stage that rejected a dead-lettered record.
@@ -200,6 +214,7 @@ impl StageRunner {
                         Vec::new()
                     },
                     dead: done.dead,
+                    handed_on: Vec::new(),
                 })
             }
             Err(failed) => {
