@@ -18,15 +18,15 @@ use crate::support::{
 };
 
 /// A server on a port of its own, with a fresh data folder.
-struct Server {
+pub(crate) struct Server {
     process: Running,
-    url: String,
+    pub(crate) url: String,
     admin: String,
     data: PathBuf,
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
+    pub(crate) fn start(dir: &Path) -> Server {
         let data = dir.join("server");
         let (process, url) = Server::launch(&data);
         let line = process.wait_for_stdout("admin token");
@@ -64,7 +64,7 @@ impl Server {
     }
 
     /// Like [`Server::cli`], expecting success.
-    fn ok(&self, token: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, token: &str, args: &[&str]) -> String {
         let out = self.cli(token, args);
         assert!(
             out.status.success(),
@@ -77,7 +77,7 @@ impl Server {
     }
 
     /// Creates tenant `name` (with quota flags) and a token for it.
-    fn tenant(&self, name: &str, quota: &[&str]) -> String {
+    pub(crate) fn tenant(&self, name: &str, quota: &[&str]) -> String {
         let mut args = vec!["tenant", "create", name];
         args.extend(quota);
         self.ok(&self.admin, &args);
@@ -126,7 +126,13 @@ impl Server {
 /// A tenant's pipeline folder with a manifest: a generator of `records`
 /// records (`rate` a second) keyed by `status`, counted per key by
 /// `op.wasm` (the versioned counter), into files at `out`.
-fn counting_pipeline(dir: &Path, name: &str, records: u64, rate: u64, extra: &str) -> PathBuf {
+pub(crate) fn counting_pipeline(
+    dir: &Path,
+    name: &str,
+    records: u64,
+    rate: u64,
+    extra: &str,
+) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     if !dir.join("op.wasm").exists() {
         std::fs::write(dir.join("op.wasm"), versioned_counter("v00", "ok")).unwrap();

@@ -6,6 +6,7 @@
 mod support;
 
 mod conformance;
+mod dashboard;
 mod fused;
 mod fuzz;
 mod hardening;
