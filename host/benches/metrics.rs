@@ -7,6 +7,15 @@
 //!   run without.
 //! - One scrape of 200 pipelines' metrics (as a server with 200 pipelines
 //!   answers its admin): the time to write it, and its size.
+//! - 200 pipelines running at once in this process, as on one server
+//!   (generator at 10,000 records a second -> map -> filter, 100 ms
+//!   batches), their metrics served over HTTP and scraped once a second by
+//!   a Prometheus stand-in and by an open dashboard: the time the engine
+//!   spent keeping the metrics, and serving those requests, as a share of
+//!   the batches' processing time (target: under 2%); and the dashboard's
+//!   page load (the page, its scripts and styles, the pipeline list and
+//!   one pipeline's detail), fetched one after another as a browser's
+//!   first load does at worst.
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 -p lowercase -p json-filter`
 //! then `cargo bench -p wasmstream --bench metrics`.
@@ -131,7 +140,177 @@ path = "out"
         ms(best),
         bytes / 1024
     );
+    tokio.block_on(server(
+        &dir,
+        &runtime,
+        &component("lowercase"),
+        &component("json_filter"),
+    ))
+}
+
+/// How long the 200 pipelines run, once started.
+const SERVED: Duration = Duration::from_secs(20);
+
+/// 200 pipelines at once, their metrics served, scraped and looked at.
+async fn server(
+    dir: &Path,
+    runtime: &Arc<Runtime>,
+    lower: &str,
+    filter: &str,
+) -> anyhow::Result<()> {
+    let manifest = dir.join("served.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[pipeline]
+name = "served"
+batch_interval = "100ms"
+
+[[sources]]
+id = "gen"
+kind = "generator"
+rate = 10000
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "gen"
+component = {lower}
+
+[[stages]]
+id = "errors"
+kind = "filter"
+input = "lower"
+component = {filter}
+params = {{ field = "status", equals = "999" }}
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "errors"
+path = "out"
+"#
+        ),
+    )?;
+    let (stop_all, stop) = tokio::sync::watch::channel(false);
+    let mut all = Vec::new();
+    let mut running = Vec::new();
+    for t in 0..PIPELINES {
+        let bound = plan::load(&manifest, runtime).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metrics = Arc::new(PipelineMetrics::new(
+            &bound.plan,
+            Some(&format!("tenant-{t}")),
+        ));
+        all.push(metrics.clone());
+        let options = Options {
+            fresh: true,
+            metrics: Some(metrics),
+            ..Options::new(stop.clone())
+        };
+        running.push(tokio::spawn(scheduler::run(bound, options)));
+    }
+    let gather = move || Scrape(all.clone());
+    let address = endpoint::start("127.0.0.1:0".parse()?, gather).await?;
+    let base = format!("http://{address}");
+
+    // Once a second, as Prometheus and an open dashboard would: the
+    // scrape, the pipeline list and one pipeline's detail.
+    let started = Instant::now();
+    let mut serving = Duration::ZERO;
+    let mut loads = Vec::new();
+    let mut page_bytes = 0;
+    while started.elapsed() < SERVED {
+        let second = Instant::now();
+        let base = base.clone();
+        let (took, load) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let began = Instant::now();
+            get(&format!("{base}/metrics"))?;
+            get(&format!("{base}/v1/overview?recent=1"))?;
+            get(&format!(
+                "{base}/v1/overview?recent=300&pipeline=tenant-0/served"
+            ))?;
+            let took = began.elapsed();
+            // The page's first load, now and then.
+            let began = Instant::now();
+            let mut bytes = 0;
+            for path in [
+                "/",
+                "/dashboard.css",
+                "/vendor/uPlot.min.css",
+                "/vendor/uPlot.iife.min.js",
+                "/dashboard.js",
+                "/v1/overview?recent=1",
+                "/v1/overview?recent=300&pipeline=tenant-0/served",
+            ] {
+                bytes += get(&format!("{base}{path}"))?;
+            }
+            Ok((took, (began.elapsed(), bytes)))
+        })
+        .await??;
+        serving += took;
+        loads.push(load.0);
+        page_bytes = load.1;
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(second.elapsed())).await;
+    }
+    let scrape = get_text(&format!("{base}/metrics")).await?;
+    let _ = stop_all.send(true);
+    for run in running {
+        run.await??;
+    }
+    let keeping = sum(&scrape, "wasmstream_metrics_keeping_seconds_total{");
+    let processing = sum(&scrape, "wasmstream_batch_processing_seconds_sum{");
+    let batches = sum(&scrape, "wasmstream_batches_total{");
+    loads.sort();
+    println!(
+        "  {PIPELINES} pipelines at once for {} s ({batches} batches, {:.1} s of processing):",
+        SERVED.as_secs(),
+        processing
+    );
+    println!(
+        "    keeping the metrics: {:.3} s ({:.2} us a batch), {:.2}% of the processing time",
+        keeping,
+        keeping * 1e6 / batches,
+        keeping * 100.0 / processing
+    );
+    println!(
+        "    serving a scrape, the list and a detail once a second: {:.3} s in all, {:.2}% of the processing time",
+        serving.as_secs_f64(),
+        serving.as_secs_f64() * 100.0 / processing
+    );
+    println!(
+        "    together: {:.2}% (target: under 2%)",
+        (keeping + serving.as_secs_f64()) * 100.0 / processing
+    );
+    println!(
+        "    the dashboard's page load ({} KB): best {:.1} ms, median {:.1} ms",
+        page_bytes / 1024,
+        ms(loads[0]),
+        ms(loads[loads.len() / 2])
+    );
     Ok(())
+}
+
+/// GETs `url`: the body's size.
+fn get(url: &str) -> anyhow::Result<usize> {
+    let mut response = ureq::get(url).call()?;
+    Ok(response.body_mut().read_to_vec()?.len())
+}
+
+async fn get_text(url: &str) -> anyhow::Result<String> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        Ok(ureq::get(&url).call()?.body_mut().read_to_string()?)
+    })
+    .await?
+}
+
+/// The sum of every series of `prefix` in `scrape`.
+fn sum(scrape: &str, prefix: &str) -> f64 {
+    (scrape.lines())
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Runs the pipeline once, with its metrics kept or not: the process's

@@ -18,10 +18,8 @@ pub(crate) struct BatchCounts {
     pub(super) made: HashMap<Stream, u64>,
     /// Records each source gave it.
     pub(super) sources: Vec<(String, u64)>,
-    /// Records into and out of each stage.
-    pub(super) stages: Vec<(String, u64, u64)>,
-    /// Records each stage rejected to dead letters, and found late.
-    pub(super) rejected: Vec<(String, u64, u64)>,
+    /// What each stage was given and made.
+    pub(super) stages: Vec<StageCount>,
     /// Records handed to each sink.
     pub(super) sinks: Vec<(String, u64)>,
     /// Each stage's time and records, for the overview's batch page.
@@ -30,6 +28,18 @@ pub(crate) struct BatchCounts {
     pub(super) error: Option<String>,
     /// How long counting took, for the metrics' own cost.
     pub(super) took: Duration,
+}
+
+/// What one stage was given and made in a batch.
+#[derive(Debug, Default)]
+pub(super) struct StageCount {
+    pub(super) stage: String,
+    /// Records into it, and out of it.
+    pub(super) into: u64,
+    pub(super) out: u64,
+    /// Records it rejected to dead letters, and found too late.
+    pub(super) dead: u64,
+    pub(super) late: u64,
 }
 
 /// How many records `parts` hold.
@@ -82,8 +92,13 @@ impl BatchCounts {
             records_in: into,
             records_out: made,
         });
-        self.stages.push((plan.id.to_string(), into, out));
-        self.rejected.push((plan.id.to_string(), dead, late));
+        self.stages.push(StageCount {
+            stage: plan.id.to_string(),
+            into,
+            out,
+            dead,
+            late,
+        });
         *self.made.entry(Stream::DeadLetters).or_default() += dead;
         self.made.insert(Stream::Stage(plan.id.clone()), out);
         self.made.insert(Stream::Late(plan.id.clone()), late);

@@ -102,6 +102,16 @@ pub struct PipelineMetrics {
 struct Parts<T>(RwLock<BTreeMap<String, T>>);
 
 impl<T: Default + Clone> Parts<T> {
+    /// Calls `f` on `id`'s part (made at zero if new), without a copy of
+    /// the handle: what each batch's counting does, for every part.
+    fn with(&self, id: &str, f: impl FnOnce(&T)) {
+        if let Some(part) = self.0.read().expect("metrics poisoned").get(id) {
+            return f(part);
+        }
+        let mut parts = self.0.write().expect("metrics poisoned");
+        f(parts.entry(id.to_owned()).or_default())
+    }
+
     fn get(&self, id: &str) -> T {
         if let Some(part) = self.0.read().expect("metrics poisoned").get(id) {
             return part.clone();
@@ -321,8 +331,9 @@ impl PipelineMetrics {
             (BatchStatus::Ok, None) => {}
             (BatchStatus::Skipped, counts) => self.skipped(counts.as_ref()),
         }
+        let mut took = Duration::ZERO;
         if let Some(counts) = counts {
-            self.kept_for(counts.took);
+            took = counts.took;
             row.stages = counts.times;
             row.error = counts.error;
         }
@@ -333,7 +344,7 @@ impl PipelineMetrics {
         self.scheduling_delay.observe(scheduling.as_secs_f64());
         self.total_delay
             .observe((scheduling + processing).as_secs_f64());
-        self.kept_for(began.elapsed());
+        self.kept_for(took + began.elapsed());
     }
 
     /// Keeping these metrics took `took` more.
@@ -344,22 +355,24 @@ impl PipelineMetrics {
     /// A batch was written: what its sources, stages and sinks counted.
     fn written(&self, counts: &BatchCounts) {
         for (source, n) in &counts.sources {
-            self.sources.get(source).inc_by(*n);
+            self.sources.with(source, |c| {
+                c.inc_by(*n);
+            });
         }
-        for (stage, into, out) in &counts.stages {
-            let stage = self.stages.get(stage);
-            stage.records_in.inc_by(*into);
-            stage.records_out.inc_by(*out);
-        }
-        for (stage, dead, late) in &counts.rejected {
-            let stage = self.stages.get(stage);
-            stage.dead_letters.inc_by(*dead);
-            if let Some(counter) = &stage.late {
-                counter.inc_by(*late);
-            }
+        for count in &counts.stages {
+            self.stages.with(&count.stage, |s| {
+                s.records_in.inc_by(count.into);
+                s.records_out.inc_by(count.out);
+                s.dead_letters.inc_by(count.dead);
+                if let Some(counter) = &s.late {
+                    counter.inc_by(count.late);
+                }
+            });
         }
         for (sink, n) in &counts.sinks {
-            self.sinks.get(sink).inc_by(*n);
+            self.sinks.with(sink, |c| {
+                c.inc_by(*n);
+            });
         }
     }
 
@@ -420,7 +433,12 @@ mod tests {
         let b = Arc::new(PipelineMetrics::named("b", Some("zeta")));
         let counts = |n| BatchCounts {
             sources: vec![("in".into(), n)],
-            stages: vec![("up".into(), n, 2 * n)],
+            stages: vec![counts::StageCount {
+                stage: "up".into(),
+                into: n,
+                out: 2 * n,
+                ..Default::default()
+            }],
             ..BatchCounts::default()
         };
         a.written(&counts(3));
