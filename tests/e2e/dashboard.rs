@@ -424,6 +424,13 @@ fn on_a_server_each_tenants_token_shows_only_its_own_pipelines() {
             })
             .await;
         assert_eq!(names(&rows), ["a/counts"]);
+        // Its timelines draw as on a local run.
+        browser
+            .until("a's input-rate timeline has points", || async {
+                let data = browser.run(CHART_DATA, vec!["rate".into()]).await;
+                (data[0].as_u64().unwrap() > 2).then_some(())
+            })
+            .await;
         browser.screenshot("dashboard-tenant-a").await;
 
         // Tenant b's token, from a page that forgot a's.

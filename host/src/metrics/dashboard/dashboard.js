@@ -185,18 +185,43 @@ function charts() {
   return state.charts;
 }
 
+// The input rate has a line per source (and the total when there are
+// several): the chart is made again when the sources change.
+const SOURCE_COLOURS = ["#1a73e8", "#e37400", "#188038", "#a142f4", "#b3261e", "#5f6368"];
+function rateChart(sources) {
+  const key = sources.join(",");
+  if (state.rateSources === key) return;
+  state.rateSources = key;
+  state.charts.rate.destroy();
+  const lines = sources.map((s, i) => ({ label: s, stroke: SOURCE_COLOURS[i % SOURCE_COLOURS.length] }));
+  if (sources.length !== 1) lines.push({ label: "all", stroke: "#1d2330", dash: [6, 4] });
+  state.charts.rate = timeline("chart-rate", "records/s", lines);
+}
+
 function drawCharts(o) {
   const recent = o.recent;
   const times = recent.map((b) => b.time_ms / 1000);
+  const perSecond = (n) => (n * 1000) / o.interval_ms;
   const values = {
-    rate: recent.map((b) => (b.records * 1000) / o.interval_ms),
+    rate: recent.map((b) => perSecond(b.records)),
     scheduling: recent.map((b) => b.scheduling_ms),
     processing: recent.map((b) => b.processing_ms),
     total: recent.map((b) => b.scheduling_ms + b.processing_ms),
   };
   const c = charts();
+  const last = recent[recent.length - 1];
+  const sources = last ? last.sources.map((s) => s.source) : [];
+  rateChart(sources);
   for (const f of FIGURES) {
-    const data = [times, values[f.id]];
+    const data = [times];
+    if (f.id === "rate") {
+      for (const source of sources) {
+        data.push(recent.map((b) => perSecond((b.sources.find((s) => s.source === source) || { records: 0 }).records)));
+      }
+      if (sources.length !== 1) data.push(values.rate);
+    } else {
+      data.push(values[f.id]);
+    }
     if (f.id === "processing") data.push(recent.map(() => o.interval_ms));
     c[f.id].setData(data);
     c[`${f.id}-histogram`].setData(buckets(values[f.id]));
