@@ -20,7 +20,7 @@
 //! Run: `cargo build --release --target wasm32-wasip2 -p lowercase -p json-filter`
 //! then `cargo bench -p wasmstream --bench metrics`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,47 +42,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = Runtime::new(repo.join("target/bench-cache"))?;
     let dir = repo.join("target/bench-metrics");
     std::fs::create_dir_all(&dir)?;
-    let manifest = dir.join("pipeline.toml");
-    let component = |name: &str| {
-        let path = repo.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
-        format!("{:?}", path.display().to_string())
-    };
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[pipeline]
-name = "measured"
-trigger = "available-now"
-
-[[sources]]
-id = "gen"
-kind = "generator"
-records = {RECORDS}
-max_batch_records = {BATCH}
-
-[[stages]]
-id = "lower"
-kind = "map"
-input = "gen"
-component = {lower}
-
-[[stages]]
-id = "errors"
-kind = "filter"
-input = "lower"
-component = {filter}
-params = {{ field = "status", equals = "999" }}
-
-[[sinks]]
-id = "out"
-kind = "files"
-input = "errors"
-path = "out"
-"#,
-            lower = component("lowercase"),
-            filter = component("json_filter"),
-        ),
+    let component = |name: &str| repo.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+    let (lower, filter) = (component("lowercase"), component("json_filter"));
+    let manifest = write_manifest(
+        &dir.join("pipeline.toml"),
+        "measured",
+        "trigger = \"available-now\"",
+        &format!("records = {RECORDS}\nmax_batch_records = {BATCH}"),
+        (&lower, &filter),
     )?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,49 +107,50 @@ path = "out"
         ms(best),
         bytes / 1024
     );
-    tokio.block_on(server(
-        &dir,
-        &runtime,
-        &component("lowercase"),
-        &component("json_filter"),
-    ))
+    let served = write_manifest(
+        &dir.join("served.toml"),
+        "served",
+        "batch_interval = \"100ms\"",
+        "rate = 10000",
+        (&lower, &filter),
+    )?;
+    tokio.block_on(server(&served, &runtime))
 }
 
-/// How long the 200 pipelines run, once started.
-const SERVED: Duration = Duration::from_secs(20);
-
-/// 200 pipelines at once, their metrics served, scraped and looked at.
-async fn server(
-    dir: &Path,
-    runtime: &Arc<Runtime>,
-    lower: &str,
-    filter: &str,
-) -> anyhow::Result<()> {
-    let manifest = dir.join("served.toml");
+/// Writes pipeline `name` (its `pipeline` settings, its generator's) as
+/// `file`: a generator, `lower`casing, then keeping what `filter` keeps
+/// (nothing: no status is 999), into files.
+fn write_manifest(
+    file: &Path,
+    name: &str,
+    pipeline: &str,
+    generator: &str,
+    (lower, filter): (&Path, &Path),
+) -> anyhow::Result<PathBuf> {
     std::fs::write(
-        &manifest,
+        file,
         format!(
             r#"
 [pipeline]
-name = "served"
-batch_interval = "100ms"
+name = "{name}"
+{pipeline}
 
 [[sources]]
 id = "gen"
 kind = "generator"
-rate = 10000
+{generator}
 
 [[stages]]
 id = "lower"
 kind = "map"
 input = "gen"
-component = {lower}
+component = {lower:?}
 
 [[stages]]
 id = "errors"
 kind = "filter"
 input = "lower"
-component = {filter}
+component = {filter:?}
 params = {{ field = "status", equals = "999" }}
 
 [[sinks]]
@@ -190,14 +158,24 @@ id = "out"
 kind = "files"
 input = "errors"
 path = "out"
-"#
+"#,
+            lower = lower.display().to_string(),
+            filter = filter.display().to_string(),
         ),
     )?;
+    Ok(file.to_owned())
+}
+
+/// How long the 200 pipelines run, once started.
+const SERVED: Duration = Duration::from_secs(20);
+
+/// 200 pipelines at once, their metrics served, scraped and looked at.
+async fn server(manifest: &Path, runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     let (stop_all, stop) = tokio::sync::watch::channel(false);
     let mut all = Vec::new();
     let mut running = Vec::new();
     for t in 0..PIPELINES {
-        let bound = plan::load(&manifest, runtime).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bound = plan::load(manifest, runtime).map_err(|e| anyhow::anyhow!("{e}"))?;
         let metrics = Arc::new(PipelineMetrics::new(
             &bound.plan,
             Some(&format!("tenant-{t}")),

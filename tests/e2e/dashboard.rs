@@ -15,10 +15,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::Value;
 
 use crate::hosting::{Server, counting_pipeline};
-use crate::metrics::{metrics_url, scrape};
-use crate::support::{
-    Running, free_port, install, manifest, repo, scratch, toml_path, versioned_map,
-};
+use crate::metrics::{run_with_metrics, scrape};
+use crate::support::{free_port, install, manifest, repo, scratch, toml_path, versioned_map};
 
 /// How long the browser is given to show something.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -199,16 +197,7 @@ path = "out"
             toml_path(&crate::support::wasm("lowercase"))
         ),
     );
-    let running = Running::start(
-        &[
-            "run",
-            "--metrics",
-            "127.0.0.1:0",
-            manifest.to_str().unwrap(),
-        ],
-        Stdio::null(),
-    );
-    let url = metrics_url(&running);
+    let (running, url) = run_with_metrics(&manifest);
     let page = url.trim_end_matches("metrics").to_owned();
     let op = dir.join("op.wasm");
     in_browser(&dir, |browser| async move {

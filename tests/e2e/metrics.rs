@@ -41,7 +41,7 @@ pub(crate) fn scrape(url: &str) -> BTreeMap<String, f64> {
 
 /// `wasmstream run --metrics 127.0.0.1:0 <manifest>`, its stdin piped,
 /// and the metrics URL it printed.
-fn run_with_metrics(manifest: &std::path::Path) -> (Running, String) {
+pub(crate) fn run_with_metrics(manifest: &std::path::Path) -> (Running, String) {
     let running = Running::start(
         &[
             "run",
