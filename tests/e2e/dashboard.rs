@@ -72,6 +72,11 @@ impl Browser {
         Browser { driver, client }
     }
 
+    /// Opens the dashboard at `page`.
+    async fn show(&self, page: &str) {
+        self.client.goto(page).await.expect("open the dashboard");
+    }
+
     /// Runs `script` in the page (its `arguments` are `args`).
     async fn run(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
@@ -201,11 +206,7 @@ path = "out"
     let page = url.trim_end_matches("metrics").to_owned();
     let op = dir.join("op.wasm");
     in_browser(&dir, |browser| async move {
-        browser
-            .client
-            .goto(&page)
-            .await
-            .expect("open the dashboard");
+        browser.show(&page).await;
 
         // The pipeline's row, its batch count moving on.
         let batches = |rows: &[Vec<String>]| -> u64 { rows[0][3].parse().unwrap() };
@@ -364,11 +365,7 @@ fn on_a_server_each_tenants_token_shows_only_its_own_pipelines() {
     let page = format!("{}/", server.url);
 
     in_browser(&dir, |browser| async move {
-        browser
-            .client
-            .goto(&page)
-            .await
-            .expect("open the dashboard");
+        browser.show(&page).await;
         // No token yet: the page asks for one, and lists nothing.
         browser
             .until("the page asks for a token", || async {

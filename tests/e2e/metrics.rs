@@ -41,6 +41,31 @@ pub(crate) fn scrape(url: &str) -> BTreeMap<String, f64> {
 
 /// `wasmstream run --metrics 127.0.0.1:0 <manifest>`, its stdin piped,
 /// and the metrics URL it printed.
+/// Pipeline `name` in `dir`: lines from stdin into files at `out`, one
+/// file a 50 ms batch.
+fn stdin_to_files(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "50ms"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "lines"
+path = "out"
+"#
+        ),
+    )
+}
+
 pub(crate) fn run_with_metrics(manifest: &std::path::Path) -> (Running, String) {
     let running = Running::start(
         &[
@@ -583,24 +608,7 @@ path = "windows"
 #[test]
 fn json_logs_are_one_object_a_line_with_the_pipeline_and_batch_as_fields() {
     let dir = scratch("logs-json");
-    let manifest = manifest(
-        &dir,
-        r#"
-[pipeline]
-name = "logged"
-batch_interval = "50ms"
-
-[[sources]]
-id = "lines"
-kind = "stdin"
-
-[[sinks]]
-id = "out"
-kind = "files"
-input = "lines"
-path = "out"
-"#,
-    );
+    let manifest = stdin_to_files(&dir, "logged");
     let mut running = Running::start(
         &["run", "--log-format", "json", manifest.to_str().unwrap()],
         Stdio::piped(),
@@ -782,24 +790,7 @@ path = "out"
 #[test]
 fn the_dashboard_and_the_overview_it_reads_are_served_beside_the_metrics() {
     let dir = scratch("metrics-dashboard");
-    let manifest = manifest(
-        &dir,
-        r#"
-[pipeline]
-name = "shown"
-batch_interval = "50ms"
-
-[[sources]]
-id = "lines"
-kind = "stdin"
-
-[[sinks]]
-id = "out"
-kind = "files"
-input = "lines"
-path = "out"
-"#,
-    );
+    let manifest = stdin_to_files(&dir, "shown");
     let (mut running, url) = run_with_metrics(&manifest);
     let base = url.trim_end_matches("/metrics").to_owned();
     for n in 0..3 {
