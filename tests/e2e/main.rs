@@ -13,6 +13,7 @@ mod hardening;
 mod hostile;
 mod hosting;
 mod hot_reload;
+mod joins;
 mod kafka;
 mod kafka_delivery;
 mod log_analytics;

@@ -202,6 +202,9 @@ pub enum StageSettings {
     ReduceByKeyAndWindow(WindowedReduceSettings),
     /// Count each value over a window.
     CountByValueAndWindow(WindowSettings),
+    /// Two keyed streams together by key: `join`, `left_outer_join`,
+    /// `right_outer_join`, `full_outer_join`, `cogroup`.
+    Join(JoinSettings),
 }
 
 settings!(StageSettings, "stage", {
@@ -215,6 +218,11 @@ settings!(StageSettings, "stage", {
     "window" => Window(WindowSettings),
     "reduce_by_key_and_window" => ReduceByKeyAndWindow(WindowedReduceSettings),
     "count_by_value_and_window" => CountByValueAndWindow(WindowSettings),
+    "join" => Join(JoinSettings),
+    "left_outer_join" => Join(JoinSettings),
+    "right_outer_join" => Join(JoinSettings),
+    "full_outer_join" => Join(JoinSettings),
+    "cogroup" => Join(JoinSettings),
 }, misplaced = stage_misplaced);
 
 /// What to say of a stage setting its kind does not take, beyond that it
@@ -225,6 +233,9 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         "window" => Some("a window stage runs no operator"),
         "count_by_value" => Some("count_by_value counts by itself"),
         "count_by_value_and_window" => Some("count_by_value_and_window counts by itself"),
+        "join" | "left_outer_join" | "right_outer_join" | "full_outer_join" | "cogroup" => {
+            Some("a join without an operator makes JSON pairs of its own")
+        }
         _ => None,
     };
     match (key, runs_nothing) {
@@ -238,6 +249,9 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         ("inverse", _) => {
             Some("only a reduce_by_key_and_window stage takes an `inverse`; remove it".into())
         }
+        ("left" | "right", _) => Some(format!(
+            "only a join reads `left` and `right`; a {kind} stage reads `input = \"...\"`"
+        )),
         ("ttl", _) => {
             Some("only an update_state_by_key stage forgets idle keys; remove `ttl`".into())
         }
@@ -295,6 +309,18 @@ pub struct CountSettings {}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnionSettings {}
+
+/// `kind = "join"` and the other joins: the two streams it brings
+/// together, each keyed. Which records a key's values make is the kind's:
+/// see `Step::Join`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSettings {
+    /// The left stream: `left = "impressions"`.
+    pub left: Option<Spanned<String>>,
+    /// The right stream: `right = "clicks"`.
+    pub right: Option<Spanned<String>>,
+}
 
 /// `kind = "window"` and `kind = "count_by_value_and_window"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -386,6 +412,7 @@ impl StageSettings {
             StageSettings::UpdateStateByKey(s) => Some(fields!(s)),
             StageSettings::ReduceByKeyAndWindow(s) => Some(fields!(s)),
             StageSettings::Union(_)
+            | StageSettings::Join(_)
             | StageSettings::CountByValue(_)
             | StageSettings::Window(_)
             | StageSettings::CountByValueAndWindow(_) => None,

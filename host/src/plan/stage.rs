@@ -104,6 +104,63 @@ pub enum Step<Op = Component> {
     },
     /// Count each distinct value over a window.
     CountByValueAndWindow(Windowing),
+    /// Bring two keyed streams together by key, per batch: the inputs are
+    /// the left and the right side, in that order, both exchanged by key.
+    Join(JoinHow),
+}
+
+/// Which keys a join keeps, and what it makes of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinHow {
+    /// A record per pair of left and right values of a key both sides have.
+    Inner,
+    /// As inner, and each left value of a key the right lacks, alone.
+    LeftOuter,
+    /// As inner, and each right value of a key the left lacks, alone.
+    RightOuter,
+    /// As inner, and the values of a key only one side has, alone.
+    FullOuter,
+    /// One record per key either side has, with all its values of both.
+    Cogroup,
+}
+
+impl JoinHow {
+    /// Every way of joining, as [`JoinHow::kind_name`] names them.
+    pub const ALL: [JoinHow; 5] = [
+        JoinHow::Inner,
+        JoinHow::LeftOuter,
+        JoinHow::RightOuter,
+        JoinHow::FullOuter,
+        JoinHow::Cogroup,
+    ];
+
+    /// The stage kind, as a manifest names it: `left_outer_join`.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            JoinHow::Inner => "join",
+            JoinHow::LeftOuter => "left_outer_join",
+            JoinHow::RightOuter => "right_outer_join",
+            JoinHow::FullOuter => "full_outer_join",
+            JoinHow::Cogroup => "cogroup",
+        }
+    }
+
+    /// Whether a key only the left side has makes output.
+    pub fn keeps_left_only(self) -> bool {
+        matches!(
+            self,
+            JoinHow::LeftOuter | JoinHow::FullOuter | JoinHow::Cogroup
+        )
+    }
+
+    /// Whether a key only the right side has makes output.
+    pub fn keeps_right_only(self) -> bool {
+        matches!(
+            self,
+            JoinHow::RightOuter | JoinHow::FullOuter | JoinHow::Cogroup
+        )
+    }
 }
 
 /// How a windowed stage groups records.
@@ -150,7 +207,8 @@ impl<Op> Step<Op> {
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
-            | Step::CountByValueAndWindow(_) => None,
+            | Step::CountByValueAndWindow(_)
+            | Step::Join(_) => None,
         }
     }
 
@@ -173,7 +231,8 @@ impl<Op> Step<Op> {
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
-            | Step::CountByValueAndWindow(_) => None,
+            | Step::CountByValueAndWindow(_)
+            | Step::Join(_) => None,
         }
     }
 
@@ -190,6 +249,7 @@ impl<Op> Step<Op> {
             Step::Window { .. } => "window",
             Step::ReduceByKeyAndWindow { .. } => "reduce_by_key_and_window",
             Step::CountByValueAndWindow(_) => "count_by_value_and_window",
+            Step::Join(how) => how.kind_name(),
         }
     }
 
@@ -270,6 +330,7 @@ impl<Op> Step<Op> {
                 }
             }
             Step::CountByValueAndWindow(w) => Step::CountByValueAndWindow(*w),
+            Step::Join(how) => Step::Join(*how),
         })
     }
 
@@ -300,7 +361,8 @@ impl<Op> StagePlan<Op> {
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
-            | Step::CountByValueAndWindow(_) => {}
+            | Step::CountByValueAndWindow(_)
+            | Step::Join(_) => {}
         }
         found.extend(self.shadow.as_mut().map(|op| (Role::Shadow, op)));
         found

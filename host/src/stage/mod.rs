@@ -27,6 +27,7 @@ mod count;
 mod event_time;
 mod filter;
 mod flat_map;
+mod join;
 mod map;
 mod reduce;
 mod union;
@@ -82,6 +83,7 @@ fn partitions(
             windowing,
         } => build.windowed(Fold::Reduce { reduce, inverse }, windowing),
         Step::CountByValueAndWindow(windowing) => build.windowed(Fold::Count, windowing),
+        Step::Join(how) => build.of(join::Join(how)),
     }
 }
 

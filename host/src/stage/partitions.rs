@@ -481,9 +481,8 @@ fn run_partition<K: Kind>(
             (ran, kept)
         }
         Sides::Apart => {
-            let ran = kind
-                .run(ops, state, &sides, &at)
-                .map_err(|failure| Box::new((failure, Batch::default())))?;
+            let run = |sides: &[Batch]| kind.run(ops, state, sides, &at);
+            let ran = apart_with_dead_letters(&mut sides, dead_letters, &mut dead, run)?;
             (ran, Batch::default())
         }
     };
@@ -530,6 +529,50 @@ fn with_dead_letters_keeping<T>(
             Err(failure) => return Err(Box::new((failure, std::mem::take(input)))),
         }
     }
+}
+
+/// [`with_dead_letters_keeping`] for a kind that reads its sides apart:
+/// the call numbers the records of all sides in turn (the first side's,
+/// then the second's), and the failure's input is all of them so.
+fn apart_with_dead_letters<T>(
+    sides: &mut [Batch],
+    dead_letters: Option<&str>,
+    dead: &mut Batch,
+    mut call: impl FnMut(&[Batch]) -> Result<T, Failure>,
+) -> Result<T, FailedOn> {
+    loop {
+        let failure = match call(sides) {
+            Ok(made) => return Ok(made),
+            Err(failure) => failure,
+        };
+        let found = match (&failure, dead_letters) {
+            (
+                Failure::Rejected {
+                    record: Some(i),
+                    message,
+                },
+                Some(stage),
+            ) => side_of(sides, *i as usize).map(|at| (at, stage, message)),
+            _ => None,
+        };
+        let Some(((s, i), stage, message)) = found else {
+            return Err(Box::new((failure, concat(sides.to_vec()))));
+        };
+        // Each pass takes one record out: this ends.
+        dead_letter(dead, &sides[s], i, stage, message);
+        sides[s] = sides[s].select((0..sides[s].len()).filter(|&j| j != i));
+    }
+}
+
+/// Which side record `i` of all `sides` in turn is, and its index there.
+fn side_of(sides: &[Batch], mut i: usize) -> Option<(usize, usize)> {
+    for (s, side) in sides.iter().enumerate() {
+        if i < side.len() {
+            return Some((s, i));
+        }
+        i -= side.len();
+    }
+    None
 }
 
 /// One batch of `batches`, in order (moved, not copied, when there is

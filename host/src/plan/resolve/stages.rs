@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Defaults, Resolver};
-use crate::manifest::kinds::{OperatorFields, Params};
+use crate::manifest::kinds::{JoinSettings, OperatorFields, Params};
 use crate::manifest::{Spanned, StageSettings, StageSpec, units};
-use crate::plan::{Component, StagePlan, Step, Stream, Windowing};
+use crate::plan::{Component, JoinHow, StagePlan, Step, Stream, Windowing};
 use crate::plugin::Limits;
 
 impl Resolver<'_> {
@@ -41,6 +41,10 @@ impl Resolver<'_> {
         };
         let step = match (&spec.settings, operator) {
             (StageSettings::Union(_), _) => Step::Union,
+            (StageSettings::Join(_), _) => {
+                let how = JoinHow::ALL.into_iter().find(|h| h.kind_name() == kind);
+                Step::Join(how.expect("each join kind is a way of joining"))
+            }
             (StageSettings::CountByValue(_), _) => Step::CountByValue,
             (StageSettings::Window(window), _) => match windowing? {
                 Windowing::Batches { length, slide } => Step::Window { length, slide },
@@ -117,6 +121,9 @@ impl Resolver<'_> {
     fn stage_inputs(&mut self, spec: &StageSpec) -> Option<Vec<Option<Stream>>> {
         let field = |name: &str| format!("stages[{}].{name}", spec.position);
         let kind = spec.kind.get_ref().as_str();
+        if let StageSettings::Join(sides) = &spec.settings {
+            return self.join_inputs(spec, sides);
+        }
         let inputs: Vec<&Spanned<String>> = match (kind, &spec.input, &spec.inputs) {
             ("union", None, Some(inputs)) if inputs.get_ref().len() >= 2 => {
                 inputs.get_ref().iter().collect()
@@ -153,6 +160,44 @@ impl Resolver<'_> {
                 .map(|input| self.input(input, field("input")))
                 .collect(),
         )
+    }
+
+    /// A join's streams: `left` and `right`, in that order.
+    fn join_inputs(
+        &mut self,
+        spec: &StageSpec,
+        sides: &JoinSettings,
+    ) -> Option<Vec<Option<Stream>>> {
+        let field = |name: &str| format!("stages[{}].{name}", spec.position);
+        let kind = spec.kind.get_ref();
+        let not = |name: &str| {
+            format!("a {kind} stage reads `left = \"...\"` and `right = \"...\"`, not `{name}`")
+        };
+        if let Some(input) = &spec.input {
+            self.error(input, field("input"), not("input"));
+            return None;
+        }
+        if let Some(inputs) = &spec.inputs {
+            self.error(inputs, field("inputs"), not("inputs"));
+            return None;
+        }
+        let mut streams = Vec::new();
+        for (name, side) in [("left", &sides.left), ("right", &sides.right)] {
+            match side {
+                Some(side) => streams.push(self.input(side, field(name))),
+                None => {
+                    self.error(
+                        &spec.id,
+                        field(name),
+                        format!(
+                            "a {kind} stage needs `{name} = \"...\"` naming a keyed source or stage"
+                        ),
+                    );
+                    streams.push(None);
+                }
+            }
+        }
+        Some(streams)
     }
 
     fn ttl(&mut self, spec: &StageSpec, ttl: Option<&Spanned<String>>) -> Option<Duration> {

@@ -1,0 +1,322 @@
+//! Story: a data engineer joins ad impressions with clicks by ad, per
+//! batch and over windows, as Spark's pair DStreams do (`join`,
+//! `leftOuterJoin`, `rightOuterJoin`, `fullOuterJoin`, `cogroup`), and
+//! checks every batch's output against a join written out by hand here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::support::{batch_texts, manifest, run, run_ok, scratch, toml_path, wasm};
+
+/// Impressions per batch and clicks per batch.
+const LEFT_PER_BATCH: usize = 12;
+const RIGHT_PER_BATCH: usize = 6;
+const BATCHES: usize = 10;
+
+/// Impression `i`: an ad out of `a0`..`a10` (`a10` never clicked on).
+fn impression(i: usize) -> (String, String) {
+    let ad = format!("a{}", i * 7 % 11);
+    let line = format!(r#"{{"ad":"{ad}","i":{i}}}"#);
+    (ad, line)
+}
+
+/// Click `j`: an ad out of `a0`..`a12` (`a11` and `a12` never shown).
+fn click(j: usize) -> (String, String) {
+    let ad = format!("a{}", j * 5 % 13);
+    let line = format!(r#"{{"ad":"{ad}","c":{j}}}"#);
+    (ad, line)
+}
+
+/// The records of `batches` (ids, from 1) of a source taking `per_batch`
+/// records a batch.
+fn records_of(
+    make: fn(usize) -> (String, String),
+    per_batch: usize,
+    batches: impl Iterator<Item = usize>,
+) -> Vec<(String, String)> {
+    batches
+        .filter(|&b| (1..=BATCHES).contains(&b))
+        .flat_map(|b| ((b - 1) * per_batch..b * per_batch).map(make))
+        .collect()
+}
+
+/// What a join of `left` and `right` writes, by hand: Spark's semantics,
+/// printed as the files sink prints `(key,value)` records, sorted.
+fn reference(how: &str, left: &[(String, String)], right: &[(String, String)]) -> Vec<String> {
+    let mut keys: Vec<&String> = Vec::new();
+    for (key, _) in left.iter().chain(right) {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for key in keys {
+        let mine = |side: &[(String, String)]| -> Vec<String> {
+            side.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let (l, r) = (mine(left), mine(right));
+        if how == "cogroup" {
+            out.push(format!("({key},[[{}],[{}]])", l.join(","), r.join(",")));
+            continue;
+        }
+        for lv in &l {
+            for rv in &r {
+                out.push(format!("({key},[{lv},{rv}])"));
+            }
+        }
+        if r.is_empty() && (how == "left_outer_join" || how == "full_outer_join") {
+            out.extend(l.iter().map(|lv| format!("({key},[{lv},null])")));
+        }
+        if l.is_empty() && (how == "right_outer_join" || how == "full_outer_join") {
+            out.extend(r.iter().map(|rv| format!("({key},[null,{rv}])")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Each batch's lines a files sink wrote into `dir`, sorted (partitions
+/// write in any order).
+fn written(dir: &Path) -> BTreeMap<u64, Vec<String>> {
+    batch_texts(dir)
+        .into_iter()
+        .map(|(id, text)| {
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            lines.sort();
+            (id, lines)
+        })
+        .collect()
+}
+
+/// Writes the impressions and clicks into `dir/impressions` and
+/// `dir/clicks`.
+fn write_inputs(dir: &Path) {
+    for (folder, make, per_batch) in [
+        ("impressions", impression as fn(usize) -> _, LEFT_PER_BATCH),
+        ("clicks", click, RIGHT_PER_BATCH),
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        let lines: Vec<String> = (0..BATCHES * per_batch).map(|i| make(i).1).collect();
+        std::fs::write(dir.join(folder).join("in.json"), lines.join("\n") + "\n").unwrap();
+    }
+}
+
+/// The sources and the maps that key both sides by ad.
+fn keyed_sides() -> String {
+    let extract = toml_path(&wasm("json_extract"));
+    format!(
+        r#"
+[[sources]]
+id = "impression-lines"
+kind = "directory"
+path = "impressions"
+watch = false
+max_batch_records = {LEFT_PER_BATCH}
+
+[[sources]]
+id = "click-lines"
+kind = "directory"
+path = "clicks"
+watch = false
+max_batch_records = {RIGHT_PER_BATCH}
+
+[[stages]]
+id = "impressions"
+kind = "map"
+input = "impression-lines"
+component = {extract}
+params = {{ key = "ad" }}
+
+[[stages]]
+id = "clicks"
+kind = "map"
+input = "click-lines"
+component = {extract}
+params = {{ key = "ad" }}
+"#
+    )
+}
+
+/// A join stage of kind `how` over `left` and `right` in two partitions,
+/// written into `out/<id>`.
+fn join_stage(id: &str, how: &str, left: &str, right: &str) -> String {
+    format!(
+        r#"
+[[stages]]
+id = "{id}"
+kind = "{how}"
+left = "{left}"
+right = "{right}"
+parallelism = 2
+
+[[sinks]]
+id = "{id}-out"
+kind = "files"
+input = "{id}"
+path = "out/{id}"
+"#
+    )
+}
+
+const HOWS: [&str; 5] = [
+    "join",
+    "left_outer_join",
+    "right_outer_join",
+    "full_outer_join",
+    "cogroup",
+];
+
+#[test]
+fn each_join_variant_writes_what_a_join_by_hand_gives_batch_by_batch() {
+    let dir = scratch("joins-per-batch");
+    write_inputs(&dir);
+    let mut text = String::from("[pipeline]\nname = \"joins\"\nbatch_interval = \"10ms\"\n");
+    text += &keyed_sides();
+    for how in HOWS {
+        text += &join_stage(how, how, "impressions", "clicks");
+    }
+    run_ok(&manifest(&dir, &text));
+
+    for how in HOWS {
+        let got = written(&dir.join("out").join(how));
+        let expected: BTreeMap<u64, Vec<String>> = (1..=BATCHES)
+            .map(|b| {
+                let left = records_of(impression, LEFT_PER_BATCH, b..=b);
+                let right = records_of(click, RIGHT_PER_BATCH, b..=b);
+                (b as u64, reference(how, &left, &right))
+            })
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect();
+        assert!(expected.len() >= BATCHES - 1, "the data makes matches");
+        assert_eq!(got, expected, "{how}, batch by batch");
+    }
+}
+
+#[test]
+fn joins_over_windows_of_each_side_write_what_a_join_by_hand_gives() {
+    let dir = scratch("joins-windowed");
+    write_inputs(&dir);
+    let mut text =
+        String::from("[pipeline]\nname = \"windowed-joins\"\nbatch_interval = \"10ms\"\n");
+    text += &keyed_sides();
+    // Spark's `impressions.window(20ms).join(clicks.window(40ms))`, and
+    // the same over windows sliding by two batches.
+    for (id, input, window, slide) in [
+        ("impressions-2", "impressions", "20ms", "10ms"),
+        ("clicks-4", "clicks", "40ms", "10ms"),
+        ("impressions-4-by-2", "impressions", "40ms", "20ms"),
+        ("clicks-6-by-2", "clicks", "60ms", "20ms"),
+    ] {
+        text += &format!(
+            "\n[[stages]]\nid = \"{id}\"\nkind = \"window\"\ninput = \"{input}\"\nwindow = \"{window}\"\nslide = \"{slide}\"\nparallelism = 2\n"
+        );
+    }
+    text += &join_stage("sliding", "join", "impressions-2", "clicks-4");
+    text += &join_stage(
+        "hopping",
+        "full_outer_join",
+        "impressions-4-by-2",
+        "clicks-6-by-2",
+    );
+    run_ok(&manifest(&dir, &text));
+
+    let sliding = written(&dir.join("out/sliding"));
+    let hopping = written(&dir.join("out/hopping"));
+    let last = *sliding.keys().chain(hopping.keys()).max().unwrap() as usize;
+    assert!(last >= BATCHES, "every batch ran");
+    let window = |how: &str, left: usize, right: usize, b: usize| {
+        let left = records_of(impression, LEFT_PER_BATCH, b.saturating_sub(left - 1)..=b);
+        let right = records_of(click, RIGHT_PER_BATCH, b.saturating_sub(right - 1)..=b);
+        (b as u64, reference(how, &left, &right))
+    };
+    let expected = |pairs: Vec<(u64, Vec<String>)>| -> BTreeMap<u64, Vec<String>> {
+        pairs.into_iter().filter(|(_, l)| !l.is_empty()).collect()
+    };
+    let every = (1..=last).map(|b| window("join", 2, 4, b)).collect();
+    assert_eq!(sliding, expected(every), "windows of 2 and 4 batches");
+    let even = (1..=last)
+        .filter(|b| b % 2 == 0)
+        .map(|b| window("full_outer_join", 4, 6, b))
+        .collect();
+    assert_eq!(hopping, expected(even), "windows of 4 and 6 sliding by 2");
+}
+
+/// The joins of the first test, with one more click that has no key: a
+/// line from a third source, which `lowercase` leaves unkeyed, merged
+/// into the clicks (so only a run can tell).
+fn with_a_keyless_click(dir: &Path, on_error: &str) -> std::path::PathBuf {
+    write_inputs(dir);
+    std::fs::create_dir_all(dir.join("stray")).unwrap();
+    std::fs::write(dir.join("stray/in.txt"), "No Key Here\n").unwrap();
+    let sides = keyed_sides().replace("id = \"clicks\"", "id = \"keyed-clicks\"");
+    let mut text = format!(
+        r#"[pipeline]
+name = "keyless"
+batch_interval = "10ms"
+on_error = "{on_error}"
+{sides}
+[[sources]]
+id = "stray-lines"
+kind = "directory"
+path = "stray"
+watch = false
+
+[[stages]]
+id = "stray"
+kind = "map"
+input = "stray-lines"
+component = {lowercase}
+
+[[stages]]
+id = "clicks"
+kind = "union"
+inputs = ["keyed-clicks", "stray"]
+"#,
+        lowercase = toml_path(&wasm("lowercase"))
+    );
+    text += &join_stage("joined", "left_outer_join", "impressions", "clicks");
+    if on_error == "dead-letter" {
+        text += "\n[[sinks]]\nid = \"dead\"\nkind = \"files\"\ninput = \"dead-letters\"\npath = \"dead\"\n";
+    }
+    manifest(dir, &text)
+}
+
+#[test]
+fn a_record_without_a_key_fails_the_join_naming_it_or_is_dead_lettered() {
+    let dir = scratch("joins-keyless-stop");
+    let out = run(&["run", with_a_keyless_click(&dir, "stop").to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stage `joined`")
+            && out
+                .stderr
+                .contains("a record of the right input has no key")
+            && out.stderr.contains("[record: \"no key here\"]"),
+        "{}",
+        out.stderr
+    );
+
+    let dir = scratch("joins-keyless-dead-letter");
+    run_ok(&with_a_keyless_click(&dir, "dead-letter"));
+    assert_eq!(
+        crate::support::output_lines(&dir.join("dead")),
+        [
+            "no key here wasmstream-stage=joined wasmstream-error=a record of the right input has no key, and a join matches records by key; key them upstream (the stock json-extract takes the key from a JSON field)"
+        ]
+    );
+    let expected: BTreeMap<u64, Vec<String>> = (1..=BATCHES)
+        .map(|b| {
+            let left = records_of(impression, LEFT_PER_BATCH, b..=b);
+            let right = records_of(click, RIGHT_PER_BATCH, b..=b);
+            (b as u64, reference("left_outer_join", &left, &right))
+        })
+        .collect();
+    assert_eq!(
+        written(&dir.join("out/joined")),
+        expected,
+        "the other records joined"
+    );
+}
