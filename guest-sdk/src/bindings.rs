@@ -93,3 +93,18 @@ pub mod migrate {
         },
     });
 }
+
+pub mod cogroup {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "cogroup-operator",
+        pub_export_macro: true,
+        export_macro_name: "export_cogroup_operator",
+        default_bindings_module: "wasmstream_guest::bindings::cogroup",
+        runtime_path: "wasmstream_guest::bindings::rt",
+        with: {
+            "wasmstream:operator/types@0.1.0": crate::bindings::map::wasmstream::operator::types,
+            "wasmstream:operator/log@0.1.0": crate::bindings::map::wasmstream::operator::log,
+        },
+    });
+}

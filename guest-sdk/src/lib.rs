@@ -12,6 +12,7 @@
 //! | flat-map | [`FlatMap`] | [`export_flat_map!`] | one in, zero or more out |
 //! | reduce | [`Reduce`] | [`export_reduce!`] | associative combine per key |
 //! | update-state | [`UpdateState`] | [`export_update_state!`] | per-key state across batches |
+//! | cogroup | [`Cogroup`] | [`export_cogroup!`] | two streams' records per key, for joins |
 //!
 //! Each kind gets its stage's manifest `params` once, in `init`. The first
 //! error a record causes stops the batch; the host reports the stage, the
@@ -51,6 +52,7 @@ extern crate self as wasmstream_guest;
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod cogroup;
 mod error;
 pub mod filter;
 pub mod flat_map;
@@ -64,6 +66,7 @@ mod slot;
 pub mod text;
 pub mod update_state;
 
+pub use cogroup::Cogroup;
 pub use error::Error;
 pub use filter::Filter;
 pub use flat_map::{Emitter, FlatMap};

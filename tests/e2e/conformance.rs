@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasmstream::plugin::{Failure, Limits, Runtime, StateInput};
+use wasmstream::plugin::{CogroupInput, Failure, Limits, Runtime, StateInput};
 use wasmstream::record::{Batch, ByteList};
 
 use crate::support::{port, repo, scratch, wasm};
@@ -231,10 +231,34 @@ fn run_kit_at(path: &Path, component: &Path) -> Vec<String> {
                     })
                     .map_err(|e| e.failure)
             }
+            "cogroup" => {
+                let groups = input["groups"].as_array().expect("groups");
+                let side = |name: &str| -> (Batch, Vec<u32>) {
+                    let mut records = Vec::new();
+                    let mut ends = Vec::new();
+                    for group in groups {
+                        records.extend(group[name].as_array().expect("records").iter().cloned());
+                        ends.push(records.len() as u32);
+                    }
+                    (batch(&records), ends)
+                };
+                let ((left, left_ends), (right, right_ends)) = (side("left"), side("right"));
+                let call = CogroupInput {
+                    keys: byte_list(groups.iter().map(|g| bytes(&g["key"]))),
+                    left,
+                    left_ends,
+                    right,
+                    right_ends,
+                };
+                instance
+                    .cogroup(&call)
+                    .map(|b| Value::from(format!("{:?}", records_of(&b))))
+                    .map_err(|e| e.failure)
+            }
             other => panic!("unknown kind {other}"),
         };
         let want = case.get("output").map(|output| match kind {
-            "map" | "flat-map" => Value::from(format!(
+            "map" | "flat-map" | "cogroup" => Value::from(format!(
                 "{:?}",
                 output
                     .as_array()
@@ -313,6 +337,7 @@ const KITS: &[(&str, &str)] = &[
     ("stats", "stats"),
     ("stats-report", "stats_report"),
     ("session-tracker", "session_tracker"),
+    ("merge-json", "merge_json"),
 ];
 
 /// The stock operators with Python, JavaScript and C ports.

@@ -13,7 +13,7 @@ const LEFT_PER_BATCH: usize = 12;
 const RIGHT_PER_BATCH: usize = 6;
 const BATCHES: usize = 10;
 
-/// Impression `i`: an ad out of `a0`..`a10` (`a10` never clicked on).
+/// Impression `i`: an ad out of `a0`..`a10`.
 fn impression(i: usize) -> (String, String) {
     let ad = format!("a{}", i * 7 % 11);
     let line = format!(r#"{{"ad":"{ad}","i":{i}}}"#);
@@ -319,4 +319,57 @@ fn a_record_without_a_key_fails_the_join_naming_it_or_is_dead_lettered() {
         expected,
         "the other records joined"
     );
+}
+
+#[test]
+fn a_cogroup_operator_decides_what_each_key_makes() {
+    let dir = scratch("joins-cogroup-operator");
+    write_inputs(&dir);
+    let mut text = String::from("[pipeline]\nname = \"merged\"\nbatch_interval = \"10ms\"\n");
+    text += &keyed_sides();
+    for how in ["join", "full_outer_join"] {
+        text += &join_stage(how, how, "impressions", "clicks").replace(
+            "parallelism = 2",
+            &format!(
+                "parallelism = 2\ncomponent = {}",
+                toml_path(&wasm("merge_json"))
+            ),
+        );
+    }
+    run_ok(&manifest(&dir, &text));
+
+    // What merge-json makes, by hand: each pair's fields in one object;
+    // a key one side lacks gives the other side's records as they are.
+    let merged = |how: &str, left: &[(String, String)], right: &[(String, String)]| {
+        let inner = |v: &str| v[1..v.len() - 1].to_owned();
+        let mut out = Vec::new();
+        for line in reference(how, left, right) {
+            let (key, pair) = line[1..line.len() - 1].split_once(',').unwrap();
+            let pair: Vec<serde_json::Value> = serde_json::from_str(pair).unwrap();
+            let [l, r] = [&pair[0], &pair[1]].map(|v| (!v.is_null()).then(|| v.to_string()));
+            let value = match (l, r) {
+                (Some(l), Some(r)) => format!("{{{},{}}}", inner(&l), inner(&r)),
+                (Some(one), None) | (None, Some(one)) => one,
+                (None, None) => unreachable!(),
+            };
+            out.push(format!("({key},{value})"));
+        }
+        out.sort();
+        out
+    };
+    for how in ["join", "full_outer_join"] {
+        let expected: BTreeMap<u64, Vec<String>> = (1..=BATCHES)
+            .map(|b| {
+                let left = records_of(impression, LEFT_PER_BATCH, b..=b);
+                let right = records_of(click, RIGHT_PER_BATCH, b..=b);
+                (b as u64, merged(how, &left, &right))
+            })
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect();
+        assert_eq!(
+            written(&dir.join("out").join(how)),
+            expected,
+            "{how} through merge-json"
+        );
+    }
 }

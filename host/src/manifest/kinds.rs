@@ -233,9 +233,6 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         "window" => Some("a window stage runs no operator"),
         "count_by_value" => Some("count_by_value counts by itself"),
         "count_by_value_and_window" => Some("count_by_value_and_window counts by itself"),
-        "join" | "left_outer_join" | "right_outer_join" | "full_outer_join" | "cogroup" => {
-            Some("a join without an operator makes JSON pairs of its own")
-        }
         _ => None,
     };
     match (key, runs_nothing) {
@@ -311,8 +308,9 @@ pub struct CountSettings {}
 pub struct UnionSettings {}
 
 /// `kind = "join"` and the other joins: the two streams it brings
-/// together, each keyed. Which records a key's values make is the kind's:
-/// see `Step::Join`.
+/// together, each keyed, and optionally a cogroup operator that decides
+/// what each key's records make (without one, the stage writes JSON
+/// pairs: see `Step::Join`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinSettings {
@@ -320,6 +318,12 @@ pub struct JoinSettings {
     pub left: Option<Spanned<String>>,
     /// The right stream: `right = "clicks"`.
     pub right: Option<Spanned<String>>,
+    /// As for [`OperatorSettings`]; the component is a cogroup operator.
+    pub component: Option<Spanned<String>>,
+    pub params: Option<Params>,
+    pub shadow: Option<Spanned<String>>,
+    pub limits: Option<LimitsSpec>,
+    pub build: Option<BuildSpec>,
 }
 
 /// `kind = "window"` and `kind = "count_by_value_and_window"`.
@@ -411,8 +415,8 @@ impl StageSettings {
             | StageSettings::ReduceByKey(s) => Some(fields!(s)),
             StageSettings::UpdateStateByKey(s) => Some(fields!(s)),
             StageSettings::ReduceByKeyAndWindow(s) => Some(fields!(s)),
+            StageSettings::Join(s) => Some(fields!(s)),
             StageSettings::Union(_)
-            | StageSettings::Join(_)
             | StageSettings::CountByValue(_)
             | StageSettings::Window(_)
             | StageSettings::CountByValueAndWindow(_) => None,

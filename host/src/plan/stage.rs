@@ -106,7 +106,9 @@ pub enum Step<Op = Component> {
     CountByValueAndWindow(Windowing),
     /// Bring two keyed streams together by key, per batch: the inputs are
     /// the left and the right side, in that order, both exchanged by key.
-    Join(JoinHow),
+    /// With a cogroup operator, it makes each key's records; without, the
+    /// stage writes JSON pairs of its own.
+    Join(JoinHow, Option<Op>),
 }
 
 /// Which keys a join keeps, and what it makes of them.
@@ -204,11 +206,11 @@ impl<Op> Step<Op> {
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
             | Step::ReduceByKeyAndWindow { reduce: op, .. } => Some(op),
+            Step::Join(_, op) => op.as_ref(),
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
-            | Step::CountByValueAndWindow(_)
-            | Step::Join(_) => None,
+            | Step::CountByValueAndWindow(_) => None,
         }
     }
 
@@ -228,11 +230,11 @@ impl<Op> Step<Op> {
             Step::FlatMap(_) => Some(OperatorKind::FlatMap),
             Step::ReduceByKey(_) | Step::ReduceByKeyAndWindow { .. } => Some(OperatorKind::Reduce),
             Step::UpdateStateByKey(..) => Some(OperatorKind::UpdateState),
+            Step::Join(_, op) => op.as_ref().map(|_| OperatorKind::Cogroup),
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
-            | Step::CountByValueAndWindow(_)
-            | Step::Join(_) => None,
+            | Step::CountByValueAndWindow(_) => None,
         }
     }
 
@@ -249,7 +251,7 @@ impl<Op> Step<Op> {
             Step::Window { .. } => "window",
             Step::ReduceByKeyAndWindow { .. } => "reduce_by_key_and_window",
             Step::CountByValueAndWindow(_) => "count_by_value_and_window",
-            Step::Join(how) => how.kind_name(),
+            Step::Join(how, _) => how.kind_name(),
         }
     }
 
@@ -330,7 +332,10 @@ impl<Op> Step<Op> {
                 }
             }
             Step::CountByValueAndWindow(w) => Step::CountByValueAndWindow(*w),
-            Step::Join(how) => Step::Join(*how),
+            Step::Join(how, op) => Step::Join(
+                *how,
+                op.as_ref().map(|op| f(op, Role::Operator)).transpose()?,
+            ),
         })
     }
 
@@ -351,7 +356,8 @@ impl<Op> StagePlan<Op> {
             | Step::Filter(op)
             | Step::FlatMap(op)
             | Step::ReduceByKey(op)
-            | Step::UpdateStateByKey(op, _) => found.push((Role::Operator, op)),
+            | Step::UpdateStateByKey(op, _)
+            | Step::Join(_, Some(op)) => found.push((Role::Operator, op)),
             Step::ReduceByKeyAndWindow {
                 reduce, inverse, ..
             } => {
@@ -362,7 +368,7 @@ impl<Op> StagePlan<Op> {
             | Step::CountByValue
             | Step::Window { .. }
             | Step::CountByValueAndWindow(_)
-            | Step::Join(_) => {}
+            | Step::Join(_, None) => {}
         }
         found.extend(self.shadow.as_mut().map(|op| (Role::Shadow, op)));
         found

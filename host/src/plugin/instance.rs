@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, UpdateDeadline};
 
+pub use super::bindings::cogroup::CogroupInput;
 pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
-    Batch, ByteList, OperatorError, filter, flat_map, map, migrate, reduce, update_state,
+    Batch, ByteList, OperatorError, cogroup, filter, flat_map, map, migrate, reduce, update_state,
 };
 use super::failure::{CallError, Failure, bad_output, classify, rejected};
 use super::pace::{CallSize, Pace};
@@ -49,6 +50,7 @@ pub(crate) enum Indices {
     FlatMap(flat_map::GuestIndices),
     Reduce(reduce::GuestIndices),
     UpdateState(update_state::GuestIndices),
+    Cogroup(cogroup::GuestIndices),
 }
 
 impl Indices {
@@ -61,6 +63,7 @@ impl Indices {
             OperatorKind::UpdateState => {
                 Indices::UpdateState(update_state::GuestIndices::new(pre)?)
             }
+            OperatorKind::Cogroup => Indices::Cogroup(cogroup::GuestIndices::new(pre)?),
         })
     }
 }
@@ -71,6 +74,7 @@ enum Exports {
     FlatMap(flat_map::Guest),
     Reduce(reduce::Guest),
     UpdateState(update_state::Guest),
+    Cogroup(cogroup::Guest),
 }
 
 /// A live instance of an operator, ready for batches.
@@ -117,6 +121,7 @@ impl Instance {
             Indices::FlatMap(i) => i.load(&mut store, &instance).map(Exports::FlatMap),
             Indices::Reduce(i) => i.load(&mut store, &instance).map(Exports::Reduce),
             Indices::UpdateState(i) => i.load(&mut store, &instance).map(Exports::UpdateState),
+            Indices::Cogroup(i) => i.load(&mut store, &instance).map(Exports::Cogroup),
         }
         .map_err(|e| bad_output(format!("{e:#}")))?;
         let migrate = match &plugin.migrate {
@@ -139,6 +144,7 @@ impl Instance {
             Exports::FlatMap(guest) => guest.call_init(store, params),
             Exports::Reduce(guest) => guest.call_init(store, params),
             Exports::UpdateState(guest) => guest.call_init(store, params),
+            Exports::Cogroup(guest) => guest.call_init(store, params),
         })?
         .map_err(|message| CallError {
             failure: Failure::InitRejected(bounded(message)),
@@ -390,6 +396,82 @@ impl Instance {
             whole.output.extend(&part.output);
         }
         Ok(whole)
+    }
+}
+
+impl Instance {
+    /// Runs the groups of one batch (see the `cogroup` interface) and
+    /// returns the records they make. A rejection numbers `input`'s left
+    /// records first, then its right ones, whichever call of a split
+    /// batch it came from.
+    pub fn cogroup(&mut self, input: &CogroupInput) -> Result<Batch, CallError> {
+        let groups = input.keys.len();
+        let records = |ends: &[u32], part: &Range<usize>| -> Range<usize> {
+            let start = match part.start {
+                0 => 0,
+                g => ends[g - 1] as usize,
+            };
+            let end = match part.end {
+                0 => 0,
+                g => ends[g - 1] as usize,
+            };
+            start..end.max(start)
+        };
+        let bytes = |batch: &Batch, records: Range<usize>| -> usize {
+            records.map(|i| batch.record_bytes(i)).sum()
+        };
+        let weight = |g: usize| {
+            let one = g..g + 1;
+            input.keys.get(g).len()
+                + bytes(&input.left, records(&input.left_ends, &one))
+                + bytes(&input.right, records(&input.right_ends, &one))
+        };
+        let mut parts = Vec::new();
+        self.paced(groups, weight, |this, part| {
+            let (left, right) = (
+                records(&input.left_ends, &part),
+                records(&input.right_ends, &part),
+            );
+            let call = if part.len() == groups {
+                Cow::Borrowed(input)
+            } else {
+                let rebase = |ends: &[u32], first: usize| -> Vec<u32> {
+                    ends[part.clone()]
+                        .iter()
+                        .map(|e| e - first as u32)
+                        .collect()
+                };
+                Cow::Owned(CogroupInput {
+                    keys: input.keys.part(part.clone()).into_owned(),
+                    left: input.left.slice(left.clone()),
+                    left_ends: rebase(&input.left_ends, left.start),
+                    right: input.right.slice(right.clone()),
+                    right_ends: rebase(&input.right_ends, right.start),
+                })
+            };
+            let size = CallSize {
+                records: call.left.len() + call.right.len(),
+                bytes: call.keys.data.len() + call.left.byte_size() + call.right.byte_size(),
+            };
+            let lefts = call.left.len();
+            let output = this
+                .call(Some(size), |store, exports| match exports {
+                    Exports::Cogroup(guest) => guest.call_cogroup(store, &call),
+                    _ => wasmtime::bail!("not a cogroup operator"),
+                })?
+                .map_err(|mut e| {
+                    // Back to the whole input's numbering.
+                    e.record = e.record.map(|i| match (i as usize) < lefts {
+                        true => (left.start + i as usize) as u32,
+                        false => (input.left.len() + right.start + i as usize - lefts) as u32,
+                    });
+                    rejected(0)(e)
+                })?;
+            output.check().map_err(bad_output)?;
+            parts.push(output);
+            Ok(())
+        })?;
+        Ok(Batch::concat(parts))
     }
 }
 

@@ -29,7 +29,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 pub use failure::{CallError, Failure};
-pub use instance::{Instance, Limits, StateInput, StateOutput};
+pub use instance::{CogroupInput, Instance, Limits, StateInput, StateOutput};
 pub use pace::CallSize;
 pub use sandbox::StoreData;
 
@@ -54,16 +54,19 @@ pub enum OperatorKind {
     Reduce,
     /// Per-key state across batches.
     UpdateState,
+    /// Two keyed streams' records per key, for joins.
+    Cogroup,
 }
 
 impl OperatorKind {
     /// Every kind, in the order they appear in the WIT.
-    pub const ALL: [OperatorKind; 5] = [
+    pub const ALL: [OperatorKind; 6] = [
         OperatorKind::Map,
         OperatorKind::Filter,
         OperatorKind::FlatMap,
         OperatorKind::Reduce,
         OperatorKind::UpdateState,
+        OperatorKind::Cogroup,
     ];
 
     /// The fully qualified name of the interface a component of this kind
@@ -75,6 +78,7 @@ impl OperatorKind {
             OperatorKind::FlatMap => "wasmstream:operator/flat-map@0.1.0",
             OperatorKind::Reduce => "wasmstream:operator/reduce@0.1.0",
             OperatorKind::UpdateState => "wasmstream:operator/update-state@0.1.0",
+            OperatorKind::Cogroup => "wasmstream:operator/cogroup@0.1.0",
         }
     }
 }
@@ -87,6 +91,7 @@ impl fmt::Display for OperatorKind {
             OperatorKind::FlatMap => "flat-map",
             OperatorKind::Reduce => "reduce",
             OperatorKind::UpdateState => "update-state",
+            OperatorKind::Cogroup => "cogroup",
         })
     }
 }

@@ -4,7 +4,10 @@
 //! key's records from either side meet in one partition; there each key's
 //! left and right records are matched.
 //!
-//! Without a component, what a match makes is fixed (see [`JoinHow`]):
+//! With a component (a cogroup operator), the operator gets each key the
+//! join keeps with its left and right records, all of a partition's keys
+//! in one call, and makes what it likes of them. Without one, what a
+//! match makes is fixed (see [`JoinHow`]):
 //! one record per pair of values, whose value is the JSON array `[left,
 //! right]` (`null` for a side an outer join lacks), or for `cogroup` one
 //! record per key, `[[left values], [right values]]`. A value that is JSON
@@ -19,21 +22,30 @@ use rustc_hash::FxHashMap;
 
 use super::distinct::Groups;
 use super::kind::{Context, Kind, Operators, Ran, Setup, Sides};
+use super::{Call, Worker};
+use crate::operator::Operator;
 use crate::plan::JoinHow;
-use crate::plugin::Failure;
-use crate::record::Batch;
+use crate::plugin::{CogroupInput, Failure};
+use crate::record::{Batch, ByteList};
 use crate::shuffle;
 
-/// A join stage.
-pub(crate) struct Join(pub JoinHow);
+/// A join stage: how it joins, and the cogroup operator that makes each
+/// key's records, if it has one.
+pub(crate) struct Join {
+    pub how: JoinHow,
+    pub operator: Option<Operator>,
+}
 
 impl Kind for Join {
     type State = ();
     type Pending = ();
     const SIDES: Sides = Sides::Apart;
 
-    fn operators(&self, _: &Arc<str>) -> Operators {
-        Operators::default()
+    fn operators(&self, label: &Arc<str>) -> Operators {
+        match &self.operator {
+            Some(op) => Operators::one(Worker::new(op, label.clone())),
+            None => Operators::default(),
+        }
     }
 
     fn state(&self, _: &Setup<'_>) {}
@@ -46,7 +58,7 @@ impl Kind for Join {
 
     fn run(
         &self,
-        _: &mut Operators,
+        ops: &mut Operators,
         _: &(),
         sides: &[Batch],
         _: &Context,
@@ -55,7 +67,11 @@ impl Kind for Join {
             unreachable!("a join has a left and a right input")
         };
         keyed(left, right)?;
-        Ok(Ran::records(join(self.0, left, right)))
+        let records = match &mut ops.main {
+            Some(worker) => cogroup(worker, self.how, left, right)?,
+            None => join(self.how, left, right),
+        };
+        Ok(Ran::records(records))
     }
 
     fn commit(_: &mut (), _: ()) -> anyhow::Result<()> {
@@ -80,10 +96,10 @@ fn keyed(left: &Batch, right: &Batch) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Each key's left and right records matched as `how` says, keys in order
-/// of first appearance (left's first, then keys only the right has),
-/// pairs in record order.
-pub(crate) fn join(how: JoinHow, left: &Batch, right: &Batch) -> Batch {
+/// Calls `each(key, left records, right records)` for each key `how`
+/// keeps, keys in order of first appearance (left's first, then keys only
+/// the right has), records in order.
+fn by_key(how: JoinHow, left: &Batch, right: &Batch, mut each: impl FnMut(&[u8], &[u32], &[u32])) {
     let left_groups = Groups::of(&left.keys, |_| false);
     let right_groups = Groups::of(&right.keys, |_| false);
     let mut right_of: FxHashMap<&[u8], usize> = FxHashMap::default();
@@ -91,29 +107,102 @@ pub(crate) fn join(how: JoinHow, left: &Batch, right: &Batch) -> Batch {
     for (g, &first) in right_groups.firsts.iter().enumerate() {
         right_of.insert(right.keys.get(first), g);
     }
+    let mut matched = vec![false; right_groups.len()];
+    for (g, &first) in left_groups.firsts.iter().enumerate() {
+        let key = left.keys.get(first);
+        match right_of.get(key) {
+            Some(&r) => {
+                matched[r] = true;
+                each(key, left_groups.members(g), right_groups.members(r));
+            }
+            None if how.keeps_left_only() => each(key, left_groups.members(g), &[]),
+            None => {}
+        }
+    }
+    if how.keeps_right_only() {
+        for (r, &first) in right_groups.firsts.iter().enumerate() {
+            if !matched[r] {
+                each(right.keys.get(first), &[], right_groups.members(r));
+            }
+        }
+    }
+}
+
+/// What a join without an operator writes: see the module's comment.
+pub(crate) fn join(how: JoinHow, left: &Batch, right: &Batch) -> Batch {
     let mut out = Output {
         how,
         left: Encoded::new(left),
         right: Encoded::new(right),
         batch: Batch::default(),
     };
-    let mut matched = vec![false; right_groups.len()];
-    for (g, &first) in left_groups.firsts.iter().enumerate() {
-        let key = left.keys.get(first);
-        let theirs = right_of.get(key).map(|&r| {
-            matched[r] = true;
-            right_groups.members(r)
-        });
-        out.key(key, left_groups.members(g), theirs.unwrap_or_default());
-    }
-    if how.keeps_right_only() {
-        for (r, &first) in right_groups.firsts.iter().enumerate() {
-            if !matched[r] {
-                out.key(right.keys.get(first), &[], right_groups.members(r));
-            }
-        }
-    }
+    by_key(how, left, right, |key, l, r| out.key(key, l, r));
     out.batch
+}
+
+/// What the cogroup operator makes of the keys `how` keeps. Its failure
+/// names a record of the sides, left first, then right.
+fn cogroup(
+    worker: &mut Worker,
+    how: JoinHow,
+    left: &Batch,
+    right: &Batch,
+) -> Result<Batch, Failure> {
+    let mut call = CogroupInput {
+        keys: ByteList::with_capacity(0, 0),
+        left: Batch::with_capacity(left.len(), left.byte_size()),
+        left_ends: Vec::new(),
+        right: Batch::with_capacity(right.len(), right.byte_size()),
+        right_ends: Vec::new(),
+    };
+    // Where each record of the call is in its side.
+    let (mut left_order, mut right_order) = (Vec::new(), Vec::new());
+    by_key(how, left, right, |key, l, r| {
+        call.keys.push(key);
+        for (records, side, into, ends, order) in [
+            (
+                l,
+                left,
+                &mut call.left,
+                &mut call.left_ends,
+                &mut left_order,
+            ),
+            (
+                r,
+                right,
+                &mut call.right,
+                &mut call.right_ends,
+                &mut right_order,
+            ),
+        ] {
+            for &i in records {
+                into.push_record(side.get(i as usize));
+            }
+            order.extend_from_slice(records);
+            ends.push(into.len() as u32);
+        }
+    });
+    if call.keys.is_empty() {
+        return Ok(Batch::default());
+    }
+    let output = worker.cogroup(&call).map_err(|failure| match failure {
+        Failure::Rejected {
+            record: Some(i),
+            message,
+        } => {
+            let i = i as usize;
+            let record = match left_order.get(i) {
+                Some(&l) => Some(l),
+                None => right_order
+                    .get(i - left_order.len())
+                    .map(|&r| (left.len() + r as usize) as u32),
+            };
+            Failure::Rejected { record, message }
+        }
+        other => other,
+    })?;
+    worker.remember(Call::Cogroup(Box::new(call)));
+    Ok(output)
 }
 
 /// What one partition's join writes, and how.
@@ -125,49 +214,40 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
-    /// Writes what key `key` makes with these records of each side.
+    /// Writes what key `key` makes with these records of each side (one
+    /// side may have none).
     fn key(&mut self, key: &[u8], left: &[u32], right: &[u32]) {
         let mut value = Vec::new();
-        let both = !left.is_empty() && !right.is_empty();
         let left_time = |i: &u32| self.left.batch.timestamps[*i as usize];
         let right_time = |i: &u32| self.right.batch.timestamps[*i as usize];
-        match self.how {
-            JoinHow::Cogroup => {
-                let time = left.iter().map(left_time);
-                let time = time.chain(right.iter().map(right_time)).max();
-                value.push(b'[');
-                self.left.array(left, &mut value);
-                value.push(b',');
-                self.right.array(right, &mut value);
-                value.push(b']');
-                self.batch
-                    .push(Some(key), &value, time.expect("a key has a record"));
+        if self.how == JoinHow::Cogroup {
+            let time = left.iter().map(left_time);
+            let time = time.chain(right.iter().map(right_time)).max();
+            value.push(b'[');
+            self.left.array(left, &mut value);
+            value.push(b',');
+            self.right.array(right, &mut value);
+            value.push(b']');
+            let time = time.expect("a key has a record");
+            self.batch.push(Some(key), &value, time);
+            return;
+        }
+        let lefts = left.iter().map(|&l| (Some(l), left_time(&l)));
+        let lefts: Vec<_> = match left.is_empty() {
+            true => vec![(None, i64::MIN)],
+            false => lefts.collect(),
+        };
+        let rights = right.iter().map(|&r| (Some(r), right_time(&r)));
+        let rights: Vec<_> = match right.is_empty() {
+            true => vec![(None, i64::MIN)],
+            false => rights.collect(),
+        };
+        for &(l, l_time) in &lefts {
+            for &(r, r_time) in &rights {
+                value.clear();
+                self.pair(l, r, &mut value);
+                self.batch.push(Some(key), &value, l_time.max(r_time));
             }
-            _ if both => {
-                for l in left {
-                    for r in right {
-                        value.clear();
-                        self.pair(Some(*l), Some(*r), &mut value);
-                        let time = left_time(l).max(right_time(r));
-                        self.batch.push(Some(key), &value, time);
-                    }
-                }
-            }
-            how if !left.is_empty() && how.keeps_left_only() => {
-                for l in left {
-                    value.clear();
-                    self.pair(Some(*l), None, &mut value);
-                    self.batch.push(Some(key), &value, left_time(l));
-                }
-            }
-            how if !right.is_empty() && how.keeps_right_only() => {
-                for r in right {
-                    value.clear();
-                    self.pair(None, Some(*r), &mut value);
-                    self.batch.push(Some(key), &value, right_time(r));
-                }
-            }
-            _ => {}
         }
     }
 

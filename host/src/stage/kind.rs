@@ -27,8 +27,8 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// What one batch changes in a partition's state.
     type Pending: Send + 'static;
 
-    /// Whether the stage reads its inputs as one stream (every kind so
-    /// far) or each apart (a join, say).
+    /// Whether the stage reads its inputs as one stream (most kinds) or
+    /// each apart (a join).
     const SIDES: Sides = Sides::Merged;
 
     /// The operators one partition runs.
@@ -95,10 +95,8 @@ pub(crate) trait Kind: Send + Sync + 'static {
 pub(crate) enum Sides {
     /// All inputs as one stream: one side.
     Merged,
-    /// Each input apart: one side per input, in the plan's order. No
-    /// kind reads its inputs apart yet; joins will (the unit tests show
-    /// how).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Each input apart: one side per input, in the plan's order (a
+    /// join's left and right).
     Apart,
 }
 

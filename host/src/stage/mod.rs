@@ -83,7 +83,7 @@ fn partitions(
             windowing,
         } => build.windowed(Fold::Reduce { reduce, inverse }, windowing),
         Step::CountByValueAndWindow(windowing) => build.windowed(Fold::Count, windowing),
-        Step::Join(how) => build.of(join::Join(how)),
+        Step::Join(how, operator) => build.of(join::Join { how, operator }),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::plugin::{CallError, Instance, StateInput, StateOutput};
+use crate::plugin::{CallError, CogroupInput, Instance, StateInput, StateOutput};
 use crate::record::{Batch, ByteList};
 
 use super::WasmOperator;
@@ -35,6 +35,8 @@ pub enum Call {
     },
     /// `update-state.update(input)`.
     UpdateState(StateInput),
+    /// `cogroup.cogroup(input)` (boxed: two batches).
+    Cogroup(Box<CogroupInput>),
 }
 
 /// What a call returned, borrowed from whoever holds it.
@@ -66,6 +68,7 @@ pub(crate) enum CallRef<'a> {
         group_ends: &'a [u32],
     },
     UpdateState(&'a StateInput),
+    Cogroup(&'a CogroupInput),
 }
 
 impl Call {
@@ -89,6 +92,7 @@ impl Call {
                 group_ends,
             },
             Call::UpdateState(input) => CallRef::UpdateState(input),
+            Call::Cogroup(input) => CallRef::Cogroup(input),
         }
     }
 }
@@ -105,6 +109,7 @@ impl CallRef<'_> {
                 group_ends,
             } => Outcome::Values(instance.reduce(keys, values, group_ends)?),
             CallRef::UpdateState(input) => Outcome::States(instance.update_state(input)?),
+            CallRef::Cogroup(input) => Outcome::Records(instance.cogroup(input)?),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::shadow::{Call, CallRef, Returned, Shadow, ShadowReport};
 use crate::operator::{NativeOperator, Operator, WasmOperator};
-use crate::plugin::{Failure, Instance, thread_cpu};
+use crate::plugin::{CogroupInput, Failure, Instance, thread_cpu};
 use crate::record::{Batch, ByteList};
 
 impl Failure {
@@ -175,6 +175,20 @@ impl Worker {
             Worker::Wasm { .. } => {
                 let output = self.wasm(|i| i.update_state(input))?;
                 self.observe(CallRef::UpdateState(input), Returned::States(&output));
+                Ok(output)
+            }
+        }
+    }
+
+    /// The caller keeps `input` for [`Worker::remember`].
+    pub(crate) fn cogroup(&mut self, input: &CogroupInput) -> Result<Batch, Failure> {
+        match self {
+            Worker::Native(_) => Err(Failure::BadOutput(
+                "native cogroup operators are not supported".into(),
+            )),
+            Worker::Wasm { .. } => {
+                let output = self.wasm(|i| i.cogroup(input))?;
+                self.observe(CallRef::Cogroup(input), Returned::Records(&output));
                 Ok(output)
             }
         }

@@ -43,7 +43,7 @@ impl Resolver<'_> {
                 .iter()
                 .map(|input| shapes.get(input).cloned().unwrap_or(Shape::ANY))
                 .collect();
-            if let Step::Join(how) = &stage.step {
+            if let Step::Join(how, _) = &stage.step {
                 self.check_join(&stage.id, how.kind_name(), &stage.inputs, &inputs);
             }
             let shape = Shape::of(&stage.step, &inputs);

@@ -41,9 +41,19 @@ impl Resolver<'_> {
         };
         let step = match (&spec.settings, operator) {
             (StageSettings::Union(_), _) => Step::Union,
-            (StageSettings::Join(_), _) => {
+            (StageSettings::Join(_), Some(op)) => {
                 let how = JoinHow::ALL.into_iter().find(|h| h.kind_name() == kind);
-                Step::Join(how.expect("each join kind is a way of joining"))
+                let how = how.expect("each join kind is a way of joining");
+                match op.component {
+                    Some(path) => Step::Join(
+                        how,
+                        Some(self.component(spec, op, path, "component", limits)?),
+                    ),
+                    None => {
+                        self.operator_settings_alone(spec, op);
+                        Step::Join(how, None)
+                    }
+                }
             }
             (StageSettings::CountByValue(_), _) => Step::CountByValue,
             (StageSettings::Window(window), _) => match windowing? {
@@ -160,6 +170,39 @@ impl Resolver<'_> {
                 .map(|input| self.input(input, field("input")))
                 .collect(),
         )
+    }
+
+    /// Reports settings for an operator a stage without one was given
+    /// (a join may run one, or not).
+    fn operator_settings_alone(&mut self, spec: &StageSpec, op: OperatorFields<'_>) {
+        let field = |name: &str| format!("stages[{}].{name}", spec.position);
+        let why = "it is for the stage's `component`, which this stage has none of";
+        if let Some(params) = op.params {
+            self.error(
+                params,
+                field("params"),
+                format!("`params` without a component: {why}"),
+            );
+        }
+        if let Some(shadow) = op.shadow {
+            self.error(
+                shadow,
+                field("shadow"),
+                format!("`shadow` without a component: {why}"),
+            );
+        }
+        if op.limits.is_some() || op.build.is_some() {
+            let name = if op.limits.is_some() {
+                "limits"
+            } else {
+                "build"
+            };
+            self.error(
+                &spec.id,
+                field(name),
+                format!("`{name}` without a component: {why}"),
+            );
+        }
     }
 
     /// A join's streams: `left` and `right`, in that order.
