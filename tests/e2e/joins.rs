@@ -373,3 +373,330 @@ fn a_cogroup_operator_decides_what_each_key_makes() {
         );
     }
 }
+
+/// Event-time records for the interval join: `(batch, ad, time, line)`,
+/// `per_batch` a batch, times running on a second a record with up to
+/// 6 s of disorder (so some fall behind a 2 s watermark).
+fn timed(
+    side: &str,
+    count: usize,
+    per_batch: usize,
+    seed: u64,
+) -> Vec<(usize, String, i64, String)> {
+    let mut jitter = seed;
+    (0..count)
+        .map(|i| {
+            jitter = jitter
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let ad = format!("a{}", (jitter >> 33) % 5);
+            let time = 1_000_000 + i as i64 * 1000 - ((jitter >> 40) % 6000) as i64;
+            let line = format!(r#"{{"ad":"{ad}","{side}":{i},"ts":{time}}}"#);
+            (i / per_batch + 1, ad, time, line)
+        })
+        .collect()
+}
+
+#[test]
+fn an_interval_join_meets_records_within_its_bounds_and_sends_late_ones_aside() {
+    let dir = scratch("joins-interval");
+    let (per_batch, count) = (8, 160);
+    let impressions = timed("i", count, per_batch, 7);
+    let clicks = timed("c", count, per_batch, 11);
+    for (folder, records) in [("impressions", &impressions), ("clicks", &clicks)] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        let lines: Vec<&str> = records.iter().map(|r| r.3.as_str()).collect();
+        std::fs::write(dir.join(folder).join("in.json"), lines.join("\n") + "\n").unwrap();
+    }
+    let extract = toml_path(&wasm("json_extract"));
+    let mut text = String::from("[pipeline]\nname = \"interval\"\nbatch_interval = \"10ms\"\n");
+    for (id, folder) in [("impressions", "impressions"), ("clicks", "clicks")] {
+        text += &format!(
+            r#"
+[[sources]]
+id = "{id}-lines"
+kind = "directory"
+path = "{folder}"
+watch = false
+max_batch_records = {per_batch}
+
+[[stages]]
+id = "{id}"
+kind = "map"
+input = "{id}-lines"
+component = {extract}
+params = {{ key = "ad", timestamp = "ts" }}
+"#
+        );
+    }
+    for how in ["join", "full_outer_join"] {
+        text += &format!(
+            r#"
+[[stages]]
+id = "{how}"
+kind = "{how}"
+left = "impressions"
+right = "clicks"
+time = "event"
+before = "1s"
+after = "5s"
+watermark = "2s"
+parallelism = 2
+
+[[sinks]]
+id = "{how}-out"
+kind = "files"
+input = "{how}"
+path = "out/{how}"
+
+[[sinks]]
+id = "{how}-late"
+kind = "files"
+input = "{how}.late"
+path = "late/{how}"
+"#
+        );
+    }
+    run_ok(&manifest(&dir, &text));
+
+    // By hand: the watermark each batch runs with is the latest time of
+    // the batches before it, less 2 s; a record behind it is late. Every
+    // on-time pair within the bounds meets; an outer join writes each
+    // on-time record that met none.
+    let batches = count / per_batch;
+    let mut watermark = vec![i64::MIN; 2];
+    let mut latest = None;
+    for b in 1..=batches {
+        for r in impressions.iter().chain(&clicks).filter(|r| r.0 == b) {
+            latest = latest.max(Some(r.2));
+        }
+        // What batch b + 1 runs with.
+        watermark.push(latest.map_or(i64::MIN, |t| t - 2000));
+    }
+    let on_time = |r: &&(usize, String, i64, String)| r.2 >= watermark[r.0];
+    let (lefts, rights): (Vec<_>, Vec<_>) = (
+        impressions.iter().filter(on_time).collect(),
+        clicks.iter().filter(on_time).collect(),
+    );
+    let meets = |l: &(usize, String, i64, String), r: &(usize, String, i64, String)| {
+        l.1 == r.1 && l.2 - 1000 <= r.2 && r.2 <= l.2 + 5000
+    };
+    let mut pairs = Vec::new();
+    for l in &lefts {
+        for r in &rights {
+            if meets(l, r) {
+                pairs.push(format!("({},[{},{}])", l.1, l.3, r.3));
+            }
+        }
+    }
+    let mut misses = Vec::new();
+    for l in lefts.iter().filter(|l| !rights.iter().any(|r| meets(l, r))) {
+        misses.push(format!("({},[{},null])", l.1, l.3));
+    }
+    for r in rights.iter().filter(|r| !lefts.iter().any(|l| meets(l, r))) {
+        misses.push(format!("({},[null,{}])", r.1, r.3));
+    }
+    let mut late: Vec<String> = impressions
+        .iter()
+        .chain(&clicks)
+        .filter(|r| r.2 < watermark[r.0])
+        .map(|r| format!("({},{})", r.1, r.3))
+        .collect();
+    late.sort();
+    assert!(
+        !late.is_empty() && !misses.is_empty() && pairs.len() > 50,
+        "the data has all three"
+    );
+
+    let all = |dir: &Path| {
+        let mut lines = crate::support::output_lines(dir);
+        lines.sort();
+        lines
+    };
+    pairs.sort();
+    assert_eq!(all(&dir.join("out/join")), pairs, "inner interval join");
+    let mut outer = [pairs.clone(), misses].concat();
+    outer.sort();
+    assert_eq!(
+        all(&dir.join("out/full_outer_join")),
+        outer,
+        "full outer interval join"
+    );
+    for how in ["join", "full_outer_join"] {
+        assert_eq!(
+            all(&dir.join("late").join(how)),
+            late,
+            "{how}: late records aside"
+        );
+    }
+}
+
+/// Lines with the batch they come in and their key.
+type Keyed = Vec<(usize, String, String)>;
+
+/// Orders, and a table of customers that changes as they come: batch by
+/// batch, `(batch, customer, line)`. In batch 4 customer `c1` is renamed,
+/// in batch 6 `c2` is deleted (an empty row), in batch 8 `c3` appears.
+fn orders_and_customers() -> (Keyed, Keyed) {
+    let orders = (0..60)
+        .map(|i| {
+            let customer = format!("c{}", i % 4);
+            let line = format!(r#"{{"customer":"{customer}","order":{i}}}"#);
+            (i / 6 + 1, customer, line)
+        })
+        .collect();
+    let row = |batch: usize, customer: &str, name: &str| {
+        let line = format!(r#"{{"customer":"{customer}","row":"{name}"}}"#);
+        (batch, customer.to_owned(), line)
+    };
+    let customers = vec![
+        row(1, "c0", "Ada"),
+        row(1, "c1", "Grace"),
+        row(1, "c2", "Edsger"),
+        row(4, "c1", "Grace H."),
+        row(6, "c2", ""),
+        row(8, "c3", "Barbara"),
+    ];
+    (orders, customers)
+}
+
+#[test]
+fn a_stream_meets_a_table_as_it_stands_when_each_record_comes() {
+    let dir = scratch("joins-table");
+    let (orders, customers) = orders_and_customers();
+    // One file per batch for the table, so its changes land in the batch
+    // they are meant for; orders six a batch.
+    std::fs::create_dir_all(dir.join("orders")).unwrap();
+    let lines: Vec<&str> = orders.iter().map(|o| o.2.as_str()).collect();
+    std::fs::write(dir.join("orders/in.json"), lines.join("\n") + "\n").unwrap();
+    std::fs::create_dir_all(dir.join("customers")).unwrap();
+    let mut table_lines = Vec::new();
+    for b in 1..=10 {
+        let rows: Vec<&str> = customers
+            .iter()
+            .filter(|c| c.0 == b)
+            .map(|c| c.2.as_str())
+            .collect();
+        // Padding rows for a customer no order has keep the batches in step.
+        let padding = format!(r#"{{"customer":"nobody","row":"pad {b}"}}"#);
+        for i in 0..3 {
+            table_lines.push(
+                rows.get(i)
+                    .map(|r| r.to_string())
+                    .unwrap_or(padding.clone()),
+            );
+        }
+    }
+    std::fs::write(dir.join("customers/in.json"), table_lines.join("\n") + "\n").unwrap();
+    let extract = toml_path(&wasm("json_extract"));
+    let mut text = format!(
+        r#"[pipeline]
+name = "tables"
+batch_interval = "10ms"
+
+[[sources]]
+id = "order-lines"
+kind = "directory"
+path = "orders"
+watch = false
+max_batch_records = 6
+
+[[sources]]
+id = "customer-lines"
+kind = "directory"
+path = "customers"
+watch = false
+max_batch_records = 3
+
+[[stages]]
+id = "orders"
+kind = "map"
+input = "order-lines"
+component = {extract}
+params = {{ key = "customer" }}
+
+[[stages]]
+id = "customers"
+kind = "map"
+input = "customer-lines"
+component = {extract}
+params = {{ key = "customer", value = "row" }}
+"#
+    );
+    for (id, how, global) in [
+        ("enriched", "join", false),
+        ("all-orders", "left_outer_join", false),
+        ("global", "left_outer_join", true),
+    ] {
+        text += &format!(
+            r#"
+[[stages]]
+id = "{id}"
+kind = "{how}"
+left = "orders"
+table = "customers"
+global = {global}
+parallelism = 2
+
+[[sinks]]
+id = "{id}-out"
+kind = "files"
+input = "{id}"
+path = "out/{id}"
+"#
+        );
+    }
+    run_ok(&manifest(&dir, &text));
+
+    // By hand: each batch's table rows first (an empty one deletes), then
+    // its orders looked up.
+    let mut table: BTreeMap<String, String> = BTreeMap::new();
+    let (mut inner, mut outer) = (BTreeMap::new(), BTreeMap::new());
+    for b in 1..=10usize {
+        for (_, customer, line) in customers.iter().filter(|c| c.0 == b) {
+            let name = line
+                .split("\"row\":\"")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches("\"}");
+            match name.is_empty() {
+                true => table.remove(customer),
+                false => table.insert(customer.clone(), name.to_owned()),
+            };
+        }
+        for (_, customer, line) in orders.iter().filter(|o| o.0 == b) {
+            let row = table.get(customer).map(|n| format!("\"{n}\""));
+            let written = format!("({customer},[{line},{}])", row.as_deref().unwrap_or("null"));
+            if row.is_some() {
+                inner
+                    .entry(b as u64)
+                    .or_insert_with(Vec::new)
+                    .push(written.clone());
+            }
+            outer.entry(b as u64).or_insert_with(Vec::new).push(written);
+        }
+    }
+    for lines in inner.values_mut().chain(outer.values_mut()) {
+        lines.sort();
+    }
+    assert!(
+        outer[&7]
+            .iter()
+            .any(|l| l.starts_with("(c2,") && l.ends_with(",null])"))
+    );
+    assert_eq!(
+        written(&dir.join("out/enriched")),
+        inner,
+        "join with a table"
+    );
+    assert_eq!(
+        written(&dir.join("out/all-orders")),
+        outer,
+        "left outer join with a table"
+    );
+    assert_eq!(
+        written(&dir.join("out/global")),
+        outer,
+        "the same with a global table"
+    );
+}

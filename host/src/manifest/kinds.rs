@@ -240,11 +240,17 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         ("shadow", Some(_)) => Some(format!(
             "a {kind} stage runs no operator to shadow; remove `shadow`"
         )),
-        ("window" | "slide" | "time" | "watermark" | "allowed_lateness", _) => {
+        ("window" | "slide" | "allowed_lateness", _) => {
             Some(format!("`{key}` applies to window stages only; remove it"))
         }
+        ("time" | "watermark", _) => Some(format!(
+            "`{key}` applies to window and join stages only; remove it"
+        )),
         ("inverse", _) => {
             Some("only a reduce_by_key_and_window stage takes an `inverse`; remove it".into())
+        }
+        ("table" | "global" | "before" | "after", _) => {
+            Some(format!("`{key}` applies to join stages only; remove it"))
         }
         ("left" | "right", _) => Some(format!(
             "only a join reads `left` and `right`; a {kind} stage reads `input = \"...\"`"
@@ -318,6 +324,30 @@ pub struct JoinSettings {
     pub left: Option<Spanned<String>>,
     /// The right stream: `right = "clicks"`.
     pub right: Option<Spanned<String>>,
+    /// Instead of `right`, a table: a keyed stream of upserts (an empty
+    /// value deletes its key) that each left record is looked up in, as
+    /// Kafka Streams joins a KStream with a KTable: `table = "customers"`.
+    /// Only `join` and `left_outer_join`.
+    pub table: Option<Spanned<String>>,
+    /// With `table`: every partition keeps the whole table (a global
+    /// table, for small ones), and the left side is not exchanged.
+    /// Default `false`: the table is partitioned by key like the stream.
+    pub global: Option<Spanned<bool>>,
+    /// `"event"` makes an interval join over the records' own timestamps
+    /// (Flink's): a left record at `t` meets the right records at
+    /// `t - before ..= t + after`. Default: records of the same batch.
+    pub time: Option<Spanned<String>>,
+    /// Event time: how much earlier than a left record a right record may
+    /// be: `before = "5s"`. Default `0s`.
+    pub before: Option<Spanned<String>>,
+    /// Event time: how much later: `after = "10m"`. Default `0s`.
+    pub after: Option<Spanned<String>>,
+    /// Event time, required: how far out of order records may come; the
+    /// watermark trails the latest timestamp seen by this much, and
+    /// decides when a buffered record can no longer meet another (and an
+    /// outer join's miss is written). Records behind the watermark go to
+    /// `<stage id>.late`: `watermark = "5s"`.
+    pub watermark: Option<Spanned<String>>,
     /// As for [`OperatorSettings`]; the component is a cogroup operator.
     pub component: Option<Spanned<String>>,
     pub params: Option<Params>,

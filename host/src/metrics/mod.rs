@@ -147,7 +147,7 @@ impl PipelineMetrics {
         }
         for stage in &plan.stages {
             let counters = StageCounters {
-                late: stage.step.event_time().map(|_| Counter::default()),
+                late: stage.step.watermark_delay().map(|_| Counter::default()),
                 ..StageCounters::default()
             };
             let mut stages = metrics.stages.0.write().expect("metrics poisoned");

@@ -40,7 +40,9 @@ pub use ids::{Id, Stream};
 pub use resolve::{MIN_INTERVAL, load, resolve};
 pub use sink::{CommittedSource, Delivery, KafkaSink, SinkKind, SinkPlan, Transactions};
 pub use source::{KafkaSource, SourceKind, SourcePlan, Start};
-pub use stage::{Component, EventTime, JoinHow, Role, StagePlan, Step, Windowing};
+pub use stage::{
+    Component, EventTime, Interval, JoinHow, JoinOver, Role, StagePlan, Step, Windowing,
+};
 
 /// A checked pipeline: what the engine runs once its components are
 /// bound.

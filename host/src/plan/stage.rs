@@ -104,11 +104,51 @@ pub enum Step<Op = Component> {
     },
     /// Count each distinct value over a window.
     CountByValueAndWindow(Windowing),
-    /// Bring two keyed streams together by key, per batch: the inputs are
-    /// the left and the right side, in that order, both exchanged by key.
-    /// With a cogroup operator, it makes each key's records; without, the
-    /// stage writes JSON pairs of its own.
-    Join(JoinHow, Option<Op>),
+    /// Bring two keyed streams together by key: the inputs are the left
+    /// and the right side, in that order. With a cogroup operator, it
+    /// makes what each key's records make; without, the stage writes JSON
+    /// pairs of its own.
+    Join {
+        /// Which keys it keeps.
+        how: JoinHow,
+        /// The cogroup operator, if any.
+        operator: Option<Op>,
+        /// Which records of the two sides meet.
+        over: JoinOver,
+    },
+}
+
+/// Which records of a join's two sides meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinOver {
+    /// A batch's records (over windows: a batch of window stages), both
+    /// sides exchanged by key.
+    Batch,
+    /// Event time (Flink's interval join): a left record at `t` meets the
+    /// right records at `t - before ..= t + after`, buffered per key until
+    /// the watermark passes.
+    Interval(Interval),
+    /// The right side is a table (Kafka Streams' KStream-KTable join): a
+    /// keyed stream of upserts (an empty value deletes its key), kept per
+    /// key; each left record meets its key's row as it stands. A global
+    /// table is kept whole by every partition, and the left side is not
+    /// exchanged.
+    Table {
+        /// Whether every partition keeps the whole table.
+        global: bool,
+    },
+}
+
+/// An interval join's bounds, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    /// How much earlier than a left record a right record may be.
+    pub before: i64,
+    /// How much later.
+    pub after: i64,
+    /// How far the watermark trails the latest timestamp seen.
+    pub delay: i64,
 }
 
 /// Which keys a join keeps, and what it makes of them.
@@ -206,7 +246,7 @@ impl<Op> Step<Op> {
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
             | Step::ReduceByKeyAndWindow { reduce: op, .. } => Some(op),
-            Step::Join(_, op) => op.as_ref(),
+            Step::Join { operator, .. } => operator.as_ref(),
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
@@ -230,7 +270,7 @@ impl<Op> Step<Op> {
             Step::FlatMap(_) => Some(OperatorKind::FlatMap),
             Step::ReduceByKey(_) | Step::ReduceByKeyAndWindow { .. } => Some(OperatorKind::Reduce),
             Step::UpdateStateByKey(..) => Some(OperatorKind::UpdateState),
-            Step::Join(_, op) => op.as_ref().map(|_| OperatorKind::Cogroup),
+            Step::Join { operator, .. } => operator.as_ref().map(|_| OperatorKind::Cogroup),
             Step::Union
             | Step::CountByValue
             | Step::Window { .. }
@@ -251,7 +291,7 @@ impl<Op> Step<Op> {
             Step::Window { .. } => "window",
             Step::ReduceByKeyAndWindow { .. } => "reduce_by_key_and_window",
             Step::CountByValueAndWindow(_) => "count_by_value_and_window",
-            Step::Join(how, _) => how.kind_name(),
+            Step::Join { how, .. } => how.kind_name(),
         }
     }
 
@@ -265,6 +305,18 @@ impl<Op> Step<Op> {
             }
             | Step::CountByValueAndWindow(Windowing::EventTime(e)) => Some(*e),
             _ => None,
+        }
+    }
+
+    /// How far the step's watermark trails the latest timestamp it has
+    /// seen, if it has one (and so a side output for late records).
+    pub fn watermark_delay(&self) -> Option<i64> {
+        match self {
+            Step::Join {
+                over: JoinOver::Interval(interval),
+                ..
+            } => Some(interval.delay),
+            step => step.event_time().map(|e| e.delay),
         }
     }
 
@@ -284,6 +336,10 @@ impl<Op> Step<Op> {
                 | Step::Window { .. }
                 | Step::ReduceByKeyAndWindow { .. }
                 | Step::CountByValueAndWindow(_)
+                | Step::Join {
+                    over: JoinOver::Interval(_) | JoinOver::Table { .. },
+                    ..
+                }
         )
     }
 
@@ -332,10 +388,18 @@ impl<Op> Step<Op> {
                 }
             }
             Step::CountByValueAndWindow(w) => Step::CountByValueAndWindow(*w),
-            Step::Join(how, op) => Step::Join(
-                *how,
-                op.as_ref().map(|op| f(op, Role::Operator)).transpose()?,
-            ),
+            Step::Join {
+                how,
+                operator,
+                over,
+            } => Step::Join {
+                how: *how,
+                operator: operator
+                    .as_ref()
+                    .map(|op| f(op, Role::Operator))
+                    .transpose()?,
+                over: *over,
+            },
         })
     }
 
@@ -357,7 +421,9 @@ impl<Op> StagePlan<Op> {
             | Step::FlatMap(op)
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
-            | Step::Join(_, Some(op)) => found.push((Role::Operator, op)),
+            | Step::Join {
+                operator: Some(op), ..
+            } => found.push((Role::Operator, op)),
             Step::ReduceByKeyAndWindow {
                 reduce, inverse, ..
             } => {
@@ -368,7 +434,7 @@ impl<Op> StagePlan<Op> {
             | Step::CountByValue
             | Step::Window { .. }
             | Step::CountByValueAndWindow(_)
-            | Step::Join(_, None) => {}
+            | Step::Join { operator: None, .. } => {}
         }
         found.extend(self.shadow.as_mut().map(|op| (Role::Shadow, op)));
         found

@@ -77,7 +77,7 @@ impl Scheduler {
                     .entry(Stream::DeadLetters)
                     .or_default()
                     .extend(output.dead);
-                if plan.step.event_time().is_some() {
+                if plan.step.watermark_delay().is_some() {
                     report_late(
                         &self.plan.name,
                         &self.readers,

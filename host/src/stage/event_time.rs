@@ -115,8 +115,8 @@ impl Kind for EventTimeReduce {
         Ok(())
     }
 
-    fn event_time(&self) -> Option<EventTime> {
-        Some(self.spec)
+    fn watermark_delay(&self) -> Option<i64> {
+        Some(self.spec.delay)
     }
 }
 

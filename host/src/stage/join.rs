@@ -42,10 +42,7 @@ impl Kind for Join {
     const SIDES: Sides = Sides::Apart;
 
     fn operators(&self, label: &Arc<str>) -> Operators {
-        match &self.operator {
-            Some(op) => Operators::one(Worker::new(op, label.clone())),
-            None => Operators::default(),
-        }
+        operators(self.operator.as_ref(), label)
     }
 
     fn state(&self, _: &Setup<'_>) {}
@@ -67,10 +64,8 @@ impl Kind for Join {
             unreachable!("a join has a left and a right input")
         };
         keyed(left, right)?;
-        let records = match &mut ops.main {
-            Some(worker) => cogroup(worker, self.how, left, right)?,
-            None => join(self.how, left, right),
-        };
+        let how = self.how;
+        let records = make(ops, how, left, right, |each| by_key(how, left, right, each))?;
         Ok(Ran::records(records))
     }
 
@@ -79,9 +74,17 @@ impl Kind for Join {
     }
 }
 
+/// A join's operators: its cogroup operator, if it has one.
+pub(crate) fn operators(operator: Option<&Operator>, label: &Arc<str>) -> Operators {
+    match operator {
+        Some(op) => Operators::one(Worker::new(op, label.clone())),
+        None => Operators::default(),
+    }
+}
+
 /// Fails on the first record of either side without a key, numbering the
 /// records left first, then right.
-fn keyed(left: &Batch, right: &Batch) -> Result<(), Failure> {
+pub(crate) fn keyed(left: &Batch, right: &Batch) -> Result<(), Failure> {
     for (side, name, first) in [(left, "left", 0), (right, "right", left.len())] {
         if let Some(i) = side.has_key.iter().position(|has| !has) {
             return Err(Failure::Rejected {
@@ -99,7 +102,7 @@ fn keyed(left: &Batch, right: &Batch) -> Result<(), Failure> {
 /// Calls `each(key, left records, right records)` for each key `how`
 /// keeps, keys in order of first appearance (left's first, then keys only
 /// the right has), records in order.
-fn by_key(how: JoinHow, left: &Batch, right: &Batch, mut each: impl FnMut(&[u8], &[u32], &[u32])) {
+fn by_key(how: JoinHow, left: &Batch, right: &Batch, each: Visit<'_>) {
     let left_groups = Groups::of(&left.keys, |_| false);
     let right_groups = Groups::of(&right.keys, |_| false);
     let mut right_of: FxHashMap<&[u8], usize> = FxHashMap::default();
@@ -128,25 +131,45 @@ fn by_key(how: JoinHow, left: &Batch, right: &Batch, mut each: impl FnMut(&[u8],
     }
 }
 
+/// Hands on groups of records, each a key with records of the left and
+/// the right side (indices into them; one side may have none).
+pub(crate) type Visit<'v> = &'v mut dyn FnMut(&[u8], &[u32], &[u32]);
+
+/// What a join makes of the groups `groups` hands on: through its cogroup
+/// operator if it has one, else the records of the module's comment. A
+/// failure names a record of `left`, or record `j` of `right` as
+/// `left.len() + j`.
+pub(crate) fn make(
+    ops: &mut Operators,
+    how: JoinHow,
+    left: &Batch,
+    right: &Batch,
+    groups: impl FnOnce(Visit<'_>),
+) -> Result<Batch, Failure> {
+    match &mut ops.main {
+        Some(worker) => cogroup(worker, left, right, groups),
+        None => Ok(join(how, left, right, groups)),
+    }
+}
+
 /// What a join without an operator writes: see the module's comment.
-pub(crate) fn join(how: JoinHow, left: &Batch, right: &Batch) -> Batch {
+fn join(how: JoinHow, left: &Batch, right: &Batch, groups: impl FnOnce(Visit<'_>)) -> Batch {
     let mut out = Output {
         how,
         left: Encoded::new(left),
         right: Encoded::new(right),
         batch: Batch::default(),
     };
-    by_key(how, left, right, |key, l, r| out.key(key, l, r));
+    groups(&mut |key, l, r| out.key(key, l, r));
     out.batch
 }
 
-/// What the cogroup operator makes of the keys `how` keeps. Its failure
-/// names a record of the sides, left first, then right.
+/// What the cogroup operator makes of the groups.
 fn cogroup(
     worker: &mut Worker,
-    how: JoinHow,
     left: &Batch,
     right: &Batch,
+    groups: impl FnOnce(Visit<'_>),
 ) -> Result<Batch, Failure> {
     let mut call = CogroupInput {
         keys: ByteList::with_capacity(0, 0),
@@ -157,7 +180,7 @@ fn cogroup(
     };
     // Where each record of the call is in its side.
     let (mut left_order, mut right_order) = (Vec::new(), Vec::new());
-    by_key(how, left, right, |key, l, r| {
+    groups(&mut |key, l, r| {
         call.keys.push(key);
         for (records, side, into, ends, order) in [
             (
@@ -326,6 +349,10 @@ fn json_value(value: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn join(how: JoinHow, left: &Batch, right: &Batch) -> Batch {
+        super::join(how, left, right, |each| by_key(how, left, right, each))
+    }
 
     fn batch(records: &[(&str, &str)]) -> Batch {
         let mut batch = Batch::default();

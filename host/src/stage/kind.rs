@@ -14,11 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Worker;
 use crate::checkpoint::{Bad, Reader, Writer};
-use crate::plan::EventTime;
 use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::sink::BatchInfo;
-use crate::state::{PartitionState, SpillFile};
+use crate::state::{PartitionState, SpillFile, Spilled};
 
 /// One kind of stage.
 pub(crate) trait Kind: Send + Sync + 'static {
@@ -41,6 +40,12 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// `partitions`: by key for a stage that keeps or folds keys, else
     /// evenly ([`crate::shuffle`]).
     fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch>;
+
+    /// For a kind reading its inputs apart, spreads side `side` (0 for
+    /// the first input): as [`Kind::route`] unless the sides differ.
+    fn route_side(&self, _side: usize, batches: Vec<Batch>, partitions: usize) -> Vec<Batch> {
+        self.route(batches, partitions)
+    }
 
     /// Whether [`Kind::route`] sends each record by its key alone (an
     /// exchange), so that runs of upstream partitions may be routed each
@@ -84,8 +89,9 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// own arguments as they call.
     fn remember(&self, _ops: &mut Operators, _input: Batch) {}
 
-    /// Event time, for a kind with a watermark.
-    fn event_time(&self) -> Option<EventTime> {
+    /// How far the watermark trails the latest timestamp seen, for a kind
+    /// with one (and so a side output for late records).
+    fn watermark_delay(&self) -> Option<i64> {
         None
     }
 }
@@ -134,6 +140,20 @@ pub(crate) struct Setup<'a> {
     pub partition: usize,
     /// Where per-key state beyond `budget` bytes spills, if anywhere.
     pub spill: Option<(&'a Arc<SpillFile>, usize)>,
+}
+
+impl Setup<'_> {
+    /// Per-key state for this partition: in memory up to its budget, the
+    /// rest spilled, when there is somewhere to spill.
+    pub fn keyed_state(&self) -> PartitionState {
+        match self.spill {
+            Some((file, budget)) => PartitionState::spilling(
+                Spilled::new(file.clone(), &format!("{}[{}]", self.stage, self.partition)),
+                budget,
+            ),
+            None => PartitionState::in_memory(),
+        }
+    }
 }
 
 /// The batch being run, as a partition sees it.

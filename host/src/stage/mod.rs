@@ -27,9 +27,11 @@ mod count;
 mod event_time;
 mod filter;
 mod flat_map;
+mod interval_join;
 mod join;
 mod map;
 mod reduce;
+mod table_join;
 mod union;
 mod update_state;
 mod window;
@@ -40,7 +42,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::plan::{StagePlan, Step, Windowing};
+use crate::plan::{JoinOver, StagePlan, Step, Windowing};
 use crate::state::SpillFile;
 use kind::Kind;
 use partitions::{Partitions, Runner};
@@ -83,7 +85,23 @@ fn partitions(
             windowing,
         } => build.windowed(Fold::Reduce { reduce, inverse }, windowing),
         Step::CountByValueAndWindow(windowing) => build.windowed(Fold::Count, windowing),
-        Step::Join(how, operator) => build.of(join::Join { how, operator }),
+        Step::Join {
+            how,
+            operator,
+            over,
+        } => match over {
+            JoinOver::Batch => build.of(join::Join { how, operator }),
+            JoinOver::Interval(interval) => build.of(interval_join::IntervalJoin {
+                how,
+                operator,
+                interval,
+            }),
+            JoinOver::Table { global } => build.of(table_join::TableJoin {
+                how,
+                operator,
+                global,
+            }),
+        },
     }
 }
 

@@ -17,7 +17,6 @@ use super::calls::{Calls, Slot};
 use super::kind::{Context, Keeps, Kept, Kind, Operators, Ran, Setup, Sides};
 use super::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE};
 use crate::checkpoint::{Bad, Reader, Writer};
-use crate::plan::EventTime;
 use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::state::{PartitionState, SpillFile};
@@ -60,8 +59,9 @@ pub(crate) trait Partitions: Send {
     fn discard(&mut self);
     /// What each partition keeps.
     fn keeps(&self) -> Keeps;
-    /// Event time, for a kind with a watermark.
-    fn event_time(&self) -> Option<EventTime>;
+    /// How far the watermark trails the latest timestamp, for a kind
+    /// with one.
+    fn watermark_delay(&self) -> Option<i64>;
     /// Writes every partition's state.
     fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()>;
     /// Reads partition `p`'s state back.
@@ -309,8 +309,12 @@ impl<K: Kind> Runner<K> {
         let mut per_partition: Vec<Vec<Batch>> = (0..partitions)
             .map(|_| Vec::with_capacity(sides.len()))
             .collect();
-        for side in sides {
-            for (p, batch) in self.kind.route(side, partitions).into_iter().enumerate() {
+        for (s, side) in sides.into_iter().enumerate() {
+            let routed = match K::SIDES {
+                Sides::Merged => self.kind.route(side, partitions),
+                Sides::Apart => self.kind.route_side(s, side, partitions),
+            };
+            for (p, batch) in routed.into_iter().enumerate() {
                 per_partition[p].push(batch);
             }
         }
@@ -399,8 +403,8 @@ impl<K: Kind> Partitions for Runner<K> {
         K::State::KEEPS
     }
 
-    fn event_time(&self) -> Option<EventTime> {
-        self.kind.event_time()
+    fn watermark_delay(&self) -> Option<i64> {
+        self.kind.watermark_delay()
     }
 
     fn save(&self, out: &mut Writer<'_>) -> std::io::Result<()> {

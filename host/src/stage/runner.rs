@@ -170,8 +170,8 @@ impl StageRunner {
     /// How far this (event-time) stage's watermark has got, in ms since
     /// the Unix epoch: the latest event time it has seen, less the delay.
     pub fn watermark(&self) -> Option<i64> {
-        let spec = self.partitions.event_time()?;
-        Some(self.max_time?.saturating_sub(spec.delay))
+        let delay = self.partitions.watermark_delay()?;
+        Some(self.max_time?.saturating_sub(delay))
     }
 
     /// The per-key state of an update-state stage, over its partitions.
@@ -198,7 +198,7 @@ impl StageRunner {
         inputs: Vec<Vec<Batch>>,
         batch: BatchInfo,
     ) -> Result<StageOutput, StageError> {
-        let event_time = self.partitions.event_time();
+        let event_time = self.partitions.watermark_delay();
         let watermark = self.watermark();
         let dead_letters = self.dead_letters();
         let at = Context { batch, watermark };

@@ -43,7 +43,7 @@ impl Partitions for Union {
         Keeps::Nothing
     }
 
-    fn event_time(&self) -> Option<crate::plan::EventTime> {
+    fn watermark_delay(&self) -> Option<i64> {
         None
     }
 

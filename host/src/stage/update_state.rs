@@ -14,7 +14,7 @@ use crate::operator::Operator;
 use crate::plugin::{Failure, StateInput};
 use crate::record::{Batch, ByteList};
 use crate::shuffle;
-use crate::state::{Change, PartitionState, Spilled};
+use crate::state::{Change, PartitionState};
 
 /// An update-state-by-key stage: its operator, and how long a key's state
 /// lasts without records.
@@ -29,16 +29,7 @@ impl Kind for UpdateStateByKey {
     }
 
     fn state(&self, setup: &Setup<'_>) -> PartitionState {
-        match setup.spill {
-            Some((file, budget)) => PartitionState::spilling(
-                Spilled::new(
-                    file.clone(),
-                    &format!("{}[{}]", setup.stage, setup.partition),
-                ),
-                budget,
-            ),
-            None => PartitionState::in_memory(),
-        }
+        setup.keyed_state()
     }
 
     fn route(&self, side: Vec<Batch>, partitions: usize) -> Vec<Batch> {

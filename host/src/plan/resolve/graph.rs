@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::Resolver;
-use crate::manifest::Spanned;
+use crate::manifest::{Spanned, StageSettings};
 use crate::plan::{Id, StagePlan, Stream};
 
 impl Resolver<'_> {
@@ -54,10 +54,11 @@ impl Resolver<'_> {
             .as_ref()
             .is_some_and(|e| e.get_ref() == "dead-letter");
         let event_time = |s: &&crate::manifest::StageSpec| {
-            s.settings
-                .window()
-                .and_then(|w| w.time)
-                .is_some_and(|t| t.get_ref() == "event")
+            let time = match &s.settings {
+                StageSettings::Join(join) => join.time.as_ref(),
+                settings => settings.window().and_then(|w| w.time),
+            };
+            time.is_some_and(|t| t.get_ref() == "event")
         };
         let mut known: Vec<(String, Option<Stream>)> = Vec::new();
         let stream =

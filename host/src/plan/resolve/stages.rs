@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Defaults, Resolver};
-use crate::manifest::kinds::{JoinSettings, OperatorFields, Params};
+use crate::manifest::kinds::{OperatorFields, Params};
 use crate::manifest::{Spanned, StageSettings, StageSpec, units};
-use crate::plan::{Component, JoinHow, StagePlan, Step, Stream, Windowing};
+use crate::plan::{Component, StagePlan, Step, Stream, Windowing};
 use crate::plugin::Limits;
 
 impl Resolver<'_> {
@@ -41,19 +41,15 @@ impl Resolver<'_> {
         };
         let step = match (&spec.settings, operator) {
             (StageSettings::Union(_), _) => Step::Union,
-            (StageSettings::Join(_), Some(op)) => {
-                let how = JoinHow::ALL.into_iter().find(|h| h.kind_name() == kind);
-                let how = how.expect("each join kind is a way of joining");
-                match op.component {
-                    Some(path) => Step::Join(
-                        how,
-                        Some(self.component(spec, op, path, "component", limits)?),
-                    ),
+            (StageSettings::Join(settings), Some(op)) => {
+                let operator = match op.component {
+                    Some(path) => Some(self.component(spec, op, path, "component", limits)?),
                     None => {
                         self.operator_settings_alone(spec, op);
-                        Step::Join(how, None)
+                        None
                     }
-                }
+                };
+                self.join(spec, settings, operator)?
             }
             (StageSettings::CountByValue(_), _) => Step::CountByValue,
             (StageSettings::Window(window), _) => match windowing? {
@@ -203,44 +199,6 @@ impl Resolver<'_> {
                 format!("`{name}` without a component: {why}"),
             );
         }
-    }
-
-    /// A join's streams: `left` and `right`, in that order.
-    fn join_inputs(
-        &mut self,
-        spec: &StageSpec,
-        sides: &JoinSettings,
-    ) -> Option<Vec<Option<Stream>>> {
-        let field = |name: &str| format!("stages[{}].{name}", spec.position);
-        let kind = spec.kind.get_ref();
-        let not = |name: &str| {
-            format!("a {kind} stage reads `left = \"...\"` and `right = \"...\"`, not `{name}`")
-        };
-        if let Some(input) = &spec.input {
-            self.error(input, field("input"), not("input"));
-            return None;
-        }
-        if let Some(inputs) = &spec.inputs {
-            self.error(inputs, field("inputs"), not("inputs"));
-            return None;
-        }
-        let mut streams = Vec::new();
-        for (name, side) in [("left", &sides.left), ("right", &sides.right)] {
-            match side {
-                Some(side) => streams.push(self.input(side, field(name))),
-                None => {
-                    self.error(
-                        &spec.id,
-                        field(name),
-                        format!(
-                            "a {kind} stage needs `{name} = \"...\"` naming a keyed source or stage"
-                        ),
-                    );
-                    streams.push(None);
-                }
-            }
-        }
-        Some(streams)
     }
 
     fn ttl(&mut self, spec: &StageSpec, ttl: Option<&Spanned<String>>) -> Option<Duration> {
