@@ -700,3 +700,159 @@ path = "out/{id}"
         "the same with a global table"
     );
 }
+
+/// A checkpointed pipeline in `dir` with an interval join (impressions
+/// and clicks, out of order, some late) and a stream-table join (orders
+/// and a table of customers changing and deleting rows), `records` of
+/// each, ten a batch.
+fn crashy_joins(dir: &Path, records: usize) -> std::path::PathBuf {
+    let files: [(&str, Vec<String>); 4] = [
+        (
+            "impressions",
+            timed("i", records, 10, 7)
+                .into_iter()
+                .map(|r| r.3)
+                .collect(),
+        ),
+        (
+            "clicks",
+            timed("c", records, 10, 11)
+                .into_iter()
+                .map(|r| r.3)
+                .collect(),
+        ),
+        (
+            "orders",
+            (0..records)
+                .map(|i| format!(r#"{{"customer":"c{}","order":{i}}}"#, i % 7))
+                .collect(),
+        ),
+        (
+            "customers",
+            (0..records)
+                .map(|i| {
+                    let name = if i % 5 == 0 {
+                        String::new()
+                    } else {
+                        format!("name-{i}")
+                    };
+                    format!(r#"{{"customer":"c{}","row":"{name}"}}"#, i * 3 % 7)
+                })
+                .collect(),
+        ),
+    ];
+    for (folder, lines) in &files {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        std::fs::write(dir.join(folder).join("in.json"), lines.join("\n") + "\n").unwrap();
+    }
+    let extract = toml_path(&wasm("json_extract"));
+    let mut text = String::from(
+        "[pipeline]\nname = \"crashy-joins\"\nbatch_interval = \"10ms\"\ncheckpoint = { dir = \"checkpoints\", every = 3 }\n",
+    );
+    for (id, params) in [
+        ("impressions", "key = \"ad\", timestamp = \"ts\""),
+        ("clicks", "key = \"ad\", timestamp = \"ts\""),
+        ("orders", "key = \"customer\""),
+        ("customers", "key = \"customer\", value = \"row\""),
+    ] {
+        text += &format!(
+            "\n[[sources]]\nid = \"{id}-lines\"\nkind = \"directory\"\npath = \"{id}\"\nwatch = false\nmax_batch_records = 10\n\n[[stages]]\nid = \"{id}\"\nkind = \"map\"\ninput = \"{id}-lines\"\ncomponent = {extract}\nparams = {{ {params} }}\n"
+        );
+    }
+    text += r#"
+[[stages]]
+id = "clicked"
+kind = "full_outer_join"
+left = "impressions"
+right = "clicks"
+time = "event"
+before = "1s"
+after = "5s"
+watermark = "2s"
+parallelism = 2
+
+[[stages]]
+id = "enriched"
+kind = "left_outer_join"
+left = "orders"
+table = "customers"
+parallelism = 2
+"#;
+    for (id, input) in [
+        ("clicked", "clicked"),
+        ("late", "clicked.late"),
+        ("enriched", "enriched"),
+    ] {
+        text += &format!(
+            "\n[[sinks]]\nid = \"{id}-out\"\nkind = \"files\"\ninput = \"{input}\"\npath = \"out/{id}\"\n"
+        );
+    }
+    manifest(dir, &text)
+}
+
+/// Every file the sinks wrote under `dir/out`, with its exact contents.
+fn all_outputs(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for sink in ["clicked", "late", "enriched"] {
+        for (id, text) in batch_texts(&dir.join("out").join(sink)) {
+            files.insert(format!("{sink}/{id}"), text);
+        }
+    }
+    files
+}
+
+#[test]
+fn joins_killed_at_random_moments_write_what_an_uninterrupted_run_writes() {
+    use crate::support::{Jitter, Running};
+    let records = 1000;
+    let reference = scratch("joins-crash-reference");
+    run_ok(&crashy_joins(&reference, records));
+    let expected = all_outputs(&reference);
+    assert!(
+        expected.keys().any(|f| f.starts_with("late/")) && expected.len() > 150,
+        "the reference run wrote {} files, some of late records",
+        expected.len()
+    );
+
+    let dir = scratch("joins-crash-killed");
+    let manifest = crashy_joins(&dir, records);
+    let (mut jitter, mut kills, mut newest_batch) = (Jitter::new(), 0, 0);
+    let done = |batch: u64| format!("batch done pipeline=crashy-joins batch={batch} ");
+    loop {
+        let running = Running::start(
+            &["run", manifest.to_str().unwrap()],
+            std::process::Stdio::null(),
+        );
+        if kills == 12 {
+            let result = running.finish();
+            assert!(result.status.success(), "{}", result.stderr);
+            break;
+        }
+        // Progress (a batch not run before), then a kill a random number
+        // of log lines later: mid-batch, mid-checkpoint or mid-wait.
+        newest_batch += 1;
+        running.wait_for_log(&done(newest_batch));
+        running.wait_for_more_lines(jitter.below(6) as usize);
+        let log = running.kill().stderr;
+        newest_batch = log
+            .lines()
+            .filter_map(|l| l.split("batch done pipeline=crashy-joins batch=").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .max()
+            .unwrap_or(newest_batch);
+        kills += 1;
+        assert!(
+            newest_batch < (records / 10) as u64,
+            "the input ran out after {kills} kills; make it longer"
+        );
+    }
+    let got = all_outputs(&dir);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the same output files"
+    );
+    for (file, text) in &expected {
+        assert_eq!(&got[file], text, "{file} differs after {kills} kills");
+    }
+}
