@@ -53,8 +53,8 @@ bad_manifests! {
     a_pipeline_name_is_an_id_not_a_path => "pipeline-name-path",
     two_sinks_cannot_write_the_same_folder => "sinks-same-folder",
     the_checkpoint_folder_is_one_of_its_own => "checkpoint-dir-root",
-    // Issue 16: a join's two sides, keyed and sliding alike.
-    a_join_reads_two_keyed_sides_sliding_alike => "join-inputs",
+    // Issue 16: a join's two sides, keyed and sliding alike; event times.
+    joins_and_event_time_stages_get_the_inputs_they_need => "join-inputs",
 }
 
 #[test]

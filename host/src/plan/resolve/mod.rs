@@ -6,14 +6,15 @@
 //! ([`super::bind`]).
 //!
 //! One file per part of the manifest: [`sources`], [`stages`] (with
-//! [`windows`] and [`joins`]) and [`sinks`]; the pipeline settings and
-//! the graph are here.
+//! [`windows`] and [`joins`]) and [`sinks`]; what each stream carries is
+//! checked in [`streams`]; the pipeline settings and the graph are here.
 
 mod graph;
 mod joins;
 mod sinks;
 mod sources;
 mod stages;
+mod streams;
 mod trigger;
 mod windows;
 
@@ -167,7 +168,7 @@ impl<'a> Resolver<'a> {
             .collect();
         let trigger = self.trigger(&mut sources);
         let stages = self.stages(defaults);
-        self.check_joins(&sources, &stages);
+        self.check_streams(&sources, &stages);
         let mut sinks: Vec<_> = m.sinks.iter().filter_map(|s| self.sink(s)).collect();
         self.one_folder_each(&sinks);
         sinks::commit_offsets_in_transactions(&mut sources, &mut sinks);
