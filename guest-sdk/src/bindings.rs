@@ -108,3 +108,18 @@ pub mod cogroup {
         },
     });
 }
+
+pub mod keyed_process {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "keyed-process-operator",
+        pub_export_macro: true,
+        export_macro_name: "export_keyed_process_operator",
+        default_bindings_module: "wasmstream_guest::bindings::keyed_process",
+        runtime_path: "wasmstream_guest::bindings::rt",
+        with: {
+            "wasmstream:operator/types@0.1.0": crate::bindings::map::wasmstream::operator::types,
+            "wasmstream:operator/log@0.1.0": crate::bindings::map::wasmstream::operator::log,
+        },
+    });
+}

@@ -12,6 +12,7 @@
 //! | flat-map | [`FlatMap`] | [`export_flat_map!`] | one in, zero or more out |
 //! | reduce | [`Reduce`] | [`export_reduce!`] | associative combine per key |
 //! | update-state | [`UpdateState`] | [`export_update_state!`] | per-key state across batches |
+//! | keyed-process | [`KeyedProcess`] | [`export_keyed_process!`] | per-key state and event-time timers |
 //! | cogroup | [`Cogroup`] | [`export_cogroup!`] | two streams' records per key, for joins |
 //!
 //! Each kind gets its stage's manifest `params` once, in `init`. The first
@@ -57,6 +58,7 @@ mod error;
 pub mod filter;
 pub mod flat_map;
 pub mod json;
+pub mod keyed_process;
 pub mod log;
 pub mod map;
 mod params;
@@ -70,6 +72,7 @@ pub use cogroup::Cogroup;
 pub use error::Error;
 pub use filter::Filter;
 pub use flat_map::{Emitter, FlatMap};
+pub use keyed_process::KeyedProcess;
 pub use map::Map;
 pub use params::Params;
 pub use record::{Bytes, Header, Record};

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasmstream::plugin::{CogroupInput, Failure, Limits, Runtime, StateInput};
+use wasmstream::plugin::{CogroupInput, Failure, Limits, ProcessInput, Runtime, StateInput};
 use wasmstream::record::{Batch, ByteList};
 
 use crate::support::{port, repo, scratch, wasm};
@@ -255,6 +255,68 @@ fn run_kit_at(path: &Path, component: &Path) -> Vec<String> {
                     .map(|b| Value::from(format!("{:?}", records_of(&b))))
                     .map_err(|e| e.failure)
             }
+            "keyed-process" => {
+                let groups = input["groups"].as_array().expect("groups");
+                let list = |g: &Value, name: &str| -> Vec<Value> {
+                    g.get(name)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let (mut records, mut record_ends) = (Vec::new(), Vec::new());
+                let (mut fired, mut fired_ends, mut pending, mut pending_ends) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for group in groups {
+                    records.extend(list(group, "records"));
+                    record_ends.push(records.len() as u32);
+                    fired.extend(
+                        list(group, "fired")
+                            .iter()
+                            .map(|t| t.as_i64().expect("a time")),
+                    );
+                    fired_ends.push(fired.len() as u32);
+                    pending.extend(
+                        list(group, "pending")
+                            .iter()
+                            .map(|t| t.as_i64().expect("a time")),
+                    );
+                    pending_ends.push(pending.len() as u32);
+                }
+                let state = |g: &Value| g.get("state").and_then(data);
+                let call = ProcessInput {
+                    keys: byte_list(groups.iter().map(|g| bytes(&g["key"]))),
+                    has_state: groups.iter().map(|g| state(g).is_some()).collect(),
+                    states: byte_list(groups.iter().map(|g| state(g).unwrap_or_default())),
+                    records: batch(&records),
+                    record_ends,
+                    fired,
+                    fired_ends,
+                    pending,
+                    pending_ends,
+                    watermark: input.get("watermark").and_then(Value::as_i64),
+                    batch_time: input.get("batch_time").and_then(Value::as_i64).unwrap_or(0),
+                };
+                instance
+                    .process(&call)
+                    .map(|out| {
+                        let mut timers = Vec::new();
+                        let mut from = 0;
+                        for &end in &out.timer_ends {
+                            timers.push(out.timers[from..end as usize].to_vec());
+                            from = end as usize;
+                        }
+                        Value::from(format!(
+                            "{:?}",
+                            (
+                                out.keep,
+                                items(&out.states),
+                                timers,
+                                records_of(&out.output)
+                            )
+                        ))
+                    })
+                    .map_err(|e| e.failure)
+            }
             other => panic!("unknown kind {other}"),
         };
         let want = case.get("output").map(|output| match kind {
@@ -276,6 +338,41 @@ fn run_kit_at(path: &Path, component: &Path) -> Vec<String> {
                     .iter()
                     .map(bytes)
                     .collect::<Vec<_>>()
+            )),
+            "keyed-process" => Value::from(format!(
+                "{:?}",
+                (
+                    output["keep"]
+                        .as_array()
+                        .expect("keep")
+                        .iter()
+                        .map(|k| k.as_bool().expect("a flag"))
+                        .collect::<Vec<_>>(),
+                    output["states"]
+                        .as_array()
+                        .expect("states")
+                        .iter()
+                        .map(bytes)
+                        .collect::<Vec<_>>(),
+                    output["timers"]
+                        .as_array()
+                        .expect("timers")
+                        .iter()
+                        .map(|ts| {
+                            ts.as_array()
+                                .expect("a key's timers")
+                                .iter()
+                                .map(|t| t.as_i64().expect("a time"))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>(),
+                    output["records"]
+                        .as_array()
+                        .expect("records")
+                        .iter()
+                        .map(record)
+                        .collect::<Vec<_>>(),
+                )
             )),
             _ => Value::from(format!(
                 "{:?}",
@@ -338,6 +435,7 @@ const KITS: &[(&str, &str)] = &[
     ("stats-report", "stats_report"),
     ("session-tracker", "session_tracker"),
     ("merge-json", "merge_json"),
+    ("event-sessions", "event_sessions"),
 ];
 
 /// The stock operators with Python, JavaScript and C ports.

@@ -29,6 +29,7 @@ mod shutdown;
 mod sources;
 mod state;
 mod temperature;
+mod timers;
 mod tutorial;
 mod windows;
 mod wordcount;

@@ -194,6 +194,8 @@ pub enum StageSettings {
     CountByValue(CountSettings),
     /// Per-key state across batches.
     UpdateStateByKey(UpdateStateSettings),
+    /// Per-key state over event time, with timers.
+    ProcessByKey(ProcessSettings),
     /// Merge streams (`inputs`).
     Union(UnionSettings),
     /// The records of the last batches.
@@ -214,6 +216,7 @@ settings!(StageSettings, "stage", {
     "reduce_by_key" => ReduceByKey(OperatorSettings),
     "count_by_value" => CountByValue(CountSettings),
     "update_state_by_key" => UpdateStateByKey(UpdateStateSettings),
+    "process_by_key" => ProcessByKey(ProcessSettings),
     "union" => Union(UnionSettings),
     "window" => Window(WindowSettings),
     "reduce_by_key_and_window" => ReduceByKeyAndWindow(WindowedReduceSettings),
@@ -243,8 +246,11 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         ("window" | "slide" | "allowed_lateness", _) => {
             Some(format!("`{key}` applies to window stages only; remove it"))
         }
-        ("time" | "watermark", _) => Some(format!(
+        ("time", _) => Some(format!(
             "`{key}` applies to window and join stages only; remove it"
+        )),
+        ("watermark", _) => Some(format!(
+            "`{key}` applies to event-time windows, joins and process_by_key only; remove it"
         )),
         ("inverse", _) => {
             Some("only a reduce_by_key_and_window stage takes an `inverse`; remove it".into())
@@ -301,6 +307,24 @@ pub struct UpdateStateSettings {
     /// no records for this long, measured in batch time: `ttl = "30s"`.
     /// Default: keys are kept forever.
     pub ttl: Option<Spanned<String>>,
+}
+
+/// `kind = "process_by_key"`: a keyed-process operator (per-key state
+/// and event-time timers, as Flink's keyed process functions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSettings {
+    /// As for [`OperatorSettings`].
+    pub component: Option<Spanned<String>>,
+    pub params: Option<Params>,
+    pub shadow: Option<Spanned<String>>,
+    pub limits: Option<LimitsSpec>,
+    pub build: Option<BuildSpec>,
+    /// Required: how far out of order records may come; the watermark
+    /// trails the latest timestamp seen by this much, timers fire as it
+    /// passes them, and records behind it go to `<stage id>.late`:
+    /// `watermark = "5s"`.
+    pub watermark: Option<Spanned<String>>,
 }
 
 /// `kind = "count_by_value"`: the host counts, so it takes no settings.
@@ -444,6 +468,7 @@ impl StageSettings {
             | StageSettings::FlatMap(s)
             | StageSettings::ReduceByKey(s) => Some(fields!(s)),
             StageSettings::UpdateStateByKey(s) => Some(fields!(s)),
+            StageSettings::ProcessByKey(s) => Some(fields!(s)),
             StageSettings::ReduceByKeyAndWindow(s) => Some(fields!(s)),
             StageSettings::Join(s) => Some(fields!(s)),
             StageSettings::Union(_)

@@ -104,6 +104,15 @@ pub enum Step<Op = Component> {
     },
     /// Count each distinct value over a window.
     CountByValueAndWindow(Windowing),
+    /// Exchange by key, then process each key's records and fired timers
+    /// with its state (Flink's keyed process functions), over event time:
+    /// records behind the watermark go to the late output.
+    ProcessByKey {
+        /// The keyed-process operator.
+        operator: Op,
+        /// How far the watermark trails the latest timestamp seen (ms).
+        delay: i64,
+    },
     /// Bring two keyed streams together by key: the inputs are the left
     /// and the right side, in that order. With a cogroup operator, it
     /// makes what each key's records make; without, the stage writes JSON
@@ -245,7 +254,8 @@ impl<Op> Step<Op> {
             | Step::FlatMap(op)
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
-            | Step::ReduceByKeyAndWindow { reduce: op, .. } => Some(op),
+            | Step::ReduceByKeyAndWindow { reduce: op, .. }
+            | Step::ProcessByKey { operator: op, .. } => Some(op),
             Step::Join { operator, .. } => operator.as_ref(),
             Step::Union
             | Step::CountByValue
@@ -270,6 +280,7 @@ impl<Op> Step<Op> {
             Step::FlatMap(_) => Some(OperatorKind::FlatMap),
             Step::ReduceByKey(_) | Step::ReduceByKeyAndWindow { .. } => Some(OperatorKind::Reduce),
             Step::UpdateStateByKey(..) => Some(OperatorKind::UpdateState),
+            Step::ProcessByKey { .. } => Some(OperatorKind::KeyedProcess),
             Step::Join { operator, .. } => operator.as_ref().map(|_| OperatorKind::Cogroup),
             Step::Union
             | Step::CountByValue
@@ -291,6 +302,7 @@ impl<Op> Step<Op> {
             Step::Window { .. } => "window",
             Step::ReduceByKeyAndWindow { .. } => "reduce_by_key_and_window",
             Step::CountByValueAndWindow(_) => "count_by_value_and_window",
+            Step::ProcessByKey { .. } => "process_by_key",
             Step::Join { how, .. } => how.kind_name(),
         }
     }
@@ -316,6 +328,7 @@ impl<Op> Step<Op> {
                 over: JoinOver::Interval(interval),
                 ..
             } => Some(interval.delay),
+            Step::ProcessByKey { delay, .. } => Some(*delay),
             step => step.event_time().map(|e| e.delay),
         }
     }
@@ -336,6 +349,7 @@ impl<Op> Step<Op> {
                 | Step::Window { .. }
                 | Step::ReduceByKeyAndWindow { .. }
                 | Step::CountByValueAndWindow(_)
+                | Step::ProcessByKey { .. }
                 | Step::Join {
                     over: JoinOver::Interval(_) | JoinOver::Table { .. },
                     ..
@@ -388,6 +402,10 @@ impl<Op> Step<Op> {
                 }
             }
             Step::CountByValueAndWindow(w) => Step::CountByValueAndWindow(*w),
+            Step::ProcessByKey { operator, delay } => Step::ProcessByKey {
+                operator: f(operator, Role::Operator)?,
+                delay: *delay,
+            },
             Step::Join {
                 how,
                 operator,
@@ -421,6 +439,7 @@ impl<Op> StagePlan<Op> {
             | Step::FlatMap(op)
             | Step::ReduceByKey(op)
             | Step::UpdateStateByKey(op, _)
+            | Step::ProcessByKey { operator: op, .. }
             | Step::Join {
                 operator: Some(op), ..
             } => found.push((Role::Operator, op)),

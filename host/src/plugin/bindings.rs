@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::wasmstream::operator::{
-    cogroup, filter, flat_map, map, migrate, reduce, update_state,
+    cogroup, filter, flat_map, keyed_process, map, migrate, reduce, update_state,
 };
 pub use self::wasmstream::operator::log;
 pub use self::wasmstream::operator::types::{Batch, ByteList, OperatorError};

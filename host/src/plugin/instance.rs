@@ -12,9 +12,11 @@ use wasmtime::component::InstancePre;
 use wasmtime::{Store, UpdateDeadline};
 
 pub use super::bindings::cogroup::CogroupInput;
+pub use super::bindings::keyed_process::{ProcessInput, ProcessOutput};
 pub use super::bindings::update_state::{StateInput, StateOutput};
 use super::bindings::{
-    Batch, ByteList, OperatorError, cogroup, filter, flat_map, map, migrate, reduce, update_state,
+    Batch, ByteList, OperatorError, cogroup, filter, flat_map, keyed_process, map, migrate, reduce,
+    update_state,
 };
 use super::failure::{CallError, Failure, bad_output, classify, rejected};
 use super::pace::{CallSize, Pace};
@@ -51,6 +53,7 @@ pub(crate) enum Indices {
     Reduce(reduce::GuestIndices),
     UpdateState(update_state::GuestIndices),
     Cogroup(cogroup::GuestIndices),
+    KeyedProcess(keyed_process::GuestIndices),
 }
 
 impl Indices {
@@ -64,6 +67,9 @@ impl Indices {
                 Indices::UpdateState(update_state::GuestIndices::new(pre)?)
             }
             OperatorKind::Cogroup => Indices::Cogroup(cogroup::GuestIndices::new(pre)?),
+            OperatorKind::KeyedProcess => {
+                Indices::KeyedProcess(keyed_process::GuestIndices::new(pre)?)
+            }
         })
     }
 }
@@ -75,6 +81,7 @@ enum Exports {
     Reduce(reduce::Guest),
     UpdateState(update_state::Guest),
     Cogroup(cogroup::Guest),
+    KeyedProcess(keyed_process::Guest),
 }
 
 /// A live instance of an operator, ready for batches.
@@ -122,6 +129,7 @@ impl Instance {
             Indices::Reduce(i) => i.load(&mut store, &instance).map(Exports::Reduce),
             Indices::UpdateState(i) => i.load(&mut store, &instance).map(Exports::UpdateState),
             Indices::Cogroup(i) => i.load(&mut store, &instance).map(Exports::Cogroup),
+            Indices::KeyedProcess(i) => i.load(&mut store, &instance).map(Exports::KeyedProcess),
         }
         .map_err(|e| bad_output(format!("{e:#}")))?;
         let migrate = match &plugin.migrate {
@@ -145,6 +153,7 @@ impl Instance {
             Exports::Reduce(guest) => guest.call_init(store, params),
             Exports::UpdateState(guest) => guest.call_init(store, params),
             Exports::Cogroup(guest) => guest.call_init(store, params),
+            Exports::KeyedProcess(guest) => guest.call_init(store, params),
         })?
         .map_err(|message| CallError {
             failure: Failure::InitRejected(bounded(message)),
@@ -473,6 +482,109 @@ impl Instance {
         })?;
         Ok(Batch::concat(parts))
     }
+}
+
+impl Instance {
+    /// Processes the keys of one batch (see the `keyed-process`
+    /// interface).
+    pub fn process(&mut self, input: &ProcessInput) -> Result<ProcessOutput, CallError> {
+        let groups = input.keys.len();
+        let weight = |g: usize| {
+            let records = items(&input.record_ends, &(g..g + 1));
+            let bytes: usize = records.map(|i| input.records.record_bytes(i)).sum();
+            input.keys.get(g).len() + input.states.get(g).len() + bytes
+        };
+        let mut parts = Vec::new();
+        self.paced(groups, weight, |this, part| {
+            let records = items(&input.record_ends, &part);
+            let call = if part.len() == groups {
+                Cow::Borrowed(input)
+            } else {
+                let fired = items(&input.fired_ends, &part);
+                let pending = items(&input.pending_ends, &part);
+                Cow::Owned(ProcessInput {
+                    keys: input.keys.part(part.clone()).into_owned(),
+                    has_state: input.has_state[part.clone()].to_vec(),
+                    states: input.states.part(part.clone()).into_owned(),
+                    records: input.records.slice(records.clone()),
+                    record_ends: rebased(&input.record_ends, &part),
+                    fired: input.fired[fired].to_vec(),
+                    fired_ends: rebased(&input.fired_ends, &part),
+                    pending: input.pending[pending].to_vec(),
+                    pending_ends: rebased(&input.pending_ends, &part),
+                    watermark: input.watermark,
+                    batch_time: input.batch_time,
+                })
+            };
+            let size = CallSize {
+                records: call.records.len(),
+                bytes: call.keys.data.len() + call.states.data.len() + call.records.byte_size(),
+            };
+            let output = this
+                .call(Some(size), |store, exports| match exports {
+                    Exports::KeyedProcess(guest) => guest.call_process(store, &call),
+                    _ => wasmtime::bail!("not a keyed-process operator"),
+                })?
+                .map_err(rejected(records.start))?;
+            let keys = part.len();
+            output.states.check("states").map_err(bad_output)?;
+            output.output.check().map_err(bad_output)?;
+            let ends_fit = output.timer_ends.windows(2).all(|w| w[0] <= w[1])
+                && output.timer_ends.last().map_or(0, |&e| e as usize) == output.timers.len();
+            if output.keep.len() != keys
+                || output.states.len() != keys
+                || output.timer_ends.len() != keys
+                || !ends_fit
+            {
+                return Err(bad_output(format!(
+                    "a keyed process must return one state and one run of timers per key, but returned {} flags, {} states and {} timer ends (for {} timers) for {keys} keys",
+                    output.keep.len(),
+                    output.states.len(),
+                    output.timer_ends.len(),
+                    output.timers.len()
+                )));
+            }
+            parts.push(output);
+            Ok(())
+        })?;
+        if parts.len() == 1 {
+            return Ok(parts.pop().expect("one part"));
+        }
+        let mut whole = ProcessOutput {
+            keep: Vec::new(),
+            states: ByteList::with_capacity(0, 0),
+            timers: Vec::new(),
+            timer_ends: Vec::new(),
+            output: Batch::default(),
+        };
+        for part in parts {
+            let base = whole.timers.len() as u32;
+            whole.keep.extend(part.keep);
+            whole.states.append(&part.states);
+            whole.timers.extend(part.timers);
+            whole
+                .timer_ends
+                .extend(part.timer_ends.iter().map(|e| e + base));
+            whole.output.extend(&part.output);
+        }
+        Ok(whole)
+    }
+}
+
+/// The items groups `part` hold, where `ends[g]` is where group `g`'s end.
+fn items(ends: &[u32], part: &Range<usize>) -> Range<usize> {
+    let at = |g: usize| if g == 0 { 0 } else { ends[g - 1] as usize };
+    at(part.start)..at(part.end).max(at(part.start))
+}
+
+/// The ends of groups `part`, counted from their first item.
+fn rebased(ends: &[u32], part: &Range<usize>) -> Vec<u32> {
+    let first = if part.start == 0 {
+        0
+    } else {
+        ends[part.start - 1]
+    };
+    ends[part.clone()].iter().map(|e| e - first).collect()
 }
 
 /// The size of a call of `records`.

@@ -29,7 +29,9 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 pub use failure::{CallError, Failure};
-pub use instance::{CogroupInput, Instance, Limits, StateInput, StateOutput};
+pub use instance::{
+    CogroupInput, Instance, Limits, ProcessInput, ProcessOutput, StateInput, StateOutput,
+};
 pub use pace::CallSize;
 pub use sandbox::StoreData;
 
@@ -56,17 +58,20 @@ pub enum OperatorKind {
     UpdateState,
     /// Two keyed streams' records per key, for joins.
     Cogroup,
+    /// Per-key state over event time, with timers.
+    KeyedProcess,
 }
 
 impl OperatorKind {
     /// Every kind, in the order they appear in the WIT.
-    pub const ALL: [OperatorKind; 6] = [
+    pub const ALL: [OperatorKind; 7] = [
         OperatorKind::Map,
         OperatorKind::Filter,
         OperatorKind::FlatMap,
         OperatorKind::Reduce,
         OperatorKind::UpdateState,
         OperatorKind::Cogroup,
+        OperatorKind::KeyedProcess,
     ];
 
     /// The fully qualified name of the interface a component of this kind
@@ -79,6 +84,7 @@ impl OperatorKind {
             OperatorKind::Reduce => "wasmstream:operator/reduce@0.1.0",
             OperatorKind::UpdateState => "wasmstream:operator/update-state@0.1.0",
             OperatorKind::Cogroup => "wasmstream:operator/cogroup@0.1.0",
+            OperatorKind::KeyedProcess => "wasmstream:operator/keyed-process@0.1.0",
         }
     }
 }
@@ -92,6 +98,7 @@ impl fmt::Display for OperatorKind {
             OperatorKind::Reduce => "reduce",
             OperatorKind::UpdateState => "update-state",
             OperatorKind::Cogroup => "cogroup",
+            OperatorKind::KeyedProcess => "keyed-process",
         })
     }
 }

@@ -30,6 +30,7 @@ mod flat_map;
 mod interval_join;
 mod join;
 mod map;
+mod process_by_key;
 mod reduce;
 mod table_join;
 mod union;
@@ -85,6 +86,9 @@ fn partitions(
             windowing,
         } => build.windowed(Fold::Reduce { reduce, inverse }, windowing),
         Step::CountByValueAndWindow(windowing) => build.windowed(Fold::Count, windowing),
+        Step::ProcessByKey { operator, delay } => {
+            build.of(process_by_key::ProcessByKey { operator, delay })
+        }
         Step::Join {
             how,
             operator,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::plugin::{CallError, CogroupInput, Instance, StateInput, StateOutput};
+use crate::plugin::{CallError, CogroupInput, Instance, ProcessInput, StateInput, StateOutput};
 use crate::record::{Batch, ByteList};
 
 use super::WasmOperator;
@@ -37,6 +37,8 @@ pub enum Call {
     UpdateState(StateInput),
     /// `cogroup.cogroup(input)` (boxed: two batches).
     Cogroup(Box<CogroupInput>),
+    /// `keyed-process.process(input)` (boxed: big).
+    KeyedProcess(Box<ProcessInput>),
 }
 
 /// What a call returned, borrowed from whoever holds it.
@@ -69,6 +71,7 @@ pub(crate) enum CallRef<'a> {
     },
     UpdateState(&'a StateInput),
     Cogroup(&'a CogroupInput),
+    KeyedProcess(&'a ProcessInput),
 }
 
 impl Call {
@@ -93,6 +96,7 @@ impl Call {
             },
             Call::UpdateState(input) => CallRef::UpdateState(input),
             Call::Cogroup(input) => CallRef::Cogroup(input),
+            Call::KeyedProcess(input) => CallRef::KeyedProcess(input),
         }
     }
 }
@@ -110,6 +114,8 @@ impl CallRef<'_> {
             } => Outcome::Values(instance.reduce(keys, values, group_ends)?),
             CallRef::UpdateState(input) => Outcome::States(instance.update_state(input)?),
             CallRef::Cogroup(input) => Outcome::Records(instance.cogroup(input)?),
+            // Compared by what it emits.
+            CallRef::KeyedProcess(input) => Outcome::Records(instance.process(input)?.output),
         })
     }
 }

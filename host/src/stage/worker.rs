@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::shadow::{Call, CallRef, Returned, Shadow, ShadowReport};
 use crate::operator::{NativeOperator, Operator, WasmOperator};
-use crate::plugin::{CogroupInput, Failure, Instance, thread_cpu};
+use crate::plugin::{CogroupInput, Failure, Instance, ProcessInput, ProcessOutput, thread_cpu};
 use crate::record::{Batch, ByteList};
 
 impl Failure {
@@ -189,6 +189,23 @@ impl Worker {
             Worker::Wasm { .. } => {
                 let output = self.wasm(|i| i.cogroup(input))?;
                 self.observe(CallRef::Cogroup(input), Returned::Records(&output));
+                Ok(output)
+            }
+        }
+    }
+
+    /// The caller keeps `input` for [`Worker::remember`].
+    pub(crate) fn process(&mut self, input: &ProcessInput) -> Result<ProcessOutput, Failure> {
+        match self {
+            Worker::Native(_) => Err(Failure::BadOutput(
+                "native keyed-process operators are not supported".into(),
+            )),
+            Worker::Wasm { .. } => {
+                let output = self.wasm(|i| i.process(input))?;
+                self.observe(
+                    CallRef::KeyedProcess(input),
+                    Returned::Records(&output.output),
+                );
                 Ok(output)
             }
         }

@@ -56,6 +56,7 @@ impl Resolver<'_> {
         let event_time = |s: &&crate::manifest::StageSpec| {
             let time = match &s.settings {
                 StageSettings::Join(join) => join.time.as_ref(),
+                StageSettings::ProcessByKey(_) => return true,
                 settings => settings.window().and_then(|w| w.time),
             };
             time.is_some_and(|t| t.get_ref() == "event")

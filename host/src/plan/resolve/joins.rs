@@ -178,7 +178,7 @@ impl Resolver<'_> {
     }
 
     /// A duration of zero or more, in milliseconds (0 when not given).
-    fn millis(&mut self, text: Option<&Spanned<String>>, field: String) -> Option<i64> {
+    pub(super) fn millis(&mut self, text: Option<&Spanned<String>>, field: String) -> Option<i64> {
         let Some(text) = text else {
             return Some(0);
         };

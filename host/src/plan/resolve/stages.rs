@@ -94,6 +94,18 @@ impl Resolver<'_> {
                     StageSettings::UpdateStateByKey(s) => {
                         Step::UpdateStateByKey(operator, self.ttl(spec, s.ttl.as_ref()))
                     }
+                    StageSettings::ProcessByKey(s) => {
+                        let Some(watermark) = &s.watermark else {
+                            self.error(
+                                &spec.id,
+                                field("watermark"),
+                                "a process_by_key stage needs `watermark = \"...\"`: how far out of order records may come, which decides when timers fire",
+                            );
+                            return None;
+                        };
+                        let delay = self.millis(Some(watermark), field("watermark"))?;
+                        Step::ProcessByKey { operator, delay }
+                    }
                     _ => Step::ReduceByKeyAndWindow {
                         reduce: operator,
                         inverse: inverse.map(|i| i.ok_or(())).transpose().ok()?,

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::Resolver;
+use crate::manifest::StageSettings;
 use crate::plan::{Id, JoinOver, SourceKind, SourcePlan, StagePlan, Step, Stream, Windowing};
 
 /// What is known of a stream before it runs.
@@ -70,9 +71,10 @@ impl Resolver<'_> {
         let Some(spec) = m.stages.iter().find(|s| s.id.get_ref() == id.as_str()) else {
             return;
         };
-        let time = match &spec.settings {
-            crate::manifest::StageSettings::Join(join) => join.time.as_ref(),
-            settings => settings.window().and_then(|w| w.time),
+        let (time, field) = match &spec.settings {
+            StageSettings::Join(join) => (join.time.as_ref(), "time"),
+            StageSettings::ProcessByKey(process) => (process.watermark.as_ref(), "watermark"),
+            settings => (settings.window().and_then(|w| w.time), "time"),
         };
         let Some(time) = time else {
             return;
@@ -83,7 +85,7 @@ impl Resolver<'_> {
             };
             self.error(
                 time,
-                format!("stages[{}].time", spec.position),
+                format!("stages[{}].{field}", spec.position),
                 format!(
                     "event time goes by the records' own timestamps, but `{stream}` has none: its records are lines from {why}{}, stamped with when they were read; give them event times first (the stock json-extract takes one from a JSON field, with `timestamp`)",
                     through(stream)
@@ -104,7 +106,7 @@ impl Resolver<'_> {
         let Some(spec) = m.stages.iter().find(|s| s.id.get_ref() == id.as_str()) else {
             return;
         };
-        let crate::manifest::StageSettings::Join(settings) = &spec.settings else {
+        let StageSettings::Join(settings) = &spec.settings else {
             return;
         };
         let field = |name: &str| format!("stages[{}].{name}", spec.position);
