@@ -408,3 +408,82 @@ impl Pass {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::BatchInfo;
+
+    fn side(records: &[(&str, i64)]) -> Batch {
+        let mut batch = Batch::default();
+        for (key, time) in records {
+            batch.push(Some(key.as_bytes()), b"{}", *time);
+        }
+        batch
+    }
+
+    /// Runs one batch on `state` with the watermark at `watermark` and
+    /// commits it: what it wrote and sent aside.
+    fn batch(
+        join: &IntervalJoin,
+        state: &mut PartitionState,
+        sides: [Batch; 2],
+        watermark: Option<i64>,
+    ) -> (usize, usize) {
+        let at = Context {
+            batch: BatchInfo {
+                id: 1,
+                time_ms: 0,
+                end_of_input: false,
+            },
+            watermark,
+        };
+        let ran = join
+            .run(&mut Operators::default(), state, &sides, &at)
+            .unwrap_or_else(|f| panic!("{f}"));
+        IntervalJoin::commit(state, ran.pending.expect("changes")).unwrap();
+        (ran.records.len(), ran.late.len())
+    }
+
+    #[test]
+    fn buffers_are_dropped_as_the_watermark_passes_them() {
+        let join = IntervalJoin {
+            how: JoinHow::LeftOuter,
+            operator: None,
+            interval: Interval {
+                before: 0,
+                after: 1_000,
+                delay: 0,
+            },
+        };
+        let mut state = PartitionState::in_memory();
+        let lefts = side(&[("a", 1_000), ("b", 2_000), ("c", 5_000)]);
+        assert_eq!(batch(&join, &mut state, [lefts, side(&[])], None), (0, 0));
+        assert_eq!(state.len(), 3, "each left record waits for its match");
+
+        // `a` meets its right record; at 2 500 nothing expires yet.
+        let rights = side(&[("a", 1_500)]);
+        assert_eq!(
+            batch(&join, &mut state, [side(&[]), rights], Some(1_500)),
+            (1, 0)
+        );
+        assert_eq!(state.len(), 3);
+
+        // Past 3 000, `a` (matched) and `b` (a miss, written) go; `c`
+        // stays until 6 000; a record behind the watermark is late.
+        let late = side(&[("c", 100)]);
+        assert_eq!(
+            batch(&join, &mut state, [late, side(&[])], Some(3_001)),
+            (1, 1)
+        );
+        assert_eq!(state.len(), 1);
+        assert_eq!(
+            batch(&join, &mut state, [side(&[]), side(&[])], Some(6_001)),
+            (1, 0)
+        );
+        assert!(
+            state.is_empty(),
+            "nothing is kept once the watermark has passed it all"
+        );
+    }
+}
