@@ -5,6 +5,7 @@
 
 mod support;
 
+mod ad_clicks;
 mod conformance;
 mod dashboard;
 mod fused;
