@@ -261,9 +261,10 @@ fn stage_misplaced(kind: &str, key: &str) -> Option<String> {
         ("left" | "right", _) => Some(format!(
             "only a join reads `left` and `right`; a {kind} stage reads `input = \"...\"`"
         )),
-        ("ttl", _) => {
-            Some("only an update_state_by_key stage forgets idle keys; remove `ttl`".into())
-        }
+        ("ttl", _) => Some(
+            "only an update_state_by_key stage and a stream-table join forget idle keys; remove `ttl`"
+                .into(),
+        ),
         _ => None,
     }
 }
@@ -357,6 +358,9 @@ pub struct JoinSettings {
     /// table, for small ones), and the left side is not exchanged.
     /// Default `false`: the table is partitioned by key like the stream.
     pub global: Option<Spanned<bool>>,
+    /// With `table`: forget a row not updated for this long, measured in
+    /// batch time: `ttl = "1h"`. Default: rows are kept until deleted.
+    pub ttl: Option<Spanned<String>>,
     /// `"event"` makes an interval join over the records' own timestamps
     /// (Flink's): a left record at `t` meets the right records at
     /// `t - before ..= t + after`. Default: records of the same batch.

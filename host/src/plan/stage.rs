@@ -146,6 +146,9 @@ pub enum JoinOver {
     Table {
         /// Whether every partition keeps the whole table.
         global: bool,
+        /// A row not updated for this long (batch time) is forgotten.
+        #[serde(with = "humantime_serde")]
+        ttl: Option<Duration>,
     },
 }
 

@@ -100,10 +100,11 @@ fn partitions(
                 operator,
                 interval,
             }),
-            JoinOver::Table { global } => build.of(table_join::TableJoin {
+            JoinOver::Table { global, ttl } => build.of(table_join::TableJoin {
                 how,
                 operator,
                 global,
+                ttl,
             }),
         },
     }

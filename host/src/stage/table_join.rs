@@ -7,6 +7,9 @@
 //! `join` writes a record only for a key with a row; a `left_outer_join`
 //! writes `[left, null]` for one without.
 //!
+//! With a `ttl`, a row not updated for that long (in batch time) is
+//! forgotten at the start of a batch, as if deleted.
+//!
 //! A table is partitioned by key like the stream, both exchanged; a
 //! global one is kept whole by every partition (its records go to all of
 //! them) and the stream is not exchanged at all: for small tables, as
@@ -14,6 +17,7 @@
 //! record's time and the row's.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +37,8 @@ pub(crate) struct TableJoin {
     pub how: JoinHow,
     pub operator: Option<Operator>,
     pub global: bool,
+    /// How long a row lasts without an update, if not forever.
+    pub ttl: Option<Duration>,
 }
 
 /// A key's row, as kept.
@@ -84,10 +90,22 @@ impl Kind for TableJoin {
             unreachable!("a stream-table join has a stream and a table")
         };
         keyed(stream, table)?;
-        // The batch's table records, the last for each key winning.
+        // Rows past their ttl go first, then the batch's table records
+        // apply, the last for each key winning.
+        let unreadable = |e: anyhow::Error| Failure::State(format!("{e:#}"));
+        let expired = match self.ttl {
+            Some(ttl) => state
+                .idle_since(at.batch.time_ms.saturating_sub(ttl.as_millis() as i64))
+                .map_err(unreadable)?,
+            None => Vec::new(),
+        };
         let updates = Groups::of(&table.keys, |_| false);
-        let mut changes: Changes = Vec::with_capacity(updates.len());
+        let mut changes: Changes = Vec::with_capacity(updates.len() + expired.len());
         let mut rows: rustc_hash::FxHashMap<&[u8], Option<Row>> = Default::default();
+        for key in &expired {
+            changes.push((key.clone(), Change::Delete));
+            rows.insert(key, None);
+        }
         for g in 0..updates.len() {
             let last = *updates.members(g).last().expect("a group has a member") as usize;
             let record = table.get(last);
@@ -107,7 +125,6 @@ impl Kind for TableJoin {
             rows.insert(key, row);
         }
         // Each stream key with its row (one record on the right), if any.
-        let unreadable = |e: anyhow::Error| Failure::State(format!("{e:#}"));
         let keys = Groups::of(&stream.keys, |_| false);
         let mut table_rows = Batch::default();
         let mut groups: Vec<(&[u8], &[u32], Vec<u32>)> = Vec::with_capacity(keys.len());
@@ -160,5 +177,71 @@ fn read(state: &PartitionState, key: &[u8]) -> anyhow::Result<Option<(i64, Vec<u
             Ok(Some((row.time, row.value)))
         }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::BatchInfo;
+
+    fn side(records: &[(&str, &str)]) -> Batch {
+        let mut batch = Batch::default();
+        for (key, value) in records {
+            batch.push(Some(key.as_bytes()), value.as_bytes(), 0);
+        }
+        batch
+    }
+
+    /// Runs one batch cut at `time_ms` and commits it: what it wrote.
+    fn batch(
+        join: &TableJoin,
+        state: &mut PartitionState,
+        sides: [Batch; 2],
+        time_ms: i64,
+    ) -> Vec<String> {
+        let at = Context {
+            batch: BatchInfo {
+                id: 1,
+                time_ms,
+                end_of_input: false,
+            },
+            watermark: None,
+        };
+        let ran = join
+            .run(&mut Operators::default(), state, &sides, &at)
+            .unwrap_or_else(|f| panic!("{f}"));
+        TableJoin::commit(state, ran.pending.expect("changes")).unwrap();
+        ran.records
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_row_not_updated_within_its_ttl_is_forgotten() {
+        let join = TableJoin {
+            how: JoinHow::LeftOuter,
+            operator: None,
+            global: false,
+            ttl: Some(Duration::from_millis(100)),
+        };
+        let mut state = PartitionState::in_memory();
+        let rows = side(&[("a", "\"A\""), ("b", "\"B\"")]);
+        assert!(batch(&join, &mut state, [side(&[]), rows], 0).is_empty());
+        let looked_up = batch(
+            &join,
+            &mut state,
+            [side(&[("a", "1")]), side(&[("b", "\"B2\"")])],
+            50,
+        );
+        assert_eq!(looked_up, ["[1,\"A\"]"]);
+        // At 150, `a` (set at 0) is past its ttl; `b` (set at 50) is not.
+        let stream = side(&[("a", "2"), ("b", "3")]);
+        assert_eq!(
+            batch(&join, &mut state, [stream, side(&[])], 150),
+            ["[2,null]", "[3,\"B2\"]"]
+        );
+        assert_eq!(state.len(), 1);
     }
 }

@@ -101,12 +101,20 @@ impl Resolver<'_> {
                 }
             }
         }
-        if let (Some(global), None) = (&settings.global, &settings.table) {
-            self.error(
-                global,
-                field("global"),
-                "`global` applies to a stream-table join; name the table with `table = \"...\"`",
-            );
+        if settings.table.is_none() {
+            let table_only = [
+                ("global", settings.global.as_ref().map(Spanned::span)),
+                ("ttl", settings.ttl.as_ref().map(Spanned::span)),
+            ];
+            for (name, span) in table_only {
+                if let Some(span) = span {
+                    self.errors.push(
+                        Some(span),
+                        field(name),
+                        format!("`{name}` applies to a stream-table join; name the table with `table = \"...\"`"),
+                    );
+                }
+            }
         }
         let over = match (&settings.table, event) {
             (Some(_), true) => {
@@ -132,6 +140,7 @@ impl Resolver<'_> {
                 }
                 JoinOver::Table {
                     global: settings.global.as_ref().is_some_and(|g| *g.get_ref()),
+                    ttl: self.ttl(spec, settings.ttl.as_ref()),
                 }
             }
             (None, true) => {

@@ -213,7 +213,11 @@ impl Resolver<'_> {
         }
     }
 
-    fn ttl(&mut self, spec: &StageSpec, ttl: Option<&Spanned<String>>) -> Option<Duration> {
+    pub(super) fn ttl(
+        &mut self,
+        spec: &StageSpec,
+        ttl: Option<&Spanned<String>>,
+    ) -> Option<Duration> {
         let field = format!("stages[{}].ttl", spec.position);
         let ttl = ttl?;
         match units::duration(ttl.get_ref()) {
