@@ -152,7 +152,7 @@ async fn interval() -> anyhow::Result<()> {
 /// looked up in it, as a partitioned and as a global table.
 async fn table() -> anyhow::Result<()> {
     for global in [false, true] {
-        let plan = join(JoinOver::Table { global }, JoinHow::Inner);
+        let plan = join(JoinOver::Table { global, ttl: None }, JoinHow::Inner);
         let mut runner = StageRunner::new("bench", &plan);
         let mut id = 0;
         let start = Instant::now();
