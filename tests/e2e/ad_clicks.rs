@@ -6,28 +6,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::support::{output_lines, repo, run_ok, scratch};
+use crate::support::{example_in, output_lines, repo, run_ok, scratch};
 
 #[test]
 fn ad_clicks_example_reports_each_campaigns_click_through_rate_per_minute() {
-    // The example as shipped, its paths made absolute so it runs (and
-    // writes) outside the repository.
     let dir = scratch("ad-clicks");
-    let example = repo().join("examples/ad-clicks");
-    let release = repo().join("target/wasm32-wasip2/release/");
-    let manifest = std::fs::read_to_string(example.join("manifest.toml"))
-        .unwrap()
-        .replace(
-            "../../target/wasm32-wasip2/release/",
-            release.to_str().unwrap(),
-        )
-        .replace("\"data\"", &format!("{:?}", example.join("data")));
-    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
-    let output = run_ok(&dir.join("manifest.toml"));
+    let manifest = example_in("ad-clicks", &dir);
+    let output = run_ok(&manifest);
 
     // By hand: an impression is clicked if a click on it comes 0 to 30 s
     // after it; per campaign and minute of impression time, the share.
-    let events = std::fs::read_to_string(example.join("data/events.json")).unwrap();
+    let events = repo().join("examples/ad-clicks/data/events.json");
+    let events = std::fs::read_to_string(events).unwrap();
     let events: Vec<Value> = events
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{batch_texts, manifest, run, run_ok, scratch, toml_path, wasm};
+use crate::support::{
+    batch_texts, kill_again_and_again, manifest, run, run_ok, scratch, toml_path, wasm,
+};
 
 /// Impressions per batch and clicks per batch.
 const LEFT_PER_BATCH: usize = 12;
@@ -137,40 +139,34 @@ fn write_inputs(dir: &Path) {
     }
 }
 
-/// The sources and the maps that key both sides by ad.
-fn keyed_sides() -> String {
-    let extract = toml_path(&wasm("json_extract"));
+/// A directory source reading JSON lines from `<dir>/<id>`, `per_batch`
+/// a batch, and the stage `<id>`: json-extract keying (and stamping) them
+/// with `params`.
+fn json_source(id: &str, per_batch: usize, params: &str) -> String {
     format!(
         r#"
 [[sources]]
-id = "impression-lines"
+id = "{id}-lines"
 kind = "directory"
-path = "impressions"
+path = "{id}"
 watch = false
-max_batch_records = {LEFT_PER_BATCH}
-
-[[sources]]
-id = "click-lines"
-kind = "directory"
-path = "clicks"
-watch = false
-max_batch_records = {RIGHT_PER_BATCH}
+max_batch_records = {per_batch}
 
 [[stages]]
-id = "impressions"
+id = "{id}"
 kind = "map"
-input = "impression-lines"
+input = "{id}-lines"
 component = {extract}
-params = {{ key = "ad" }}
-
-[[stages]]
-id = "clicks"
-kind = "map"
-input = "click-lines"
-component = {extract}
-params = {{ key = "ad" }}
-"#
+params = {{ {params} }}
+"#,
+        extract = toml_path(&wasm("json_extract"))
     )
+}
+
+/// The sources and the maps that key both sides by ad.
+fn keyed_sides() -> String {
+    json_source("impressions", LEFT_PER_BATCH, "key = \"ad\"")
+        + &json_source("clicks", RIGHT_PER_BATCH, "key = \"ad\"")
 }
 
 /// A join stage of kind `how` over `left` and `right` in two partitions,
@@ -457,26 +453,9 @@ fn an_interval_join_meets_records_within_its_bounds_and_sends_late_ones_aside() 
         let lines: Vec<&str> = records.iter().map(|r| r.3.as_str()).collect();
         std::fs::write(dir.join(folder).join("in.json"), lines.join("\n") + "\n").unwrap();
     }
-    let extract = toml_path(&wasm("json_extract"));
     let mut text = String::from("[pipeline]\nname = \"interval\"\nbatch_interval = \"10ms\"\n");
-    for (id, folder) in [("impressions", "impressions"), ("clicks", "clicks")] {
-        text += &format!(
-            r#"
-[[sources]]
-id = "{id}-lines"
-kind = "directory"
-path = "{folder}"
-watch = false
-max_batch_records = {per_batch}
-
-[[stages]]
-id = "{id}"
-kind = "map"
-input = "{id}-lines"
-component = {extract}
-params = {{ key = "ad", timestamp = "ts" }}
-"#
-        );
+    for id in ["impressions", "clicks"] {
+        text += &json_source(id, per_batch, "key = \"ad\", timestamp = \"ts\"");
     }
     for how in ["join", "full_outer_join"] {
         text += &format!(
@@ -637,41 +616,9 @@ fn a_stream_meets_a_table_as_it_stands_when_each_record_comes() {
         }
     }
     std::fs::write(dir.join("customers/in.json"), table_lines.join("\n") + "\n").unwrap();
-    let extract = toml_path(&wasm("json_extract"));
-    let mut text = format!(
-        r#"[pipeline]
-name = "tables"
-batch_interval = "10ms"
-
-[[sources]]
-id = "order-lines"
-kind = "directory"
-path = "orders"
-watch = false
-max_batch_records = 6
-
-[[sources]]
-id = "customer-lines"
-kind = "directory"
-path = "customers"
-watch = false
-max_batch_records = 3
-
-[[stages]]
-id = "orders"
-kind = "map"
-input = "order-lines"
-component = {extract}
-params = {{ key = "customer" }}
-
-[[stages]]
-id = "customers"
-kind = "map"
-input = "customer-lines"
-component = {extract}
-params = {{ key = "customer", value = "row" }}
-"#
-    );
+    let mut text = String::from("[pipeline]\nname = \"tables\"\nbatch_interval = \"10ms\"\n");
+    text += &json_source("orders", 6, "key = \"customer\"");
+    text += &json_source("customers", 3, "key = \"customer\", value = \"row\"");
     for (id, how, global) in [
         ("enriched", "join", false),
         ("all-orders", "left_outer_join", false),
@@ -794,7 +741,6 @@ fn crashy_joins(dir: &Path, records: usize) -> std::path::PathBuf {
         std::fs::create_dir_all(dir.join(folder)).unwrap();
         std::fs::write(dir.join(folder).join("in.json"), lines.join("\n") + "\n").unwrap();
     }
-    let extract = toml_path(&wasm("json_extract"));
     let mut text = String::from(
         "[pipeline]\nname = \"crashy-joins\"\nbatch_interval = \"10ms\"\ncheckpoint = { dir = \"checkpoints\", every = 3 }\n",
     );
@@ -804,9 +750,7 @@ fn crashy_joins(dir: &Path, records: usize) -> std::path::PathBuf {
         ("orders", "key = \"customer\""),
         ("customers", "key = \"customer\", value = \"row\""),
     ] {
-        text += &format!(
-            "\n[[sources]]\nid = \"{id}-lines\"\nkind = \"directory\"\npath = \"{id}\"\nwatch = false\nmax_batch_records = 10\n\n[[stages]]\nid = \"{id}\"\nkind = \"map\"\ninput = \"{id}-lines\"\ncomponent = {extract}\nparams = {{ {params} }}\n"
-        );
+        text += &json_source(id, 10, params);
     }
     text += r#"
 [[stages]]
@@ -852,7 +796,6 @@ fn all_outputs(dir: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn joins_killed_at_random_moments_write_what_an_uninterrupted_run_writes() {
-    use crate::support::{Jitter, Running};
     let records = 1000;
     let reference = scratch("joins-crash-reference");
     run_ok(&crashy_joins(&reference, records));
@@ -865,36 +808,7 @@ fn joins_killed_at_random_moments_write_what_an_uninterrupted_run_writes() {
 
     let dir = scratch("joins-crash-killed");
     let manifest = crashy_joins(&dir, records);
-    let (mut jitter, mut kills, mut newest_batch) = (Jitter::new(), 0, 0);
-    let done = |batch: u64| format!("batch done pipeline=crashy-joins batch={batch} ");
-    loop {
-        let running = Running::start(
-            &["run", manifest.to_str().unwrap()],
-            std::process::Stdio::null(),
-        );
-        if kills == 12 {
-            let result = running.finish();
-            assert!(result.status.success(), "{}", result.stderr);
-            break;
-        }
-        // Progress (a batch not run before), then a kill a random number
-        // of log lines later: mid-batch, mid-checkpoint or mid-wait.
-        newest_batch += 1;
-        running.wait_for_log(&done(newest_batch));
-        running.wait_for_more_lines(jitter.below(6) as usize);
-        let log = running.kill().stderr;
-        newest_batch = log
-            .lines()
-            .filter_map(|l| l.split("batch done pipeline=crashy-joins batch=").nth(1))
-            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
-            .max()
-            .unwrap_or(newest_batch);
-        kills += 1;
-        assert!(
-            newest_batch < (records / 10) as u64,
-            "the input ran out after {kills} kills; make it longer"
-        );
-    }
+    kill_again_and_again(&manifest, "crashy-joins", 12, (records / 10) as u64);
     let got = all_outputs(&dir);
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -902,6 +816,6 @@ fn joins_killed_at_random_moments_write_what_an_uninterrupted_run_writes() {
         "the same output files"
     );
     for (file, text) in &expected {
-        assert_eq!(&got[file], text, "{file} differs after {kills} kills");
+        assert_eq!(&got[file], text, "{file} differs after 12 kills");
     }
 }

@@ -6,9 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use crate::support::{Jitter, Running, repo, run, run_ok, scratch, toml_path, wasm};
+use crate::support::{kill_again_and_again, repo, run, run_ok, scratch, toml_path, wasm};
 
 /// Readings `{"k":..,"t":..,"n":1}`: 8 keys, times mostly rising with up
 /// to 2s of disorder, and every 50th reading 30s late.
@@ -170,39 +169,11 @@ fn killed_at_random_moments_and_restarted_the_output_equals_an_uninterrupted_run
 
     let dir = scratch("crash-killed");
     let manifest = pipeline(&dir, records, per_batch, 3);
-    let mut jitter = Jitter::new();
-    let mut kills = 0;
-    let mut replays = 0;
-    let mut newest_batch = 0;
-    loop {
-        let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
-        if kills == 25 {
-            let result = running.finish();
-            assert!(result.status.success(), "{}", result.stderr);
-            break;
-        }
-        // Let it make progress (a batch it had not run before), then kill
-        // it a random number of log lines later (files read, batches done,
-        // checkpoints written): the process runs on while the signal is
-        // sent, so the kill lands mid-batch, mid-checkpoint or mid-wait.
-        newest_batch += 1;
-        running.wait_for_log(&format!("batch done pipeline=crashy batch={newest_batch} "));
-        running.wait_for_more_lines(jitter.below(6) as usize);
-        let log = running.kill().stderr;
-        replays += usize::from(log.contains("from the intent log"));
-        newest_batch = log
-            .lines()
-            .filter_map(|l| l.split("batch done pipeline=crashy batch=").nth(1))
-            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
-            .max()
-            .unwrap_or(newest_batch);
-        kills += 1;
-        assert!(
-            newest_batch < records / per_batch,
-            "the input ran out after {kills} kills; make it longer"
-        );
-    }
-    assert_eq!(kills, 25);
+    let logs = kill_again_and_again(&manifest, "crashy", 25, records / per_batch);
+    let replays = logs
+        .iter()
+        .filter(|log| log.contains("from the intent log"))
+        .count();
     assert!(replays > 0, "no restart replayed a logged batch");
     let got = outputs(&dir);
     assert_eq!(
@@ -211,7 +182,7 @@ fn killed_at_random_moments_and_restarted_the_output_equals_an_uninterrupted_run
         "the same output files"
     );
     for (file, text) in &expected {
-        assert_eq!(&got[file], text, "{file} differs after {kills} kills");
+        assert_eq!(&got[file], text, "{file} differs after 25 kills");
     }
 }
 

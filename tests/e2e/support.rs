@@ -489,6 +489,63 @@ impl Jitter {
     }
 }
 
+/// Runs `manifest` (pipeline `pipeline`) and kills it with SIGKILL
+/// `kills` times, restarting it each time, then lets it run to its end,
+/// which must be a success. Each kill comes once the run has done a batch
+/// no run before it did (its log line `batch done pipeline=<pipeline>
+/// batch=<n>`) and a random number of log lines more: the process runs on
+/// while the signal is sent, so a kill lands mid-batch, mid-checkpoint or
+/// mid-wait. Fails if the input runs out (after `batches` batches) before
+/// the last kill. Returns each killed run's log.
+pub fn kill_again_and_again(
+    manifest: &Path,
+    pipeline: &str,
+    kills: usize,
+    batches: u64,
+) -> Vec<String> {
+    let done = format!("batch done pipeline={pipeline} batch=");
+    let mut jitter = Jitter::new();
+    let (mut logs, mut newest_batch) = (Vec::new(), 0);
+    while logs.len() < kills {
+        let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+        newest_batch += 1;
+        running.wait_for_log(&format!("{done}{newest_batch} "));
+        running.wait_for_more_lines(jitter.below(6) as usize);
+        let log = running.kill().stderr;
+        newest_batch = log
+            .lines()
+            .filter_map(|l| l.split(&done).nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .max()
+            .unwrap_or(newest_batch);
+        logs.push(log);
+        assert!(
+            newest_batch < batches,
+            "the input ran out after {} kills; make it longer",
+            logs.len()
+        );
+    }
+    let last = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null()).finish();
+    assert!(last.status.success(), "{}", last.stderr);
+    logs
+}
+
+/// Example `name` as shipped, its component and data paths made absolute
+/// so it runs (and writes its output) in `dir`: the manifest there.
+pub fn example_in(name: &str, dir: &Path) -> PathBuf {
+    let example = repo().join("examples").join(name);
+    let release = repo().join("target/wasm32-wasip2/release/");
+    let manifest = std::fs::read_to_string(example.join("manifest.toml"))
+        .unwrap()
+        .replace(
+            "../../target/wasm32-wasip2/release/",
+            release.to_str().unwrap(),
+        )
+        .replace("\"data\"", &format!("{:?}", example.join("data")));
+    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+    dir.join("manifest.toml")
+}
+
 /// The `versioned-counter` fixture with its stamp set to `version` and
 /// `mode` (see the fixture's docs): a new version without a build.
 pub fn versioned_counter(version: &str, mode: &str) -> Vec<u8> {

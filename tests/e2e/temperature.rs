@@ -2,25 +2,14 @@
 //! sliding averages over event time, alerts above a threshold, and the one
 //! reading that came too late shown rather than lost.
 
-use crate::support::{repo, run_ok, scratch};
+use crate::support::{example_in, run_ok, scratch};
 
 #[test]
 fn temperature_example_alerts_on_the_server_rack_only_and_shows_the_late_reading() {
-    // The example as shipped, with its component paths made absolute so it
-    // can run (and write its output) outside the repository.
     let dir = scratch("temperature");
-    let example = repo().join("examples/temperature");
-    let release = repo().join("target/wasm32-wasip2/release/");
-    let manifest = std::fs::read_to_string(example.join("manifest.toml"))
-        .unwrap()
-        .replace(
-            "../../target/wasm32-wasip2/release/",
-            release.to_str().unwrap(),
-        )
-        .replace("\"data\"", &format!("{:?}", example.join("data")));
-    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+    let manifest = example_in("temperature", &dir);
 
-    let output = run_ok(&dir.join("manifest.toml"));
+    let output = run_ok(&manifest);
     let alerts: Vec<&str> = output
         .stdout
         .lines()

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use crate::support::{Jitter, Running, batch_texts, manifest, run_ok, scratch, toml_path, wasm};
+use crate::support::{
+    batch_texts, kill_again_and_again, manifest, run_ok, scratch, toml_path, wasm,
+};
 
 const GAP: i64 = 5_000;
 
@@ -157,31 +158,10 @@ fn timers_fire_exactly_once_across_crashes_and_restarts() {
 
     let dir = scratch("timers-killed");
     let manifest = sessions_pipeline(&dir, &clicks, true);
-    let (mut jitter, mut kills, mut newest_batch) = (Jitter::new(), 0, 0);
-    let done = "batch done pipeline=sessions batch=";
-    loop {
-        let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
-        if kills == 10 {
-            let result = running.finish();
-            assert!(result.status.success(), "{}", result.stderr);
-            break;
-        }
-        newest_batch += 1;
-        running.wait_for_log(&format!("{done}{newest_batch} "));
-        running.wait_for_more_lines(jitter.below(6) as usize);
-        let log = running.kill().stderr;
-        newest_batch = log
-            .lines()
-            .filter_map(|l| l.split(done).nth(1))
-            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
-            .max()
-            .unwrap_or(newest_batch);
-        kills += 1;
-        assert!(newest_batch < 100, "the input ran out after {kills} kills");
-    }
+    kill_again_and_again(&manifest, "sessions", 10, 100);
     assert_eq!(
         batch_texts(&dir.join("out/sessions")),
         expected,
-        "the same sessions in the same batches after {kills} kills"
+        "the same sessions in the same batches after 10 kills"
     );
 }

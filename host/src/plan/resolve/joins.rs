@@ -73,18 +73,7 @@ impl Resolver<'_> {
         let kind = spec.kind.get_ref().as_str();
         let how = JoinHow::ALL.into_iter().find(|h| h.kind_name() == kind);
         let how = how.expect("each join kind is a way of joining");
-        let event = match settings.time.as_ref().map(|t| (t, t.get_ref().as_str())) {
-            None | Some((_, "processing")) => false,
-            Some((_, "event")) => true,
-            Some((time, other)) => {
-                self.error(
-                    time,
-                    field("time"),
-                    format!("{other:?} is not a time; use \"processing\" or \"event\""),
-                );
-                return None;
-            }
-        };
+        let event = self.event_time(settings.time.as_ref(), field("time"))?;
         let event_only = [
             ("before", &settings.before),
             ("after", &settings.after),

@@ -31,18 +31,7 @@ impl Resolver<'_> {
         let slide = fields
             .slide
             .map(|slide| (slide, self.positive_duration(slide, field("slide"))));
-        let event = match fields.time.map(|t| (t, t.get_ref().as_str())) {
-            None | Some((_, "processing")) => false,
-            Some((_, "event")) => true,
-            Some((time, other)) => {
-                self.error(
-                    time,
-                    field("time"),
-                    format!("{other:?} is not a time; use \"processing\" or \"event\""),
-                );
-                return None;
-            }
-        };
+        let event = self.event_time(fields.time, field("time"))?;
         let length = length?;
         let show = units::show_duration;
         if !event {
@@ -151,6 +140,27 @@ impl Resolver<'_> {
             delay: delay?,
             lateness: lateness?,
         }))
+    }
+
+    /// Whether a stage's `time` (its field `field`) chooses event time
+    /// (`"event"`) over processing time (`"processing"`, the default).
+    pub(super) fn event_time(
+        &mut self,
+        time: Option<&Spanned<String>>,
+        field: String,
+    ) -> Option<bool> {
+        match time.map(|t| (t, t.get_ref().as_str())) {
+            None | Some((_, "processing")) => Some(false),
+            Some((_, "event")) => Some(true),
+            Some((time, other)) => {
+                self.error(
+                    time,
+                    field,
+                    format!("{other:?} is not a time; use \"processing\" or \"event\""),
+                );
+                None
+            }
+        }
     }
 
     fn positive_duration(&mut self, text: &Spanned<String>, field: String) -> Option<Duration> {
