@@ -589,6 +589,8 @@ pub fn port(lang: &str, plugin: &str) -> PathBuf {
         "split-words" => "flat_map",
         "json-filter" => "filter",
         "running-count" => "update_state_by_key",
+        "merge-json" => "join",
+        "event-sessions" => "process_by_key",
         other => panic!("no port of {other} is known to the tests"),
     };
     let app_dir = repo().join("plugins").join(plugin).join(lang);

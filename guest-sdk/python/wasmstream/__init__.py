@@ -19,8 +19,9 @@ The pieces:
 - `Params`: the stage's `params` from the manifest, checked in `init`
   (`params.py`).
 - `Error`: raised by an operator to fail a batch, naming the record.
-- `Map`, `Filter`, `FlatMap`, `Reduce`, `UpdateState`, `KeyUpdate`: the
-  operator kinds (`kinds.py`), and `export`, which hands a class to the
+- `Map`, `Filter`, `FlatMap`, `Reduce`, `UpdateState` (with `KeyUpdate`),
+  `KeyedProcess` (with `KeyEvents`, `Timers`), `Cogroup`: the operator
+  kinds (`kinds.py`), and `export`, which hands a class to the
   component's bindings (`component.py`).
 - `text`, `json`: reading words, integers and JSON fields as the Rust
   SDK does.
@@ -31,7 +32,18 @@ The pieces:
 from .record import Record, Emitter
 from .params import Params
 from .errors import Error
-from .kinds import Map, Filter, FlatMap, Reduce, UpdateState, KeyUpdate
+from .kinds import (
+    Map,
+    Filter,
+    FlatMap,
+    Reduce,
+    UpdateState,
+    KeyUpdate,
+    KeyedProcess,
+    KeyEvents,
+    Timers,
+    Cogroup,
+)
 from .component import export, export_migrate
 from . import text, json
 
@@ -46,6 +58,10 @@ __all__ = [
     "Reduce",
     "UpdateState",
     "KeyUpdate",
+    "KeyedProcess",
+    "KeyEvents",
+    "Timers",
+    "Cogroup",
     "export",
     "export_migrate",
     "text",

@@ -2,8 +2,8 @@
 
 componentize-py looks in the app module for a class named after the
 interface the component exports (`Map`, `Filter`, `FlatMap`, `Reduce`,
-`UpdateState`, `Migrate`); `export` makes that class from an operator
-class:
+`UpdateState`, `KeyedProcess`, `Cogroup`, `Migrate`); `export` makes that
+class from an operator class:
 
     FlatMap = wasmstream.export(SplitWords)
 
@@ -28,12 +28,12 @@ exported = {}
 
 
 def _kind_of(cls):
-    for kind in (kinds.Map, kinds.Filter, kinds.FlatMap, kinds.Reduce, kinds.UpdateState):
+    for kind in _CALLS:
         if issubclass(cls, kind):
             return kind
     raise TypeError(
         f"{cls.__name__} is not an operator: subclass wasmstream.Map, Filter, "
-        "FlatMap, Reduce or UpdateState"
+        "FlatMap, Reduce, UpdateState, KeyedProcess or Cogroup"
     )
 
 
@@ -64,6 +64,12 @@ def _run_update(operator, state_input, types):
     return kinds.run_update(operator, state_input, types, update_state.StateOutput)
 
 
+def _run_process(operator, process_input, types):
+    from wit_world.exports import keyed_process
+
+    return kinds.run_process(operator, process_input, types, keyed_process.ProcessOutput)
+
+
 #: Per kind: the interface's method the host calls, and how it runs.
 _CALLS = {
     kinds.Map: ("map", kinds.run_map),
@@ -71,6 +77,8 @@ _CALLS = {
     kinds.FlatMap: ("flat_map", kinds.run_flat_map),
     kinds.Reduce: ("reduce", kinds.run_reduce),
     kinds.UpdateState: ("update", _run_update),
+    kinds.KeyedProcess: ("process", _run_process),
+    kinds.Cogroup: ("cogroup", kinds.run_cogroup),
 }
 
 

@@ -58,6 +58,39 @@ class StateOutput:
     output: Batch
 
 
+@dataclasses.dataclass
+class CogroupInput:
+    keys: ByteList
+    left: Batch
+    left_ends: list
+    right: Batch
+    right_ends: list
+
+
+@dataclasses.dataclass
+class ProcessInput:
+    keys: ByteList
+    has_state: list
+    states: ByteList
+    records: Batch
+    record_ends: list
+    fired: list
+    fired_ends: list
+    pending: list
+    pending_ends: list
+    watermark: object
+    batch_time: int
+
+
+@dataclasses.dataclass
+class ProcessOutput:
+    keep: list
+    states: ByteList
+    timers: list
+    timer_ends: list
+    output: Batch
+
+
 class Types:
     """Stand-ins for the bindings' types, with the same fields."""
 
@@ -152,6 +185,46 @@ def call(kind, operator, case):
         )
         out = kinds.run_update(operator, state_input, Types, StateOutput)
         return [out.keep, batch.items(out.states), batch.records(out.output)]
+    if kind == "cogroup":
+        groups = given["groups"]
+        sides = {}
+        for side in ("left", "right"):
+            side_records, ends = [], []
+            for g in groups:
+                side_records.extend(record(r) for r in g[side])
+                ends.append(len(side_records))
+            sides[side] = (batch.pack(Types, side_records), ends)
+        cogroup_input = CogroupInput(
+            batch.pack_items(Types, [data(g["key"]) for g in groups]),
+            *sides["left"],
+            *sides["right"],
+        )
+        out = kinds.run_cogroup(operator, cogroup_input, Types)
+        return [batch.records(out)]
+    if kind == "keyed-process":
+        groups = given["groups"]
+        runs = {name: ([], []) for name in ("records", "fired", "pending")}
+        for g in groups:
+            for name, (flat, ends) in runs.items():
+                flat.extend(g.get(name, []))
+                ends.append(len(flat))
+        process_input = ProcessInput(
+            batch.pack_items(Types, [data(g["key"]) for g in groups]),
+            [g.get("state") is not None for g in groups],
+            batch.pack_items(Types, [data(g.get("state")) or b"" for g in groups]),
+            batch.pack(Types, map(record, runs["records"][0])),
+            runs["records"][1],
+            *runs["fired"],
+            *runs["pending"],
+            given.get("watermark"),
+            given.get("batch_time", 0),
+        )
+        out = kinds.run_process(operator, process_input, Types, ProcessOutput)
+        timers, first = [], 0
+        for end in out.timer_ends:
+            timers.append(out.timers[first:end])
+            first = end
+        return [out.keep, batch.items(out.states), timers, batch.records(out.output)]
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -163,6 +236,15 @@ def expected(kind, case):
         return [want]
     if kind == "reduce":
         return [[data(v) for v in want]]
+    if kind == "cogroup":
+        return [[record(r) for r in want]]
+    if kind == "keyed-process":
+        return [
+            want["keep"],
+            [data(s) for s in want["states"]],
+            want["timers"],
+            [record(r) for r in want["records"]],
+        ]
     return [
         want["keep"],
         [data(s) for s in want["states"]],

@@ -121,6 +121,86 @@ class UpdateState(Operator):
         raise NotImplementedError("an UpdateState operator defines update(self, key, out)")
 
 
+class KeyedProcess(Operator):
+    """Per-key state over event time, with timers (Flink's keyed process
+    functions), for a `process_by_key` stage."""
+
+    def process(self, key, timers, out: Emitter):
+        """Processes one key (a `KeyEvents`): returns its new state
+        (bytes), or `None` to delete it; sets or deletes its timers in
+        `timers` (a `Timers`); may emit records into `out`."""
+        raise NotImplementedError(
+            "a KeyedProcess operator defines process(self, key, timers, out)"
+        )
+
+
+class KeyEvents:
+    """One key's turn in a process-by-key batch.
+
+    - `key`: the key (bytes); `state`: its state (bytes) or `None`.
+    - `records`: its new records (`Record`s with timestamps and headers),
+      in order; none behind the watermark.
+    - `fired`: its timers the watermark reached (event times in ms),
+      earliest first: each fires once.
+    - `watermark`: the stage's watermark (ms), `None` before any
+      timestamp; every record still to come is at or after it.
+    - `batch_time`: when the batch was cut (ms).
+    """
+
+    __slots__ = ("key", "state", "records", "fired", "watermark", "batch_time")
+
+    def __init__(self, key, state, records, fired=(), watermark=None, batch_time=0):
+        self.key = key
+        self.state = state
+        self.records = records
+        self.fired = list(fired)
+        self.watermark = watermark
+        self.batch_time = batch_time
+
+
+class Timers:
+    """A key's pending timers: event times (ms) at which it is called
+    again, with or without records, once the watermark reaches them.
+
+    >>> t = Timers([5000])
+    >>> t.set(2000); t.set(5000); t.delete(2000)
+    >>> t.pending
+    [5000]
+    """
+
+    __slots__ = ("pending",)
+
+    def __init__(self, pending=()):
+        self.pending = sorted(set(pending))
+
+    def set(self, at):
+        """Sets a timer at `at` (once, however often it is set)."""
+        if at not in self.pending:
+            self.pending.append(int(at))
+            self.pending.sort()
+
+    def delete(self, at):
+        """Deletes the timer at `at`, if there is one."""
+        self.pending = [t for t in self.pending if t != at]
+
+    def clear(self):
+        """Deletes every timer."""
+        self.pending = []
+
+
+class Cogroup(Operator):
+    """Two keyed streams' records, key by key, for a join stage with a
+    component: it decides what each key makes (Spark's `cogroup`)."""
+
+    def cogroup(self, key, left, right, out: Emitter):
+        """Emits into `out` what `key`'s records make: `left` and `right`
+        are its records of each side (lists of `Record`), in order; one
+        may be empty."""
+        raise NotImplementedError(
+            "a Cogroup operator defines cogroup(self, key, left, right, out)"
+        )
+
+
 def run_map(operator, batch, types):
     out = []
     for i, record in enumerate(records(batch)):
@@ -184,6 +264,50 @@ def run_update(operator, state_input, types, state_output):
         new_states.append(b"" if state is None else bytes(state))
         first = end
     return state_output(keep, pack_items(types, new_states), finish(types, out))
+
+
+def run_cogroup(operator, cogroup_input, types):
+    keys = items(cogroup_input.keys)
+    left, right = records(cogroup_input.left), records(cogroup_input.right)
+    out, l, r = Emitter(), 0, 0
+    for g, (l_end, r_end) in enumerate(zip(cogroup_input.left_ends, cogroup_input.right_ends)):
+        # The key's first record: its first left one, else its first right one.
+        first = l if l < l_end else len(left) + r
+        try:
+            operator.cogroup(keys[g], left[l:l_end], right[r:r_end], out)
+        except Exception as e:
+            raise Failed(first, describe(e)) from None
+        l, r = l_end, r_end
+    return finish(types, out)
+
+
+def run_process(operator, process_input, types, process_output):
+    p = process_input
+    keys, states = items(p.keys), items(p.states)
+    all_records = records(p.records)
+    keep, new_states, timers, timer_ends, out = [], [], [], [], Emitter()
+    r = f = q = 0
+    for g in range(len(keys)):
+        r_end, f_end, q_end = p.record_ends[g], p.fired_ends[g], p.pending_ends[g]
+        key = KeyEvents(
+            keys[g],
+            states[g] if p.has_state[g] else None,
+            all_records[r:r_end],
+            p.fired[f:f_end],
+            p.watermark,
+            p.batch_time,
+        )
+        pending = Timers(p.pending[q:q_end])
+        try:
+            state = operator.process(key, pending, out)
+        except Exception as e:
+            raise Failed(r, describe(e)) from None
+        keep.append(state is not None)
+        new_states.append(b"" if state is None else bytes(state))
+        timers.extend(pending.pending)
+        timer_ends.append(len(timers))
+        r, f, q = r_end, f_end, q_end
+    return process_output(keep, pack_items(types, new_states), timers, timer_ends, finish(types, out))
 
 
 def run_migrate(operator, from_version, states, types):

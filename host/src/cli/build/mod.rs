@@ -132,6 +132,8 @@ fn world(stage: &str, settings: &StageSettings, migrates: bool) -> Result<&'stat
         StageSettings::ReduceByKey(_) | StageSettings::ReduceByKeyAndWindow(_) => "reduce-operator",
         StageSettings::UpdateStateByKey(_) if migrates => "migrating-update-state-operator",
         StageSettings::UpdateStateByKey(_) => "update-state-operator",
+        StageSettings::ProcessByKey(_) => "keyed-process-operator",
+        StageSettings::Join(_) => "cogroup-operator",
         _ => bail!("stage `{stage}`: this kind runs no operator, so there is nothing to build"),
     })
 }
