@@ -89,6 +89,47 @@ function call(kind, operator, input) {
       });
       return [out.keep, w.items(out.states), w.records(out.output)];
     }
+    case "cogroup": {
+      const side = (name) => {
+        const list = input.groups.flatMap((g) => g[name].map(record));
+        let end = 0;
+        return [w.pack(list), input.groups.map((g) => (end += g[name].length))];
+      };
+      const [left, leftEnds] = side("left");
+      const [right, rightEnds] = side("right");
+      const keys = w.byteList(input.groups.map((g) => data(g.key)));
+      return w.records(w.runCogroup(operator, { keys, left, leftEnds, right, rightEnds }));
+    }
+    case "keyed-process": {
+      const run = (name, of) => {
+        const flat = input.groups.flatMap((g) => (g[name] ?? []).map(of));
+        let end = 0;
+        return [flat, input.groups.map((g) => (end += (g[name] ?? []).length))];
+      };
+      const [recs, recordEnds] = run("records", record);
+      const [fired, firedEnds] = run("fired", BigInt);
+      const [pending, pendingEnds] = run("pending", BigInt);
+      const out = w.runProcess(operator, {
+        keys: w.byteList(input.groups.map((g) => data(g.key))),
+        hasState: input.groups.map((g) => g.state !== null && g.state !== undefined),
+        states: w.byteList(input.groups.map((g) => data(g.state ?? "") ?? new Uint8Array(0))),
+        records: w.pack(recs),
+        recordEnds,
+        fired: BigInt64Array.from(fired),
+        firedEnds,
+        pending: BigInt64Array.from(pending),
+        pendingEnds,
+        watermark: input.watermark === undefined ? undefined : BigInt(input.watermark),
+        batchTime: BigInt(input.batch_time ?? 0),
+      });
+      const timers = [];
+      let first = 0;
+      for (const end of out.timerEnds) {
+        timers.push(Array.from(out.timers.slice(first, end), Number));
+        first = end;
+      }
+      return [out.keep, w.items(out.states), timers, w.records(out.output)];
+    }
   }
   throw new Error(`unknown kind ${kind}`);
 }
@@ -97,6 +138,8 @@ function expected(kind, want) {
   if (kind === "map" || kind === "flat-map") return want.map(record);
   if (kind === "filter") return want;
   if (kind === "reduce") return want.map(data);
+  if (kind === "cogroup") return want.map(record);
+  if (kind === "keyed-process") return [want.keep, want.states.map(data), want.timers, want.records.map(record)];
   return [want.keep, want.states.map(data), want.records.map(record)];
 }
 

@@ -304,6 +304,36 @@ export class Reduce extends Operator {
 }
 /** Per-key state across batches. */
 export class UpdateState extends Operator {}
+/** Per-key state over event time, with timers (a `process_by_key` stage):
+ * define `process(key, timers, out)`, returning the key's new state
+ * (bytes) or null to delete it. */
+export class KeyedProcess extends Operator {}
+/** Two keyed streams' records per key (a join stage with a component):
+ * define `cogroup(key, left, right, out)`. */
+export class Cogroup extends Operator {}
+
+/** A key's pending timers: event times (ms) at which it is called again
+ * once the watermark reaches them. */
+export class Timers {
+  constructor(pending = []) {
+    this.pending = [...new Set(pending.map(Number))].sort((a, b) => a - b);
+  }
+  /** Sets a timer at `at` (once, however often it is set). */
+  set(at) {
+    if (!this.pending.includes(Number(at))) {
+      this.pending.push(Number(at));
+      this.pending.sort((a, b) => a - b);
+    }
+  }
+  /** Deletes the timer at `at`, if there is one. */
+  delete(at) {
+    this.pending = this.pending.filter((t) => t !== Number(at));
+  }
+  /** Deletes every timer. */
+  clear() {
+    this.pending = [];
+  }
+}
 
 function each(list, call) {
   for (let i = 0; i < list.length; i++) {
@@ -537,6 +567,74 @@ function find(pairs, path) {
   return found;
 }
 
+export function runCogroup(operator, input) {
+  const keys = items(input.keys);
+  const left = records(input.left);
+  const right = records(input.right);
+  const out = new Emitter();
+  let l = 0;
+  let r = 0;
+  for (let g = 0; g < keys.length; g++) {
+    const lEnd = input.leftEnds[g];
+    const rEnd = input.rightEnds[g];
+    // The key's first record: its first left one, else its first right one.
+    const first = l < lEnd ? l : left.length + r;
+    try {
+      operator.cogroup(keys[g], left.slice(l, lEnd), right.slice(r, rEnd), out);
+    } catch (e) {
+      throw new Failed(first, describe(e));
+    }
+    l = lEnd;
+    r = rEnd;
+  }
+  return finish(out);
+}
+
+export function runProcess(operator, input) {
+  const keys = items(input.keys);
+  const states = items(input.states);
+  const all = records(input.records);
+  const keep = [];
+  const newStates = [];
+  const timers = [];
+  const timerEnds = [];
+  const out = new Emitter();
+  const watermark = input.watermark === undefined || input.watermark === null ? null : Number(input.watermark);
+  let r = 0;
+  let f = 0;
+  let q = 0;
+  for (let g = 0; g < keys.length; g++) {
+    const [rEnd, fEnd, qEnd] = [input.recordEnds[g], input.firedEnds[g], input.pendingEnds[g]];
+    const key = {
+      key: keys[g],
+      state: input.hasState[g] ? states[g] : null,
+      records: all.slice(r, rEnd),
+      fired: Array.from(input.fired.slice(f, fEnd), Number),
+      watermark,
+      batchTime: Number(input.batchTime),
+    };
+    const pending = new Timers(Array.from(input.pending.slice(q, qEnd), Number));
+    let state;
+    try {
+      state = operator.process(key, pending, out);
+    } catch (e) {
+      throw new Failed(r, describe(e));
+    }
+    keep.push(state !== null && state !== undefined);
+    newStates.push(state === null || state === undefined ? new Uint8Array(0) : bytes(state));
+    timers.push(...pending.pending);
+    timerEnds.push(timers.length);
+    [r, f, q] = [rEnd, fEnd, qEnd];
+  }
+  return {
+    keep,
+    states: byteList(newStates),
+    timers: BigInt64Array.from(timers, (t) => BigInt(t)),
+    timerEnds: Uint32Array.from(timerEnds),
+    output: finish(out),
+  };
+}
+
 // ---- What componentize-js calls -------------------------------------------
 
 let live = null;
@@ -593,6 +691,16 @@ export function exportReduce(cls) {
 export function exportUpdateState(cls) {
   exporting("update-state", cls);
   return { init: (p) => init(cls, p), update: (input) => call(runUpdate, input) };
+}
+/** The `keyedProcess` export for a `KeyedProcess` class. */
+export function exportKeyedProcess(cls) {
+  exporting("keyed-process", cls);
+  return { init: (p) => init(cls, p), process: (input) => call(runProcess, input) };
+}
+/** The `cogroup` export for a `Cogroup` class. */
+export function exportCogroup(cls) {
+  exporting("cogroup", cls);
+  return { init: (p) => init(cls, p), cogroup: (input) => call(runCogroup, input) };
 }
 /** The `migrate` export for an `UpdateState` class that defines
  * `migrateState(fromVersion, state)` (returning the state, bytes, in this

@@ -439,10 +439,10 @@ const KITS: &[(&str, &str)] = &[
 ];
 
 /// The stock operators ported to `lang`: every language has these
-/// three; Python also the cogroup and keyed-process ones.
+/// three; Python and JavaScript also the cogroup and keyed-process ones.
 fn ported(lang: &str) -> &'static [&'static str] {
     match lang {
-        "python" => &[
+        "python" | "js" => &[
             "split-words",
             "json-filter",
             "running-count",

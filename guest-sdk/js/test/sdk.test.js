@@ -56,7 +56,7 @@ test("the layout is packed and unpacked exactly", () => {
 
 test("every JavaScript port passes its kit", async () => {
   const ports = readdirSync(join(repo, "plugins")).filter((p) => existsSync(join(repo, "plugins", p, "js/app.js")));
-  assert.ok(ports.length >= 3, `${ports}`);
+  assert.ok(ports.length >= 5, `${ports}`);
   for (const port of ports) {
     const cls = await loadApp(join(repo, "plugins", port, "js/app.js"));
     assert.deepEqual(run(kit(port), cls), [], port);
