@@ -50,6 +50,8 @@
 #define WS_FLAT_MAP 3
 #define WS_REDUCE 4
 #define WS_UPDATE_STATE 5
+#define WS_COGROUP 6
+#define WS_KEYED_PROCESS 7
 
 #ifndef WS_WORLD_HEADER
 #error "build with `wasmstream build`, which defines WS_WORLD, WS_KIND and WS_WORLD_HEADER for the stage's kind"
@@ -712,8 +714,8 @@ static inline bool ws_json_value_(ws_json_ *j, const char *path, ws_json_text *f
  * `text` buffer reused across calls; free it with free(field->text.ptr)).
  * `path` names a top-level field ("status") or one inside nested objects
  * with dots ("bid.auction"); when a name appears twice the later one
- * wins, as in the other SDKs. Returns the error when `json` is not a JSON
- * object. */
+ * wins, as in the other SDKs; NULL looks for nothing, so only checks the
+ * object. Returns the error when `json` is not a JSON object. */
 static inline const char *ws_json_field(ws_bytes json, const char *path, ws_json_text *field) {
     field->found = false;
     field->text.len = 0;
@@ -1091,6 +1093,215 @@ static inline bool ws_run_update_(ws_state_input_ *in, ws_state_output_ *ret,
         }                                                                                  \
         ws_byte_list_(ret, &data, &ends);                                                  \
         return true;                                                                       \
+    }
+
+/* Every record of `batch`, for kinds that hand an operator a key's records
+ * at once (free the array; the records point into the batch). */
+static inline ws_record *ws_records_(const wasmstream_operator_types_batch_t *batch) {
+    ws_record *all = malloc((batch->timestamps.len + 1) * sizeof *all);
+    size_t header = 0;
+    for (size_t i = 0; i < batch->timestamps.len; i++)
+        all[i] = ws_record_(batch, i, &header);
+    return all;
+}
+
+/* ---- cogroup ---------------------------------------------------------- */
+
+/* One key of a join stage's two sides: its records of each, in order
+ * (`left[i]` for i < left_count); one side may be empty, never both. */
+typedef struct {
+    ws_bytes key;
+    const ws_record *left, *right;
+    size_t left_count, right_count;
+} ws_cogroup;
+
+#if WS_KIND == WS_COGROUP
+typedef exports_wasmstream_operator_cogroup_cogroup_input_t ws_cogroup_input_;
+
+static inline bool ws_run_cogroup_(ws_cogroup_input_ *in, wasmstream_operator_types_batch_t *ret,
+                                   const char *(*fn)(const ws_cogroup *, ws_out *),
+                                   wasmstream_operator_types_operator_error_t *err) {
+    ws_record *left = ws_records_(&in->left), *right = ws_records_(&in->right);
+    ws_out out = {0};
+    size_t l = 0, r = 0, first = 0;
+    const char *error = NULL;
+    for (size_t g = 0; !error && g < in->left_ends.len; g++) {
+        size_t l_end = in->left_ends.ptr[g], r_end = in->right_ends.ptr[g];
+        ws_cogroup group = {ws_item_(&in->keys, g), left + l, right + r, l_end - l, r_end - r};
+        /* An error names the key's first record: its first left one, else
+         * its first right one, numbered after every left record. */
+        first = l < l_end ? l : in->left.timestamps.len + r;
+        error = fn(&group, &out);
+        l = l_end;
+        r = r_end;
+    }
+    free(left);
+    free(right);
+    if (error) {
+        ws_error_(err, first, error);
+        ws_out_free_(&out);
+        return false;
+    }
+    ws_pack_(&out, ret);
+    return true;
+}
+#endif
+
+/* A cogroup (a join stage with a component): `fn(group, out)` emits
+ * what each key's records make, any number of records. */
+#define WASMSTREAM_COGROUP(init_fn, fn)                                                    \
+    WS_EXPORT_INIT_(cogroup, init_fn)                                                      \
+    bool exports_wasmstream_operator_cogroup_cogroup(                                      \
+        ws_cogroup_input_ *input, wasmstream_operator_types_batch_t *ret,                  \
+        wasmstream_operator_types_operator_error_t *err) {                                 \
+        bool ok = ws_run_cogroup_(input, ret, fn, err);                                    \
+        exports_wasmstream_operator_cogroup_cogroup_input_free(input);                     \
+        return ok;                                                                         \
+    }
+
+/* ---- keyed process ---------------------------------------------------- */
+
+/* One key's turn in a process_by_key batch. */
+typedef struct {
+    ws_bytes key;
+    /* Its state; has_state is false for a key without one. */
+    bool has_state;
+    ws_bytes state;
+    /* Its new records (timestamps and headers too), in order; none behind
+     * the watermark. */
+    const ws_record *records;
+    size_t record_count;
+    /* Its timers the watermark reached, event times in ms, earliest
+     * first: each fires once. */
+    const int64_t *fired;
+    size_t fired_count;
+    /* The stage's watermark (ms), when it has seen a timestamp: every
+     * record still to come is at or after it. */
+    bool has_watermark;
+    int64_t watermark;
+    /* When the batch was cut, in ms since the Unix epoch. */
+    int64_t batch_time;
+} ws_key_events;
+
+/* A key's pending timers, event times (ms) at which it is called again,
+ * with or without records, once the watermark reaches them: `pending`,
+ * earliest first. Given the key's timers; what is left after the call
+ * replaces them. */
+typedef struct {
+    ws_i64s pending;
+} ws_timers;
+
+/* Sets a timer at `at` (once, however often it is set). */
+static inline void ws_timer_set(ws_timers *timers, int64_t at) {
+    ws_i64s *p = &timers->pending;
+    size_t i = 0;
+    while (i < p->len && p->ptr[i] < at)
+        i++;
+    if (i < p->len && p->ptr[i] == at)
+        return;
+    WS_PUSH(*p, at);
+    memmove(p->ptr + i + 1, p->ptr + i, (p->len - 1 - i) * sizeof *p->ptr);
+    p->ptr[i] = at;
+}
+
+/* Deletes the timer at `at`, if there is one. */
+static inline void ws_timer_delete(ws_timers *timers, int64_t at) {
+    ws_i64s *p = &timers->pending;
+    size_t kept = 0;
+    for (size_t i = 0; i < p->len; i++)
+        if (p->ptr[i] != at)
+            p->ptr[kept++] = p->ptr[i];
+    p->len = kept;
+}
+
+/* Deletes every timer. */
+static inline void ws_timers_clear(ws_timers *timers) { timers->pending.len = 0; }
+
+#if WS_KIND == WS_KEYED_PROCESS
+typedef exports_wasmstream_operator_keyed_process_process_input_t ws_process_input_;
+typedef exports_wasmstream_operator_keyed_process_process_output_t ws_process_output_;
+
+static inline bool ws_run_process_(ws_process_input_ *in, ws_process_output_ *ret,
+                                   const char *(*fn)(const ws_key_events *, ws_timers *, ws_out *,
+                                                     ws_new_state *),
+                                   wasmstream_operator_types_operator_error_t *err) {
+    ws_record *records = ws_records_(&in->records);
+    ws_out out = {0};
+    ws_bools keep = {0};
+    ws_buf states = {0};
+    ws_u32s ends = {0}, timer_ends = {0};
+    ws_i64s timers = {0};
+    ws_timers pending = {0};
+    ws_new_state next = {0};
+    size_t r = 0, f = 0, q = 0;
+    bool ok = true;
+    for (size_t g = 0; ok && g < in->keys.ends.len; g++) {
+        size_t r_end = in->record_ends.ptr[g], f_end = in->fired_ends.ptr[g],
+               q_end = in->pending_ends.ptr[g];
+        ws_key_events k = {ws_item_(&in->keys, g),
+                           in->has_state.ptr[g],
+                           ws_item_(&in->states, g),
+                           records + r,
+                           r_end - r,
+                           f < f_end ? in->fired.ptr + f : NULL,
+                           f_end - f,
+                           in->watermark.is_some,
+                           in->watermark.is_some ? in->watermark.val : 0,
+                           in->batch_time};
+        ws_timers_clear(&pending);
+        for (size_t t = q; t < q_end; t++)
+            ws_timer_set(&pending, in->pending.ptr[t]);
+        next.keep = false;
+        next.bytes.len = 0;
+        const char *error = fn(&k, &pending, &out, &next);
+        if (error) {
+            ws_error_(err, r, error);
+            ok = false;
+        }
+        WS_PUSH(keep, next.keep);
+        if (next.keep)
+            ws_buf_append(&states, ws_buf_bytes(&next.bytes));
+        WS_PUSH(ends, (uint32_t)states.len);
+        for (size_t t = 0; t < pending.pending.len; t++)
+            WS_PUSH(timers, pending.pending.ptr[t]);
+        WS_PUSH(timer_ends, (uint32_t)timers.len);
+        r = r_end;
+        f = f_end;
+        q = q_end;
+    }
+    free(records);
+    free(pending.pending.ptr);
+    free(next.bytes.ptr);
+    if (ok) {
+        WS_LIST_(ret->keep, keep);
+        ws_byte_list_(&ret->states, &states, &ends);
+        WS_LIST_(ret->timers, timers);
+        WS_LIST_(ret->timer_ends, timer_ends);
+        ws_pack_(&out, &ret->output);
+    } else {
+        free(keep.ptr);
+        free(states.ptr);
+        free(ends.ptr);
+        free(timers.ptr);
+        free(timer_ends.ptr);
+        ws_out_free_(&out);
+    }
+    return ok;
+}
+#endif
+
+/* A keyed process (a process_by_key stage): `fn(key, timers, out, next)`
+ * may emit records into `out`, sets or deletes the key's timers in
+ * `timers`, and sets `next->keep` with the new state in `next->bytes` (or
+ * leaves keep false to delete the key's state). */
+#define WASMSTREAM_KEYED_PROCESS(init_fn, fn)                                              \
+    WS_EXPORT_INIT_(keyed_process, init_fn)                                                \
+    bool exports_wasmstream_operator_keyed_process_process(                                \
+        ws_process_input_ *input, ws_process_output_ *ret,                                 \
+        wasmstream_operator_types_operator_error_t *err) {                                 \
+        bool ok = ws_run_process_(input, ret, fn, err);                                    \
+        exports_wasmstream_operator_keyed_process_process_input_free(input);               \
+        return ok;                                                                         \
     }
 
 #endif /* WASMSTREAM_H */

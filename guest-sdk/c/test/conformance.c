@@ -175,8 +175,12 @@ static bool init(const cJSON *params, char **refused) {
     bool ok = exports_wasmstream_operator_flat_map_init(&list, &err);
 #elif WS_KIND == WS_REDUCE
     bool ok = exports_wasmstream_operator_reduce_init(&list, &err);
-#else
+#elif WS_KIND == WS_UPDATE_STATE
     bool ok = exports_wasmstream_operator_update_state_init(&list, &err);
+#elif WS_KIND == WS_COGROUP
+    bool ok = exports_wasmstream_operator_cogroup_init(&list, &err);
+#else
+    bool ok = exports_wasmstream_operator_keyed_process_init(&list, &err);
 #endif
     *refused = ok ? NULL : strndup((const char *)err.ptr, err.len);
     return ok;
@@ -202,6 +206,44 @@ static bool call(const cJSON *input, const cJSON *output, ws_buf *got, ws_buf *w
         cJSON_AddItemToArray(states, given(state) ? cJSON_Duplicate(state, true) : cJSON_CreateNull());
         WS_PUSH(timing_out, cJSON_IsTrue(cJSON_GetObjectItem(g, "timing_out")));
     }
+#endif
+#if WS_KIND == WS_COGROUP || WS_KIND == WS_KEYED_PROCESS
+    /* Each group's records of a side (or its records, its fired and
+     * pending timers) appended to one column, with the group's end. */
+    const cJSON *groups = cJSON_GetObjectItem(input, "groups"), *g;
+    cJSON *keys = cJSON_CreateArray();
+    ws_out first = {0};
+    ws_u32s first_ends = {0};
+#if WS_KIND == WS_COGROUP
+    ws_out second = {0};
+    ws_u32s second_ends = {0};
+#else
+    const cJSON *t;
+    cJSON *states = cJSON_CreateArray();
+    ws_u32s fired_ends = {0}, pending_ends = {0};
+    ws_i64s fired = {0}, pending = {0};
+    ws_bools has_state = {0};
+#endif
+    cJSON_ArrayForEach(g, groups) {
+        cJSON_AddItemToArray(keys, cJSON_Duplicate(cJSON_GetObjectItem(g, "key"), true));
+#if WS_KIND == WS_COGROUP
+        emit_all(&first, cJSON_GetObjectItem(g, "left"));
+        emit_all(&second, cJSON_GetObjectItem(g, "right"));
+        WS_PUSH(second_ends, (uint32_t)second.count);
+#else
+        emit_all(&first, cJSON_GetObjectItem(g, "records"));
+        const cJSON *state = cJSON_GetObjectItem(g, "state");
+        WS_PUSH(has_state, given(state));
+        cJSON_AddItemToArray(states, given(state) ? cJSON_Duplicate(state, true) : cJSON_CreateNull());
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(g, "fired")) { WS_PUSH(fired, (int64_t)t->valuedouble); }
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(g, "pending")) { WS_PUSH(pending, (int64_t)t->valuedouble); }
+        WS_PUSH(fired_ends, (uint32_t)fired.len);
+        WS_PUSH(pending_ends, (uint32_t)pending.len);
+#endif
+        WS_PUSH(first_ends, (uint32_t)first.count);
+    }
+    wasmstream_operator_types_batch_t first_batch;
+    ws_pack_(&first, &first_batch);
 #endif
 #if WS_KIND == WS_MAP || WS_KIND == WS_FLAT_MAP || WS_KIND == WS_FILTER
     ws_out in = {0};
@@ -235,6 +277,66 @@ static bool call(const cJSON *input, const cJSON *output, ws_buf *got, ws_buf *w
         show_items(got, &ret);
     if (output)
         show_expected_items(want, output);
+#elif WS_KIND == WS_COGROUP
+    wasmstream_operator_types_batch_t second_batch;
+    ws_pack_(&second, &second_batch);
+    ws_cogroup_input_ cogroup_input = {byte_list(keys), first_batch, {first_ends.ptr, first_ends.len},
+                                       second_batch, {second_ends.ptr, second_ends.len}};
+    wasmstream_operator_types_batch_t ret;
+    bool ok = exports_wasmstream_operator_cogroup_cogroup(&cogroup_input, &ret, err);
+    if (ok)
+        show_batch(got, &ret);
+    if (output)
+        show_expected_records(want, output);
+#elif WS_KIND == WS_KEYED_PROCESS
+    const cJSON *watermark = cJSON_GetObjectItem(input, "watermark");
+    ws_process_input_ process_input = {byte_list(keys),
+                                       {has_state.ptr, has_state.len},
+                                       byte_list(states),
+                                       first_batch,
+                                       {first_ends.ptr, first_ends.len},
+                                       {fired.ptr, fired.len},
+                                       {fired_ends.ptr, fired_ends.len},
+                                       {pending.ptr, pending.len},
+                                       {pending_ends.ptr, pending_ends.len},
+                                       {given(watermark), number(watermark)},
+                                       number(cJSON_GetObjectItem(input, "batch_time"))};
+    ws_process_output_ ret;
+    bool ok = exports_wasmstream_operator_keyed_process_process(&process_input, &ret, err);
+    if (ok) {
+        show_bools(got, ret.keep.ptr, ret.keep.len);
+        ws_buf_append(got, ws_str(" states "));
+        show_items(got, &ret.states);
+        ws_buf_append(got, ws_str(" timers "));
+        size_t at = 0;
+        for (size_t k = 0; k < ret.timer_ends.len; k++) {
+            ws_buf_append(got, ws_str("["));
+            for (; at < ret.timer_ends.ptr[k]; at++) {
+                ws_buf_i64(got, ret.timers.ptr[at]);
+                ws_buf_append(got, ws_str(","));
+            }
+            ws_buf_append(got, ws_str("]"));
+        }
+        ws_buf_append(got, ws_str(" records "));
+        show_batch(got, &ret.output);
+    }
+    if (output) {
+        show_expected_bools(want, cJSON_GetObjectItem(output, "keep"));
+        ws_buf_append(want, ws_str(" states "));
+        show_expected_items(want, cJSON_GetObjectItem(output, "states"));
+        ws_buf_append(want, ws_str(" timers "));
+        const cJSON *key_timers, *timer;
+        cJSON_ArrayForEach(key_timers, cJSON_GetObjectItem(output, "timers")) {
+            ws_buf_append(want, ws_str("["));
+            cJSON_ArrayForEach(timer, key_timers) {
+                ws_buf_i64(want, (int64_t)timer->valuedouble);
+                ws_buf_append(want, ws_str(","));
+            }
+            ws_buf_append(want, ws_str("]"));
+        }
+        ws_buf_append(want, ws_str(" records "));
+        show_expected_records(want, cJSON_GetObjectItem(output, "records"));
+    }
 #else
     ws_state_input_ state_input = {byte_list(keys),
                                    {has_state.ptr, has_state.len},
@@ -403,7 +505,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *kind = cJSON_GetObjectItem(kit, "kind")->valuestring;
-    static const char *const kinds[] = {"", "map", "filter", "flat-map", "reduce", "update-state"};
+    static const char *const kinds[] = {"",       "map",          "filter",  "flat-map",
+                                        "reduce", "update-state", "cogroup", "keyed-process"};
     if (strcmp(kind, "layout") != 0 && strcmp(kind, kinds[WS_KIND]) != 0) {
         fprintf(stderr, "%s: a kit for a %s, and this operator is a %s\n", argv[1], kind, kinds[WS_KIND]);
         return 2;

@@ -196,6 +196,8 @@ fn kind_macro(settings: &StageSettings) -> &'static str {
         StageSettings::Filter(_) => "WS_FILTER",
         StageSettings::FlatMap(_) => "WS_FLAT_MAP",
         StageSettings::UpdateStateByKey(_) => "WS_UPDATE_STATE",
+        StageSettings::Join(_) => "WS_COGROUP",
+        StageSettings::ProcessByKey(_) => "WS_KEYED_PROCESS",
         // reduce_by_key and its window; `world` refused the other kinds.
         _ => "WS_REDUCE",
     }

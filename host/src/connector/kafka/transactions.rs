@@ -371,6 +371,7 @@ impl Kafka {
         partitions: &[Batch],
         offsets: &[BTreeMap<i32, i64>],
     ) -> KafkaResult<()> {
+        tracing::debug!(sink = %self.id, batch = marker.batch, "transaction begins");
         self.producer.begin_transaction()?;
         self.produce_all(partitions)?;
         let groups = &self.transactions.as_ref().expect("begun").groups;
@@ -389,6 +390,8 @@ impl Kafka {
                 .payload(&payload),
         )?;
         // Fails, abortably, if any record of the batch was not delivered.
-        self.producer.commit_transaction(FLUSH)
+        self.producer.commit_transaction(FLUSH)?;
+        tracing::debug!(sink = %self.id, batch = marker.batch, "transaction committed");
+        Ok(())
     }
 }
