@@ -177,7 +177,10 @@ fn run_with_kills(manifest: &Path, at: &str, out: &str, counts: &str) -> Restart
             let done = format!("batch done pipeline=kafka-crashy batch={newest_batch} ");
             running.wait_for_log(&done);
             running.wait_for_more_lines(jitter.below(6) as usize);
-            let since = running.stderr().split_once(&done).map(|(_, after)| after.to_owned());
+            let since = running
+                .stderr()
+                .split_once(&done)
+                .map(|(_, after)| after.to_owned());
             if since.is_some_and(|after| !after.contains("transaction begins")) {
                 break running.kill().stderr;
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::process::Stdio;
 
-use crate::support::{Running, manifest, output_lines, scratch, toml_path, wasm};
+use crate::support::{Running, manifest, output_lines, run, scratch, toml_path, wasm};
 
 #[test]
 fn directory_source_picks_up_new_files() {
@@ -109,4 +109,50 @@ path = "out"
     let expected: Vec<String> = sent.iter().map(|l| l.to_lowercase()).collect();
     assert_eq!(output_lines(&dir.join("out")), expected);
     assert!(result.stderr.contains("done: "), "{}", result.stderr);
+}
+
+#[test]
+fn a_json_line_without_the_key_field_stops_the_pipeline_naming_the_file_the_byte_and_the_field() {
+    let dir = scratch("json-lines-bad");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    // Each line is 22 bytes and a newline: the third starts at byte 46.
+    let lines = [
+        r#"{"user":"ada","t":101}"#,
+        r#"{"user":"bob","t":102}"#,
+        r#"{"name":"cy", "t":103}"#,
+    ];
+    std::fs::write(dir.join("in/clicks.json"), lines.join("\n") + "\n").unwrap();
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "json-lines"
+
+[[sources]]
+id = "clicks"
+kind = "directory"
+path = "in"
+watch = false
+key_field = "user"
+timestamp_field = "t"
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "clicks"
+path = "out"
+"#,
+    );
+    let out = run(&["run", manifest.to_str().unwrap()]);
+    assert!(!out.status.success(), "a line without `user` went through");
+    let file = dir.join("in/clicks.json");
+    let expected = format!(
+        "source `clicks`: {} at byte 46: the line has no field `user`",
+        file.display()
+    );
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert!(
+        output_lines(&dir.join("out")).is_empty(),
+        "the batch with the bad line was written"
+    );
 }

@@ -30,9 +30,23 @@ fn clicks(count: usize) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// How clicks, JSON lines, get their users as keys and their event times.
+#[derive(Clone, Copy, PartialEq)]
+enum Keyed {
+    /// By the stock json-extract, in a map stage.
+    ByMap,
+    /// By the directory source itself (`key_field`, `timestamp_field`).
+    AtSource,
+}
+
 /// A pipeline in `dir` over `clicks`, ten a batch, sessions into
 /// `out/sessions`; checkpointed when `checkpoint`.
-fn sessions_pipeline(dir: &Path, clicks: &[(String, i64)], checkpoint: bool) -> PathBuf {
+fn sessions_pipeline(
+    dir: &Path,
+    clicks: &[(String, i64)],
+    checkpoint: bool,
+    keyed: Keyed,
+) -> PathBuf {
     std::fs::create_dir_all(dir.join("in")).unwrap();
     let lines: Vec<String> = clicks
         .iter()
@@ -42,6 +56,30 @@ fn sessions_pipeline(dir: &Path, clicks: &[(String, i64)], checkpoint: bool) -> 
     let checkpoint = match checkpoint {
         true => "checkpoint = { dir = \"checkpoints\", every = 3 }",
         false => "",
+    };
+    let (at_source, by_map) = match keyed {
+        Keyed::AtSource => (
+            "key_field = \"user\"\ntimestamp_field = \"t\"",
+            String::new(),
+        ),
+        Keyed::ByMap => (
+            "",
+            format!(
+                r#"
+[[stages]]
+id = "clicks"
+kind = "map"
+input = "lines"
+component = {}
+params = {{ key = "user", timestamp = "t" }}
+"#,
+                toml_path(&wasm("json_extract"))
+            ),
+        ),
+    };
+    let input = match keyed {
+        Keyed::AtSource => "lines",
+        Keyed::ByMap => "clicks",
     };
     let text = format!(
         r#"[pipeline]
@@ -55,18 +93,12 @@ kind = "directory"
 path = "in"
 watch = false
 max_batch_records = 10
-
-[[stages]]
-id = "clicks"
-kind = "map"
-input = "lines"
-component = {extract}
-params = {{ key = "user", timestamp = "t" }}
-
+{at_source}
+{by_map}
 [[stages]]
 id = "sessions"
 kind = "process_by_key"
-input = "clicks"
+input = "{input}"
 component = {sessions}
 params = {{ gap = "5s" }}
 watermark = "1s"
@@ -84,7 +116,6 @@ kind = "files"
 input = "sessions.late"
 path = "out/late"
 "#,
-        extract = toml_path(&wasm("json_extract")),
         sessions = toml_path(&wasm("event_sessions")),
     );
     manifest(dir, &text)
@@ -118,9 +149,18 @@ fn sessions_by_hand(clicks: &[(String, i64)]) -> Vec<String> {
 
 #[test]
 fn a_session_closes_when_the_watermark_passes_its_gap_even_for_a_user_who_went_quiet() {
-    let dir = scratch("timers-sessions");
+    sessions_close_as_the_watermark_passes("timers-sessions", Keyed::ByMap);
+}
+
+#[test]
+fn the_same_sessions_when_the_source_reads_users_and_times_from_its_json_lines() {
+    sessions_close_as_the_watermark_passes("timers-sessions-at-source", Keyed::AtSource);
+}
+
+fn sessions_close_as_the_watermark_passes(name: &str, keyed: Keyed) {
+    let dir = scratch(name);
     let clicks = clicks(1000);
-    run_ok(&sessions_pipeline(&dir, &clicks, false));
+    run_ok(&sessions_pipeline(&dir, &clicks, false, keyed));
     let written = batch_texts(&dir.join("out/sessions"));
     let mut lines: Vec<String> = written
         .values()
@@ -153,11 +193,17 @@ fn a_session_closes_when_the_watermark_passes_its_gap_even_for_a_user_who_went_q
 fn timers_fire_exactly_once_across_crashes_and_restarts() {
     let clicks = clicks(1000);
     let reference = scratch("timers-reference");
-    run_ok(&sessions_pipeline(&reference, &clicks, true));
+    // Keyed at the source, so replayed batches read their fields again.
+    run_ok(&sessions_pipeline(
+        &reference,
+        &clicks,
+        true,
+        Keyed::AtSource,
+    ));
     let expected = batch_texts(&reference.join("out/sessions"));
 
     let dir = scratch("timers-killed");
-    let manifest = sessions_pipeline(&dir, &clicks, true);
+    let manifest = sessions_pipeline(&dir, &clicks, true, Keyed::AtSource);
     kill_again_and_again(&manifest, "sessions", 10, 100);
     assert_eq!(
         batch_texts(&dir.join("out/sessions")),

@@ -21,9 +21,13 @@ use kafka::{KafkaSink, KafkaSource};
 pub fn start_source(plan: &SourcePlan, stop: watch::Receiver<bool>) -> Started {
     let id = plan.id.to_string();
     match plan.kind.clone() {
-        SourceKind::Directory { path, watch } => {
-            Started::Pull(Box::new(source::directory::Directory::new(id, path, watch)))
-        }
+        SourceKind::Directory {
+            path,
+            watch,
+            fields,
+        } => Started::Pull(Box::new(source::directory::Directory::new(
+            id, path, watch, fields,
+        ))),
         SourceKind::Generator {
             records,
             rate,

@@ -127,6 +127,12 @@ pub struct DirectorySettings {
     /// `maxOffsetsPerTrigger`); the rest waits for the next batches.
     /// Default: no limit but the batch size cap (256 MiB).
     pub max_batch_records: Option<Spanned<i64>>,
+    /// Lines are JSON objects, and this field of each (dots reach into
+    /// nested objects) becomes its record's key.
+    pub key_field: Option<Spanned<String>>,
+    /// Lines are JSON objects, and this field of each, an integer of
+    /// milliseconds since the Unix epoch, becomes its record's event time.
+    pub timestamp_field: Option<Spanned<String>>,
 }
 
 /// `kind = "socket"`.
@@ -570,7 +576,15 @@ mod tests {
     fn each_kind_names_the_settings_it_takes() {
         assert_eq!(
             SourceSettings::fields("directory"),
-            Some(&["path", "watch", "max_batch_records"][..])
+            Some(
+                &[
+                    "path",
+                    "watch",
+                    "max_batch_records",
+                    "key_field",
+                    "timestamp_field"
+                ][..]
+            )
         );
         assert_eq!(SourceSettings::fields("stdin"), Some(&[][..]));
         assert_eq!(SourceSettings::fields("pigeon"), None);

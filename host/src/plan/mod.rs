@@ -39,7 +39,7 @@ pub use diff::{Change, Effect, Shape, diff};
 pub use ids::{Id, Stream};
 pub use resolve::{MIN_INTERVAL, load, resolve};
 pub use sink::{CommittedSource, Delivery, KafkaSink, SinkKind, SinkPlan, Transactions};
-pub use source::{KafkaSource, SourceKind, SourcePlan, Start};
+pub use source::{KafkaSource, LineFields, SourceKind, SourcePlan, Start};
 pub use stage::{
     Component, EventTime, Interval, JoinHow, JoinOver, Role, StagePlan, Step, Windowing,
 };

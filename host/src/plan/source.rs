@@ -17,6 +17,25 @@ pub struct SourcePlan {
     pub max_batch_records: Option<usize>,
 }
 
+/// Which fields of a line, read as a JSON object, give its record's key
+/// and event time; none for plain text lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineFields {
+    /// The field whose text becomes the key (dots reach into nested
+    /// objects).
+    pub key: Option<String>,
+    /// The field holding the event time, in milliseconds since the Unix
+    /// epoch.
+    pub timestamp: Option<String>,
+}
+
+impl LineFields {
+    /// Whether lines are plain text.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.timestamp.is_none()
+    }
+}
+
 /// The kinds of source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +46,9 @@ pub enum SourceKind {
         path: PathBuf,
         /// Keep watching for new files, or end once the present ones are read.
         watch: bool,
+        /// Fields of JSON lines that give records their keys and times.
+        #[serde(default, skip_serializing_if = "LineFields::is_empty")]
+        fields: LineFields,
     },
     /// Lines read from a TCP connection (`socketTextStream`).
     Socket {

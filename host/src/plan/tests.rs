@@ -211,7 +211,8 @@ fn available_now_reads_the_folder_once_and_refuses_sources_that_never_end() {
         plan.sources[0].kind,
         SourceKind::Directory {
             path: dir.join("data"),
-            watch: false
+            watch: false,
+            fields: Default::default(),
         },
         "a folder is read as it is at start"
     );

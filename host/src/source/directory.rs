@@ -19,13 +19,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::json_lines::key_and_time;
 use super::{MAX_LINE_BYTES, Position, Pull, Segment};
+use crate::plan::LineFields;
 use crate::record::Batch;
 
 pub struct Directory {
     id: String,
     dir: PathBuf,
     watch: bool,
+    /// Where keys and times come from; none for plain lines.
+    fields: LineFields,
     /// Files read whole, in the order read.
     done: Vec<String>,
     /// Files found and not yet started, in the order they will be read.
@@ -54,11 +58,12 @@ struct Current {
 const WINDOW: u64 = 4 << 20;
 
 impl Directory {
-    pub fn new(id: String, dir: PathBuf, watch: bool) -> Self {
+    pub fn new(id: String, dir: PathBuf, watch: bool, fields: LineFields) -> Self {
         Directory {
             id,
             dir,
             watch,
+            fields,
             done: Vec::new(),
             queue: VecDeque::new(),
             seen: HashSet::new(),
@@ -186,18 +191,25 @@ fn decode(name: &str) -> OsString {
     OsString::from_vec(bytes)
 }
 
+/// A line that does not have the fields its source names: where it
+/// starts in the window, and what it lacks.
+struct BadLine {
+    at: usize,
+    why: String,
+}
+
 /// Pushes the lines of `text[start..end]` (`end` just past a newline, or
 /// the end of the text) into `batch`, a line over [`MAX_LINE_BYTES`] as
 /// pieces of that size, stopping early at the limits; returns where it
-/// stopped.
+/// stopped. With `fields`, each line's key and event time come from it.
 fn push_lines(
     batch: &mut Batch,
     text: &[u8],
-    start: usize,
-    end: usize,
+    (start, end): (usize, usize),
     limits: (usize, usize),
     time: i64,
-) -> usize {
+    fields: &LineFields,
+) -> Result<usize, BadLine> {
     batch.values.data.reserve(end - start);
     let mut at = start;
     while at < end && batch.len() < limits.0 && batch.byte_size() < limits.1 {
@@ -210,10 +222,28 @@ fn push_lines(
                 (&rest[..piece], piece)
             }
         };
-        batch.push(None, line.strip_suffix(b"\r").unwrap_or(line), time);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if fields.is_empty() {
+            batch.push(None, line, time);
+        } else {
+            let (key, event_time) =
+                key_and_time(fields, line).map_err(|why| BadLine { at, why })?;
+            batch.push(key.as_deref(), line, event_time.unwrap_or(time));
+        }
         at += next;
     }
-    at
+    Ok(at)
+}
+
+impl Directory {
+    /// The error for a bad line of `file`, `offset` bytes in.
+    fn bad_line(&self, file: &str, offset: u64, why: String) -> anyhow::Error {
+        anyhow::anyhow!(
+            "source `{}`: {} at byte {offset}: {why}",
+            self.id,
+            self.dir.join(decode(file)).display()
+        )
+    }
 }
 
 impl Pull for Directory {
@@ -242,11 +272,14 @@ impl Pull for Directory {
             let used = push_lines(
                 &mut batch,
                 &self.buffer,
-                0,
-                size,
+                (0, size),
                 (max_records, max_bytes),
                 time,
+                &self.fields,
             );
+            let current = self.current.as_ref().expect("a current file");
+            let used =
+                used.map_err(|bad| self.bad_line(&current.name, start + bad.at as u64, bad.why))?;
             let current = self.current.as_mut().expect("a current file");
             current.offset = start + used as u64;
             // A window's lines continue the previous window's segment.
@@ -333,7 +366,9 @@ impl Pull for Directory {
                     );
                 }
                 let all = (usize::MAX, usize::MAX);
-                at += push_lines(&mut batch, &self.buffer, 0, size, all, time) as u64;
+                let used = push_lines(&mut batch, &self.buffer, (0, size), all, time, &self.fields)
+                    .map_err(|bad| self.bad_line(file, at + bad.at as u64, bad.why))?;
+                at += used as u64;
             }
             self.current.as_mut().expect("a current file").offset = at;
             if at >= len {
@@ -375,7 +410,7 @@ mod tests {
         assert!(text.len() as u64 > 2 * WINDOW);
         std::fs::write(dir.join("big.txt"), &text).unwrap();
 
-        let mut source = Directory::new("files".into(), dir.clone(), false);
+        let mut source = Directory::new("files".into(), dir.clone(), false, LineFields::default());
         let (mut read, mut batches) = (Vec::new(), Vec::new());
         loop {
             let (batch, segments) = source.read(50_000, 1 << 20, 0).unwrap();
@@ -388,7 +423,7 @@ mod tests {
         assert!(source.ended());
         assert_eq!(read, expected);
 
-        let mut again = Directory::new("files".into(), dir.clone(), false);
+        let mut again = Directory::new("files".into(), dir.clone(), false, LineFields::default());
         for (batch, segments) in batches {
             assert_eq!(values(&again.replay(&segments, 0).unwrap()), batch);
         }

@@ -19,6 +19,7 @@
 
 pub(crate) mod directory;
 pub mod generator;
+mod json_lines;
 mod lines;
 pub(crate) mod socket;
 pub(crate) mod stdin;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Resolver;
 use crate::manifest::{SourceSettings, SourceSpec, Spanned};
-use crate::plan::{KafkaSource, SourceKind, SourcePlan, Start};
+use crate::plan::{KafkaSource, LineFields, SourceKind, SourcePlan, Start};
 use crate::source::MAX_LINE_BYTES;
 
 impl Resolver<'_> {
@@ -25,6 +25,10 @@ impl Resolver<'_> {
                 Some(path) => SourceKind::Directory {
                     path: self.path(path.get_ref()),
                     watch: dir.watch.unwrap_or(true),
+                    fields: LineFields {
+                        key: self.json_field(&dir.key_field, field("key_field")),
+                        timestamp: self.json_field(&dir.timestamp_field, field("timestamp_field")),
+                    },
                 },
                 None => {
                     self.error(
@@ -160,5 +164,23 @@ impl Resolver<'_> {
             kind,
             max_batch_records,
         })
+    }
+}
+
+impl Resolver<'_> {
+    /// A field of JSON lines a source names (`key_field`, say): a path of
+    /// dot-separated names, none of them empty.
+    fn json_field(&mut self, given: &Option<Spanned<String>>, field: String) -> Option<String> {
+        let given = given.as_ref()?;
+        let path = given.get_ref();
+        if path.split('.').any(str::is_empty) {
+            self.error(
+                given,
+                field,
+                format!("{path:?} is not a field; name one, with dots between nested names (\"user.id\")"),
+            );
+            return None;
+        }
+        Some(path.clone())
     }
 }

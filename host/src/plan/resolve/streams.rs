@@ -1,10 +1,11 @@
 //! What each stream carries, worked out before anything runs, and what
 //! stages need of their inputs: a join needs records that can have keys
-//! (not lines straight from a text source) and, over windows, two sides
-//! that emit on the same batches (Spark refuses to join DStreams whose
-//! slide durations differ); an event-time stage needs records that carry
-//! event times (lines straight from a text source carry only when they
-//! were read).
+//! (not lines straight from a text source, unless it reads them from a
+//! JSON field) and, over windows, two sides that emit on the same batches
+//! (Spark refuses to join DStreams whose slide durations differ); an
+//! event-time stage needs records that carry event times (lines straight
+//! from a text source carry only when they were read, unless it reads
+//! them from a JSON field).
 
 use std::collections::HashMap;
 
@@ -16,8 +17,10 @@ use crate::plan::{Id, JoinOver, SourceKind, SourcePlan, StagePlan, Step, Stream,
 #[derive(Clone)]
 struct Shape {
     /// `Some(why)` when its records are lines as a text source read them,
-    /// without keys or event times: the source, as a user would name it.
-    plain: Option<String>,
+    /// without keys: the source, as a user would name it.
+    unkeyed: Option<String>,
+    /// Likewise, when they are lines without event times.
+    untimed: Option<String>,
     /// Every how many batches it has records: 1, or a window's slide.
     every: u32,
 }
@@ -28,15 +31,24 @@ impl Resolver<'_> {
     pub(super) fn check_streams(&mut self, sources: &[SourcePlan], stages: &[StagePlan]) {
         let mut shapes: HashMap<Stream, Shape> = HashMap::new();
         for source in sources {
-            let plain = match &source.kind {
-                SourceKind::Kafka(_) => None,
-                SourceKind::Directory { .. } => Some("directory"),
-                SourceKind::Socket { .. } => Some("socket"),
-                SourceKind::Stdin => Some("stdin"),
-                SourceKind::Generator { .. } => Some("generator"),
+            let why = |kind: &str| Some(format!("the {kind} source `{}`", source.id));
+            let (unkeyed, untimed) = match &source.kind {
+                SourceKind::Kafka(_) => (None, None),
+                SourceKind::Directory { fields, .. } => (
+                    fields.key.is_none().then(|| why("directory")).flatten(),
+                    fields
+                        .timestamp
+                        .is_none()
+                        .then(|| why("directory"))
+                        .flatten(),
+                ),
+                SourceKind::Socket { .. } => (why("socket"), why("socket")),
+                SourceKind::Stdin => (why("stdin"), why("stdin")),
+                SourceKind::Generator { .. } => (why("generator"), why("generator")),
             };
             let shape = Shape {
-                plain: plain.map(|kind| format!("the {kind} source `{}`", source.id)),
+                unkeyed,
+                untimed,
                 every: 1,
             };
             shapes.insert(Stream::Source(source.id.clone()), shape);
@@ -80,14 +92,14 @@ impl Resolver<'_> {
             return;
         };
         for (stream, shape) in streams.iter().zip(shapes) {
-            let Some(why) = &shape.plain else {
+            let Some(why) = &shape.untimed else {
                 continue;
             };
             self.error(
                 time,
                 format!("stages[{}].{field}", spec.position),
                 format!(
-                    "event time goes by the records' own timestamps, but `{stream}` has none: its records are lines from {why}{}, stamped with when they were read; give them event times first (the stock json-extract takes one from a JSON field, with `timestamp`)",
+                    "event time goes by the records' own timestamps, but `{stream}` has none: its records are lines from {why}{}, stamped with when they were read; give them event times first (the stock json-extract takes one from a JSON field, with `timestamp`; a directory source of JSON lines does, with `timestamp_field`)",
                     through(stream)
                 ),
             );
@@ -116,14 +128,14 @@ impl Resolver<'_> {
         };
         let named = [("left", &settings.left), second];
         for (((name, at), stream), side) in named.iter().zip(streams).zip(sides) {
-            let (Some(at), Some(why)) = (at, &side.plain) else {
+            let (Some(at), Some(why)) = (at, &side.unkeyed) else {
                 continue;
             };
             self.error(
                 at,
                 field(name),
                 format!(
-                    "a {kind} matches records by key, but `{stream}` has none: its records are lines from {why}{}; key them first with a map stage (the stock json-extract takes the key from a JSON field)",
+                    "a {kind} matches records by key, but `{stream}` has none: its records are lines from {why}{}; key them first with a map stage (the stock json-extract takes the key from a JSON field; a directory source of JSON lines does, with `key_field`)",
                     through(stream)
                 ),
             );
@@ -149,7 +161,8 @@ impl Resolver<'_> {
 impl Shape {
     /// A stream nothing is known of: keyed, maybe, and in every batch.
     const ANY: Shape = Shape {
-        plain: None,
+        unkeyed: None,
+        untimed: None,
         every: 1,
     };
 
@@ -160,11 +173,8 @@ impl Shape {
         match step {
             // Records pass through as they are.
             Step::Filter(_) | Step::Window { .. } | Step::Union => Shape {
-                plain: inputs
-                    .iter()
-                    .all(|s| s.plain.is_some())
-                    .then(|| inputs.first().and_then(|s| s.plain.clone()))
-                    .flatten(),
+                unkeyed: all_plain(inputs, |s| &s.unkeyed),
+                untimed: all_plain(inputs, |s| &s.untimed),
                 every: match step {
                     Step::Window { slide, .. } => windowed(*slide),
                     _ => every,
@@ -175,11 +185,23 @@ impl Shape {
                 ..
             }
             | Step::CountByValueAndWindow(Windowing::Batches { slide, .. }) => Shape {
-                plain: None,
                 every: windowed(*slide),
+                ..Shape::ANY
             },
-            _ => Shape { plain: None, every },
+            _ => Shape {
+                every,
+                ..Shape::ANY
+            },
         }
+    }
+}
+
+/// The first input's `why` when every input lacks the same thing.
+fn all_plain(inputs: &[Shape], why: impl Fn(&Shape) -> &Option<String>) -> Option<String> {
+    if inputs.iter().all(|s| why(s).is_some()) {
+        inputs.first().and_then(|s| why(s).clone())
+    } else {
+        None
     }
 }
 
