@@ -126,5 +126,61 @@ static const char *update(const ws_key_update *key, ws_out *out, ws_new_state *n
 WASMSTREAM_UPDATE_STATE(ws_no_params, update)
 "#
         }
+        Kind::Cogroup => {
+            r#"/* A cogroup operator: two keyed streams, key by key (here: how many
+ * records each side has for each key). */
+#include "wasmstream.h"
+
+static const char *cogroup(const ws_cogroup *group, ws_out *out) {
+    char text[64];
+    snprintf(text, sizeof text, "%zu left, %zu right", group->left_count, group->right_count);
+    ws_emit(out, &group->key, ws_str(text), 0);
+    return NULL;
+}
+
+WASMSTREAM_COGROUP(ws_no_params, cogroup)
+"#
+        }
+        Kind::KeyedProcess => {
+            r#"/* A keyed-process operator: a state per key with event-time timers
+ * (here: each key's records are counted until it has been quiet for ten
+ * seconds of event time, then the count is emitted). */
+#include "wasmstream.h"
+
+#define QUIET 10000
+
+static ws_buf count_text;
+
+static const char *process(const ws_key_events *key, ws_timers *timers, ws_out *out,
+                           ws_new_state *next) {
+    int64_t count = 0;
+    if (key->has_state) {
+        const char *error = ws_parse_i64(key->state, &count);
+        if (error)
+            return error;
+    }
+    if (key->fired_count && count) {
+        count_text.len = 0;
+        ws_buf_i64(&count_text, count);
+        ws_emit(out, &key->key, ws_buf_bytes(&count_text), key->fired[key->fired_count - 1]);
+        count = 0;
+    }
+    if (key->record_count) {
+        int64_t last = key->records[0].timestamp;
+        for (size_t i = 1; i < key->record_count; i++)
+            last = key->records[i].timestamp > last ? key->records[i].timestamp : last;
+        count += (int64_t)key->record_count;
+        ws_timers_clear(timers);
+        ws_timer_set(timers, last + QUIET);
+    }
+    next->keep = count > 0;
+    if (next->keep)
+        ws_buf_i64(&next->bytes, count);
+    return NULL;
+}
+
+WASMSTREAM_KEYED_PROCESS(ws_no_params, process)
+"#
+        }
     }
 }

@@ -118,5 +118,49 @@ class Operator extends wasmstream.UpdateState {
 export const updateState = wasmstream.exportUpdateState(Operator);
 "#
         }
+        Kind::Cogroup => {
+            r#"// A cogroup operator: two keyed streams, key by key (here: how many
+// records each side has for each key).
+
+import * as wasmstream from "./wasmstream.js";
+
+class Operator extends wasmstream.Cogroup {
+  cogroup(key, left, right, out) {
+    out.emit(new wasmstream.Record(`${left.length} left, ${right.length} right`, { key }));
+  }
+}
+
+export const cogroup = wasmstream.exportCogroup(Operator);
+"#
+        }
+        Kind::KeyedProcess => {
+            r#"// A keyed-process operator: a state per key with event-time timers
+// (here: each key's records are counted until it has been quiet for ten
+// seconds of event time, then the count is emitted).
+
+import * as wasmstream from "./wasmstream.js";
+
+const QUIET = 10000;
+
+class Operator extends wasmstream.KeyedProcess {
+  process(key, timers, out) {
+    let count = key.state === null ? 0 : wasmstream.parseInteger(key.state);
+    if (key.fired.length > 0 && count > 0) {
+      const timestamp = key.fired.at(-1);
+      out.emit(new wasmstream.Record(wasmstream.formatInteger(count), { key: key.key, timestamp }));
+      count = 0;
+    }
+    if (key.records.length > 0) {
+      count += key.records.length;
+      timers.clear();
+      timers.set(Math.max(...key.records.map((r) => r.timestamp)) + QUIET);
+    }
+    return count > 0 ? wasmstream.formatInteger(count) : null;
+  }
+}
+
+export const keyedProcess = wasmstream.exportKeyedProcess(Operator);
+"#
+        }
     }
 }

@@ -38,6 +38,10 @@ pub(crate) enum Kind {
     FlatMap,
     Reduce,
     UpdateState,
+    /// Two keyed streams, key by key (a `cogroup` or join stage).
+    Cogroup,
+    /// Per-key state with event-time timers (a `process_by_key` stage).
+    KeyedProcess,
 }
 
 impl Kind {
@@ -49,15 +53,34 @@ impl Kind {
             Kind::FlatMap => "flat_map",
             Kind::Reduce => "reduce_by_key",
             Kind::UpdateState => "update_state_by_key",
+            Kind::Cogroup => "cogroup",
+            Kind::KeyedProcess => "process_by_key",
         }
     }
 
     /// What the sample pipeline reads: numbers for a reduce (keyless
-    /// records fold into one), lines of text for the rest.
-    fn sample_input(self) -> &'static str {
+    /// records fold into one), JSON lines keyed by user for a cogroup (two
+    /// folders, one per side) and with event times for a keyed process,
+    /// lines of text for the rest.
+    fn sample_input(self) -> Vec<(String, String)> {
+        let file = |path: &str, text: &str| (path.to_owned(), text.to_owned());
         match self {
-            Kind::Reduce => "3\n4\n5\n",
-            _ => "Hello World\nWasm Streams\n",
+            Kind::Reduce => vec![file("input/sample.txt", "3\n4\n5\n")],
+            Kind::Cogroup => vec![
+                file(
+                    "input/orders/sample.json",
+                    "{\"user\":\"ada\",\"item\":\"book\"}\n{\"user\":\"bob\",\"item\":\"pen\"}\n{\"user\":\"ada\",\"item\":\"ink\"}\n",
+                ),
+                file(
+                    "input/users/sample.json",
+                    "{\"user\":\"ada\",\"city\":\"Paris\"}\n{\"user\":\"cy\",\"city\":\"Rome\"}\n",
+                ),
+            ],
+            Kind::KeyedProcess => vec![file(
+                "input/sample.json",
+                "{\"user\":\"ada\",\"ts\":1000}\n{\"user\":\"bob\",\"ts\":2000}\n{\"user\":\"ada\",\"ts\":5000}\n",
+            )],
+            _ => vec![file("input/sample.txt", "Hello World\nWasm Streams\n")],
         }
     }
 }
@@ -95,7 +118,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Lang::Js => js::files(args.kind, &args.name),
         Lang::C => c::files(args.kind, &args.name),
     };
-    files.push(("input/sample.txt".into(), args.kind.sample_input().into()));
+    files.extend(args.kind.sample_input());
     for (path, text) in files {
         let path = root.join(path);
         std::fs::create_dir_all(path.parent().expect("files are in a folder"))?;
@@ -119,8 +142,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The sample pipeline: `input/*.txt` through the operator (`component`,
-/// built as `build` says) to the console.
+/// The sample pipeline: the sample input through the operator
+/// (`component`, built as `build` says) to the console.
 fn manifest(kind: Kind, name: &str, component: &Path, build: &str) -> String {
     let note = match kind {
         Kind::Reduce | Kind::UpdateState => {
@@ -128,22 +151,59 @@ fn manifest(kind: Kind, name: &str, component: &Path, build: &str) -> String {
         }
         _ => "",
     };
-    format!(
-        r#"# Runs the operator over input/*.txt and prints the result.
-[pipeline]
-name = "{name}"
-trigger = "available-now"
-{note}
+    let (reads, sources, inputs) = match kind {
+        Kind::Cogroup => (
+            "the orders and users in input/, by user,",
+            r#"[[sources]]
+id = "orders"
+kind = "directory"
+path = "input/orders"
+watch = false
+key_field = "user"
+
 [[sources]]
+id = "users"
+kind = "directory"
+path = "input/users"
+watch = false
+key_field = "user"
+"#,
+            "left = \"orders\"\nright = \"users\"",
+        ),
+        Kind::KeyedProcess => (
+            "the events in input/, by user and in event time,",
+            r#"[[sources]]
+id = "events"
+kind = "directory"
+path = "input"
+watch = false
+key_field = "user"
+timestamp_field = "ts"
+"#,
+            "input = \"events\"\nwatermark = \"0s\"",
+        ),
+        _ => (
+            "input/*.txt",
+            r#"[[sources]]
 id = "lines"
 kind = "directory"
 path = "input"
 watch = false
-
+"#,
+            "input = \"lines\"",
+        ),
+    };
+    format!(
+        r#"# Runs the operator over {reads} and prints the result.
+[pipeline]
+name = "{name}"
+trigger = "available-now"
+{note}
+{sources}
 [[stages]]
 id = "op"
 kind = "{}"
-input = "lines"
+{inputs}
 component = {:?}
 build = {build}
 

@@ -107,5 +107,47 @@ class Operator(wasmstream.UpdateState):
 UpdateState = wasmstream.export(Operator)
 "#
         }
+        Kind::Cogroup => {
+            r#""""A cogroup operator: two keyed streams, key by key (here: how many
+records each side has for each key)."""
+
+import wasmstream
+
+
+class Operator(wasmstream.Cogroup):
+    def cogroup(self, key, left, right, out):
+        out.emit(wasmstream.Record(f"{len(left)} left, {len(right)} right", key=key))
+
+
+Cogroup = wasmstream.export(Operator)
+"#
+        }
+        Kind::KeyedProcess => {
+            r#""""A keyed-process operator: a state per key with event-time timers
+(here: each key's records are counted until it has been quiet for ten
+seconds of event time, then the count is emitted)."""
+
+import wasmstream
+from wasmstream import text
+
+QUIET = 10_000
+
+
+class Operator(wasmstream.KeyedProcess):
+    def process(self, key, timers, out):
+        count = 0 if key.state is None else text.parse_int(key.state)
+        if key.fired and count:
+            out.emit(wasmstream.Record(text.format_int(count), key=key.key, timestamp=key.fired[-1]))
+            count = 0
+        if key.records:
+            count += len(key.records)
+            timers.clear()
+            timers.set(max(r.timestamp for r in key.records) + QUIET)
+        return text.format_int(count) if count else None
+
+
+KeyedProcess = wasmstream.export(Operator)
+"#
+        }
     }
 }

@@ -200,5 +200,88 @@ export_update_state!(Operator);
 "#
             .to_owned()
         }
+        Kind::Cogroup => r#"//! A cogroup operator: two keyed streams, key by key (here: how many
+//! records each side has for each key).
+
+use wasmstream_guest::{Cogroup, Emitter, Error, Params, Record, export_cogroup};
+
+struct Operator;
+
+impl Cogroup for Operator {
+    fn init(params: &Params) -> Result<Self, String> {
+        params.only(&[])?;
+        Ok(Operator)
+    }
+
+    fn cogroup(
+        &mut self,
+        key: &[u8],
+        left: &[Record<'_>],
+        right: &[Record<'_>],
+        out: &mut Emitter,
+    ) -> Result<(), Error> {
+        let counts = format!("{} left, {} right", left.len(), right.len());
+        out.emit(Record::new(counts).with_key(key));
+        Ok(())
+    }
+}
+
+export_cogroup!(Operator);
+"#
+        .to_owned(),
+        Kind::KeyedProcess => {
+            r#"//! A keyed-process operator: a state per key with event-time timers
+//! (here: each key's records are counted until it has been quiet for ten
+//! seconds of event time, then the count is emitted).
+
+use wasmstream_guest::keyed_process::{KeyEvents, Timers};
+use wasmstream_guest::text::{parse_i64, write_i64};
+use wasmstream_guest::{Emitter, Error, KeyedProcess, Params, Record, export_keyed_process};
+
+const QUIET: i64 = 10_000;
+
+struct Operator;
+
+impl KeyedProcess for Operator {
+    fn init(params: &Params) -> Result<Self, String> {
+        params.only(&[])?;
+        Ok(Operator)
+    }
+
+    fn process(
+        &mut self,
+        key: KeyEvents<'_>,
+        timers: &mut Timers,
+        out: &mut Emitter,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut count = key.state.map(parse_i64).transpose()?.unwrap_or(0);
+        if let Some(&fired) = key.fired.last()
+            && count > 0
+        {
+            let mut text = Vec::new();
+            write_i64(count, &mut text);
+            out.emit(Record {
+                timestamp: fired,
+                ..Record::new(text).with_key(key.key)
+            });
+            count = 0;
+        }
+        if let Some(last) = key.records.iter().map(|r| r.timestamp).max() {
+            count += key.records.len() as i64;
+            timers.clear();
+            timers.set(last + QUIET);
+        }
+        Ok((count > 0).then(|| {
+            let mut state = Vec::new();
+            write_i64(count, &mut state);
+            state
+        }))
+    }
+}
+
+export_keyed_process!(Operator);
+"#
+            .to_owned()
+        }
     }
 }
