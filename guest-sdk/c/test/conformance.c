@@ -142,6 +142,21 @@ static void show_expected_bools(ws_buf *text, const cJSON *flags) {
     cJSON_ArrayForEach(flag, flags) { ws_buf_append(text, ws_str(cJSON_IsTrue(flag) ? "1" : "0")); }
 }
 
+/* A stateful kind's keep flags and new states, and what the kit expects
+ * of them. */
+static void show_states(ws_buf *text, const WS_T(_list_bool_t) * keep,
+                        const wasmstream_operator_types_byte_list_t *states) {
+    show_bools(text, keep->ptr, keep->len);
+    ws_buf_append(text, ws_str(" states "));
+    show_items(text, states);
+}
+
+static void show_expected_states(ws_buf *text, const cJSON *output) {
+    show_expected_bools(text, cJSON_GetObjectItem(output, "keep"));
+    ws_buf_append(text, ws_str(" states "));
+    show_expected_items(text, cJSON_GetObjectItem(output, "states"));
+}
+
 /* ---- one case --------------------------------------------------------- */
 
 static int problems;
@@ -304,9 +319,7 @@ static bool call(const cJSON *input, const cJSON *output, ws_buf *got, ws_buf *w
     ws_process_output_ ret;
     bool ok = exports_wasmstream_operator_keyed_process_process(&process_input, &ret, err);
     if (ok) {
-        show_bools(got, ret.keep.ptr, ret.keep.len);
-        ws_buf_append(got, ws_str(" states "));
-        show_items(got, &ret.states);
+        show_states(got, &ret.keep, &ret.states);
         ws_buf_append(got, ws_str(" timers "));
         size_t at = 0;
         for (size_t k = 0; k < ret.timer_ends.len; k++) {
@@ -321,9 +334,7 @@ static bool call(const cJSON *input, const cJSON *output, ws_buf *got, ws_buf *w
         show_batch(got, &ret.output);
     }
     if (output) {
-        show_expected_bools(want, cJSON_GetObjectItem(output, "keep"));
-        ws_buf_append(want, ws_str(" states "));
-        show_expected_items(want, cJSON_GetObjectItem(output, "states"));
+        show_expected_states(want, output);
         ws_buf_append(want, ws_str(" timers "));
         const cJSON *key_timers, *timer;
         cJSON_ArrayForEach(key_timers, cJSON_GetObjectItem(output, "timers")) {
@@ -348,16 +359,12 @@ static bool call(const cJSON *input, const cJSON *output, ws_buf *got, ws_buf *w
     ws_state_output_ ret;
     bool ok = exports_wasmstream_operator_update_state_update(&state_input, &ret, err);
     if (ok) {
-        show_bools(got, ret.keep.ptr, ret.keep.len);
-        ws_buf_append(got, ws_str(" states "));
-        show_items(got, &ret.states);
+        show_states(got, &ret.keep, &ret.states);
         ws_buf_append(got, ws_str(" records "));
         show_batch(got, &ret.output);
     }
     if (output) {
-        show_expected_bools(want, cJSON_GetObjectItem(output, "keep"));
-        ws_buf_append(want, ws_str(" states "));
-        show_expected_items(want, cJSON_GetObjectItem(output, "states"));
+        show_expected_states(want, output);
         ws_buf_append(want, ws_str(" records "));
         show_expected_records(want, cJSON_GetObjectItem(output, "records"));
     }
