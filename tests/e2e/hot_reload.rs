@@ -8,15 +8,16 @@
 //!
 //! Versions are copies of the `versioned-counter` fixture with their stamp
 //! rewritten (see the fixture's docs), so no build runs during a test but
-//! for the Python, JavaScript and C twins of `migrating-counter`, built
-//! once by `wasmstream build`.
+//! for the Python, JavaScript and C twins of `migrating-counter` and the C
+//! port of `merge-json` (a join's component swapped across languages),
+//! built once by `wasmstream build`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{
-    Running, batch_texts, fixture_in, install, run, scratch, toml_path,
+    Running, batch_texts, fixture_in, install, port, run, scratch, toml_path,
     versioned_counter as version, wasm,
 };
 
@@ -579,4 +580,129 @@ fn migrates_to(test: &str, component: &Path, extra: &str) {
             ("y2".to_owned(), 2, "m01".to_owned())
         ]
     );
+}
+
+/// Writes `lines` (JSON objects, one a line) as a new input file of `dir`,
+/// moved in whole.
+fn feed_json(dir: &Path, name: &str, lines: &[String]) {
+    let staging = dir.join(format!("{name}.staging"));
+    std::fs::write(&staging, lines.join("\n") + "\n").unwrap();
+    std::fs::rename(&staging, dir.join("in").join(format!("{name}.json"))).unwrap();
+}
+
+/// Round `round`'s events: for each of ads `a0`..`a4`, an impression and
+/// two clicks, in one file so that both sides land in one batch.
+fn ad_events(round: u32) -> Vec<String> {
+    let mut lines = Vec::new();
+    for ad in 0..5 {
+        lines.push(format!(r#"{{"ad":"a{ad}","side":"imp","round":{round}}}"#));
+        for click in 0..2 {
+            lines.push(format!(r#"{{"ad":"a{ad}","side":"click","c":{click}}}"#));
+        }
+    }
+    lines
+}
+
+/// What merge-json makes of `ad_events(round)`: each impression merged
+/// with each of its clicks.
+fn ad_pairs(round: u32) -> Vec<String> {
+    let mut pairs = Vec::new();
+    for ad in 0..5 {
+        for click in 0..2 {
+            pairs.push(format!(
+                r#"(a{ad},{{"ad":"a{ad}","side":"imp","round":{round},"ad":"a{ad}","side":"click","c":{click}}})"#
+            ));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn a_running_join_swaps_its_rust_cogroup_for_the_c_port_and_matches_every_pair_once() {
+    let dir = scratch("hot-swap-join");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    install(
+        &dir.join("op.wasm"),
+        &std::fs::read(wasm("merge_json")).unwrap(),
+    );
+    let filter = toml_path(&wasm("json_filter"));
+    let text = format!(
+        r#"
+[pipeline]
+name = "joining"
+batch_interval = "20ms"
+reload = {{ probation = 1, debounce = "50ms" }}
+
+[[sources]]
+id = "events"
+kind = "directory"
+path = "in"
+key_field = "ad"
+
+[[stages]]
+id = "impressions"
+kind = "filter"
+input = "events"
+component = {filter}
+params = {{ field = "side", equals = "imp" }}
+
+[[stages]]
+id = "clicks"
+kind = "filter"
+input = "events"
+component = {filter}
+params = {{ field = "side", equals = "click" }}
+
+[[stages]]
+id = "joined"
+kind = "join"
+left = "impressions"
+right = "clicks"
+component = "op.wasm"
+parallelism = 2
+
+[[sinks]]
+id = "out"
+kind = "files"
+input = "joined"
+path = "out"
+"#
+    );
+    let manifest = dir.join("joining.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let written = |dir: &Path| -> Vec<String> {
+        let mut lines: Vec<String> = batch_texts(&dir.join("out"))
+            .values()
+            .flat_map(|text| text.lines().map(str::to_owned))
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let running = Running::start(&["run", manifest.to_str().unwrap()], Stdio::null());
+    feed_json(&dir, "round-1", &ad_events(1));
+    running.wait_until("round 1's pairs are written", || written(&dir).len() == 10);
+    install(
+        &dir.join("op.wasm"),
+        &std::fs::read(port("c", "merge-json")).unwrap(),
+    );
+    running.wait_for_log("reloaded stage `joined`");
+    feed_json(&dir, "round-2", &ad_events(2));
+    running.wait_until("round 2's pairs are written", || written(&dir).len() == 20);
+    running.interrupt();
+    let result = running.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+
+    let mut expected = [ad_pairs(1), ad_pairs(2)].concat();
+    expected.sort();
+    assert_eq!(
+        written(&dir),
+        expected,
+        "every pair once, before and after the swap"
+    );
+    // The second round ran on the C port: the reload came before it.
+    let log = &result.stderr;
+    let swapped = log.find("reloaded stage `joined`").expect("the swap");
+    let round_two = log.find("round-2").expect("round 2 read");
+    assert!(swapped < round_two, "round 2 was read before the swap");
 }
