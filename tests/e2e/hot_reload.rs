@@ -76,13 +76,11 @@ path = "in"
 
 /// Writes `lines` (`(key, value)`) as a new input file, moved in whole.
 fn feed(dir: &Path, name: &str, lines: &[(&str, &str)]) {
-    let text: String = lines
+    let lines: Vec<String> = lines
         .iter()
-        .map(|(k, v)| format!("{{\"k\":\"{k}\",\"v\":\"{v}\"}}\n"))
+        .map(|(k, v)| format!("{{\"k\":\"{k}\",\"v\":\"{v}\"}}"))
         .collect();
-    let staging = dir.join(format!("{name}.staging"));
-    std::fs::write(&staging, text).unwrap();
-    std::fs::rename(&staging, dir.join("in").join(format!("{name}.json"))).unwrap();
+    feed_json(dir, name, &lines);
 }
 
 /// One output line: `(key,value #count version)`.
