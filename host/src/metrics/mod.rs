@@ -316,13 +316,16 @@ impl PipelineMetrics {
 
     /// A batch ended, written or skipped as `row` says, `scheduling` after
     /// its time, having run for `processing`; `counts` are what it read,
-    /// ran and wrote. Everything it changes changes at once.
+    /// ran and wrote, and `kept` records where the stages and sources now
+    /// stand. Everything it changes changes at once: a scrape sees the
+    /// batch's counts together with the watermarks and state they led to.
     pub(crate) fn batch_ended(
         &self,
         counts: Option<BatchCounts>,
         scheduling: Duration,
         processing: Duration,
         mut row: BatchRow,
+        kept: impl FnOnce(&Self),
     ) {
         let began = Instant::now();
         let _whole = self.whole.write().expect("metrics poisoned");
@@ -344,6 +347,7 @@ impl PipelineMetrics {
         self.scheduling_delay.observe(scheduling.as_secs_f64());
         self.total_delay
             .observe((scheduling + processing).as_secs_f64());
+        kept(self);
         self.kept_for(took + began.elapsed());
     }
 
@@ -495,6 +499,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             row(1, BatchStatus::Ok),
+            |_| {},
         );
         let mut failed = BatchCounts {
             sources: vec![("in".into(), 2)],
@@ -506,6 +511,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
             row(2, BatchStatus::Skipped),
+            |_| {},
         );
 
         let o = m.overview(10);

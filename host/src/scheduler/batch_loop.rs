@@ -314,16 +314,17 @@ impl Scheduler {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        metrics.batch_ended(self.counted.take(), scheduling, processing, row);
-        let began = Instant::now();
-        metrics.operators(self.stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
-        metrics.stages_kept(&mut self.stages);
-        for feed in feeds {
-            if let Input::Pull(Some(source)) = &feed.input {
-                metrics.source_progress(feed.id.as_str(), &source.progress());
+        let stages = &mut self.stages;
+        let counted = self.counted.take();
+        metrics.batch_ended(counted, scheduling, processing, row, |metrics| {
+            metrics.operators(stages.iter().filter_map(|s| Some((s.id(), s.live()?))));
+            metrics.stages_kept(stages);
+            for feed in feeds {
+                if let Input::Pull(Some(source)) = &feed.input {
+                    metrics.source_progress(feed.id.as_str(), &source.progress());
+                }
             }
-        }
-        metrics.kept_for(began.elapsed());
+        });
     }
 
     /// Applies one manifest edit before batch `next`.
