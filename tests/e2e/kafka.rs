@@ -4,8 +4,9 @@
 //! `tests/kafka-broker` starts (its address in `WASMSTREAM_KAFKA`).
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -73,6 +74,40 @@ pub(crate) fn produce_at(at: &str, topic: &str, records: &[(impl AsRef<str>, imp
         producer.send(record).expect("queue a record");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A mock Kafka cluster in its own process, gone when dropped.
+pub(crate) struct MockKafka {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl MockKafka {
+    /// A cluster holding `topics`, each with its number of partitions.
+    pub(crate) fn start(topics: &[(&str, usize)]) -> MockKafka {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmstream-mock-kafka"))
+            .args(topics.iter().map(|(t, n)| format!("{t}:{n}")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start wasmstream-mock-kafka");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the bootstrap address");
+        assert!(line.contains(':'), "the mock cluster printed {line:?}");
+        MockKafka {
+            child,
+            bootstrap: line.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for MockKafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A record as a client reads it back.

@@ -14,12 +14,12 @@
 //! over: its new batches are not mistaken for the old run's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use crate::kafka::{
-    Read, bootstrap, create_topics_at, fresh_topic, produce_at, read_all_at, records_in_at,
+    MockKafka, Read, bootstrap, create_topics_at, fresh_topic, produce_at, read_all_at,
+    records_in_at,
 };
 use crate::support::{Jitter, Running, scratch, toml_path, wasm};
 
@@ -33,39 +33,6 @@ const EVERY: u64 = 5;
 /// `max_rate_per_partition` times the 50 ms interval).
 const PARTITIONS: usize = 2;
 const PER_PARTITION: usize = 25;
-
-/// A mock Kafka cluster in its own process, gone when dropped.
-struct MockKafka {
-    child: Child,
-    bootstrap: String,
-}
-
-impl MockKafka {
-    fn start(topics: &[(&str, usize)]) -> MockKafka {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmstream-mock-kafka"))
-            .args(topics.iter().map(|(t, n)| format!("{t}:{n}")))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start wasmstream-mock-kafka");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("read the bootstrap address");
-        assert!(line.contains(':'), "the mock cluster printed {line:?}");
-        MockKafka {
-            child,
-            bootstrap: line.trim().to_owned(),
-        }
-    }
-}
-
-impl Drop for MockKafka {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `SEQ-0001`, `SEQ-0002`, ... keyed `k0` to `k6` in turn.
 fn input() -> Vec<(String, String)> {

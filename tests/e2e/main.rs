@@ -34,3 +34,4 @@ mod timers;
 mod tutorial;
 mod windows;
 mod wordcount;
+mod workers;

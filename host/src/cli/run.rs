@@ -24,6 +24,11 @@ pub struct Args {
     /// than resume.
     #[arg(long)]
     fresh: bool,
+    /// Run as one of several workers sharing each pipeline: its Kafka
+    /// sources join their consumer groups, and Kafka spreads the topics'
+    /// partitions over the workers started with the same manifest.
+    #[arg(long)]
+    worker: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics while the pipelines
     /// run (say `127.0.0.1:9090`; port 0 picks a free port, printed).
     #[arg(long, value_name = "ADDR")]
@@ -38,7 +43,15 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     for file in &args.manifests {
         let (file, runtime) = (file.clone(), runtime.clone());
         match tokio::task::spawn_blocking(move || plan::load(&file, &runtime)).await? {
-            Ok(plan) => plans.push(plan),
+            Ok(mut plan) => {
+                if args.worker
+                    && let Err(errors) = plan.plan.as_worker()
+                {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::from(2));
+                }
+                plans.push(plan)
+            }
             Err(errors) => {
                 eprintln!("{errors}");
                 return Ok(ExitCode::from(2));

@@ -28,6 +28,7 @@ pub mod resolve;
 mod sink;
 mod source;
 mod stage;
+mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -71,6 +71,17 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// The kind as a manifest names it: `directory`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            SourceKind::Directory { .. } => "directory",
+            SourceKind::Socket { .. } => "socket",
+            SourceKind::Stdin => "stdin",
+            SourceKind::Kafka(_) => "kafka",
+            SourceKind::Generator { .. } => "generator",
+        }
+    }
+
     /// Whether the source can read a batch's input again after a crash
     /// (it is pulled from a position), so a checkpointed pipeline may use
     /// it.
@@ -112,4 +123,10 @@ pub struct KafkaSource {
     /// the next run.
     #[serde(default)]
     pub until_start_end: bool,
+    /// The source is one worker's share of the topic
+    /// (`wasmstream run --worker`): it joins `group`, reads the partitions
+    /// Kafka assigns it from the offsets committed there, and commits
+    /// after each batch written ([`super::workers`]).
+    #[serde(default)]
+    pub worker: bool,
 }

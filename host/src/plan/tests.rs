@@ -286,3 +286,78 @@ fn narrow_stages_in_a_row_fuse_into_one_task_and_a_fork_or_an_exchange_ends_the_
         ]
     );
 }
+
+#[test]
+fn a_stateless_kafka_pipeline_becomes_a_worker_whose_sources_join_their_groups() {
+    let mut plan = plan(
+        &folder("worker-ok"),
+        r#"
+[pipeline]
+name = "shared"
+batch_interval = "1s"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+topic = "lines"
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "in"
+bootstrap = "127.0.0.1:9092"
+topic = "copies"
+"#,
+    );
+    plan.as_worker().expect("a worker can run it");
+    let SourceKind::Kafka(kafka) = &plan.sources[0].kind else {
+        panic!("a Kafka source")
+    };
+    assert!(kafka.worker);
+    assert_eq!(kafka.group, "wasmstream-shared-in");
+}
+
+#[test]
+fn what_a_worker_cannot_run_yet_is_named_each_at_once() {
+    let mut plan = plan(
+        &folder("worker-refused"),
+        r#"
+[pipeline]
+name = "shared"
+batch_interval = "1s"
+
+[[sources]]
+id = "lines"
+kind = "stdin"
+
+[[stages]]
+id = "counts"
+kind = "count_by_value"
+input = "lines"
+
+[[sinks]]
+id = "files"
+kind = "files"
+input = "counts"
+path = "out"
+"#,
+    );
+    let errors = plan.as_worker().expect_err("nothing here is shared");
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 3, "{text}");
+    assert!(
+        text.contains(
+            "manifest.toml: sources[0]: source `lines` (stdin): workers share only Kafka sources"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("stages[0]: stage `counts` (count_by_value) groups records by key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sinks[0]: sink `files` (files): workers would write files"),
+        "{text}"
+    );
+}

@@ -208,8 +208,17 @@ impl Reloader {
             return;
         };
         let (file, runtime) = (self.manifest.clone(), self.runtime.clone());
+        let worker = self.running.is_worker();
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(crate::plan::load(&file, &runtime));
+            let mut read = crate::plan::load(&file, &runtime);
+            // A worker's manifest, read again, is a worker's too.
+            if worker
+                && let Ok(bound) = &mut read
+                && let Err(errors) = bound.plan.as_worker()
+            {
+                read = Err(errors);
+            }
+            let _ = tx.send(read);
         });
     }
 

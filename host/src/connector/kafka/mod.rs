@@ -1,9 +1,11 @@
 //! Kafka, through `rdkafka` (librdkafka): a topic read in Spark's
-//! direct-stream style ([`source`]), and written at least once or exactly
+//! direct-stream style ([`source`]), alone or as one worker of a consumer
+//! group ([`group`]), and written at least once or exactly
 //! once ([`sink`], [`transactions`]). What a pipeline names (topics,
 //! groups, delivery) is plan data in [`crate::plan`]; this folder holds
 //! how the clients are set up and how long they wait.
 
+mod group;
 mod sink;
 mod source;
 mod transactions;

@@ -7,15 +7,21 @@
 //! partitions had when it started, then ends. Offsets live in the checkpoint; Kafka's
 //! auto-commit is off, and the offsets reached are committed to the
 //! consumer group after each batch only so that lag tools see progress.
+//!
+//! A worker's source ([`KafkaSource::worker`]) reads the same way, but only
+//! the partitions Kafka assigns it in its consumer group ([`super::group`]),
+//! from the offsets committed there, and commits after each batch written.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::group::{self, Members, Moved};
 use super::{FETCH, LOOKUP, OUTAGE, client};
 use crate::plan::{KafkaSource, Start};
 use crate::position::{Position, Segment};
@@ -45,14 +51,18 @@ impl Attempt {
 pub struct Kafka {
     id: String,
     spec: KafkaSource,
-    /// The consumer reading from `next`, assigned once when made; to move,
-    /// the source drops it ([`Self::reposition`]).
-    consumer: Option<BaseConsumer>,
+    /// The consumer reading from `next`, assigned once when made (or, for
+    /// a worker, a member of its group); to move, the source drops it
+    /// ([`Self::reposition`]).
+    consumer: Option<BaseConsumer<Members>>,
     /// A second client for end offsets: on the consumer's own connection
     /// such a request would queue behind its long-polling fetches.
     lookup: Option<BaseConsumer>,
-    /// The next offset to read, per partition, once known.
+    /// The next offset to read, per partition, once known: every partition
+    /// of the topic, or a worker's share of them.
     next: BTreeMap<i32, i64>,
+    /// What a worker last committed to its group.
+    committed: BTreeMap<i32, i64>,
     /// Messages fetched past a batch's range, kept for the next batch.
     early: BTreeMap<i32, VecDeque<OwnedMessage>>,
     /// Whether `next` has been set (from the start setting or a checkpoint).
@@ -74,6 +84,7 @@ impl Kafka {
             consumer: None,
             lookup: None,
             next: BTreeMap::new(),
+            committed: BTreeMap::new(),
             early: BTreeMap::new(),
             placed: false,
             reached: false,
@@ -92,7 +103,11 @@ impl Kafka {
     /// placed them already, where each starts.
     fn place(&mut self) -> Result<()> {
         if self.lookup.is_none() {
-            self.lookup = Some(self.client()?);
+            let lookup = self
+                .config()
+                .create()
+                .with_context(|| self.cannot_create())?;
+            self.lookup = Some(lookup);
         }
         let lookup = self.lookup.as_ref().expect("just made");
         let metadata = lookup
@@ -106,6 +121,11 @@ impl Kafka {
             .collect();
         if partitions.is_empty() {
             bail!("{}: the topic does not exist", self.describe());
+        }
+        if self.spec.worker {
+            // A worker's partitions come from its group.
+            self.reached = true;
+            return Ok(());
         }
         if !self.placed {
             let starts = partitions
@@ -130,23 +150,41 @@ impl Kafka {
         Ok(())
     }
 
-    fn client(&self) -> Result<BaseConsumer> {
-        client(&self.spec.bootstrap)
+    fn config(&self) -> ClientConfig {
+        let mut config = client(&self.spec.bootstrap);
+        config
             .set("group.id", &self.spec.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "false")
-            .create::<BaseConsumer>()
-            .with_context(|| format!("{}: cannot create a Kafka consumer", self.describe()))
+            .set("enable.partition.eof", "false");
+        config
     }
 
-    /// The consumer, assigned every partition from `next`. Each consumer
-    /// is assigned once: to move, the source drops it ([`Self::reposition`]).
-    fn consumer(&mut self) -> Result<&BaseConsumer> {
+    fn cannot_create(&self) -> String {
+        format!("{}: cannot create a Kafka consumer", self.describe())
+    }
+
+    /// The consumer, assigned every partition from `next` (a worker's
+    /// joins its group instead). Each consumer is assigned once: to move,
+    /// the source drops it ([`Self::reposition`]).
+    fn consumer(&mut self) -> Result<&BaseConsumer<Members>> {
+        if self.consumer.is_none() && self.spec.worker {
+            self.place()?;
+            let consumer = group::join(self.config(), &self.spec.topic).map_err(|e| {
+                anyhow!(
+                    "{}: cannot join consumer group `{}`: {e}",
+                    self.describe(),
+                    self.spec.group
+                )
+            })?;
+            self.consumer = Some(consumer);
+        }
         if self.consumer.is_none() {
             self.place()?;
-            let consumer = self.client()?;
+            let consumer: BaseConsumer<Members> = (self.config())
+                .create_with_context(Members::default())
+                .with_context(|| self.cannot_create())?;
             let mut list = TopicPartitionList::new();
             for (&p, &offset) in &self.next {
                 list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
@@ -169,10 +207,82 @@ impl Kafka {
     fn reposition(&mut self) {
         self.consumer = None;
         self.early.clear();
+        if self.spec.worker {
+            // The new consumer rejoins the group, and its partitions come
+            // back from there, at the offsets last committed.
+            self.next.clear();
+            self.committed.clear();
+        }
+    }
+
+    /// A worker takes in what its group's rebalances moved: a partition
+    /// taken away is dropped, with what was read of it ahead of the
+    /// batches; one given is read from the offset the group committed
+    /// (or, new to the group, from the start setting). Says which were
+    /// taken away.
+    fn rebalanced(&mut self) -> Result<Vec<i32>> {
+        let Some(consumer) = &self.consumer else {
+            return Ok(Vec::new());
+        };
+        let (mut assigned, mut revoked) = (Vec::new(), Vec::new());
+        for moved in consumer.context().take() {
+            match moved {
+                Moved::Assigned(p) => {
+                    revoked.retain(|&r| r != p);
+                    assigned.push(p);
+                }
+                Moved::Revoked(p) => {
+                    assigned.retain(|&a| a != p);
+                    revoked.push(p);
+                }
+            }
+        }
+        for p in &revoked {
+            self.next.remove(p);
+            self.committed.remove(p);
+            self.early.remove(p);
+        }
+        if !revoked.is_empty() {
+            tracing::info!(source = %self.id, group = %self.spec.group, "partitions {revoked:?} moved to another worker");
+        }
+        if assigned.is_empty() {
+            return Ok(revoked);
+        }
+        let mut list = TopicPartitionList::new();
+        for &p in &assigned {
+            list.add_partition(&self.spec.topic, p);
+        }
+        let committed = consumer.committed_offsets(list, LOOKUP).map_err(|e| {
+            anyhow!(
+                "{}: cannot read group `{}`'s offsets: {e}",
+                self.describe(),
+                self.spec.group
+            )
+        })?;
+        let lookup = self.lookup.as_ref().expect("placed before joining");
+        let mut starts = BTreeMap::new();
+        for &p in &assigned {
+            let at = committed
+                .find_partition(&self.spec.topic, p)
+                .map(|e| e.offset());
+            let start = match at {
+                Some(Offset::Offset(n)) => n,
+                _ => self.start_offset(lookup, p)?,
+            };
+            starts.insert(p, start);
+        }
+        tracing::info!(source = %self.id, group = %self.spec.group, "partitions {assigned:?} assigned, reading from offsets {starts:?}");
+        self.committed.extend(&starts);
+        self.next.extend(starts);
+        Ok(revoked)
     }
 
     /// A partition's first and next offsets, as the broker has them now.
-    fn watermarks(&self, consumer: &BaseConsumer, partition: i32) -> Result<(i64, i64)> {
+    fn watermarks(
+        &self,
+        consumer: &BaseConsumer<impl ConsumerContext>,
+        partition: i32,
+    ) -> Result<(i64, i64)> {
         consumer
             .fetch_watermarks(&self.spec.topic, partition, LOOKUP)
             .map_err(|e| {
@@ -183,7 +293,11 @@ impl Kafka {
             })
     }
 
-    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<i64> {
+    fn start_offset(
+        &self,
+        consumer: &BaseConsumer<impl ConsumerContext>,
+        partition: i32,
+    ) -> Result<i64> {
         let (low, high) = self.watermarks(consumer, partition)?;
         Ok(match self.spec.start {
             Start::Earliest => low,
@@ -225,7 +339,11 @@ impl Kafka {
             let end = until.get(p).copied().unwrap_or(0);
             while early.front().is_some_and(|m| m.offset() < end) {
                 let message = early.pop_front().expect("just looked");
-                if message.offset() >= self.next[p] {
+                if self
+                    .next
+                    .get(p)
+                    .is_some_and(|&next| message.offset() >= next)
+                {
                     self.next.insert(*p, message.offset() + 1);
                     bytes += size(&message);
                     parts.entry(*p).or_default().push(message);
@@ -238,7 +356,18 @@ impl Kafka {
                 .iter()
                 .any(|(p, end)| next.get(p).is_some_and(|n| n < end))
         };
-        while short(&self.next, until) {
+        loop {
+            if self.spec.worker {
+                for p in self.rebalanced()? {
+                    until.remove(&p);
+                    if let Some(dropped) = parts.remove(&p) {
+                        bytes -= dropped.iter().map(size).sum::<usize>();
+                    }
+                }
+            }
+            if !short(&self.next, until) {
+                break;
+            }
             if bytes >= max_bytes {
                 for (p, end) in until.iter_mut() {
                     *end = (*end).min(self.next[p]);
@@ -335,12 +464,40 @@ impl Kafka {
         time: i64,
     ) -> Result<(Batch, Vec<Segment>)> {
         self.consumer()?;
+        if self.spec.worker {
+            self.serve_group()?;
+        }
         let starts = self.next.clone();
         let read = self.read_ranges(&starts, max_records, max_bytes, time);
         if read.is_err() {
-            self.next = starts;
+            // Back to where the attempt started, for the partitions the
+            // source still reads.
+            for (p, start) in starts {
+                if let Some(next) = self.next.get_mut(&p) {
+                    *next = start;
+                }
+            }
         }
         read
+    }
+
+    /// A worker polls its consumer once before each read, so that the
+    /// group's rebalances are served even when nothing waits to be read,
+    /// and takes in what they moved. A record the poll brings waits for
+    /// the fetch.
+    fn serve_group(&mut self) -> Result<()> {
+        let consumer = self.consumer.as_ref().expect("joined");
+        match consumer.poll(Duration::ZERO) {
+            Some(Ok(message)) => {
+                let message = message.detach();
+                let partition = message.partition();
+                self.early.entry(partition).or_default().push_back(message);
+            }
+            Some(Err(e)) => tracing::debug!(source = %self.id, "Kafka: {e}"),
+            None => {}
+        }
+        self.rebalanced()?;
+        Ok(())
     }
 
     fn read_ranges(
@@ -470,6 +627,13 @@ impl Pull for Kafka {
     }
 
     fn seek(&mut self, position: &Position) -> Result<()> {
+        if self.spec.worker {
+            bail!(
+                "{}: a worker's offsets live in group `{}`, not in a checkpoint",
+                self.describe(),
+                self.spec.group
+            );
+        }
         let Position::Kafka { offsets } = position else {
             bail!(
                 "{}: the checkpoint holds a position of another kind of source",
@@ -520,6 +684,9 @@ impl Pull for Kafka {
         let Some(consumer) = self.consumer.as_ref().filter(|_| self.spec.commit_offsets) else {
             return Ok(());
         };
+        if self.spec.worker {
+            return self.worker_committed();
+        }
         let mut list = TopicPartitionList::new();
         for (&p, &offset) in &self.next {
             list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
@@ -532,12 +699,51 @@ impl Pull for Kafka {
     }
 }
 
-/// A record's bytes, as a batch counts them.
+impl Kafka {
+    /// A worker commits each batch's offsets to its group once written.
+    /// While the group rebalances the broker may refuse: the offsets wait
+    /// for the next batch's commit, or for the moment their partition is
+    /// taken away ([`group::Members`]), so its next owner goes on after
+    /// the last batch written. Only a worker that dies with offsets
+    /// unacknowledged has its last batches read again: at least once.
+    fn worker_committed(&mut self) -> Result<()> {
+        let consumer = self.consumer.as_ref().expect("joined");
+        let changed: BTreeMap<i32, i64> = (self.next.iter())
+            .filter(|(p, next)| self.committed.get(p) != Some(next))
+            .map(|(&p, &next)| (p, next))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        consumer.context().written(&changed);
+        let mut list = TopicPartitionList::new();
+        for (&p, &offset) in &changed {
+            list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
+        }
+        match consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => {
+                consumer.context().acknowledged(&changed);
+                self.committed.extend(changed);
+            }
+            Err(e) => tracing::debug!(
+                source = %self.id,
+                "offsets {changed:?} not committed to group `{}` yet: {e}",
+                self.spec.group
+            ),
+        }
+        Ok(())
+    }
+}
+
 /// The end offset of `partition` of `topic` that `consumer` last heard of
 /// in a fetch response: librdkafka keeps it (`rd_kafka_get_watermark_offsets`),
 /// so asking sends no request, unlike [`Consumer::fetch_watermarks`].
 /// rdkafka does not wrap that call.
-fn cached_end(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+fn cached_end(
+    consumer: &BaseConsumer<impl ConsumerContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client is alive for the borrow of `consumer`, `topic` is
@@ -556,6 +762,7 @@ fn cached_end(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i6
         .then_some(high)
 }
 
+/// A record's bytes, as a batch counts them.
 fn size(message: &OwnedMessage) -> usize {
     let headers = message.headers().map_or(0, |h| {
         h.iter()
@@ -604,6 +811,7 @@ mod tests {
                 start: Start::Earliest,
                 commit_offsets: true,
                 until_start_end: false,
+                worker: false,
             },
         )
     }

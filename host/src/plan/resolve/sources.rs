@@ -103,6 +103,8 @@ impl Resolver<'_> {
                     commit_offsets: true,
                     // Set by the trigger.
                     until_start_end: false,
+                    // Set by `--worker`.
+                    worker: false,
                 })
             }
             SourceSettings::Generator(generator) => {

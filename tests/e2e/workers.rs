@@ -1,0 +1,311 @@
+//! Story: a data engineer's pipeline outgrows one machine, so they start
+//! the same manifest with `wasmstream run --worker` on several: Kafka
+//! spreads the input topic's partitions over the workers, and when one
+//! dies, joins or leaves, its partitions move to the others with nothing
+//! lost.
+//!
+//! Each story runs against the real broker that `tests/kafka-broker`
+//! starts (tansu) and against librdkafka's mock cluster
+//! (`wasmstream-mock-kafka`). On both nothing is lost. Only on the mock are
+//! the duplicates checked: tansu 0.6's group coordinator at times gives a
+//! partition to a joining worker while its owner, never told to revoke it,
+//! still reads it, so on tansu both write that stretch (seen in the
+//! workers' assignments; the mock, like Kafka, never does).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::kafka::{
+    MockKafka, bootstrap, create_topics, fresh_topic, produce_at, read_all_at, records_in_at,
+};
+use crate::support::{Running, manifest, run, scratch, toml_path, wasm};
+
+/// Partitions of the input topic.
+const PARTITIONS: i32 = 6;
+/// Records a partition gives one batch at most (`max_rate_per_partition`
+/// times the 200 ms interval): a worker killed mid-batch can have written
+/// at most this many of each partition it read without committing them.
+const PER_BATCH: usize = 20;
+
+/// Input `Record-NNNN` from `from` on, keyed by number, so the
+/// partitioner spreads them over every partition.
+fn records(from: usize, n: usize) -> Vec<(String, String)> {
+    (from..from + n)
+        .map(|i| (format!("key-{i}"), format!("Record-{i:04}")))
+        .collect()
+}
+
+/// Where a story runs: the topics, and the mock cluster holding them if
+/// it runs on one.
+struct Cluster {
+    at: String,
+    input: String,
+    output: String,
+    _mock: Option<MockKafka>,
+}
+
+impl Cluster {
+    /// Fresh topics on the broker the tests start.
+    fn broker(name: &str) -> Cluster {
+        let (input, output) = (
+            fresh_topic(&format!("{name}-in")),
+            fresh_topic(&format!("{name}-out")),
+        );
+        create_topics(&[&input], PARTITIONS);
+        create_topics(&[&output], 1);
+        Cluster {
+            at: bootstrap(),
+            input,
+            output,
+            _mock: None,
+        }
+    }
+
+    /// A mock cluster of its own.
+    fn mock() -> Cluster {
+        let mock = MockKafka::start(&[("in", PARTITIONS as usize), ("out", 1)]);
+        Cluster {
+            at: mock.bootstrap.clone(),
+            input: "in".into(),
+            output: "out".into(),
+            _mock: Some(mock),
+        }
+    }
+
+    fn produce(&self, records: &[(String, String)]) {
+        produce_at(&self.at, &self.input, records);
+    }
+
+    /// Records the output topic holds (its offsets).
+    fn written(&self) -> i64 {
+        records_in_at(&self.at, &self.output)
+    }
+
+    /// How many times each value is in the output topic.
+    fn copies(&self) -> BTreeMap<String, usize> {
+        let mut copies = BTreeMap::new();
+        for record in read_all_at(&self.at, &self.output) {
+            *copies.entry(record.value).or_default() += 1;
+        }
+        copies
+    }
+}
+
+/// A pipeline `name` lowering each record of the cluster's input into its
+/// output. Its workers' group is named after it.
+fn pipeline(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+    let Cluster {
+        at, input, output, ..
+    } = cluster;
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "200ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = {rate}
+
+[[stages]]
+id = "lower"
+kind = "map"
+input = "in"
+component = {lower}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "lower"
+bootstrap = "{at}"
+topic = "{output}"
+"#,
+            rate = PER_BATCH * 5,
+            lower = toml_path(&wasm("lowercase")),
+        ),
+    )
+}
+
+fn worker(manifest: &Path) -> Running {
+    Running::start(
+        &["run", "--worker", manifest.to_str().unwrap()],
+        Stdio::null(),
+    )
+}
+
+/// Checks that `copies` holds the lowered values of records `0..n` and
+/// nothing else; says how many it holds more than once, and how many
+/// times over in all.
+fn every_record_in(copies: &BTreeMap<String, usize>, n: usize) -> (usize, usize) {
+    let expected: Vec<String> = (0..n).map(|i| format!("record-{i:04}")).collect();
+    let missing: Vec<&String> = (expected.iter())
+        .filter(|v| !copies.contains_key(*v))
+        .collect();
+    let unknown: Vec<&String> = (copies.keys())
+        .filter(|v| expected.binary_search(v).is_err())
+        .collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "{} records missing (first {:?}), {} not from the input (first {:?})",
+        missing.len(),
+        missing.first(),
+        unknown.len(),
+        unknown.first()
+    );
+    let twice = copies.values().filter(|&&n| n > 1).count();
+    (twice, copies.values().map(|n| n - 1).sum())
+}
+
+fn stop(worker: Running) {
+    worker.terminate();
+    let result = worker.finish();
+    assert!(result.status.success(), "{}", result.stderr);
+    // Its manifest, read again by hot reload, is still a worker's.
+    assert!(
+        !result.stderr.contains("needs a restart"),
+        "{}",
+        result.stderr
+    );
+}
+
+/// Three workers share the input; one is killed mid-stream and the other
+/// two take its partitions over once the group stops hearing from it.
+/// Checks nothing is lost and says how many records were written again.
+fn kill_one_of_three(name: &str, cluster: &Cluster) -> usize {
+    let dir = scratch(name);
+    let manifest = pipeline(&dir, name, cluster);
+    cluster.produce(&records(0, 1500));
+
+    let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
+    for w in &workers {
+        w.wait_for_log("assigned, reading from offsets");
+    }
+    let doomed = workers.remove(1);
+    workers[0].wait_until("most of the first half came through", || {
+        cluster.written() >= 1200
+    });
+    let killed = doomed.kill();
+    assert!(!killed.status.success());
+    cluster.produce(&records(1500, 1500));
+
+    workers[0].wait_until_within(
+        std::time::Duration::from_secs(180),
+        "every record came through",
+        || cluster.copies().len() >= 3000,
+    );
+    for w in workers {
+        stop(w);
+    }
+    every_record_in(&cluster.copies(), 3000).1
+}
+
+#[test]
+fn three_workers_on_the_broker_lose_nothing_when_one_is_killed() {
+    kill_one_of_three("workers-kill", &Cluster::broker("kill"));
+}
+
+#[test]
+fn a_killed_workers_partitions_move_and_only_its_last_batch_is_written_again() {
+    let again = kill_one_of_three("workers-kill-mock", &Cluster::mock());
+    // Only what the killed worker wrote but had not committed: at most
+    // its last batch of each partition it read. (Had it committed
+    // nothing, its share of the first 1,200 would come again.)
+    assert!(
+        again <= PER_BATCH * PARTITIONS as usize,
+        "{again} records written again"
+    );
+}
+
+/// Two workers share the input, a third joins mid-stream, then the first
+/// leaves with SIGTERM. Checks nothing is lost and says how many records
+/// were written more than once.
+fn join_one_and_stop_one(name: &str, cluster: &Cluster) -> usize {
+    let dir = scratch(name);
+    let manifest = pipeline(&dir, name, cluster);
+    cluster.produce(&records(0, 1000));
+
+    let first = worker(&manifest);
+    let second = worker(&manifest);
+    first.wait_until("part of the input came through", || {
+        cluster.written() >= 200
+    });
+    // A third joins mid-stream: partitions move to it between batches.
+    let third = worker(&manifest);
+    third.wait_for_log("assigned, reading from offsets");
+    cluster.produce(&records(1000, 1000));
+    third.wait_until("more came through", || cluster.written() >= 1200);
+    // The first leaves: it finishes its batch, commits and leaves the
+    // group, and the others go on from there.
+    stop(first);
+    cluster.produce(&records(2000, 1000));
+    third.wait_until_within(
+        std::time::Duration::from_secs(180),
+        "every record came through",
+        || cluster.copies().len() >= 3000,
+    );
+    stop(second);
+    stop(third);
+    every_record_in(&cluster.copies(), 3000).0
+}
+
+#[test]
+fn workers_joining_and_leaving_on_the_broker_lose_nothing() {
+    join_one_and_stop_one("workers-handoff", &Cluster::broker("handoff"));
+}
+
+#[test]
+fn a_worker_joining_and_one_leaving_with_sigterm_hand_partitions_over_without_duplicates() {
+    let twice = join_one_and_stop_one("workers-handoff-mock", &Cluster::mock());
+    assert_eq!(twice, 0, "records written more than once");
+}
+
+#[test]
+fn what_a_worker_cannot_share_yet_is_refused_naming_it() {
+    let dir = scratch("workers-refused");
+    let manifest = manifest(
+        &dir,
+        r#"
+[pipeline]
+name = "counting"
+batch_interval = "1s"
+
+[[sources]]
+id = "lines"
+kind = "directory"
+path = "in"
+
+[[stages]]
+id = "counts"
+kind = "count_by_value"
+input = "lines"
+
+[[sinks]]
+id = "shown"
+kind = "stdout"
+input = "counts"
+"#,
+    );
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let out = run(&["run", "--worker", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("source `lines` (directory): workers share only Kafka sources"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "stage `counts` (count_by_value) groups records by key or keeps them across batches"
+        ),
+        "{}",
+        out.stderr
+    );
+}
