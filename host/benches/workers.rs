@@ -122,9 +122,10 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut doomed = children.remove(1);
-    doomed.kill()?;
+    let signalled = doomed.kill();
     let killed = Instant::now();
     doomed.wait()?;
+    signalled?;
     let at_kill = watch.committed(&input)?;
     // Two seconds on, the partitions whose offsets have not moved since
     // the kill are the killed worker's; each resumes when its offset moves.

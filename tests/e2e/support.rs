@@ -255,6 +255,11 @@ impl Running {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The child's stdin, if it was piped.
     pub fn stdin(&mut self) -> &mut std::process::ChildStdin {
         self.child

@@ -42,7 +42,7 @@ struct Cluster {
     at: String,
     input: String,
     output: String,
-    _mock: Option<MockKafka>,
+    mock: Option<MockKafka>,
 }
 
 impl Cluster {
@@ -58,7 +58,7 @@ impl Cluster {
             at: bootstrap(),
             input,
             output,
-            _mock: None,
+            mock: None,
         }
     }
 
@@ -69,7 +69,7 @@ impl Cluster {
             at: mock.bootstrap.clone(),
             input: "in".into(),
             output: "out".into(),
-            _mock: Some(mock),
+            mock: Some(mock),
         }
     }
 
@@ -250,9 +250,52 @@ fn join_one_and_stop_one(name: &str, cluster: &Cluster) -> usize {
         "every record came through",
         || cluster.copies().len() >= 3000,
     );
+    shows_who_reads_what(cluster, &manifest, &third, [&second, &third]);
     stop(second);
     stop(third);
     every_record_in(&cluster.copies(), 3000).0
+}
+
+/// `wasmstream status --workers` shows every partition caught up, and
+/// names one of `readers` (by process id) as each partition's reader, each
+/// of them at least once. (tansu 0.6 keeps no commit metadata, where the
+/// names come from: there status shows offsets and lag only.)
+fn shows_who_reads_what(
+    cluster: &Cluster,
+    manifest: &Path,
+    waiter: &Running,
+    readers: [&Running; 2],
+) {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    waiter.wait_until("status shows every partition caught up", || {
+        let out = run(&["status", "--workers", manifest.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", out.stderr);
+        // `partition worker committed end lag`, under the header.
+        rows = (out.stdout.lines())
+            .skip_while(|l| !l.trim_start().starts_with("partition"))
+            .skip(1)
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .collect();
+        rows.len() == PARTITIONS as usize && rows.iter().all(|r| r[4] == "0")
+    });
+    if cluster.mock.is_none() {
+        return;
+    }
+    let names = readers.map(|r| format!(":{}", r.pid()));
+    for row in &rows {
+        assert!(
+            names.iter().any(|n| row[1].ends_with(n.as_str())),
+            "partition {} read by {}, not one of {names:?}",
+            row[0],
+            row[1]
+        );
+    }
+    for name in &names {
+        assert!(
+            rows.iter().any(|r| r[1].ends_with(name.as_str())),
+            "{name} reads no partition: {rows:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! `wasmstream status`: what versions a pipeline runs, and every reload,
-//! refusal, rollback and promotion it has recorded.
+//! refusal, rollback and promotion it has recorded; with `--workers`,
+//! which worker reads which partition of each shared Kafka source, and
+//! how far behind.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 
+use crate::plan::SourceKind;
 use crate::reload::events::{self, Event, What};
 
 #[derive(Debug, clap::Args)]
@@ -14,12 +17,20 @@ pub struct Args {
     /// A local pipeline's manifest (TOML), or a deployed pipeline's name.
     #[arg(value_name = "MANIFEST|PIPELINE")]
     target: String,
+    /// For a pipeline run with `wasmstream run --worker`: each Kafka
+    /// source's consumer group, and per partition the worker that reads it
+    /// (the last to commit), its committed offset, end and lag.
+    #[arg(long)]
+    workers: bool,
     #[command(flatten)]
     connection: super::client::Connection,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let manifest = PathBuf::from(&args.target);
+    if args.workers {
+        return workers(&manifest);
+    }
     if !manifest.is_file() {
         return super::remote::status(&args.target, &args.connection);
     }
@@ -83,6 +94,50 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 compared
                     .get(stage)
                     .map_or_else(String::new, |c| format!("; last comparison: {}", c.reason))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the workers of each Kafka source of `manifest` stand, as the
+/// broker has it.
+fn workers(manifest: &Path) -> Result<ExitCode> {
+    let parsed = crate::manifest::load(manifest).map_err(|e| anyhow!("{e}"))?;
+    let mut plan = crate::plan::resolve(&parsed).map_err(|e| anyhow!("{e}"))?;
+    plan.as_worker().map_err(|e| anyhow!("{e}"))?;
+    for source in &plan.sources {
+        let SourceKind::Kafka(spec) = &source.kind else {
+            continue;
+        };
+        let status = crate::connector::kafka::group_status(spec)
+            .with_context(|| format!("source `{}`", source.id))?;
+        println!(
+            "source `{}`: topic `{}` at {}, group `{}`",
+            source.id, spec.topic, spec.bootstrap, spec.group
+        );
+        match &status.members {
+            Some((state, members)) => println!(
+                "  {state}, {} member(s){}{}",
+                members.len(),
+                if members.is_empty() { "" } else { ": " },
+                members.join(", ")
+            ),
+            None => println!("  members: the broker does not say"),
+        }
+        println!(
+            "  {:>9}  {:<28} {:>12} {:>12} {:>10}",
+            "partition", "worker", "committed", "end", "lag"
+        );
+        for p in &status.partitions {
+            println!(
+                "  {:>9}  {:<28} {:>12} {:>12} {:>10}",
+                p.partition,
+                p.worker.as_deref().unwrap_or("-"),
+                p.committed
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                p.end,
+                p.lag()
             );
         }
     }

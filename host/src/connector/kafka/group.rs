@@ -12,9 +12,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use anyhow::{Result, anyhow};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::{LOOKUP, client};
+use crate::plan::KafkaSource;
 
 /// A partition that changed hands in a rebalance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,26 +78,19 @@ impl ConsumerContext for Members {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
-        let mut going = TopicPartitionList::new();
         let mut offsets = BTreeMap::new();
         {
             let uncommitted = self.uncommitted.lock().expect("offsets poisoned");
             for element in list.elements() {
                 if let Some(&offset) = uncommitted.get(&element.partition()) {
                     offsets.insert(element.partition(), offset);
-                    // A partition number from the list itself: cannot fail.
-                    let _ = going.add_partition_offset(
-                        &self.topic,
-                        element.partition(),
-                        Offset::Offset(offset),
-                    );
                 }
             }
         }
         if offsets.is_empty() {
             return;
         }
-        match consumer.commit(&going, CommitMode::Sync) {
+        match consumer.commit(&signed(&self.topic, &offsets), CommitMode::Sync) {
             Ok(()) => tracing::debug!(?offsets, "committed the partitions going to another worker"),
             Err(e) => tracing::warn!(
                 "cannot commit offsets {offsets:?} of partitions going to another worker: {e}; their next owner reads the last batch again"
@@ -124,6 +121,29 @@ impl ConsumerContext for Members {
     }
 }
 
+/// This worker as its commits name it: `<host>:<pid>`.
+pub(super) fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// `offsets` of `topic` to commit, each signed with this worker's name
+/// (the commit's metadata), so that `wasmstream status --workers` can say
+/// which worker reads which partition.
+pub(super) fn signed(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitionList {
+    let name = worker_name();
+    let mut list = TopicPartitionList::new();
+    for (&p, &offset) in offsets {
+        let mut element = list.add_partition(topic, p);
+        // An offset, never a logical one: cannot fail.
+        let _ = element.set_offset(Offset::Offset(offset));
+        element.set_metadata(name.as_str());
+    }
+    list
+}
+
 /// How long the group waits to hear from a worker before its partitions
 /// move to the others (librdkafka's default is 45 s; Kafka Streams' too).
 const SESSION: &str = "10000";
@@ -140,10 +160,106 @@ pub(super) fn join(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", SESSION)
         .set("heartbeat.interval.ms", "1000")
+        .set("client.id", format!("wasmstream-{}", worker_name()))
         .create_with_context(Members {
             topic: topic.to_owned(),
             ..Members::default()
         })?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
+}
+
+/// Where a shared source stands, as the broker has it: the group's members
+/// and, per partition, the worker that last committed it, where, and how
+/// far the partition's end is ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The group's state (`Stable`, `PreparingRebalance`...) and its
+    /// members' client ids, if the broker says.
+    pub members: Option<(String, Vec<String>)>,
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// One partition of a shared source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStatus {
+    pub partition: i32,
+    /// The worker (`<host>:<pid>`) that committed last, which reads the
+    /// partition unless it moved since.
+    pub worker: Option<String>,
+    pub committed: Option<i64>,
+    pub end: i64,
+}
+
+impl PartitionStatus {
+    /// Records between what the group committed and the partition's end.
+    pub fn lag(&self) -> i64 {
+        (self.end - self.committed.unwrap_or(0)).max(0)
+    }
+}
+
+/// Asks the broker where the workers of a source stand.
+pub fn status(spec: &KafkaSource) -> Result<GroupStatus> {
+    let consumer: BaseConsumer = client(&spec.bootstrap)
+        .set("group.id", &spec.group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let cannot = |what: &str, e: rdkafka::error::KafkaError| {
+        anyhow!(
+            "topic `{}` at {}: cannot read {what}: {e}",
+            spec.topic,
+            spec.bootstrap
+        )
+    };
+    let metadata = (consumer.fetch_metadata(Some(&spec.topic), LOOKUP))
+        .map_err(|e| cannot("its partitions", e))?;
+    let mut list = TopicPartitionList::new();
+    for topic in metadata.topics().iter().filter(|t| t.name() == spec.topic) {
+        for p in topic.partitions() {
+            list.add_partition(&spec.topic, p.id());
+        }
+    }
+    if list.count() == 0 {
+        return Err(anyhow!(
+            "topic `{}` at {}: no such topic",
+            spec.topic,
+            spec.bootstrap
+        ));
+    }
+    let committed = (consumer.committed_offsets(list, LOOKUP))
+        .map_err(|e| cannot(&format!("group `{}`'s offsets", spec.group), e))?;
+    let mut partitions = Vec::new();
+    for element in committed.elements() {
+        let p = element.partition();
+        let (_, end) = (consumer.fetch_watermarks(&spec.topic, p, LOOKUP))
+            .map_err(|e| cannot(&format!("partition {p}'s end"), e))?;
+        let committed = match element.offset() {
+            Offset::Offset(n) => Some(n),
+            _ => None,
+        };
+        let worker = Some(element.metadata().to_owned()).filter(|m| !m.is_empty());
+        partitions.push(PartitionStatus {
+            partition: p,
+            worker,
+            committed,
+            end,
+        });
+    }
+    partitions.sort_by_key(|p| p.partition);
+    let members = consumer
+        .fetch_group_list(Some(&spec.group), LOOKUP)
+        .ok()
+        .and_then(|list| {
+            let group = list.groups().iter().find(|g| g.name() == spec.group)?;
+            let members = group
+                .members()
+                .iter()
+                .map(|m| m.client_id().to_owned())
+                .collect();
+            Some((group.state().to_owned(), members))
+        });
+    Ok(GroupStatus {
+        members,
+        partitions,
+    })
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
+pub use group::{GroupStatus, PartitionStatus, status as group_status};
 pub use sink::Kafka as KafkaSink;
 pub use source::Kafka as KafkaSource;
 

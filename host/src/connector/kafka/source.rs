@@ -716,10 +716,7 @@ impl Kafka {
             return Ok(());
         }
         consumer.context().written(&changed);
-        let mut list = TopicPartitionList::new();
-        for (&p, &offset) in &changed {
-            list.add_partition_offset(&self.spec.topic, p, Offset::Offset(offset))?;
-        }
+        let list = group::signed(&self.spec.topic, &changed);
         match consumer.commit(&list, CommitMode::Sync) {
             Ok(()) => {
                 consumer.context().acknowledged(&changed);
