@@ -223,51 +223,58 @@ fn a_killed_workers_partitions_move_and_only_its_last_batch_is_written_again() {
     );
 }
 
-/// Two workers share the input, a third joins mid-stream, then the first
-/// leaves with SIGTERM. Checks nothing is lost and says how many records
-/// were written more than once.
-fn join_one_and_stop_one(name: &str, cluster: &Cluster) -> usize {
+/// Three workers share the input, a fourth joins mid-stream, then the
+/// first leaves with SIGTERM. Checks nothing is lost and says how many
+/// records were written more than once.
+fn join_a_fourth_and_stop_one(name: &str, cluster: &Cluster) -> usize {
     let dir = scratch(name);
     let manifest = pipeline(&dir, name, cluster);
     cluster.produce(&records(0, 1000));
 
-    let first = worker(&manifest);
-    let second = worker(&manifest);
-    first.wait_until("part of the input came through", || {
+    let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
+    workers[0].wait_until("part of the input came through", || {
         cluster.written() >= 200
     });
-    // A third joins mid-stream: partitions move to it between batches.
-    let third = worker(&manifest);
-    third.wait_for_log("assigned, reading from offsets");
+    // A fourth joins mid-stream: partitions move to it between batches.
+    let fourth = worker(&manifest);
+    fourth.wait_for_log("assigned, reading from offsets");
     cluster.produce(&records(1000, 1000));
-    third.wait_until("more came through", || cluster.written() >= 1200);
+    fourth.wait_until("more came through", || cluster.written() >= 1200);
     // The first leaves: it finishes its batch, commits and leaves the
     // group, and the others go on from there.
-    stop(first);
+    stop(workers.remove(0));
+    workers.push(fourth);
     cluster.produce(&records(2000, 1000));
-    third.wait_until_within(
+    workers[0].wait_until_within(
         std::time::Duration::from_secs(180),
         "every record came through",
         || cluster.copies().len() >= 3000,
     );
-    shows_who_reads_what(cluster, &manifest, &third, [&second, &third]);
-    stop(second);
-    stop(third);
+    shows_who_reads_what(cluster, &manifest, &workers);
+    for w in workers {
+        stop(w);
+    }
     every_record_in(&cluster.copies(), 3000).0
+}
+
+#[test]
+fn workers_joining_and_leaving_on_the_broker_lose_nothing() {
+    join_a_fourth_and_stop_one("workers-handoff", &Cluster::broker("handoff"));
+}
+
+#[test]
+fn a_fourth_worker_joining_and_one_leaving_with_sigterm_hand_partitions_over_without_duplicates() {
+    let twice = join_a_fourth_and_stop_one("workers-handoff-mock", &Cluster::mock());
+    assert_eq!(twice, 0, "records written more than once");
 }
 
 /// `wasmstream status --workers` shows every partition caught up, and
 /// names one of `readers` (by process id) as each partition's reader, each
 /// of them at least once. (tansu 0.6 keeps no commit metadata, where the
 /// names come from: there status shows offsets and lag only.)
-fn shows_who_reads_what(
-    cluster: &Cluster,
-    manifest: &Path,
-    waiter: &Running,
-    readers: [&Running; 2],
-) {
+fn shows_who_reads_what(cluster: &Cluster, manifest: &Path, readers: &[Running]) {
     let mut rows: Vec<Vec<String>> = Vec::new();
-    waiter.wait_until("status shows every partition caught up", || {
+    readers[0].wait_until("status shows every partition caught up", || {
         let out = run(&["status", "--workers", manifest.to_str().unwrap()]);
         assert!(out.status.success(), "{}", out.stderr);
         // `partition worker committed end lag`, under the header.
@@ -281,7 +288,7 @@ fn shows_who_reads_what(
     if cluster.mock.is_none() {
         return;
     }
-    let names = readers.map(|r| format!(":{}", r.pid()));
+    let names: Vec<String> = readers.iter().map(|r| format!(":{}", r.pid())).collect();
     for row in &rows {
         assert!(
             names.iter().any(|n| row[1].ends_with(n.as_str())),
@@ -296,17 +303,6 @@ fn shows_who_reads_what(
             "{name} reads no partition: {rows:?}"
         );
     }
-}
-
-#[test]
-fn workers_joining_and_leaving_on_the_broker_lose_nothing() {
-    join_one_and_stop_one("workers-handoff", &Cluster::broker("handoff"));
-}
-
-#[test]
-fn a_worker_joining_and_one_leaving_with_sigterm_hand_partitions_over_without_duplicates() {
-    let twice = join_one_and_stop_one("workers-handoff-mock", &Cluster::mock());
-    assert_eq!(twice, 0, "records written more than once");
 }
 
 #[test]

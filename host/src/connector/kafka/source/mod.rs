@@ -21,13 +21,15 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::group::{self, Members, Moved};
+use super::group::{self, Members};
 use super::{FETCH, LOOKUP, OUTAGE, client};
 use crate::plan::{KafkaSource, Start};
 use crate::position::{Position, Segment};
 use crate::record::Batch;
 use crate::retry::{self, BlockingRetryable as _};
 use crate::source::{PartProgress, Pull};
+
+mod member;
 
 /// Why one attempt at reading a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -213,68 +215,6 @@ impl Kafka {
             self.next.clear();
             self.committed.clear();
         }
-    }
-
-    /// A worker takes in what its group's rebalances moved: a partition
-    /// taken away is dropped, with what was read of it ahead of the
-    /// batches; one given is read from the offset the group committed
-    /// (or, new to the group, from the start setting). Says which were
-    /// taken away.
-    fn rebalanced(&mut self) -> Result<Vec<i32>> {
-        let Some(consumer) = &self.consumer else {
-            return Ok(Vec::new());
-        };
-        let (mut assigned, mut revoked) = (Vec::new(), Vec::new());
-        for moved in consumer.context().take() {
-            match moved {
-                Moved::Assigned(p) => {
-                    revoked.retain(|&r| r != p);
-                    assigned.push(p);
-                }
-                Moved::Revoked(p) => {
-                    assigned.retain(|&a| a != p);
-                    revoked.push(p);
-                }
-            }
-        }
-        for p in &revoked {
-            self.next.remove(p);
-            self.committed.remove(p);
-            self.early.remove(p);
-        }
-        if !revoked.is_empty() {
-            tracing::info!(source = %self.id, group = %self.spec.group, "partitions {revoked:?} moved to another worker");
-        }
-        if assigned.is_empty() {
-            return Ok(revoked);
-        }
-        let mut list = TopicPartitionList::new();
-        for &p in &assigned {
-            list.add_partition(&self.spec.topic, p);
-        }
-        let committed = consumer.committed_offsets(list, LOOKUP).map_err(|e| {
-            anyhow!(
-                "{}: cannot read group `{}`'s offsets: {e}",
-                self.describe(),
-                self.spec.group
-            )
-        })?;
-        let lookup = self.lookup.as_ref().expect("placed before joining");
-        let mut starts = BTreeMap::new();
-        for &p in &assigned {
-            let at = committed
-                .find_partition(&self.spec.topic, p)
-                .map(|e| e.offset());
-            let start = match at {
-                Some(Offset::Offset(n)) => n,
-                _ => self.start_offset(lookup, p)?,
-            };
-            starts.insert(p, start);
-        }
-        tracing::info!(source = %self.id, group = %self.spec.group, "partitions {assigned:?} assigned, reading from offsets {starts:?}");
-        self.committed.extend(&starts);
-        self.next.extend(starts);
-        Ok(revoked)
     }
 
     /// A partition's first and next offsets, as the broker has them now.
@@ -481,25 +421,6 @@ impl Kafka {
         read
     }
 
-    /// A worker polls its consumer once before each read, so that the
-    /// group's rebalances are served even when nothing waits to be read,
-    /// and takes in what they moved. A record the poll brings waits for
-    /// the fetch.
-    fn serve_group(&mut self) -> Result<()> {
-        let consumer = self.consumer.as_ref().expect("joined");
-        match consumer.poll(Duration::ZERO) {
-            Some(Ok(message)) => {
-                let message = message.detach();
-                let partition = message.partition();
-                self.early.entry(partition).or_default().push_back(message);
-            }
-            Some(Err(e)) => tracing::debug!(source = %self.id, "Kafka: {e}"),
-            None => {}
-        }
-        self.rebalanced()?;
-        Ok(())
-    }
-
     fn read_ranges(
         &mut self,
         starts: &BTreeMap<i32, i64>,
@@ -699,39 +620,6 @@ impl Pull for Kafka {
     }
 }
 
-impl Kafka {
-    /// A worker commits each batch's offsets to its group once written.
-    /// While the group rebalances the broker may refuse: the offsets wait
-    /// for the next batch's commit, or for the moment their partition is
-    /// taken away ([`group::Members`]), so its next owner goes on after
-    /// the last batch written. Only a worker that dies with offsets
-    /// unacknowledged has its last batches read again: at least once.
-    fn worker_committed(&mut self) -> Result<()> {
-        let consumer = self.consumer.as_ref().expect("joined");
-        let changed: BTreeMap<i32, i64> = (self.next.iter())
-            .filter(|(p, next)| self.committed.get(p) != Some(next))
-            .map(|(&p, &next)| (p, next))
-            .collect();
-        if changed.is_empty() {
-            return Ok(());
-        }
-        consumer.context().written(&changed);
-        let list = group::signed(&self.spec.topic, &changed);
-        match consumer.commit(&list, CommitMode::Sync) {
-            Ok(()) => {
-                consumer.context().acknowledged(&changed);
-                self.committed.extend(changed);
-            }
-            Err(e) => tracing::debug!(
-                source = %self.id,
-                "offsets {changed:?} not committed to group `{}` yet: {e}",
-                self.spec.group
-            ),
-        }
-        Ok(())
-    }
-}
-
 /// The end offset of `partition` of `topic` that `consumer` last heard of
 /// in a fetch response: librdkafka keeps it (`rd_kafka_get_watermark_offsets`),
 /// so asking sends no request, unlike [`Consumer::fetch_watermarks`].
@@ -770,175 +658,4 @@ fn size(message: &OwnedMessage) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use rdkafka::ClientConfig;
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
-    use super::*;
-
-    const PARTITIONS: i32 = 4;
-    const PER_PARTITION: i64 = 50;
-
-    /// A source `in` on an in-process mock cluster whose topic `t` holds
-    /// 50 records in each of 4 partitions (value: `<partition>:<offset>`).
-    fn source_on(
-        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    ) -> Kafka {
-        cluster.create_topic("t", PARTITIONS, 1).expect("topic");
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .expect("producer");
-        for p in 0..PARTITIONS {
-            for offset in 0..PER_PARTITION {
-                let value = format!("{p}:{offset}");
-                producer
-                    .send(BaseRecord::<(), _>::to("t").payload(&value).partition(p))
-                    .expect("send");
-            }
-        }
-        producer.flush(Duration::from_secs(10)).expect("flush");
-        Kafka::new(
-            "in".into(),
-            KafkaSource {
-                bootstrap: cluster.bootstrap_servers(),
-                topic: "t".into(),
-                group: "g".into(),
-                start: Start::Earliest,
-                commit_offsets: true,
-                until_start_end: false,
-                worker: false,
-            },
-        )
-    }
-
-    fn values(batch: &Batch) -> Vec<String> {
-        (0..batch.len())
-            .map(|i| String::from_utf8_lossy(batch.values.get(i)).into_owned())
-            .collect()
-    }
-
-    /// Hole 14: librdkafka aborted the process right after an exactly-once
-    /// pipeline resumed and replayed. A resume seeks to the checkpoint and
-    /// replays the intent logs' ranges, and each step replaced the
-    /// consumer's assignment; a third replacement while the second one's
-    /// partitions were still stopping trips librdkafka's assertion
-    /// (librdkafka#5573), killing the test process. Resuming again and
-    /// again now reads exactly the ranges asked for, every time.
-    #[test]
-    fn resuming_and_replaying_again_and_again_reads_the_ranges_and_keeps_the_process() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let mut source = source_on(&cluster);
-        let checkpoint = Position::Kafka {
-            offsets: (0..PARTITIONS).map(|p| (p, 10)).collect(),
-        };
-        let range = |start, end| -> Vec<Segment> {
-            (0..PARTITIONS)
-                .map(|partition| Segment::Offsets {
-                    partition,
-                    start,
-                    end,
-                })
-                .collect()
-        };
-        for round in 0..20 {
-            source.seek(&checkpoint).expect("seek");
-            let first = source.replay(&range(10, 20), 0).expect("replay");
-            let second = source.replay(&range(20, 30), 0).expect("replay");
-            assert_eq!(first.len(), 40, "round {round}");
-            assert_eq!(second.len(), 40, "round {round}");
-            assert!(values(&first).contains(&"3:19".to_owned()));
-            assert!(values(&second).contains(&"0:20".to_owned()));
-            let (rest, segments) = source.read(1000, usize::MAX, 0).expect("read");
-            assert_eq!(rest.len(), 80, "round {round}");
-            assert_eq!(segments, range(30, PER_PARTITION));
-        }
-    }
-
-    /// The metrics' view: after a batch of 30 records a partition, each
-    /// partition's next offset is 30 and 20 records wait behind it, as the
-    /// consumer heard in its fetches.
-    #[test]
-    fn progress_is_each_partitions_next_offset_and_what_waits_behind_it() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let mut source = source_on(&cluster);
-        assert!(
-            source.progress().is_empty(),
-            "nothing is known before a read"
-        );
-        let (first, _) = source.read(30, usize::MAX, 0).expect("read");
-        assert_eq!(first.len(), 30 * PARTITIONS as usize);
-        let expected: Vec<PartProgress> = (0..PARTITIONS)
-            .map(|p| PartProgress {
-                part: p.to_string(),
-                next: 30,
-                lag: Some(PER_PARTITION - 30),
-            })
-            .collect();
-        assert_eq!(source.progress(), expected);
-    }
-
-    /// `trigger = "available-now"`: what the topic held when the source
-    /// started is read, in batches, and then the source has ended; records
-    /// written meanwhile wait for the next run.
-    #[test]
-    fn a_source_reading_up_to_the_ends_at_start_ends_there() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let mut source = source_on(&cluster);
-        source.spec.until_start_end = true;
-        assert!(!source.ended(), "nothing is known before the first read");
-        let (first, _) = source.read(30, usize::MAX, 0).expect("read");
-        assert_eq!(first.len(), 30 * PARTITIONS as usize);
-        assert!(!source.ended(), "20 records a partition are left");
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .expect("producer");
-        for p in 0..PARTITIONS {
-            producer
-                .send(BaseRecord::<(), _>::to("t").payload("later").partition(p))
-                .expect("send");
-        }
-        producer.flush(Duration::from_secs(10)).expect("flush");
-        let (rest, _) = source.read(1000, usize::MAX, 0).expect("read");
-        assert_eq!(rest.len(), 20 * PARTITIONS as usize);
-        assert!(!values(&rest).contains(&"later".to_owned()));
-        assert!(source.ended(), "every partition is at its end at start");
-        let (after, segments) = source.read(1000, usize::MAX, 0).expect("read");
-        assert_eq!((after.len(), segments.len()), (0, 0));
-    }
-
-    /// A batch takes about `max_bytes` of records (4 MiB with
-    /// `trigger = "available-now"`), whatever the backlog; the next read
-    /// goes on from where it stopped, and its ranges say exactly what it
-    /// read.
-    #[test]
-    fn a_read_stops_at_its_bytes_and_the_next_goes_on_from_there() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let mut source = source_on(&cluster);
-        let mut seen = std::collections::BTreeSet::new();
-        let mut reads = 0;
-        loop {
-            let (batch, segments) = source.read(1000, 100, 0).expect("read");
-            if batch.is_empty() {
-                break;
-            }
-            reads += 1;
-            assert!(batch.byte_size() < 100 + 8, "{} bytes", batch.byte_size());
-            let ranged: i64 = segments
-                .iter()
-                .map(|s| match s {
-                    Segment::Offsets { start, end, .. } => end - start,
-                    other => panic!("{other:?}"),
-                })
-                .sum();
-            assert_eq!(ranged, batch.len() as i64, "the ranges are what was read");
-            for value in values(&batch) {
-                assert!(seen.insert(value.clone()), "{value} read twice");
-            }
-        }
-        assert_eq!(seen.len(), (PARTITIONS as i64 * PER_PARTITION) as usize);
-        assert!(reads > 5, "{reads} reads");
-    }
-}
+mod tests;

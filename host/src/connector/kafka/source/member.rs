@@ -1,0 +1,133 @@
+//! A worker's side of the source ([`KafkaSource::worker`]): taking in what
+//! its group's rebalances moved, serving them before each read, and
+//! committing each batch's offsets to the group.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::Kafka;
+use crate::connector::kafka::LOOKUP;
+use crate::connector::kafka::group::{self, Moved};
+#[cfg(doc)]
+use crate::plan::KafkaSource;
+
+impl Kafka {
+    /// A worker takes in what its group's rebalances moved: a partition
+    /// taken away is dropped, with what was read of it ahead of the
+    /// batches; one given is read from the offset the group committed
+    /// (or, new to the group, from the start setting). Says which were
+    /// taken away.
+    pub(super) fn rebalanced(&mut self) -> Result<Vec<i32>> {
+        let Some(consumer) = &self.consumer else {
+            return Ok(Vec::new());
+        };
+        let (mut assigned, mut revoked) = (Vec::new(), Vec::new());
+        for moved in consumer.context().take() {
+            match moved {
+                Moved::Assigned(p) => {
+                    revoked.retain(|&r| r != p);
+                    assigned.push(p);
+                }
+                Moved::Revoked(p) => {
+                    assigned.retain(|&a| a != p);
+                    revoked.push(p);
+                }
+            }
+        }
+        for p in &revoked {
+            self.next.remove(p);
+            self.committed.remove(p);
+            self.early.remove(p);
+        }
+        if !revoked.is_empty() {
+            tracing::info!(source = %self.id, group = %self.spec.group, "partitions {revoked:?} moved to another worker");
+        }
+        if assigned.is_empty() {
+            return Ok(revoked);
+        }
+        let mut list = TopicPartitionList::new();
+        for &p in &assigned {
+            list.add_partition(&self.spec.topic, p);
+        }
+        let committed = consumer.committed_offsets(list, LOOKUP).map_err(|e| {
+            anyhow!(
+                "{}: cannot read group `{}`'s offsets: {e}",
+                self.describe(),
+                self.spec.group
+            )
+        })?;
+        let lookup = self.lookup.as_ref().expect("placed before joining");
+        let mut starts = BTreeMap::new();
+        for &p in &assigned {
+            let at = committed
+                .find_partition(&self.spec.topic, p)
+                .map(|e| e.offset());
+            let start = match at {
+                Some(Offset::Offset(n)) => n,
+                _ => self.start_offset(lookup, p)?,
+            };
+            starts.insert(p, start);
+        }
+        tracing::info!(source = %self.id, group = %self.spec.group, "partitions {assigned:?} assigned, reading from offsets {starts:?}");
+        self.committed.extend(&starts);
+        self.next.extend(starts);
+        Ok(revoked)
+    }
+
+    /// A worker polls its consumer once before each read, so that the
+    /// group's rebalances are served even when nothing waits to be read,
+    /// and takes in what they moved. A record the poll brings waits for
+    /// the fetch.
+    pub(super) fn serve_group(&mut self) -> Result<()> {
+        let consumer = self.consumer.as_ref().expect("joined");
+        match consumer.poll(Duration::ZERO) {
+            Some(Ok(message)) => {
+                let message = message.detach();
+                let partition = message.partition();
+                self.early.entry(partition).or_default().push_back(message);
+            }
+            Some(Err(e)) => tracing::debug!(source = %self.id, "Kafka: {e}"),
+            None => {}
+        }
+        self.rebalanced()?;
+        Ok(())
+    }
+}
+
+impl Kafka {
+    /// A worker commits each batch's offsets to its group once written.
+    /// While the group rebalances the broker may refuse: the offsets wait
+    /// for the next batch's commit, or for the moment their partition is
+    /// taken away ([`group::Members`]), so its next owner goes on after
+    /// the last batch written. Only a worker that dies with offsets
+    /// unacknowledged has its last batches read again: at least once.
+    pub(super) fn worker_committed(&mut self) -> Result<()> {
+        let consumer = self.consumer.as_ref().expect("joined");
+        let changed: BTreeMap<i32, i64> = (self.next.iter())
+            .filter(|(p, next)| self.committed.get(p) != Some(next))
+            .map(|(&p, &next)| (p, next))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        consumer.context().written(&changed);
+        let list = group::signed(&self.spec.topic, &changed);
+        match consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => {
+                consumer.context().acknowledged(&changed);
+                self.committed.extend(changed);
+            }
+            Err(e) => tracing::debug!(
+                source = %self.id,
+                "offsets {changed:?} not committed to group `{}` yet: {e}",
+                self.spec.group
+            ),
+        }
+        Ok(())
+    }
+}
