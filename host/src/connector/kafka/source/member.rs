@@ -20,7 +20,8 @@ impl Kafka {
     /// A worker takes in what its group's rebalances moved: a partition
     /// taken away is dropped, with what was read of it ahead of the
     /// batches; one given is read from the offset the group committed
-    /// (or, new to the group, from the start setting). Says which were
+    /// (or, new to the group, from the start setting). A partition taken
+    /// away and given back in between counts as both. Says which were
     /// taken away.
     pub(super) fn rebalanced(&mut self) -> Result<Vec<i32>> {
         let Some(consumer) = &self.consumer else {
@@ -29,10 +30,7 @@ impl Kafka {
         let (mut assigned, mut revoked) = (Vec::new(), Vec::new());
         for moved in consumer.context().take() {
             match moved {
-                Moved::Assigned(p) => {
-                    revoked.retain(|&r| r != p);
-                    assigned.push(p);
-                }
+                Moved::Assigned(p) => assigned.push(p),
                 Moved::Revoked(p) => {
                     assigned.retain(|&a| a != p);
                     revoked.push(p);
@@ -97,9 +95,7 @@ impl Kafka {
         self.rebalanced()?;
         Ok(())
     }
-}
 
-impl Kafka {
     /// A worker commits each batch's offsets to its group once written.
     /// While the group rebalances the broker may refuse: the offsets wait
     /// for the next batch's commit, or for the moment their partition is
