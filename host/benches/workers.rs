@@ -74,9 +74,11 @@ fn main() -> anyhow::Result<()> {
         let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, None)?;
         let watch = Watch::new(&bootstrap, &name)?;
         let start = Instant::now();
-        let children: Vec<Child> = (0..workers)
-            .map(|_| worker(&manifest))
-            .collect::<Result<_, _>>()?;
+        let children = Workers(
+            (0..workers)
+                .map(|_| worker(&manifest))
+                .collect::<Result<_, _>>()?,
+        );
         let mut first = None;
         loop {
             let written = watch.written(&output);
@@ -93,7 +95,7 @@ fn main() -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(20));
         }
         let (whole, flowing) = (start.elapsed(), first.map(|f| f.elapsed()));
-        stop(children);
+        drop(children);
         println!(
             "{:<48} {:>12} rec/s  ({} rec/s from the start, joining included)",
             format!("wasmstream: {workers} worker(s), Kafka -> Wasm map -> Kafka"),
@@ -110,9 +112,11 @@ fn main() -> anyhow::Result<()> {
     let name = format!("bench-pause-{run}");
     let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, Some(100))?;
     let watch = Watch::new(&bootstrap, &name)?;
-    let mut children: Vec<Child> = (0..2)
-        .map(|_| worker(&manifest))
-        .collect::<Result<_, _>>()?;
+    let mut children = Workers(
+        (0..2)
+            .map(|_| worker(&manifest))
+            .collect::<Result<_, _>>()?,
+    );
     let began = Instant::now();
     while watch.written(&output) < 1_500 {
         anyhow::ensure!(
@@ -121,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut doomed = children.remove(1);
+    let mut doomed = children.0.remove(1);
     let signalled = doomed.kill();
     let killed = Instant::now();
     doomed.wait()?;
@@ -151,7 +155,7 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop(children);
+    drop(children);
     let pause = resumed.values().max().copied().unwrap_or_default();
     println!(
         "{:<48} {:>12.1} s    (partitions {stalled:?}; session timeout 10 s)",
@@ -325,14 +329,20 @@ fn worker(manifest: &Path) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// SIGTERM, then waits: each worker finishes its batch and leaves.
-fn stop(children: Vec<Child>) {
-    for child in &children {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-    }
-    for mut child in children {
-        let _ = child.wait();
+/// Running workers, stopped when dropped (also when the bench fails on
+/// the way): SIGTERM, then a wait while each finishes its batch and
+/// leaves its group.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
     }
 }
