@@ -10,7 +10,7 @@
 //! owner goes on from there.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Result, anyhow};
 use rdkafka::client::ClientContext;
@@ -121,12 +121,15 @@ impl ConsumerContext for Members {
     }
 }
 
-/// This worker as its commits name it: `<host>:<pid>`.
-pub(super) fn worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+/// This worker as its commits name it: `<host>:<pid>`, found once.
+pub(super) fn worker_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    })
 }
 
 /// `offsets` of `topic` to commit, each signed with this worker's name
@@ -139,7 +142,7 @@ pub(super) fn signed(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitio
         let mut element = list.add_partition(topic, p);
         // An offset, never a logical one: cannot fail.
         let _ = element.set_offset(Offset::Offset(offset));
-        element.set_metadata(name.as_str());
+        element.set_metadata(name);
     }
     list
 }
