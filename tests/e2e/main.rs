@@ -35,3 +35,4 @@ mod tutorial;
 mod windows;
 mod wordcount;
 mod workers;
+mod workers_state;

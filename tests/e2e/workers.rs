@@ -22,11 +22,11 @@ use crate::kafka::{
 use crate::support::{Running, manifest, run, scratch, toml_path, wasm};
 
 /// Partitions of the input topic.
-const PARTITIONS: i32 = 6;
+pub(crate) const PARTITIONS: i32 = 6;
 /// Records a partition gives one batch at most (`max_rate_per_partition`
 /// times the 200 ms interval): a worker killed mid-batch can have written
 /// at most this many of each partition it read without committing them.
-const PER_BATCH: usize = 20;
+pub(crate) const PER_BATCH: usize = 20;
 
 /// Input `Record-NNNN` from `from` on, keyed by number, so the
 /// partitioner spreads them over every partition.
@@ -38,16 +38,16 @@ fn records(from: usize, n: usize) -> Vec<(String, String)> {
 
 /// Where a story runs: the topics, and the mock cluster holding them if
 /// it runs on one.
-struct Cluster {
-    at: String,
-    input: String,
-    output: String,
+pub(crate) struct Cluster {
+    pub at: String,
+    pub input: String,
+    pub output: String,
     mock: Option<MockKafka>,
 }
 
 impl Cluster {
     /// Fresh topics on the broker the tests start.
-    fn broker(name: &str) -> Cluster {
+    pub fn broker(name: &str) -> Cluster {
         let (input, output) = (
             fresh_topic(&format!("{name}-in")),
             fresh_topic(&format!("{name}-out")),
@@ -63,8 +63,18 @@ impl Cluster {
     }
 
     /// A mock cluster of its own.
-    fn mock() -> Cluster {
-        let mock = MockKafka::start(&[("in", PARTITIONS as usize), ("out", 1)]);
+    pub fn mock() -> Cluster {
+        Cluster::mock_with(&[])
+    }
+
+    /// A mock cluster of its own, holding `internal` topics too (of
+    /// `PARTITIONS` partitions): the mock answers no request to make
+    /// topics, so a worker's repartition and changelog topics are made
+    /// with it.
+    pub fn mock_with(internal: &[&str]) -> Cluster {
+        let mut topics = vec![("in", PARTITIONS as usize), ("out", 1)];
+        topics.extend(internal.iter().map(|t| (*t, PARTITIONS as usize)));
+        let mock = MockKafka::start(&topics);
         Cluster {
             at: mock.bootstrap.clone(),
             input: "in".into(),
@@ -73,7 +83,7 @@ impl Cluster {
         }
     }
 
-    fn produce(&self, records: &[(String, String)]) {
+    pub fn produce(&self, records: &[(String, String)]) {
         produce_at(&self.at, &self.input, records);
     }
 
@@ -133,7 +143,7 @@ topic = "{output}"
     )
 }
 
-fn worker(manifest: &Path) -> Running {
+pub(crate) fn worker(manifest: &Path) -> Running {
     Running::start(
         &["run", "--worker", manifest.to_str().unwrap()],
         Stdio::null(),
@@ -163,7 +173,7 @@ fn every_record_in(copies: &BTreeMap<String, usize>, n: usize) -> (usize, usize)
     (twice, copies.values().map(|n| n - 1).sum())
 }
 
-fn stop(worker: Running) {
+pub(crate) fn stop(worker: Running) {
     worker.terminate();
     let result = worker.finish();
     assert!(result.status.success(), "{}", result.stderr);
@@ -342,7 +352,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value) groups records by key or keeps them across batches"
+            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key and update-state stages"
         ),
         "{}",
         out.stderr

@@ -44,6 +44,7 @@ pub use source::{KafkaSource, LineFields, SourceKind, SourcePlan, Start};
 pub use stage::{
     Component, EventTime, Interval, JoinHow, JoinOver, Role, StagePlan, Step, Windowing,
 };
+pub use workers::Changelog;
 
 /// A checked pipeline: what the engine runs once its components are
 /// bound.
@@ -75,6 +76,11 @@ pub struct PipelinePlan {
     pub backpressure: bool,
     /// Hot reload.
     pub reload: ReloadPlan,
+    /// A worker's stateful stages: where each keeps its state's changes,
+    /// so the state follows its partitions to other workers
+    /// ([`workers`]). Empty outside workers.
+    #[serde(default)]
+    pub changelogs: Vec<Changelog>,
 }
 
 /// When batches are cut.

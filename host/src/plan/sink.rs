@@ -52,6 +52,12 @@ pub struct KafkaSink {
     pub compression: String,
     /// What a crash may do to the output.
     pub delivery: Delivery,
+    /// A worker's repartition topic ([`super::workers`]): a record without
+    /// a key (or with an empty one) goes to partition 0, as the in-memory
+    /// exchange sends it, rather than to a random partition, so every
+    /// record of a key (and its state) has one home.
+    #[serde(default)]
+    pub repartition: bool,
 }
 
 /// A Kafka sink's delivery guarantee.

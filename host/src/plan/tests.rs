@@ -319,6 +319,67 @@ topic = "copies"
 }
 
 #[test]
+fn a_worker_reads_a_keyed_stage_through_a_repartition_topic_and_logs_its_state() {
+    let mut plan = plan(
+        &folder("worker-keyed"),
+        r#"
+[pipeline]
+name = "shared"
+batch_interval = "1s"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+topic = "clicks"
+
+[[stages]]
+id = "counts"
+kind = "update_state_by_key"
+input = "in"
+component = "count.wasm"
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "counts"
+bootstrap = "127.0.0.1:9092"
+topic = "totals"
+"#,
+    );
+    plan.as_worker().expect("a worker can run it");
+    // The stage reads the repartition topic, as a shared source...
+    assert_eq!(
+        plan.stages[0].inputs,
+        [Stream::Source(Id::new("counts-repartition").unwrap())]
+    );
+    let SourceKind::Kafka(source) = &plan.sources[1].kind else {
+        panic!("a Kafka source")
+    };
+    assert_eq!(source.topic, "wasmstream-shared-counts-repartition");
+    assert_eq!(source.group, "wasmstream-shared-counts");
+    assert!(source.worker);
+    // ...which what it read before is written to, by key.
+    let sink = &plan.sinks[1];
+    assert_eq!(sink.input, Stream::Source(Id::new("in").unwrap()));
+    let SinkKind::Kafka(kafka) = &sink.kind else {
+        panic!("a Kafka sink")
+    };
+    assert_eq!(kafka.topic, source.topic);
+    assert!(kafka.repartition);
+    // Its state's changes go to a changelog following those partitions.
+    assert_eq!(plan.changelogs.len(), 1);
+    assert_eq!(
+        plan.changelogs[0].topic,
+        "wasmstream-shared-counts-changelog"
+    );
+    assert_eq!(
+        plan.changelogs[0].source,
+        Id::new("counts-repartition").unwrap()
+    );
+}
+
+#[test]
 fn what_a_worker_cannot_run_yet_is_named_each_at_once() {
     let mut plan = plan(
         &folder("worker-refused"),
@@ -353,7 +414,7 @@ path = "out"
         "{text}"
     );
     assert!(
-        text.contains("stages[0]: stage `counts` (count_by_value) groups records by key"),
+        text.contains("stages[0]: stage `counts` (count_by_value): workers run map, filter"),
         "{text}"
     );
     assert!(

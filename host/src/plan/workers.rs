@@ -7,19 +7,49 @@
 //! joins, leaves or dies) goes on from the last batch written: at least
 //! once.
 //!
-//! What a worker can run today: Kafka sources, stages that keep each
-//! record in its partition and nothing across batches (map, filter,
-//! flat-map, union), and at-least-once Kafka or stdout sinks. Stages that
-//! regroup by key need repartition topics, and state needs changelog
-//! topics: [`PipelinePlan::as_worker`] names what stands in the way.
+//! A stage that groups records by key (reduce-by-key, update-state) reads
+//! them through a **repartition topic**: the records before it are
+//! written there, partitioned by the key's murmur2 hash as the in-memory
+//! exchange partitions them, and the stage reads that topic as a source
+//! of its own, shared by the workers like the others. So every record of a
+//! key reaches the one worker that owns the key's partition, a batch or
+//! more later. An update-state stage also writes each change of a key's
+//! state to a **changelog topic** (same partitions, keyed by the state's
+//! key); a worker that is given a partition reads that partition's
+//! changelog into the stage's state before it processes any of its
+//! records, and one that loses a partition forgets its keys.
+//!
+//! What a worker cannot run yet (windows, joins, per-key processing over
+//! event time, counts by value, checkpoints, files sinks, exactly-once
+//! sinks): [`PipelinePlan::as_worker`] names it.
 
-use super::{Delivery, PipelinePlan, SinkKind, SourceKind, Step, Trigger};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Bound, Delivery, Id, KafkaSink, KafkaSource, PipelinePlan, SinkKind, SinkPlan, SourceKind,
+    SourcePlan, Start, Step, Stream, Trigger,
+};
 use crate::manifest::{ManifestError, ManifestErrors};
+
+/// Where a worker's stateful stage keeps its state's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changelog {
+    /// The stage.
+    pub stage: Id,
+    /// The repartition source it reads: its partitions are the state's.
+    pub source: Id,
+    /// The cluster.
+    pub bootstrap: String,
+    /// The compacted topic, one partition per repartition partition.
+    pub topic: String,
+}
 
 impl PipelinePlan {
     /// Makes this plan one worker's: each Kafka source becomes a member of
-    /// its consumer group. Fails, naming each source, stage, sink or
-    /// setting a worker cannot run yet, all at once.
+    /// its consumer group, and each stage that groups by key reads through
+    /// a repartition topic (and keeps its state in a changelog). Fails,
+    /// naming each source, stage, sink or setting a worker cannot run yet,
+    /// all at once.
     pub fn as_worker(&mut self) -> Result<(), ManifestErrors> {
         let mut problems = Vec::new();
         let mut problem = |field: String, message: String| {
@@ -52,15 +82,31 @@ impl PipelinePlan {
         for (i, stage) in self.stages.iter().enumerate() {
             let shares = matches!(
                 stage.step,
-                Step::Map(_) | Step::Filter(_) | Step::FlatMap(_) | Step::Union
+                Step::Map(_)
+                    | Step::Filter(_)
+                    | Step::FlatMap(_)
+                    | Step::Union
+                    | Step::ReduceByKey(_)
+                    | Step::UpdateStateByKey(..)
             );
             if !shares {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}) groups records by key or keeps them across batches: across workers that needs repartition and changelog topics, which are not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key and update-state stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
+                    ),
+                );
+            }
+            let taken = |id: &str| self.sources.iter().any(|s| s.id == id);
+            if repartitions(&stage.step) && taken(&repartition_id(&stage.id)) {
+                problem(
+                    format!("stages[{i}]"),
+                    format!(
+                        "stage `{}`: a worker reads it through a source named `{}`, which the manifest already has; rename that source",
+                        stage.id,
+                        repartition_id(&stage.id)
                     ),
                 );
             }
@@ -100,9 +146,70 @@ impl PipelinePlan {
                 "workers run until stopped; remove `trigger = \"available-now\"`".into(),
             );
         }
-        match problems.is_empty() {
-            true => Ok(()),
-            false => Err(ManifestErrors(problems)),
+        if !problems.is_empty() {
+            return Err(ManifestErrors(problems));
+        }
+        self.repartition();
+        Ok(())
+    }
+
+    /// Puts a repartition topic in front of each stage that groups by key
+    /// (see the module's notes), and a changelog behind each that keeps
+    /// state. The topics are made when the worker starts
+    /// ([`crate::connector::kafka::make_worker_topics`]).
+    fn repartition(&mut self) {
+        let bootstrap = match self.sources.first().map(|s| &s.kind) {
+            Some(SourceKind::Kafka(kafka)) => kafka.bootstrap.clone(),
+            _ => return,
+        };
+        let prefix = format!("wasmstream-{}", self.name);
+        for stage in &mut self.stages {
+            if !repartitions(&stage.step) {
+                continue;
+            }
+            let source = Id::new(&repartition_id(&stage.id)).expect("made of an id");
+            let topic = format!("{prefix}-{}-repartition", stage.id);
+            let inputs = std::mem::replace(&mut stage.inputs, vec![Stream::Source(source.clone())]);
+            let several = inputs.len() > 1;
+            for (n, input) in inputs.into_iter().enumerate() {
+                let id = match several {
+                    true => format!("{source}-{n}"),
+                    false => source.to_string(),
+                };
+                self.sinks.push(SinkPlan {
+                    id: Id::new(&id).expect("made of an id"),
+                    input,
+                    kind: SinkKind::Kafka(KafkaSink {
+                        bootstrap: bootstrap.clone(),
+                        topic: topic.clone(),
+                        acks: "all".into(),
+                        compression: "none".into(),
+                        delivery: Delivery::AtLeastOnce,
+                        repartition: true,
+                    }),
+                });
+            }
+            self.sources.push(SourcePlan {
+                id: source.clone(),
+                kind: SourceKind::Kafka(KafkaSource {
+                    bootstrap: bootstrap.clone(),
+                    topic,
+                    group: format!("{prefix}-{}", stage.id),
+                    start: Start::Earliest,
+                    commit_offsets: true,
+                    until_start_end: false,
+                    worker: true,
+                }),
+                max_batch_records: None,
+            });
+            if stage.step.stateful() {
+                self.changelogs.push(Changelog {
+                    stage: stage.id.clone(),
+                    source,
+                    bootstrap: bootstrap.clone(),
+                    topic: format!("{prefix}-{}-changelog", stage.id),
+                });
+            }
         }
     }
 
@@ -110,4 +217,26 @@ impl PipelinePlan {
     pub fn is_worker(&self) -> bool {
         (self.sources.iter()).any(|s| matches!(&s.kind, SourceKind::Kafka(k) if k.worker))
     }
+}
+
+impl Bound {
+    /// [`PipelinePlan::as_worker`] for a plan already bound: its stages
+    /// then read what the worker's plan has them read.
+    pub fn as_worker(&mut self) -> Result<(), ManifestErrors> {
+        self.plan.as_worker()?;
+        for (bound, planned) in self.stages.iter_mut().zip(&self.plan.stages) {
+            bound.inputs = planned.inputs.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Whether a worker reads this stage through a repartition topic.
+fn repartitions(step: &Step) -> bool {
+    matches!(step, Step::ReduceByKey(_) | Step::UpdateStateByKey(..))
+}
+
+/// The id of the source a worker reads stage `stage`'s input from.
+fn repartition_id(stage: &Id) -> String {
+    format!("{stage}-repartition")
 }

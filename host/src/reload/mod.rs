@@ -214,7 +214,7 @@ impl Reloader {
             // A worker's manifest, read again, is a worker's too.
             if worker
                 && let Ok(bound) = &mut read
-                && let Err(errors) = bound.plan.as_worker()
+                && let Err(errors) = bound.as_worker()
             {
                 read = Err(errors);
             }

@@ -197,6 +197,7 @@ impl Scheduler {
         }
         let time_ms = source::now_millis();
         let (inputs, read) = feed::cut(feeds, time_ms, clock.batch_bytes).await?;
+        self.hand_over(feeds)?;
         let pushed_more = feeds.iter().any(|f| !f.buffer.is_empty());
         let all_ended = feeds.iter().all(|f| f.ended);
         let nothing = inputs.values().flatten().all(Batch::is_empty);

@@ -159,6 +159,8 @@ impl Scheduler {
                 .commit()
                 .with_context(|| format!("batch {}", info.id))?;
         }
+        self.log_changes()
+            .with_context(|| format!("batch {}", info.id))?;
         self.summary.records_late = self.stages.iter().map(StageRunner::late_records).sum();
         self.summary.records_dead_lettered += dead_lettered;
         self.counted = counts;

@@ -11,7 +11,7 @@ use crate::checkpoint::Intent;
 use crate::plan::{Id, SourcePlan, Stream};
 use crate::position::{Position, Segment};
 use crate::record::Batch;
-use crate::source::{Pull, Started};
+use crate::source::{Moved, Pull, Started};
 
 /// The most bytes one batch takes from the sources; the rest waits for the
 /// next batch (and the bounded source channels push back meanwhile).
@@ -105,6 +105,18 @@ pub(super) fn committed(feeds: &mut [Feed]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What each pull source says moved since it was last asked (a worker's
+/// partitions), by source.
+pub(super) fn moved(feeds: &mut [Feed]) -> Vec<(Id, Vec<Moved>)> {
+    (feeds.iter_mut())
+        .filter_map(|f| match &mut f.input {
+            Input::Pull(Some(source)) => Some((f.id.clone(), source.moved())),
+            _ => None,
+        })
+        .filter(|(_, moved)| !moved.is_empty())
+        .collect()
 }
 
 /// Each pull source's input for a logged batch, read again.

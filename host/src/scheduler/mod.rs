@@ -20,10 +20,12 @@
 //! - [`recovery`]: checkpoints, and resuming from them by replaying the
 //!   intent log.
 //! - [`replan`]: a manifest edit's new graph, taken over at a boundary.
+//! - [`handover`]: a worker's per-key state, following its partitions.
 
 mod batch_loop;
 mod dataflow;
 mod feed;
+mod handover;
 mod recovery;
 mod replan;
 
@@ -36,6 +38,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::Store;
 use crate::connector;
+use crate::connector::kafka::Changelog;
 use crate::metrics::{BatchCounts, PipelineMetrics};
 use crate::operator::Operator;
 use crate::plan::{Bound, OnError, PipelinePlan, StagePlan, Stream};
@@ -138,6 +141,8 @@ struct Scheduler {
     metrics: Option<Arc<PipelineMetrics>>,
     /// What the last batch run counted, for the metrics (with metrics only).
     counted: Option<BatchCounts>,
+    /// A worker's changelogs, one per stateful stage ([`handover`]).
+    changelogs: Vec<Changelog>,
 }
 
 /// A batch failed in a stage whose new version is on probation: it is to be
@@ -166,6 +171,15 @@ impl Scheduler {
             Some(c) => Some(Store::open(&c.dir, fresh)?),
             None => None,
         };
+        let changelogs = match plan.changelogs.is_empty() {
+            true => Vec::new(),
+            false => tokio::task::block_in_place(|| {
+                plan.changelogs
+                    .iter()
+                    .map(Changelog::open)
+                    .collect::<Result<Vec<_>>>()
+            })?,
+        };
         Ok(Scheduler {
             readers: plan.readers(),
             chains: plan.chains(),
@@ -183,6 +197,7 @@ impl Scheduler {
             figures: None,
             metrics: None,
             counted: None,
+            changelogs,
         })
     }
 }

@@ -93,6 +93,24 @@ pub trait Pull: Send + Sync {
     fn committed(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The parts given to this worker or taken from it since the last
+    /// call, in order (a worker's Kafka source: partitions its group
+    /// moved); none for other sources. Stages whose state follows these
+    /// parts read or forget it before the batch runs.
+    fn moved(&mut self) -> Vec<Moved> {
+        Vec::new()
+    }
+}
+
+/// A part of a source (a Kafka partition) that changed hands between
+/// workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// The worker was given the part.
+    Assigned(i32),
+    /// The part was taken away.
+    Revoked(i32),
 }
 
 /// How far one part of a source (a Kafka partition) has got.

@@ -16,7 +16,7 @@ use crate::plan::StagePlan;
 use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
 use crate::sink::BatchInfo;
-use crate::state::{SpillFile, StateSize};
+use crate::state::{PartitionState, SpillFile, StateSize};
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
@@ -183,6 +183,12 @@ impl StageRunner {
                 .map(|s| s.size())
                 .fold(StateSize::default(), |a, b| a + b)
         })
+    }
+
+    /// Each partition's per-key state, for a kind that keeps one (empty
+    /// otherwise).
+    pub fn keyed_states(&mut self) -> Vec<&mut PartitionState> {
+        self.partitions.keyed()
     }
 
     /// Records this (event-time) stage has sent to its side output.

@@ -65,7 +65,14 @@ pub struct PartitionState {
     cold_keys: usize,
     /// Most bytes of keys in memory; `usize::MAX` without a spill file.
     budget: usize,
+    /// Changes kept for a changelog, once [`PartitionState::log_changes`]
+    /// asks for them.
+    logged: Option<Vec<Logged>>,
 }
+
+/// A change as a changelog records it: the key's new state and last
+/// activity, or `None` once it has none.
+pub type Logged = (Vec<u8>, Option<Entry>);
 
 /// Turns a chunk of states into one new state each (a new version's
 /// `migrate-state`).
@@ -102,6 +109,19 @@ pub enum Change {
     },
     /// Forget the key.
     Delete,
+}
+
+impl Change {
+    /// The entry the key has after this change, if any.
+    fn entry(&self) -> Option<Entry> {
+        match self {
+            Change::Put { state, active } => Some(Entry {
+                state: state.clone(),
+                last_active: *active,
+            }),
+            Change::Delete => None,
+        }
+    }
 }
 
 fn cost(key: &[u8], entry: &Entry) -> usize {
@@ -156,9 +176,69 @@ impl PartitionState {
         Ok(idle)
     }
 
+    /// From now on, keeps each change applied ([`PartitionState::apply`],
+    /// [`PartitionState::apply_migrated`]) for [`PartitionState::take_logged`]:
+    /// a worker's changelog writes them out.
+    pub fn log_changes(&mut self) {
+        self.logged.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes applied since the last call, in order.
+    pub fn take_logged(&mut self) -> Vec<Logged> {
+        self.logged.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     /// Applies a batch's changes, then spills the keys idle the longest if
     /// memory is over budget.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Change)>) -> Result<()> {
+        let mut logged = self.logged.take();
+        let result = self.apply_unlogged(changes.into_iter().inspect(|(key, change)| {
+            if let Some(logged) = &mut logged {
+                logged.push((key.clone(), change.entry()));
+            }
+        }));
+        self.logged = logged;
+        result
+    }
+
+    /// Applies changes read back from a changelog: they are not logged
+    /// again.
+    pub fn restore(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Change)>) -> Result<()> {
+        self.apply_unlogged(changes)
+    }
+
+    /// Forgets every key `gone` says has moved away (its partition went to
+    /// another worker, whose changelog now has it): not a change to log.
+    /// Says how many keys went.
+    pub fn forget(&mut self, gone: impl Fn(&[u8]) -> bool) -> Result<usize> {
+        let before = self.hot.len();
+        let mut freed = 0;
+        self.hot.retain(|key, entry| {
+            let keep = !gone(key);
+            if !keep {
+                freed += cost(key, entry);
+            }
+            keep
+        });
+        self.hot_bytes -= freed;
+        let mut forgotten = before - self.hot.len();
+        if let Some(cold) = self.cold.as_ref().filter(|_| self.cold_keys > 0) {
+            let spilled = cold.all()?;
+            let keys: Vec<&[u8]> = (spilled.iter())
+                .map(|(key, _, _)| key.as_slice())
+                .filter(|key| gone(key))
+                .collect();
+            let removed = cold.update(&keys, &[])?;
+            self.cold_keys -= removed;
+            forgotten += removed;
+        }
+        Ok(forgotten)
+    }
+
+    fn apply_unlogged(
+        &mut self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Change)>,
+    ) -> Result<()> {
         let mut leave_disk: Vec<Vec<u8>> = Vec::new();
         for (key, change) in changes {
             if self.cold_keys > 0 && !self.hot.contains_key(&key) {
@@ -264,6 +344,18 @@ impl PartitionState {
 
     /// Stores what [`PartitionState::migrated`] converted.
     pub fn apply_migrated(&mut self, migrated: Migrated) -> Result<()> {
+        if let Some(logged) = &mut self.logged {
+            let hot =
+                (migrated.hot.iter()).map(|(key, state)| (key, state, self.hot[key].last_active));
+            let cold = (migrated.cold.iter()).map(|(key, state, active)| (key, state, *active));
+            logged.extend(hot.chain(cold).map(|(key, state, last_active)| {
+                let entry = Entry {
+                    state: state.clone(),
+                    last_active,
+                };
+                (key.clone(), Some(entry))
+            }));
+        }
         for (key, state) in migrated.hot {
             let entry = self
                 .hot
@@ -338,7 +430,7 @@ impl PartitionState {
             let (key, state) = (key.to_vec(), state.to_vec());
             changes.push((key, Change::Put { state, active }));
             if changes.len() == 100_000 || i + 1 == n {
-                self.apply(std::mem::take(&mut changes))
+                self.restore(std::mem::take(&mut changes))
                     .map_err(|e| format!("cannot spill state while loading it: {e:#}"))?;
             }
         }
@@ -416,6 +508,39 @@ mod tests {
             .map(|k| k.as_bytes().to_vec())
             .collect();
         assert_eq!(idle, expected);
+    }
+
+    #[test]
+    fn a_workers_changes_are_logged_and_moved_keys_forgotten_from_both_tiers() {
+        let file = SpillFile::new(None, "state-changelog-test");
+        let mut state = PartitionState::spilling(Spilled::new(file, "p0"), 10 * 80);
+        state.log_changes();
+        let keys: Vec<String> = (0..40).map(|i| format!("key{i:03}")).collect();
+        state.apply(keys.iter().map(|k| put(k, "1", 0))).unwrap();
+        state.apply([(b"key000".to_vec(), Change::Delete)]).unwrap();
+        let logged = state.take_logged();
+        assert_eq!(logged.len(), 41, "every change, in order");
+        assert_eq!(
+            logged[39].1.as_ref().map(|e| e.state.as_slice()),
+            Some(&b"1"[..])
+        );
+        assert_eq!(logged[40], (b"key000".to_vec(), None));
+        assert!(state.take_logged().is_empty(), "taken once");
+
+        // State read back from a changelog is not logged again.
+        state.restore([put("restored", "7", 3)]).unwrap();
+        assert!(state.take_logged().is_empty());
+        assert_eq!(state_of(&state, "restored"), Some(("7".into(), 3)));
+
+        // Keys whose partition moved away go, in memory and on disk alike.
+        assert!(state.cold_keys > 0, "some keys spilled");
+        let odd = |key: &[u8]| key.last().is_some_and(|b| b % 2 == 1);
+        let forgotten = state.forget(odd).unwrap();
+        assert_eq!(forgotten, 20);
+        assert_eq!(state.len(), 20, "39 keys and `restored`, less the odd ones");
+        assert_eq!(state_of(&state, "key001"), None);
+        assert_eq!(state_of(&state, "key002"), Some(("1".into(), 0)));
+        assert!(state.take_logged().is_empty(), "moving is not a change");
     }
 
     #[test]

@@ -19,15 +19,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::{LOOKUP, client};
 use crate::plan::KafkaSource;
-
-/// A partition that changed hands in a rebalance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Moved {
-    /// Kafka gave this worker the partition.
-    Assigned(i32),
-    /// Kafka took the partition away.
-    Revoked(i32),
-}
+use crate::source::Moved;
 
 /// The consumer's context: collects what rebalances moved until the source
 /// takes it ([`Members::take`]), and commits a partition's last written

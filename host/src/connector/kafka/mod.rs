@@ -1,10 +1,12 @@
 //! Kafka, through `rdkafka` (librdkafka): a topic read in Spark's
 //! direct-stream style ([`source`]), alone or as one worker of a consumer
 //! group ([`group`]), and written at least once or exactly
-//! once ([`sink`], [`transactions`]). What a pipeline names (topics,
+//! once ([`sink`], [`transactions`]); a worker's repartition and
+//! changelog topics ([`changelog`]). What a pipeline names (topics,
 //! groups, delivery) is plan data in [`crate::plan`]; this folder holds
 //! how the clients are set up and how long they wait.
 
+mod changelog;
 mod group;
 mod sink;
 mod source;
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
+pub use changelog::{Changelog, home, make_worker_topics};
 pub use group::{GroupStatus, PartitionStatus, status as group_status};
 pub use sink::Kafka as KafkaSink;
 pub use source::Kafka as KafkaSource;

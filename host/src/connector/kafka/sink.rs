@@ -44,6 +44,13 @@ impl ProducerContext for Deliveries {
     }
 }
 
+impl Deliveries {
+    /// The first delivery failure since the last call, if any.
+    pub(super) fn take_failure(&self) -> Option<String> {
+        self.failed.lock().expect("delivery lock").take()
+    }
+}
+
 pub struct Kafka {
     pub(super) id: String,
     pub(super) spec: KafkaSink,
@@ -107,6 +114,10 @@ impl Kafka {
         if let Some(key) = record.key {
             message = message.key(key);
         }
+        if self.spec.repartition && record.key.is_none_or(<[u8]>::is_empty) {
+            // A worker's repartition topic: where keyless records' state is.
+            message = message.partition(0);
+        }
         self.send(message)
     }
 
@@ -134,12 +145,7 @@ impl Kafka {
 
     /// The first delivery failure since the last call, if any.
     fn take_failure(&self) -> Option<String> {
-        self.producer
-            .context()
-            .failed
-            .lock()
-            .expect("delivery lock")
-            .take()
+        self.producer.context().take_failure()
     }
 
     /// At-least-once: produce, then wait until every record is

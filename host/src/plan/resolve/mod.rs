@@ -196,6 +196,7 @@ impl<'a> Resolver<'a> {
             state_memory,
             backpressure: p.backpressure.unwrap_or(false),
             reload,
+            changelogs: Vec::new(),
         };
         (plan, self.errors.errors)
     }

@@ -99,6 +99,7 @@ impl Resolver<'_> {
                     acks,
                     compression,
                     delivery,
+                    repartition: false,
                 })
             }
         };

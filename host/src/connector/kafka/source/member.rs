@@ -12,9 +12,10 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::Kafka;
 use crate::connector::kafka::LOOKUP;
-use crate::connector::kafka::group::{self, Moved};
+use crate::connector::kafka::group;
 #[cfg(doc)]
 use crate::plan::KafkaSource;
+use crate::source::Moved;
 
 impl Kafka {
     /// A worker takes in what its group's rebalances moved: a partition
@@ -28,7 +29,9 @@ impl Kafka {
             return Ok(Vec::new());
         };
         let (mut assigned, mut revoked) = (Vec::new(), Vec::new());
-        for moved in consumer.context().take() {
+        let moved = consumer.context().take();
+        self.moved.extend(&moved);
+        for moved in moved {
             match moved {
                 Moved::Assigned(p) => assigned.push(p),
                 Moved::Revoked(p) => {

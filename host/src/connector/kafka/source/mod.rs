@@ -27,7 +27,7 @@ use crate::plan::{KafkaSource, Start};
 use crate::position::{Position, Segment};
 use crate::record::Batch;
 use crate::retry::{self, BlockingRetryable as _};
-use crate::source::{PartProgress, Pull};
+use crate::source::{Moved, PartProgress, Pull};
 
 mod member;
 
@@ -65,6 +65,8 @@ pub struct Kafka {
     next: BTreeMap<i32, i64>,
     /// What a worker last committed to its group.
     committed: BTreeMap<i32, i64>,
+    /// What a worker's group moved since [`Pull::moved`] was last asked.
+    moved: Vec<Moved>,
     /// Messages fetched past a batch's range, kept for the next batch.
     early: BTreeMap<i32, VecDeque<OwnedMessage>>,
     /// Whether `next` has been set (from the start setting or a checkpoint).
@@ -87,6 +89,7 @@ impl Kafka {
             lookup: None,
             next: BTreeMap::new(),
             committed: BTreeMap::new(),
+            moved: Vec::new(),
             early: BTreeMap::new(),
             placed: false,
             reached: false,
@@ -599,6 +602,10 @@ impl Pull for Kafka {
         self.consumer()?;
         // Exactly the ranges the batch read, however many bytes they hold.
         self.fetch(&mut until, usize::MAX, time)
+    }
+
+    fn moved(&mut self) -> Vec<Moved> {
+        std::mem::take(&mut self.moved)
     }
 
     fn committed(&mut self) -> Result<()> {

@@ -1,0 +1,118 @@
+//! A worker's stateful stages ([`crate::plan::PipelinePlan::as_worker`]):
+//! their per-key state follows the partitions of the repartition topic
+//! they read. Before a batch runs, the state of each partition the
+//! worker's group gave it is read from the stage's changelog, and the
+//! state of each partition taken away is forgotten; once a batch is
+//! written, its state changes go to the changelog, acknowledged before the
+//! batch's input offsets are committed.
+
+use anyhow::{Context, Result};
+
+use super::Scheduler;
+use super::feed::{self, Feed};
+use crate::connector::kafka::{self, Changelog};
+use crate::plan::Id;
+use crate::source::Moved;
+use crate::stage::StageRunner;
+use crate::state::Change;
+
+impl Scheduler {
+    /// Takes in what the sources' groups moved since the last batch: each
+    /// partition given has its state read back, each taken away its state
+    /// forgotten, in the order they moved. Blocks the thread (a
+    /// multi-threaded runtime's, as `wasmstream run` has) only in a worker
+    /// with changelogs.
+    pub(super) fn hand_over(&mut self, feeds: &mut [Feed]) -> Result<()> {
+        let moved = feed::moved(feeds);
+        if self.changelogs.is_empty() {
+            return Ok(());
+        }
+        tokio::task::block_in_place(|| self.take_in(&moved))
+    }
+
+    fn take_in(&mut self, moved: &[(Id, Vec<Moved>)]) -> Result<()> {
+        for log in &self.changelogs {
+            let stage = stage(&mut self.stages, log);
+            let mut states = stage.keyed_states();
+            states.iter_mut().for_each(|s| s.log_changes());
+            let moves = (moved.iter())
+                .filter(|(source, _)| source.as_str() == log.source())
+                .flat_map(|(_, moves)| moves);
+            for &moved in moves {
+                match moved {
+                    Moved::Revoked(p) => {
+                        let mut forgotten = 0;
+                        for state in &mut states {
+                            forgotten +=
+                                state.forget(|key| log.owns(p, key)).with_context(|| {
+                                    format!(
+                                        "stage `{}`: cannot forget partition {p}'s state",
+                                        log.stage()
+                                    )
+                                })?;
+                        }
+                        tracing::info!(
+                            stage = log.stage(),
+                            partition = p,
+                            keys = forgotten,
+                            "state of a partition moved to another worker forgotten"
+                        );
+                    }
+                    Moved::Assigned(p) => {
+                        let changes = log.read(p)?;
+                        let keys = changes.len();
+                        let n = states.len();
+                        let mut routed: Vec<Vec<(Vec<u8>, Change)>> =
+                            (0..n).map(|_| Vec::new()).collect();
+                        for (key, change) in changes {
+                            routed[kafka::home(&key, n)].push((key, change));
+                        }
+                        for (state, changes) in states.iter_mut().zip(routed) {
+                            state.restore(changes).with_context(|| {
+                                format!(
+                                    "stage `{}`: cannot restore partition {p}'s state",
+                                    log.stage()
+                                )
+                            })?;
+                        }
+                        tracing::info!(
+                            stage = log.stage(),
+                            partition = p,
+                            keys,
+                            "state of a partition given to this worker read from its changelog"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the state changes of the batch just committed to each
+    /// changelog and waits for them to be acknowledged (blocking, as
+    /// [`Scheduler::hand_over`]).
+    pub(super) fn log_changes(&mut self) -> Result<()> {
+        if self.changelogs.is_empty() {
+            return Ok(());
+        }
+        tokio::task::block_in_place(|| self.write_changes())
+    }
+
+    fn write_changes(&mut self) -> Result<()> {
+        for log in &self.changelogs {
+            for state in stage(&mut self.stages, log).keyed_states() {
+                log.write(state.take_logged())?;
+            }
+            log.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The stage whose state `log` keeps.
+fn stage<'a>(stages: &'a mut [StageRunner], log: &Changelog) -> &'a mut StageRunner {
+    stages
+        .iter_mut()
+        .find(|s| s.id() == log.stage())
+        .expect("a changelog's stage is in the plan")
+}

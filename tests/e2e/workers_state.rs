@@ -1,0 +1,148 @@
+//! Story: the pipeline that outgrew one machine keeps per-key state (a
+//! running count per key). Started as several workers, each key's records
+//! reach one worker through the pipeline's repartition topic, and its
+//! count lives in a changelog topic too: when a worker is killed, the
+//! workers that take its partitions over read their counts back, and the
+//! final counts are the single-machine run's.
+//!
+//! At least once: a worker killed after writing a batch but before
+//! committing its offsets has that batch counted again by the next owner,
+//! so a count may run ahead by at most that batch. On tansu 0.6 more may
+//! (its coordinator at times lets two workers read one partition, see
+//! `workers.rs`), so there only "nothing lost" is checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::kafka::{fresh_topic, read_all_at};
+use crate::support::{Running, manifest, scratch, toml_path, wasm};
+use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker};
+
+/// Keys in the input: a few per partition.
+const KEYS: usize = 24;
+
+/// Records `from..from + n`, record `i` keyed `key-{i % KEYS}`.
+fn keyed(from: usize, n: usize) -> Vec<(String, String)> {
+    (from..from + n)
+        .map(|i| (format!("key-{:02}", i % KEYS), format!("record-{i}")))
+        .collect()
+}
+
+/// A pipeline `name` counting each key's records so far, writing
+/// `(key, count)` each batch a key has records.
+fn counting(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+    let Cluster {
+        at, input, output, ..
+    } = cluster;
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "200ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = {rate}
+
+[[stages]]
+id = "counts"
+kind = "update_state_by_key"
+input = "in"
+component = {count}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "counts"
+bootstrap = "{at}"
+topic = "{output}"
+"#,
+            rate = PER_BATCH * 5,
+            count = toml_path(&wasm("running_count")),
+        ),
+    )
+}
+
+/// Each key's last count in the output topic (its one partition keeps
+/// the order the counts were written in).
+fn last_counts(cluster: &Cluster) -> BTreeMap<String, i64> {
+    let mut last = BTreeMap::new();
+    for record in read_all_at(&cluster.at, &cluster.output) {
+        let key = record.key.expect("counts are keyed");
+        last.insert(key, record.value.parse::<i64>().expect("a count"));
+    }
+    last
+}
+
+/// Three workers count the input; one is killed mid-stream, after every
+/// key has been counted for a while, and the other two take its
+/// partitions and their counts over. Checks every key's final count is at
+/// least its number of records, and says by how much the counts ran
+/// ahead in all.
+fn kill_one_of_three_counting(name: &str, pipeline: &str, cluster: &Cluster) -> i64 {
+    let dir = scratch(name);
+    let manifest = counting(&dir, pipeline, cluster);
+    let (half, all) = (1200, 2400);
+    cluster.produce(&keyed(0, half));
+
+    let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
+    let doomed = workers.remove(1);
+    workers[0].wait_until("every key counted past its first records", || {
+        let last = last_counts(cluster);
+        last.len() == KEYS && last.values().all(|&n| n >= 20)
+    });
+    assert!(!doomed.kill().status.success());
+    cluster.produce(&keyed(half, all - half));
+
+    let per_key = (all / KEYS) as i64;
+    workers[0].wait_until_within(
+        Duration::from_secs(180),
+        "every key counted to the end",
+        || {
+            let last = last_counts(cluster);
+            last.len() == KEYS && last.values().all(|&n| n >= per_key)
+        },
+    );
+    for w in workers {
+        stop(w);
+    }
+    let last = last_counts(cluster);
+    assert_eq!(last.len(), KEYS, "{last:?}");
+    // Had the moved partitions' counts not been read back, their keys
+    // would have started again from 0 and ended below `per_key`.
+    assert!(last.values().all(|&n| n >= per_key), "{last:?}");
+    last.values().map(|n| n - per_key).sum()
+}
+
+#[test]
+fn counts_on_the_broker_survive_a_killed_worker() {
+    // Named afresh: a pipeline's state lives in topics named after it.
+    let pipeline = fresh_topic("counting");
+    let cluster = Cluster::broker("state-kill");
+    kill_one_of_three_counting("workers-state-kill", &pipeline, &cluster);
+}
+
+#[test]
+fn a_killed_workers_counts_move_with_its_partitions_and_run_ahead_by_its_last_batch_at_most() {
+    let cluster = Cluster::mock_with(&[
+        "wasmstream-counting-counts-repartition",
+        "wasmstream-counting-counts-changelog",
+    ]);
+    let ahead = kill_one_of_three_counting("workers-state-kill-mock", "counting", &cluster);
+    // At most the killed worker's last batch, counted again: what it read
+    // of each of its partitions of the repartition topic, one batch's
+    // worth at most (and the records it had repartitioned but not
+    // committed, which are counted a second time).
+    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
+    assert!(
+        ahead <= bound,
+        "counts ran ahead by {ahead} (at most {bound})"
+    );
+}
