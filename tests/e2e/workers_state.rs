@@ -1,5 +1,6 @@
-//! Story: the pipeline that outgrew one machine keeps per-key state (a
-//! running count per key). Started as several workers, each key's records
+//! Story: the pipeline that outgrew one machine groups by key: a
+//! per-batch sum per key (reduce-by-key), and per-key state (a running
+//! count per key). Started as several workers, each key's records
 //! reach one worker through the pipeline's repartition topic, and its
 //! count lives in a changelog topic too: when a worker is killed, the
 //! workers that take its partitions over read their counts back, and the
@@ -22,15 +23,121 @@ use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker};
 /// Keys in the input: a few per partition.
 const KEYS: usize = 24;
 
-/// Records `from..from + n`, record `i` keyed `key-{i % KEYS}`.
-fn keyed(from: usize, n: usize) -> Vec<(String, String)> {
-    (from..from + n)
-        .map(|i| (format!("key-{:02}", i % KEYS), format!("record-{i}")))
+/// `n` records of value 1, record `i` keyed `key-{i % KEYS}`.
+fn ones(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("key-{:02}", i % KEYS), "1".to_owned()))
         .collect()
 }
 
-/// A pipeline `name` counting each key's records so far, writing
-/// `(key, count)` each batch a key has records.
+/// Records `from..from + n`: record `i` is a click of user
+/// `key-{i % KEYS}`, `{"user":"key-07"}`, keyed by its own number, so
+/// each user's clicks are spread over every partition of the input.
+fn clicks(from: usize, n: usize) -> Vec<(String, String)> {
+    (from..from + n)
+        .map(|i| {
+            let user = format!("key-{:02}", i % KEYS);
+            (format!("click-{i}"), format!(r#"{{"user":"{user}"}}"#))
+        })
+        .collect()
+}
+
+/// A pipeline `name` summing each key's values in each batch, writing
+/// `(key, sum)`.
+fn summing(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+    let Cluster {
+        at, input, output, ..
+    } = cluster;
+    manifest(
+        dir,
+        &format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "200ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{input}"
+start = "earliest"
+max_rate_per_partition = {rate}
+
+[[stages]]
+id = "sums"
+kind = "reduce_by_key"
+input = "in"
+component = {sum}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "sums"
+bootstrap = "{at}"
+topic = "{output}"
+"#,
+            rate = PER_BATCH * 5,
+            sum = toml_path(&wasm("sum")),
+        ),
+    )
+}
+
+/// Each key's sums in the output topic, added up.
+fn totals(cluster: &Cluster) -> BTreeMap<String, i64> {
+    let mut totals = BTreeMap::new();
+    for record in read_all_at(&cluster.at, &cluster.output) {
+        let key = record.key.expect("sums are keyed");
+        *totals.entry(key).or_default() += record.value.parse::<i64>().expect("a sum");
+    }
+    totals
+}
+
+/// Three workers sum the input by key, joining one after the other (so
+/// partitions move between them mid-stream), then stop with SIGTERM.
+/// Says each key's total: its records' count, if nothing is lost or
+/// repeated.
+fn three_workers_summing(name: &str, pipeline: &str, cluster: &Cluster) -> BTreeMap<String, i64> {
+    let dir = scratch(name);
+    let manifest = summing(&dir, pipeline, cluster);
+    cluster.produce(&ones(2400));
+    let mut workers = vec![worker(&manifest)];
+    for _ in 0..2 {
+        workers[0].wait_until("part of the input summed", || {
+            totals(cluster).values().sum::<i64>() >= 400 * workers.len() as i64
+        });
+        workers.push(worker(&manifest));
+    }
+    workers[0].wait_until_within(Duration::from_secs(180), "every key summed", || {
+        let totals = totals(cluster);
+        totals.len() == KEYS && totals.values().all(|&n| n >= 100)
+    });
+    for w in workers {
+        stop(w);
+    }
+    totals(cluster)
+}
+
+#[test]
+fn sums_by_key_on_the_broker_lose_nothing_as_workers_join() {
+    let cluster = Cluster::broker("sums");
+    let totals = three_workers_summing("workers-sums", &fresh_topic("summing"), &cluster);
+    assert_eq!(totals.len(), KEYS, "{totals:?}");
+    assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
+}
+
+#[test]
+fn sums_by_key_across_workers_joining_are_exact() {
+    let cluster = Cluster::mock_with(&["wasmstream-summing-sums-repartition"]);
+    let totals = three_workers_summing("workers-sums-mock", "summing", &cluster);
+    let expected: BTreeMap<String, i64> = (0..KEYS).map(|k| (format!("key-{k:02}"), 100)).collect();
+    assert_eq!(totals, expected);
+}
+
+/// A pipeline `name` counting each user's clicks so far, writing
+/// `(user, count)` each batch a user has clicks: the clicks are keyed by
+/// user first, so each user's count needs all of their clicks, read by
+/// every worker, on one worker.
 fn counting(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
     let Cluster {
         at, input, output, ..
@@ -52,9 +159,16 @@ start = "earliest"
 max_rate_per_partition = {rate}
 
 [[stages]]
+id = "by-user"
+kind = "map"
+input = "in"
+component = {extract}
+params = {{ key = "user" }}
+
+[[stages]]
 id = "counts"
 kind = "update_state_by_key"
-input = "in"
+input = "by-user"
 component = {count}
 
 [[sinks]]
@@ -65,6 +179,7 @@ bootstrap = "{at}"
 topic = "{output}"
 "#,
             rate = PER_BATCH * 5,
+            extract = toml_path(&wasm("json_extract")),
             count = toml_path(&wasm("running_count")),
         ),
     )
@@ -90,7 +205,7 @@ fn kill_one_of_three_counting(name: &str, pipeline: &str, cluster: &Cluster) -> 
     let dir = scratch(name);
     let manifest = counting(&dir, pipeline, cluster);
     let (half, all) = (1200, 2400);
-    cluster.produce(&keyed(0, half));
+    cluster.produce(&clicks(0, half));
 
     let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
     let doomed = workers.remove(1);
@@ -99,7 +214,7 @@ fn kill_one_of_three_counting(name: &str, pipeline: &str, cluster: &Cluster) -> 
         last.len() == KEYS && last.values().all(|&n| n >= 20)
     });
     assert!(!doomed.kill().status.success());
-    cluster.produce(&keyed(half, all - half));
+    cluster.produce(&clicks(half, all - half));
 
     let per_key = (all / KEYS) as i64;
     workers[0].wait_until_within(
@@ -115,8 +230,9 @@ fn kill_one_of_three_counting(name: &str, pipeline: &str, cluster: &Cluster) -> 
     }
     let last = last_counts(cluster);
     assert_eq!(last.len(), KEYS, "{last:?}");
-    // Had the moved partitions' counts not been read back, their keys
-    // would have started again from 0 and ended below `per_key`.
+    // Had a user's clicks not been brought to one worker, or the moved
+    // partitions' counts not been read back, their counts would have
+    // ended below `per_key`.
     assert!(last.values().all(|&n| n >= per_key), "{last:?}");
     last.values().map(|n| n - per_key).sum()
 }
