@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::CacheArgs;
-use crate::connector::kafka;
 use crate::metrics::{PipelineMetrics, Scrape, endpoint};
 use crate::reload::Updates;
 use crate::telemetry::{say, say_error};
@@ -50,13 +49,6 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 {
                     eprintln!("{errors}");
                     return Ok(ExitCode::from(2));
-                }
-                if args.worker {
-                    let made = plan.plan.clone();
-                    let made_name = made.name.clone();
-                    tokio::task::spawn_blocking(move || kafka::make_worker_topics(&made))
-                        .await?
-                        .with_context(|| format!("pipeline `{}`: a worker's topics", made_name))?;
                 }
                 plans.push(plan)
             }

@@ -11,10 +11,23 @@ use anyhow::{Context, Result};
 use super::Scheduler;
 use super::feed::{self, Feed};
 use crate::connector::kafka::{self, Changelog};
-use crate::plan::Id;
+use crate::plan::{Id, PipelinePlan};
 use crate::source::Moved;
 use crate::stage::StageRunner;
 use crate::state::Change;
+
+/// What a worker of `plan` needs before it runs: its repartition and
+/// changelog topics made, and its changelogs open. Nothing outside
+/// workers; blocks the thread (see [`Scheduler::hand_over`]) inside them.
+pub(super) fn changelogs(plan: &PipelinePlan) -> Result<Vec<Changelog>> {
+    if !plan.is_worker() {
+        return Ok(Vec::new());
+    }
+    tokio::task::block_in_place(|| {
+        kafka::make_worker_topics(plan)?;
+        plan.changelogs.iter().map(Changelog::open).collect()
+    })
+}
 
 impl Scheduler {
     /// Takes in what the sources' groups moved since the last batch: each

@@ -171,15 +171,7 @@ impl Scheduler {
             Some(c) => Some(Store::open(&c.dir, fresh)?),
             None => None,
         };
-        let changelogs = match plan.changelogs.is_empty() {
-            true => Vec::new(),
-            false => tokio::task::block_in_place(|| {
-                plan.changelogs
-                    .iter()
-                    .map(Changelog::open)
-                    .collect::<Result<Vec<_>>>()
-            })?,
-        };
+        let changelogs = handover::changelogs(&plan)?;
         Ok(Scheduler {
             readers: plan.readers(),
             chains: plan.chains(),

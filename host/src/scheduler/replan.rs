@@ -45,6 +45,10 @@ impl Scheduler {
             stages,
         } = new;
         new.interval = self.plan.interval;
+        // A worker's stage that now keeps state (or no longer does).
+        if new.changelogs != self.plan.changelogs {
+            self.changelogs = super::handover::changelogs(&new)?;
+        }
         let mut runners: HashMap<Id, (StagePlan, StageRunner)> = self
             .plan
             .stages

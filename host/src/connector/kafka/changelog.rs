@@ -211,19 +211,8 @@ impl Changelog {
                 value.extend_from_slice(&entry.state);
                 record = record.payload(&value);
             }
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                        back,
-                    )) => {
-                        record = back;
-                        self.producer.poll(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => bail!("{}: cannot produce: {e}", self.describe()),
-                }
-            }
+            super::send(&self.producer, record)
+                .map_err(|e| anyhow!("{}: cannot produce: {e}", self.describe()))?;
         }
         Ok(())
     }

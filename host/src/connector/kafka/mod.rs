@@ -15,6 +15,8 @@ mod transactions;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
 
 pub use changelog::{Changelog, home, make_worker_topics};
 pub use group::{GroupStatus, PartitionStatus, status as group_status};
@@ -37,6 +39,24 @@ const REPORT: Duration = Duration::from_secs(5);
 /// How long a metadata, offset or transaction-control request on the write
 /// path may take.
 const REQUEST: Duration = Duration::from_secs(30);
+
+/// Queues `record` on `producer`, waiting (serving the producer's
+/// callbacks) while its queue is full.
+fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> KafkaResult<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
 
 /// A client of the brokers at `bootstrap`, for the caller to set up.
 fn client(bootstrap: &str) -> ClientConfig {

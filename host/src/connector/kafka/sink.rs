@@ -11,11 +11,11 @@
 //!   ([`super::transactions`]).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rdkafka::ClientContext;
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
@@ -121,17 +121,8 @@ impl Kafka {
         self.send(message)
     }
 
-    pub(super) fn send(&self, mut message: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<()> {
-        loop {
-            match self.producer.send(message) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    message = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(e),
-            }
-        }
+    pub(super) fn send(&self, message: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<()> {
+        super::send(&self.producer, message)
     }
 
     pub(super) fn produce_all(&self, partitions: &[Batch]) -> KafkaResult<()> {
