@@ -14,7 +14,7 @@ use crate::connector::kafka::{self, Changelog};
 use crate::plan::{Id, PipelinePlan};
 use crate::source::Moved;
 use crate::stage::StageRunner;
-use crate::state::Change;
+use crate::state::{Change, PartitionState};
 
 /// What a worker of `plan` needs before it runs: its repartition and
 /// changelog topics made, and its changelogs open. Nothing outside
@@ -53,48 +53,8 @@ impl Scheduler {
                 .flat_map(|(_, moves)| moves);
             for &moved in moves {
                 match moved {
-                    Moved::Revoked(p) => {
-                        let mut forgotten = 0;
-                        for state in &mut states {
-                            forgotten +=
-                                state.forget(|key| log.owns(p, key)).with_context(|| {
-                                    format!(
-                                        "stage `{}`: cannot forget partition {p}'s state",
-                                        log.stage()
-                                    )
-                                })?;
-                        }
-                        tracing::info!(
-                            stage = log.stage(),
-                            partition = p,
-                            keys = forgotten,
-                            "state of a partition moved to another worker forgotten"
-                        );
-                    }
-                    Moved::Assigned(p) => {
-                        let changes = log.read(p)?;
-                        let keys = changes.len();
-                        let n = states.len();
-                        let mut routed: Vec<Vec<(Vec<u8>, Change)>> =
-                            (0..n).map(|_| Vec::new()).collect();
-                        for (key, change) in changes {
-                            routed[kafka::home(&key, n)].push((key, change));
-                        }
-                        for (state, changes) in states.iter_mut().zip(routed) {
-                            state.restore(changes).with_context(|| {
-                                format!(
-                                    "stage `{}`: cannot restore partition {p}'s state",
-                                    log.stage()
-                                )
-                            })?;
-                        }
-                        tracing::info!(
-                            stage = log.stage(),
-                            partition = p,
-                            keys,
-                            "state of a partition given to this worker read from its changelog"
-                        );
-                    }
+                    Moved::Revoked(p) => forget(&mut states, log, p)?,
+                    Moved::Assigned(p) => restore(&mut states, log, p)?,
                 }
             }
         }
@@ -128,4 +88,51 @@ fn stage<'a>(stages: &'a mut [StageRunner], log: &Changelog) -> &'a mut StageRun
         .iter_mut()
         .find(|s| s.id() == log.stage())
         .expect("a changelog's stage is in the plan")
+}
+
+/// Forgets the keys of partition `p`, which went to another worker.
+fn forget(states: &mut [&mut PartitionState], log: &Changelog, p: i32) -> Result<()> {
+    let mut forgotten = 0;
+    for state in states {
+        forgotten += (state.forget(|key| log.owns(p, key))).with_context(|| {
+            format!(
+                "stage `{}`: cannot forget partition {p}'s state",
+                log.stage()
+            )
+        })?;
+    }
+    tracing::info!(
+        stage = log.stage(),
+        partition = p,
+        keys = forgotten,
+        "state of a partition moved to another worker forgotten"
+    );
+    Ok(())
+}
+
+/// Reads partition `p`'s state, given to this worker, from its changelog
+/// into the stage's partitions (by the in-memory exchange's hash).
+fn restore(states: &mut [&mut PartitionState], log: &Changelog, p: i32) -> Result<()> {
+    let changes = log.read(p)?;
+    let keys = changes.len();
+    let n = states.len();
+    let mut routed: Vec<Vec<(Vec<u8>, Change)>> = (0..n).map(|_| Vec::new()).collect();
+    for (key, change) in changes {
+        routed[kafka::home(&key, n)].push((key, change));
+    }
+    for (state, changes) in states.iter_mut().zip(routed) {
+        state.restore(changes).with_context(|| {
+            format!(
+                "stage `{}`: cannot restore partition {p}'s state",
+                log.stage()
+            )
+        })?;
+    }
+    tracing::info!(
+        stage = log.stage(),
+        partition = p,
+        keys,
+        "state of a partition given to this worker read from its changelog"
+    );
+    Ok(())
 }
