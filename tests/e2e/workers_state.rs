@@ -127,15 +127,21 @@ fn sums_by_key_on_the_broker_lose_nothing_as_workers_join() {
 }
 
 #[test]
-fn sums_by_key_across_workers_joining_on_the_mock_lose_nothing() {
+fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_partition() {
     let cluster = Cluster::mock_with(&["wasmstream-summing-sums-repartition"]);
     let totals = three_workers_summing("workers-sums-mock", "summing", &cluster);
     assert_eq!(totals.len(), KEYS, "{totals:?}");
-    // Not exact: each worker is in two groups (the input's and the
-    // repartition topic's), each join rebalances both, and commits the
-    // mock refuses mid-rebalance have their batches read again (seen: up
-    // to 489 of 2,400 records summed twice with the machine loaded).
     assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
+    // The mock refuses commits while its group rebalances, and each
+    // worker is in two groups (the input's and the repartition topic's):
+    // a partition moved with its last batch's commit refused has that
+    // batch read again by its next owner, once per group at most.
+    let again = totals.values().sum::<i64>() - 2400;
+    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
+    assert!(
+        again <= bound,
+        "{again} records summed again (at most {bound})"
+    );
 }
 
 /// A pipeline `name` counting each user's clicks so far, writing

@@ -5,9 +5,11 @@
 //! [`Members`], from inside `poll` on the source's own thread. The source
 //! polls only while it reads a batch, so a partition is handed over
 //! between batches: before it goes, the offsets of the last batch written
-//! are committed (a broker refuses commits while a rebalance is under way,
-//! so the revocation is the moment that surely takes them), and its next
-//! owner goes on from there.
+//! are committed, and its next owner goes on from there. A broker may
+//! refuse commits while a rebalance is under way: a worker refused reads
+//! nothing new until its commit lands (`Kafka::behind`), and tries again
+//! as a partition is revoked and before it leaves the group, so at most
+//! the one batch written before the refusal can be read again.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
@@ -46,6 +48,19 @@ impl Members {
             .lock()
             .expect("offsets poisoned")
             .extend(offsets);
+    }
+
+    /// Whether the group acknowledged every offset written.
+    pub(super) fn all_acknowledged(&self) -> bool {
+        self.uncommitted
+            .lock()
+            .expect("offsets poisoned")
+            .is_empty()
+    }
+
+    /// The offsets written that the group has not acknowledged.
+    pub(super) fn unacknowledged(&self) -> BTreeMap<i32, i64> {
+        self.uncommitted.lock().expect("offsets poisoned").clone()
     }
 
     /// The group acknowledged `offsets`.
@@ -138,6 +153,11 @@ pub(super) fn signed(topic: &str, offsets: &BTreeMap<i32, i64>) -> TopicPartitio
     }
     list
 }
+
+/// How long a worker leaving its group tries to commit what it wrote
+/// while the group rebalances: three of librdkafka's mock cluster's
+/// rebalance rounds, which wait a second less than the session each.
+pub(super) const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long the group waits to hear from a worker before its partitions
 /// move to the others (librdkafka's default is 45 s; Kafka Streams' too).

@@ -99,12 +99,59 @@ impl Kafka {
         Ok(())
     }
 
+    /// Whether a worker is behind its group: offsets it wrote are not
+    /// acknowledged yet (the broker refuses commits while the group
+    /// rebalances). Their commit is tried again first; while it is
+    /// refused, the worker reads nothing new, so what a partition's next
+    /// owner may read again stays within one batch.
+    pub(super) fn behind(&mut self) -> Result<bool> {
+        let consumer = self.consumer.as_ref().expect("joined");
+        if consumer.context().all_acknowledged() {
+            return Ok(false);
+        }
+        self.worker_committed()?;
+        let consumer = self.consumer.as_ref().expect("joined");
+        Ok(!consumer.context().all_acknowledged())
+    }
+
+    /// Before a worker leaves its group: serves the group and tries the
+    /// offsets not yet acknowledged again until they are, for at most
+    /// [`group::SETTLE`], so its partitions' next owners go on after the
+    /// last batch written.
+    pub(super) fn settle(&mut self) {
+        let deadline = std::time::Instant::now() + group::SETTLE;
+        loop {
+            let Some(consumer) = self.consumer.as_ref() else {
+                return;
+            };
+            if consumer.context().all_acknowledged() {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                tracing::warn!(
+                    source = %self.id,
+                    "offsets {:?} not committed to group `{}` before leaving it; their partitions' next owners read from the last offsets committed",
+                    consumer.context().unacknowledged(),
+                    self.spec.group
+                );
+                return;
+            }
+            // What the poll brings is read by the partition's next owner.
+            let _ = consumer.poll(Duration::from_millis(100));
+            if let Err(e) = self.rebalanced().and_then(|_| self.worker_committed()) {
+                tracing::warn!(source = %self.id, "before leaving group `{}`: {e:#}", self.spec.group);
+                return;
+            }
+        }
+    }
+
     /// A worker commits each batch's offsets to its group once written.
     /// While the group rebalances the broker may refuse: the offsets wait
-    /// for the next batch's commit, or for the moment their partition is
-    /// taken away ([`group::Members`]), so its next owner goes on after
-    /// the last batch written. Only a worker that dies with offsets
-    /// unacknowledged has its last batches read again: at least once.
+    /// for the next try ([`Self::behind`]), or for the moment their
+    /// partition is taken away ([`group::Members`]), so its next owner
+    /// goes on after the last batch written. Only a worker that dies with
+    /// offsets unacknowledged has its last batch read again: at least
+    /// once.
     pub(super) fn worker_committed(&mut self) -> Result<()> {
         let consumer = self.consumer.as_ref().expect("joined");
         let changed: BTreeMap<i32, i64> = (self.next.iter())

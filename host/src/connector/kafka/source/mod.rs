@@ -210,6 +210,9 @@ impl Kafka {
     /// Assertion rktp->rktp_started failed`, librdkafka#5573), and a
     /// resume that seeks and replays replaced it three times in a row.
     fn reposition(&mut self) {
+        if self.spec.worker {
+            self.settle();
+        }
         self.consumer = None;
         self.early.clear();
         if self.spec.worker {
@@ -409,6 +412,9 @@ impl Kafka {
         self.consumer()?;
         if self.spec.worker {
             self.serve_group()?;
+            if self.behind()? {
+                return Ok((Batch::default(), Vec::new()));
+            }
         }
         let starts = self.next.clone();
         let read = self.read_ranges(&starts, max_records, max_bytes, time);
@@ -624,6 +630,16 @@ impl Pull for Kafka {
             tracing::warn!(source = %self.id, "cannot commit offsets to group `{}`: {e}", self.spec.group);
         }
         Ok(())
+    }
+}
+
+impl Drop for Kafka {
+    /// A worker leaves its group having committed what it wrote, if the
+    /// group lets it in time.
+    fn drop(&mut self) {
+        if self.spec.worker {
+            self.settle();
+        }
     }
 }
 
