@@ -36,3 +36,4 @@ mod windows;
 mod wordcount;
 mod workers;
 mod workers_state;
+mod workers_windows;

@@ -234,10 +234,20 @@ fn a_killed_workers_partitions_move_and_only_its_last_batch_is_written_again() {
     );
 }
 
-/// Three workers share the input, a fourth joins mid-stream, then the
-/// first leaves with SIGTERM. Checks nothing is lost and says how many
-/// records were written again.
-fn join_a_fourth_and_stop_one(name: &str, cluster: &Cluster) -> usize {
+/// What a worker joining and one leaving wrote again.
+struct Handoff {
+    /// Records written more than once by the time the group, four
+    /// strong, had caught up.
+    joining: usize,
+    /// Records written before the first worker left that were written
+    /// again after it.
+    leaving: usize,
+}
+
+/// Three workers share the input, a fourth joins mid-stream and the group
+/// catches up, then the first leaves with SIGTERM. Checks nothing is lost
+/// and says what the join and the leave wrote again.
+fn join_a_fourth_and_stop_one(name: &str, cluster: &Cluster) -> Handoff {
     let dir = scratch(name);
     let manifest = pipeline(&dir, name, cluster);
     cluster.produce(&records(0, 1000));
@@ -249,12 +259,15 @@ fn join_a_fourth_and_stop_one(name: &str, cluster: &Cluster) -> usize {
     // A fourth joins mid-stream: partitions move to it between batches.
     let fourth = worker(&manifest);
     fourth.wait_for_log("assigned, reading from offsets");
+    workers.push(fourth);
     cluster.produce(&records(1000, 1000));
-    fourth.wait_until("more came through", || cluster.written() >= 1200);
+    shows_who_reads_what(cluster, &manifest, &workers);
+    let before = cluster.copies();
+    let joining = every_record_in(&before, 2000);
+
     // The first leaves: it finishes its batch, commits and leaves the
     // group, and the others go on from there.
     stop(workers.remove(0));
-    workers.push(fourth);
     cluster.produce(&records(2000, 1000));
     workers[0].wait_until_within(
         std::time::Duration::from_secs(180),
@@ -265,7 +278,10 @@ fn join_a_fourth_and_stop_one(name: &str, cluster: &Cluster) -> usize {
     for w in workers {
         stop(w);
     }
-    every_record_in(&cluster.copies(), 3000)
+    let after = cluster.copies();
+    every_record_in(&after, 3000);
+    let leaving = (before.iter()).map(|(value, n)| after[value] - n).sum();
+    Handoff { joining, leaving }
 }
 
 #[test]
@@ -274,16 +290,23 @@ fn workers_joining_and_leaving_on_the_broker_lose_nothing() {
 }
 
 #[test]
-fn a_fourth_worker_joining_and_one_leaving_with_sigterm_repeat_at_most_a_batch_per_partition() {
-    let again = join_a_fourth_and_stop_one("workers-handoff-mock", &Cluster::mock());
+fn a_fourth_worker_joining_repeats_at_most_a_batch_per_partition_and_one_leaving_with_sigterm_nothing()
+ {
+    let handoff = join_a_fourth_and_stop_one("workers-handoff-mock", &Cluster::mock());
     // The mock refuses every commit while its group rebalances (seconds,
-    // each round), so a worker giving a partition up may find the batch
-    // it wrote last refused: its next owner writes that batch again. A
-    // worker refused reads nothing more until its commit lands, and one
-    // leaving waits for it, so no more than that batch repeats.
+    // each round), so a worker giving a partition up to the newcomer may
+    // find the batch it wrote last refused: the newcomer writes that
+    // batch again. A worker refused reads nothing more until its commit
+    // lands, so no more than that batch repeats.
     assert!(
-        again <= PER_BATCH * PARTITIONS as usize,
-        "{again} records written again"
+        handoff.joining <= PER_BATCH * PARTITIONS as usize,
+        "{} records written again as the fourth worker joined",
+        handoff.joining
+    );
+    // One leaving waits for its last commit before it goes.
+    assert_eq!(
+        handoff.leaving, 0,
+        "records written again after the first worker left"
     );
 }
 
@@ -361,7 +384,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key and update-state stages"
+            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key, update-state and event-time reduce-by-key-and-window stages"
         ),
         "{}",
         out.stderr

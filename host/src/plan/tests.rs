@@ -380,6 +380,62 @@ topic = "totals"
 }
 
 #[test]
+fn a_worker_keeps_event_time_windows_in_a_changelog_and_refuses_batch_windows() {
+    let text = |time: &str| {
+        format!(
+            r#"
+[pipeline]
+name = "shared"
+batch_interval = "1s"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+topic = "clicks"
+
+[[stages]]
+id = "per-minute"
+kind = "reduce_by_key_and_window"
+input = "in"
+component = "count.wasm"
+window = "60s"
+{time}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "per-minute"
+bootstrap = "127.0.0.1:9092"
+topic = "totals"
+"#
+        )
+    };
+    let mut events = plan(
+        &folder("worker-windows"),
+        &text("time = \"event\"\nwatermark = \"5s\""),
+    );
+    events.as_worker().expect("a worker can run it");
+    assert_eq!(
+        events.stages[0].inputs,
+        [Stream::Source(Id::new("per-minute-repartition").unwrap())]
+    );
+    assert_eq!(
+        (events.changelogs.iter())
+            .map(|c| c.topic.as_str())
+            .collect::<Vec<_>>(),
+        ["wasmstream-shared-per-minute-changelog"]
+    );
+
+    let mut batches = plan(&folder("worker-batch-windows"), &text(""));
+    let error = batches.as_worker().expect_err("batch windows").to_string();
+    assert!(
+        error.contains("stage `per-minute` (reduce_by_key_and_window): workers run map"),
+        "{error}"
+    );
+}
+
+#[test]
 fn what_a_worker_cannot_run_yet_is_named_each_at_once() {
     let mut plan = plan(
         &folder("worker-refused"),

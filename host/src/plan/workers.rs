@@ -19,15 +19,21 @@
 //! changelog into the stage's state before it processes any of its
 //! records, and one that loses a partition forgets its keys.
 //!
-//! What a worker cannot run yet (windows, joins, per-key processing over
-//! event time, counts by value, checkpoints, files sinks, exactly-once
-//! sinks): [`PipelinePlan::as_worker`] names it.
+//! A reduce-by-key-and-window over event time reads through a repartition
+//! topic too, and its changelog keeps each key's value in each open
+//! window. The record's Kafka timestamp carries its event time through
+//! the topic; each worker's watermark is its own, from the records it
+//! reads.
+//!
+//! What a worker cannot run yet (batch windows, counts by value, joins,
+//! per-key processing over event time, checkpoints, files sinks,
+//! exactly-once sinks): [`PipelinePlan::as_worker`] names it.
 
 use serde::{Deserialize, Serialize};
 
 use super::{
     Bound, Delivery, Id, KafkaSink, KafkaSource, PipelinePlan, SinkKind, SinkPlan, SourceKind,
-    SourcePlan, Start, Step, Stream, Trigger,
+    SourcePlan, Start, Step, Stream, Trigger, Windowing,
 };
 use crate::manifest::{ManifestError, ManifestErrors};
 
@@ -82,18 +88,13 @@ impl PipelinePlan {
         for (i, stage) in self.stages.iter().enumerate() {
             let shares = matches!(
                 stage.step,
-                Step::Map(_)
-                    | Step::Filter(_)
-                    | Step::FlatMap(_)
-                    | Step::Union
-                    | Step::ReduceByKey(_)
-                    | Step::UpdateStateByKey(..)
-            );
+                Step::Map(_) | Step::Filter(_) | Step::FlatMap(_) | Step::Union
+            ) || repartitions(&stage.step);
             if !shares {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key and update-state stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, update-state and event-time reduce-by-key-and-window stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -231,9 +232,20 @@ impl Bound {
     }
 }
 
-/// Whether a worker reads this stage through a repartition topic.
+/// Whether a worker reads this stage through a repartition topic: the
+/// kinds that group records by key. (A count by value groups by value,
+/// which the repartition topic's partitioner does not see; batch windows
+/// keep whole batches, which a changelog would copy.)
 fn repartitions(step: &Step) -> bool {
-    matches!(step, Step::ReduceByKey(_) | Step::UpdateStateByKey(..))
+    matches!(
+        step,
+        Step::ReduceByKey(_)
+            | Step::UpdateStateByKey(..)
+            | Step::ReduceByKeyAndWindow {
+                windowing: Windowing::EventTime(_),
+                ..
+            }
+    )
 }
 
 /// The id of the source a worker reads stage `stage`'s input from.

@@ -14,7 +14,7 @@ use crate::connector::kafka::{self, Changelog};
 use crate::plan::{Id, PipelinePlan};
 use crate::source::Moved;
 use crate::stage::StageRunner;
-use crate::state::{Change, PartitionState};
+use crate::state::{LogRecord, Logs};
 
 /// What a worker of `plan` needs before it runs: its repartition and
 /// changelog topics made, and its changelogs open. Nothing outside
@@ -46,8 +46,8 @@ impl Scheduler {
     fn take_in(&mut self, moved: &[(Id, Vec<Moved>)]) -> Result<()> {
         for log in &self.changelogs {
             let stage = stage(&mut self.stages, log);
-            let mut states = stage.keyed_states();
-            states.iter_mut().for_each(|s| s.log_changes());
+            let mut states = stage.logs();
+            states.iter_mut().for_each(|s| s.start_logging());
             let moves = (moved.iter())
                 .filter(|(source, _)| source.as_str() == log.source())
                 .flat_map(|(_, moves)| moves);
@@ -73,8 +73,9 @@ impl Scheduler {
 
     fn write_changes(&mut self) -> Result<()> {
         for log in &self.changelogs {
-            for state in stage(&mut self.stages, log).keyed_states() {
-                log.write(state.take_logged())?;
+            for state in stage(&mut self.stages, log).logs() {
+                let records = state.logged();
+                log.write(&records, |key| state.state_key(key))?;
             }
             log.flush()?;
         }
@@ -90,11 +91,11 @@ fn stage<'a>(stages: &'a mut [StageRunner], log: &Changelog) -> &'a mut StageRun
         .expect("a changelog's stage is in the plan")
 }
 
-/// Forgets the keys of partition `p`, which went to another worker.
-fn forget(states: &mut [&mut PartitionState], log: &Changelog, p: i32) -> Result<()> {
+/// Forgets the state of partition `p`, which went to another worker.
+fn forget(states: &mut [&mut dyn Logs], log: &Changelog, p: i32) -> Result<()> {
     let mut forgotten = 0;
     for state in states {
-        forgotten += (state.forget(|key| log.owns(p, key))).with_context(|| {
+        forgotten += (state.forget_moved(&|key| log.owns(p, key))).with_context(|| {
             format!(
                 "stage `{}`: cannot forget partition {p}'s state",
                 log.stage()
@@ -104,34 +105,39 @@ fn forget(states: &mut [&mut PartitionState], log: &Changelog, p: i32) -> Result
     tracing::info!(
         stage = log.stage(),
         partition = p,
-        keys = forgotten,
+        forgotten,
         "state of a partition moved to another worker forgotten"
     );
     Ok(())
 }
 
 /// Reads partition `p`'s state, given to this worker, from its changelog
-/// into the stage's partitions (by the in-memory exchange's hash).
-fn restore(states: &mut [&mut PartitionState], log: &Changelog, p: i32) -> Result<()> {
-    let changes = log.read(p)?;
-    let keys = changes.len();
-    let n = states.len();
-    let mut routed: Vec<Vec<(Vec<u8>, Change)>> = (0..n).map(|_| Vec::new()).collect();
-    for (key, change) in changes {
-        routed[kafka::home(&key, n)].push((key, change));
+/// into the stage's partitions (by the in-memory exchange's hash of each
+/// state's key).
+fn restore(states: &mut [&mut dyn Logs], log: &Changelog, p: i32) -> Result<()> {
+    let records = log.read(p)?;
+    let (read, n) = (records.len(), states.len());
+    let mut routed: Vec<Vec<LogRecord>> = (0..n).map(|_| Vec::new()).collect();
+    for record in records {
+        let home = match states.first() {
+            Some(state) => kafka::home(state.state_key(&record.key), n),
+            None => break,
+        };
+        routed[home].push(record);
     }
-    for (state, changes) in states.iter_mut().zip(routed) {
-        state.restore(changes).with_context(|| {
+    for (state, records) in states.iter_mut().zip(routed) {
+        state.take_in(records).with_context(|| {
             format!(
-                "stage `{}`: cannot restore partition {p}'s state",
-                log.stage()
+                "stage `{}`: cannot restore partition {p}'s state from changelog `{}`",
+                log.stage(),
+                log.topic()
             )
         })?;
     }
     tracing::info!(
         stage = log.stage(),
         partition = p,
-        keys,
+        records = read,
         "state of a partition given to this worker read from its changelog"
     );
     Ok(())

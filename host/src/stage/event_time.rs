@@ -36,6 +36,7 @@ use crate::plan::EventTime;
 use crate::plugin::Failure;
 use crate::record::{Batch, RecordRef};
 use crate::shuffle;
+use crate::state::{LogRecord, Logs};
 
 /// A windowed reduce (or count) over event time.
 pub(crate) struct EventTimeReduce {
@@ -55,6 +56,7 @@ impl Kind for EventTimeReduce {
         EventWindows {
             counts: matches!(self.fold, Fold::Count),
             open: BTreeMap::new(),
+            logged: None,
         }
     }
 
@@ -133,6 +135,9 @@ pub(crate) struct EventWindows {
     counts: bool,
     /// Each open window's value per key, by window start then key.
     open: BTreeMap<i64, Keys<Open>>,
+    /// Changes kept for a worker's changelog, once it asks
+    /// ([`Logs::start_logging`]).
+    logged: Option<Vec<LogRecord>>,
 }
 
 /// Something per key, hashed. A key's bytes are shared by every window
@@ -181,6 +186,12 @@ impl EventWindows {
         for (start, keys) in delta {
             let window = self.open.entry(start).or_default();
             for (key, open) in keys {
+                if let Some(logged) = &mut self.logged {
+                    logged.push(LogRecord {
+                        key: [&key[..], &start.to_be_bytes()].concat(),
+                        value: open.as_ref().map(Open::logged),
+                    });
+                }
                 match open {
                     Some(open) => window.insert(key, open),
                     None => window.remove(&key),
@@ -222,15 +233,7 @@ impl Kept for EventWindows {
         let n = input.count(4)?;
         for _ in 0..n {
             let (start, key, value, unsent): (i64, &Bytes, &Bytes, bool) = input.take()?;
-            let value = match self.counts {
-                true => Value::Count(
-                    std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|text| text.parse().ok())
-                        .ok_or_else(|| format!("window {start}: a count that is not a number"))?,
-                ),
-                false => Value::Folded(value.to_vec()),
-            };
+            let value = self.value_of(value, start)?;
             let open = Open { value, unsent };
             self.open
                 .entry(start)
@@ -238,6 +241,97 @@ impl Kept for EventWindows {
                 .insert(Arc::from(&**key), open);
         }
         Ok(())
+    }
+
+    fn logs(&mut self) -> Option<&mut dyn Logs> {
+        Some(self)
+    }
+}
+
+/// A window's value for a key as a worker's changelog holds it: the
+/// record's key is the state's key then the window's start (8 bytes,
+/// big-endian), so compaction keeps each window's last value; its value
+/// whether the window is unsent (1 byte) then the value as emitted.
+impl Logs for EventWindows {
+    fn state_key<'k>(&self, key: &'k [u8]) -> &'k [u8] {
+        &key[..key.len().saturating_sub(8)]
+    }
+
+    fn start_logging(&mut self) {
+        self.logged.get_or_insert_with(Vec::new);
+    }
+
+    fn logged(&mut self) -> Vec<LogRecord> {
+        self.logged.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn forget_moved(&mut self, gone: &dyn Fn(&[u8]) -> bool) -> anyhow::Result<usize> {
+        let mut forgotten = 0;
+        self.open.retain(|_, keys| {
+            let before = keys.len();
+            keys.retain(|key, _| !gone(key));
+            forgotten += before - keys.len();
+            !keys.is_empty()
+        });
+        Ok(forgotten)
+    }
+
+    fn take_in(&mut self, records: Vec<LogRecord>) -> anyhow::Result<()> {
+        for LogRecord { key, value } in records {
+            let Some(start) = key.len().checked_sub(8) else {
+                anyhow::bail!(
+                    "the record of key {:?} names no window (under 8 bytes); was the topic written by something else?",
+                    String::from_utf8_lossy(&key)
+                );
+            };
+            let at = i64::from_be_bytes(key[start..].try_into().expect("8 bytes"));
+            let state_key: Arc<[u8]> = Arc::from(&key[..start]);
+            let Some(value) = value else {
+                if let Some(keys) = self.open.get_mut(&at) {
+                    keys.remove(&state_key);
+                    if keys.is_empty() {
+                        self.open.remove(&at);
+                    }
+                }
+                continue;
+            };
+            let open = match value.split_first() {
+                Some((&unsent, value)) if unsent <= 1 => {
+                    (self.value_of(value, at)).map(|value| Open {
+                        value,
+                        unsent: unsent == 1,
+                    })
+                }
+                _ => Err(format!("window {at}: not a window's value")),
+            };
+            let open = open.map_err(|e| {
+                anyhow::anyhow!("key {:?}: {e}", String::from_utf8_lossy(&state_key))
+            })?;
+            self.open.entry(at).or_default().insert(state_key, open);
+        }
+        Ok(())
+    }
+}
+
+impl EventWindows {
+    /// A window's value as written out, read back.
+    fn value_of(&self, value: &[u8], start: i64) -> Result<Value, String> {
+        match self.counts {
+            true => std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .map(Value::Count)
+                .ok_or_else(|| format!("window {start}: a count that is not a number")),
+            false => Ok(Value::Folded(value.to_vec())),
+        }
+    }
+}
+
+impl Open {
+    /// As a changelog record's value.
+    fn logged(&self) -> Vec<u8> {
+        let mut text = String::new();
+        [&[u8::from(self.unsent)][..], self.value.bytes(&mut text)].concat()
     }
 }
 

@@ -17,7 +17,7 @@ use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::sink::BatchInfo;
-use crate::state::{PartitionState, SpillFile, Spilled};
+use crate::state::{Logs, PartitionState, SpillFile, Spilled};
 
 /// One kind of stage.
 pub(crate) trait Kind: Send + Sync + 'static {
@@ -224,6 +224,10 @@ pub(crate) trait Kept: Send + 'static {
     fn keyed(&mut self) -> Option<&mut PartitionState> {
         None
     }
+    /// State a worker's changelog can keep.
+    fn logs(&mut self) -> Option<&mut dyn Logs> {
+        None
+    }
 }
 
 impl Kept for () {
@@ -245,6 +249,9 @@ impl Kept for PartitionState {
         PartitionState::load(self, input)
     }
     fn keyed(&mut self) -> Option<&mut PartitionState> {
+        Some(self)
+    }
+    fn logs(&mut self) -> Option<&mut dyn Logs> {
         Some(self)
     }
 }

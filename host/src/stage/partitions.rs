@@ -19,7 +19,7 @@ use super::{DEAD_LETTER_ERROR, DEAD_LETTER_STAGE};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::plugin::Failure;
 use crate::record::Batch;
-use crate::state::{PartitionState, SpillFile};
+use crate::state::{Logs, PartitionState, SpillFile};
 
 /// What every partition of a stage made of one batch.
 #[derive(Default)]
@@ -71,6 +71,8 @@ pub(crate) trait Partitions: Send {
     fn operators_mut(&mut self) -> Vec<&mut Operators>;
     /// Every partition's per-key state, for a kind that keeps one.
     fn keyed(&mut self) -> Vec<&mut PartitionState>;
+    /// Every partition's state, for a kind a worker's changelog can keep.
+    fn logs(&mut self) -> Vec<&mut dyn Logs>;
     /// From now on, runs at most as many partitions at once as `calls`
     /// allows (shared by every stage of a pipeline).
     fn bound(&mut self, calls: Calls);
@@ -428,6 +430,10 @@ impl<K: Kind> Partitions for Runner<K> {
 
     fn keyed(&mut self) -> Vec<&mut PartitionState> {
         self.home_mut().filter_map(|p| p.state.keyed()).collect()
+    }
+
+    fn logs(&mut self) -> Vec<&mut dyn Logs> {
+        self.home_mut().filter_map(|p| p.state.logs()).collect()
     }
 
     fn bound(&mut self, calls: Calls) {

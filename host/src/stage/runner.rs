@@ -16,7 +16,7 @@ use crate::plan::StagePlan;
 use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
 use crate::sink::BatchInfo;
-use crate::state::{PartitionState, SpillFile, StateSize};
+use crate::state::{Logs, SpillFile, StateSize};
 
 /// A stage's partitions, alive across batches.
 pub struct StageRunner {
@@ -185,10 +185,10 @@ impl StageRunner {
         })
     }
 
-    /// Each partition's per-key state, for a kind that keeps one (empty
-    /// otherwise).
-    pub fn keyed_states(&mut self) -> Vec<&mut PartitionState> {
-        self.partitions.keyed()
+    /// Each partition's state, for a kind a worker's changelog can keep
+    /// (empty otherwise).
+    pub fn logs(&mut self) -> Vec<&mut dyn Logs> {
+        self.partitions.logs()
     }
 
     /// Records this (event-time) stage has sent to its side output.

@@ -13,6 +13,7 @@ use crate::plugin::Failure;
 use crate::record::Batch;
 use crate::shuffle;
 use crate::sink::BatchInfo;
+use crate::state::LogRecord;
 
 fn stage(step: Step<Operator>, parallelism: usize) -> StageRunner {
     let plan = StagePlan {
@@ -248,6 +249,67 @@ async fn a_checkpoint_is_not_read_into_another_kind_or_parallelism() {
         &mut stage(Step::ReduceByKey(sum()), 4),
     )
     .unwrap();
+}
+
+/// Every change `stage` logged since the last call, over its partitions.
+fn logged(stage: &mut StageRunner) -> Vec<LogRecord> {
+    stage.logs().into_iter().flat_map(|s| s.logged()).collect()
+}
+
+#[tokio::test]
+async fn open_event_time_windows_move_to_another_worker_through_their_changelog_records() {
+    let spec = EventTime {
+        length: 10,
+        slide: 10,
+        delay: 0,
+        lateness: 100,
+    };
+    let step = || Step::ReduceByKeyAndWindow {
+        reduce: sum(),
+        inverse: None,
+        windowing: Windowing::EventTime(spec),
+    };
+    let mut before = stage(step(), 2);
+    before.logs().iter_mut().for_each(|s| s.start_logging());
+    let first = [("a", "1", 1), ("b", "2", 2), ("a", "3", 15)];
+    assert!(run(&mut before, input(&first), batch(1)).await.is_empty());
+    // The watermark is now 15: window [0, 10) goes out, [10, 20) waits.
+    let second = run(&mut before, input(&[("a", "4", 25)]), batch(2)).await;
+    assert_eq!(second, ["a=1", "b=2"]);
+    let records = logged(&mut before);
+    assert_eq!(records.len(), 6, "three windows at first, then three");
+    assert!(logged(&mut before).is_empty(), "taken once");
+
+    // Another worker reads them back, each into the partition of its key.
+    let mut after = stage(step(), 2);
+    let mut states = after.logs();
+    let mut routed: Vec<Vec<LogRecord>> = vec![Vec::new(), Vec::new()];
+    for record in records {
+        let home = crate::connector::kafka::home(states[0].state_key(&record.key), 2);
+        routed[home].push(record);
+    }
+    for (state, records) in states.iter_mut().zip(routed) {
+        state.take_in(records).unwrap();
+    }
+    // At the end both emit the windows not yet sent, and only those.
+    let end = BatchInfo {
+        end_of_input: true,
+        ..batch(3)
+    };
+    let expected = run(&mut before, values(&[]), end).await;
+    assert_eq!(expected, ["a=3", "a=4"]);
+    assert_eq!(run(&mut after, values(&[]), end).await, expected);
+
+    // Taking the moved keys' windows away is not a change to log.
+    let mut moved = stage(step(), 2);
+    run(&mut moved, input(&first), batch(1)).await;
+    moved.logs().iter_mut().for_each(|s| s.start_logging());
+    let forgotten: usize = (moved.logs().into_iter())
+        .map(|s| s.forget_moved(&|key| key == b"a").unwrap())
+        .sum();
+    assert_eq!(forgotten, 2, "`a`'s two windows");
+    assert!(logged(&mut moved).is_empty());
+    assert_eq!(run(&mut moved, values(&[]), end).await, ["b=2"]);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use super::kind::{Context, Keeps, Operators};
 use super::partitions::{Done, Failed, Lent, Partitions};
 use crate::checkpoint::{Bad, Reader, Writer};
 use crate::record::Batch;
-use crate::state::PartitionState;
+use crate::state::{Logs, PartitionState};
 
 /// A union stage.
 pub(crate) struct Union;
@@ -64,6 +64,10 @@ impl Partitions for Union {
     }
 
     fn keyed(&mut self) -> Vec<&mut PartitionState> {
+        Vec::new()
+    }
+
+    fn logs(&mut self) -> Vec<&mut dyn Logs> {
         Vec::new()
     }
 

@@ -10,6 +10,7 @@
 //! longest spill to an embedded database ([`spill`]) and are read back
 //! from there when a batch needs them. Checkpoints save both tiers.
 
+pub mod logs;
 pub mod spill;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::checkpoint::{Bad, Reader, Writer};
+pub use logs::{LogRecord, Logs};
 pub use spill::{SpillFile, Spilled};
 
 /// Bytes an entry costs beyond its key and state (map slot, two vectors).

@@ -26,7 +26,7 @@ use super::sink::Deliveries;
 use super::{FETCH, FLUSH, REQUEST, client};
 use crate::plan::{self, PipelinePlan, SinkKind, SourceKind};
 use crate::shuffle;
-use crate::state::{Change, Logged};
+use crate::state::LogRecord;
 
 /// Which of `partitions` partitions holds `key`'s records and state: the
 /// key's murmur2 hash, as the in-memory exchange and Kafka's producers
@@ -192,24 +192,22 @@ impl Changelog {
         )
     }
 
-    /// Whether `key`'s state belongs to partition `p`.
+    /// Whether the state of `key` (a state's key, see
+    /// [`crate::state::Logs::state_key`]) belongs to partition `p`.
     pub fn owns(&self, p: i32, key: &[u8]) -> bool {
         home(key, self.partitions) == p as usize
     }
 
-    /// Queues `changes` (as a batch left them) for the changelog.
-    pub fn write(&self, changes: Vec<Logged>) -> Result<()> {
-        let mut value = Vec::new();
-        for (key, entry) in &changes {
-            let partition = home(key, self.partitions) as i32;
+    /// Queues `records` (a batch's state changes) for the changelog, each
+    /// in the partition of its state's key (`state_key` of its key).
+    pub fn write(&self, records: &[LogRecord], state_key: impl Fn(&[u8]) -> &[u8]) -> Result<()> {
+        for LogRecord { key, value } in records {
+            let partition = home(state_key(key), self.partitions) as i32;
             let mut record = BaseRecord::<[u8], [u8]>::to(&self.plan.topic)
                 .key(key)
                 .partition(partition);
-            if let Some(entry) = entry {
-                value.clear();
-                value.extend_from_slice(&entry.last_active.to_le_bytes());
-                value.extend_from_slice(&entry.state);
-                record = record.payload(&value);
+            if let Some(value) = value {
+                record = record.payload(value);
             }
             super::send(&self.producer, record)
                 .map_err(|e| anyhow!("{}: cannot produce: {e}", self.describe()))?;
@@ -230,9 +228,9 @@ impl Changelog {
         }
     }
 
-    /// Partition `p`'s states, read from the start to the end it has now:
-    /// each key's last change.
-    pub fn read(&self, p: i32) -> Result<Vec<(Vec<u8>, Change)>> {
+    /// Partition `p`'s records, read from the start to the end it has
+    /// now: each key's last.
+    pub fn read(&self, p: i32) -> Result<Vec<LogRecord>> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             anyhow!("{}, partition {p}: cannot {what}: {e}", self.describe())
         };
@@ -273,22 +271,13 @@ impl Changelog {
                 }
             }
         }
-        let mut changes = Vec::with_capacity(last.len());
-        for (key, value) in last {
-            let change = match value {
-                None => Change::Delete,
-                Some(value) if value.len() >= 8 => Change::Put {
-                    active: i64::from_le_bytes(value[..8].try_into().expect("8 bytes")),
-                    state: value[8..].to_vec(),
-                },
-                Some(_) => bail!(
-                    "{}, partition {p}: a record of key {:?} is not a state (under 8 bytes); was the topic written by something else?",
-                    self.describe(),
-                    String::from_utf8_lossy(&key)
-                ),
-            };
-            changes.push((key, change));
-        }
-        Ok(changes)
+        Ok((last.into_iter())
+            .map(|(key, value)| LogRecord { key, value })
+            .collect())
+    }
+
+    /// The topic, as errors name it.
+    pub fn topic(&self) -> &str {
+        &self.plan.topic
     }
 }
