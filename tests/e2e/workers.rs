@@ -102,9 +102,18 @@ impl Cluster {
     }
 }
 
-/// A pipeline `name` lowering each record of the cluster's input into its
-/// output. Its workers' group is named after it.
-fn pipeline(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+/// A worker's manifest: pipeline `name` (its workers' group is named
+/// after it) reads the cluster's input as source `in`, a batch of at most
+/// [`PER_BATCH`] records a partition every 200 ms, runs `stages` (TOML
+/// `[[stages]]` blocks, and any other sources they read) and writes stage
+/// `last` to the cluster's output.
+pub(crate) fn worker_manifest(
+    dir: &Path,
+    name: &str,
+    cluster: &Cluster,
+    stages: &str,
+    last: &str,
+) -> PathBuf {
     let Cluster {
         at, input, output, ..
     } = cluster;
@@ -123,24 +132,33 @@ bootstrap = "{at}"
 topic = "{input}"
 start = "earliest"
 max_rate_per_partition = {rate}
+{stages}
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "{last}"
+bootstrap = "{at}"
+topic = "{output}"
+"#,
+            rate = PER_BATCH * 5,
+        ),
+    )
+}
 
+/// A pipeline `name` lowering each record of the cluster's input into its
+/// output.
+fn pipeline(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+    let stages = format!(
+        r#"
 [[stages]]
 id = "lower"
 kind = "map"
 input = "in"
 component = {lower}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "lower"
-bootstrap = "{at}"
-topic = "{output}"
 "#,
-            rate = PER_BATCH * 5,
-            lower = toml_path(&wasm("lowercase")),
-        ),
-    )
+        lower = toml_path(&wasm("lowercase")),
+    );
+    worker_manifest(dir, name, cluster, &stages, "lower")
 }
 
 pub(crate) fn worker(manifest: &Path) -> Running {
@@ -173,10 +191,7 @@ fn every_record_in(copies: &BTreeMap<String, usize>, n: usize) -> usize {
 
 pub(crate) fn stop(worker: Running) {
     worker.terminate();
-    let pid = worker.pid();
     let result = worker.finish();
-    std::fs::create_dir_all("/tmp/wlogs").unwrap();
-    std::fs::write(format!("/tmp/wlogs/{pid}.log"), &result.stderr).unwrap();
     assert!(result.status.success(), "{}", result.stderr);
     // Its manifest, read again by hot reload, is still a worker's.
     assert!(

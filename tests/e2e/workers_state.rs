@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::kafka::{fresh_topic, read_all_at};
-use crate::support::{Running, manifest, scratch, toml_path, wasm};
-use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker};
+use crate::support::{Running, scratch, toml_path, wasm};
+use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker, worker_manifest};
 
 /// Keys in the input: a few per partition.
 const KEYS: usize = 24;
@@ -45,42 +45,17 @@ fn clicks(from: usize, n: usize) -> Vec<(String, String)> {
 /// A pipeline `name` summing each key's values in each batch, writing
 /// `(key, sum)`.
 fn summing(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
-    let Cluster {
-        at, input, output, ..
-    } = cluster;
-    manifest(
-        dir,
-        &format!(
-            r#"
-[pipeline]
-name = "{name}"
-batch_interval = "200ms"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "{at}"
-topic = "{input}"
-start = "earliest"
-max_rate_per_partition = {rate}
-
+    let stages = format!(
+        r#"
 [[stages]]
 id = "sums"
 kind = "reduce_by_key"
 input = "in"
 component = {sum}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "sums"
-bootstrap = "{at}"
-topic = "{output}"
 "#,
-            rate = PER_BATCH * 5,
-            sum = toml_path(&wasm("sum")),
-        ),
-    )
+        sum = toml_path(&wasm("sum")),
+    );
+    worker_manifest(dir, name, cluster, &stages, "sums")
 }
 
 /// Each key's sums in the output topic, added up.
@@ -149,25 +124,8 @@ fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_par
 /// user first, so each user's count needs all of their clicks, read by
 /// every worker, on one worker.
 fn counting(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
-    let Cluster {
-        at, input, output, ..
-    } = cluster;
-    manifest(
-        dir,
-        &format!(
-            r#"
-[pipeline]
-name = "{name}"
-batch_interval = "200ms"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "{at}"
-topic = "{input}"
-start = "earliest"
-max_rate_per_partition = {rate}
-
+    let stages = format!(
+        r#"
 [[stages]]
 id = "by-user"
 kind = "map"
@@ -180,19 +138,11 @@ id = "counts"
 kind = "update_state_by_key"
 input = "by-user"
 component = {count}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "counts"
-bootstrap = "{at}"
-topic = "{output}"
 "#,
-            rate = PER_BATCH * 5,
-            extract = toml_path(&wasm("json_extract")),
-            count = toml_path(&wasm("running_count")),
-        ),
-    )
+        extract = toml_path(&wasm("json_extract")),
+        count = toml_path(&wasm("running_count")),
+    );
+    worker_manifest(dir, name, cluster, &stages, "counts")
 }
 
 /// Each key's last count in the output topic (its one partition keeps

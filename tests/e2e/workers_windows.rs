@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::kafka::read_all_at;
-use crate::support::{Running, manifest, scratch, toml_path, wasm};
-use crate::workers::{Cluster, PARTITIONS, PER_BATCH, worker};
+use crate::support::{Running, scratch, toml_path, wasm};
+use crate::workers::{Cluster, PARTITIONS, PER_BATCH, worker, worker_manifest};
 
 /// Users clicking.
 const USERS: usize = 24;
@@ -70,25 +70,8 @@ fn truth() -> BTreeMap<(String, i64), i64> {
 /// that comes later, for an hour: so no click is too late, however far
 /// apart the workers read.
 fn summing_windows(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
-    let Cluster {
-        at, input, output, ..
-    } = cluster;
-    manifest(
-        dir,
-        &format!(
-            r#"
-[pipeline]
-name = "{name}"
-batch_interval = "200ms"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "{at}"
-topic = "{input}"
-start = "earliest"
-max_rate_per_partition = {rate}
-
+    let stages = format!(
+        r#"
 [[stages]]
 id = "by-user"
 kind = "map"
@@ -105,19 +88,11 @@ time = "event"
 window = "10s"
 watermark = "1s"
 allowed_lateness = "1h"
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "per-10s"
-bootstrap = "{at}"
-topic = "{output}"
 "#,
-            rate = PER_BATCH * 5,
-            extract = toml_path(&wasm("json_extract")),
-            sum = toml_path(&wasm("sum")),
-        ),
-    )
+        extract = toml_path(&wasm("json_extract")),
+        sum = toml_path(&wasm("sum")),
+    );
+    worker_manifest(dir, name, cluster, &stages, "per-10s")
 }
 
 /// Each user's last sum per window start in the output topic (its one

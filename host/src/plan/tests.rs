@@ -287,41 +287,11 @@ fn narrow_stages_in_a_row_fuse_into_one_task_and_a_fork_or_an_exchange_ends_the_
     );
 }
 
-#[test]
-fn a_stateless_kafka_pipeline_becomes_a_worker_whose_sources_join_their_groups() {
-    let mut plan = plan(
-        &folder("worker-ok"),
-        r#"
-[pipeline]
-name = "shared"
-batch_interval = "1s"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "127.0.0.1:9092"
-topic = "lines"
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "in"
-bootstrap = "127.0.0.1:9092"
-topic = "copies"
-"#,
-    );
-    plan.as_worker().expect("a worker can run it");
-    let SourceKind::Kafka(kafka) = &plan.sources[0].kind else {
-        panic!("a Kafka source")
-    };
-    assert!(kafka.worker);
-    assert_eq!(kafka.group, "wasmstream-shared-in");
-}
-
-#[test]
-fn a_worker_reads_a_keyed_stage_through_a_repartition_topic_and_logs_its_state() {
-    let mut plan = plan(
-        &folder("worker-keyed"),
+/// A worker's manifest: pipeline `shared` reads Kafka topic `clicks` as
+/// source `in`, runs `stages` (TOML blocks) and writes `last` to topic
+/// `totals`.
+fn worker_manifest(stages: &str, last: &str) -> String {
+    format!(
         r#"
 [pipeline]
 name = "shared"
@@ -332,22 +302,46 @@ id = "in"
 kind = "kafka"
 bootstrap = "127.0.0.1:9092"
 topic = "clicks"
+{stages}
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "{last}"
+bootstrap = "127.0.0.1:9092"
+topic = "totals"
+"#
+    )
+}
 
+/// [`worker_manifest`]'s plan, made a worker's.
+fn worker_plan(name: &str, stages: &str, last: &str) -> PipelinePlan {
+    let mut plan = plan(&folder(name), &worker_manifest(stages, last));
+    match plan.as_worker() {
+        Ok(()) => plan,
+        Err(e) => panic!("a worker cannot run {name}: {e}"),
+    }
+}
+
+#[test]
+fn a_stateless_kafka_pipeline_becomes_a_worker_whose_sources_join_their_groups() {
+    let plan = worker_plan("worker-ok", "", "in");
+    let SourceKind::Kafka(kafka) = &plan.sources[0].kind else {
+        panic!("a Kafka source")
+    };
+    assert!(kafka.worker);
+    assert_eq!(kafka.group, "wasmstream-shared-in");
+}
+
+#[test]
+fn a_worker_reads_a_keyed_stage_through_a_repartition_topic_and_logs_its_state() {
+    let stages = r#"
 [[stages]]
 id = "counts"
 kind = "update_state_by_key"
 input = "in"
 component = "count.wasm"
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "counts"
-bootstrap = "127.0.0.1:9092"
-topic = "totals"
-"#,
-    );
-    plan.as_worker().expect("a worker can run it");
+"#;
+    let plan = worker_plan("worker-keyed", stages, "counts");
     // The stage reads the repartition topic, as a shared source...
     assert_eq!(
         plan.stages[0].inputs,
@@ -379,21 +373,10 @@ topic = "totals"
     );
 }
 
-#[test]
-fn a_worker_keeps_event_time_windows_in_a_changelog_and_refuses_batch_windows() {
-    let text = |time: &str| {
-        format!(
-            r#"
-[pipeline]
-name = "shared"
-batch_interval = "1s"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "127.0.0.1:9092"
-topic = "clicks"
-
+/// A reduce-by-key-and-window per minute, over `time` (TOML lines).
+fn per_minute(time: &str) -> String {
+    format!(
+        r#"
 [[stages]]
 id = "per-minute"
 kind = "reduce_by_key_and_window"
@@ -401,21 +384,17 @@ input = "in"
 component = "count.wasm"
 window = "60s"
 {time}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "per-minute"
-bootstrap = "127.0.0.1:9092"
-topic = "totals"
 "#
-        )
-    };
-    let mut events = plan(
-        &folder("worker-windows"),
-        &text("time = \"event\"\nwatermark = \"5s\""),
+    )
+}
+
+#[test]
+fn a_worker_keeps_event_time_windows_in_a_changelog_and_refuses_batch_windows() {
+    let events = worker_plan(
+        "worker-windows",
+        &per_minute("time = \"event\"\nwatermark = \"5s\""),
+        "per-minute",
     );
-    events.as_worker().expect("a worker can run it");
     assert_eq!(
         events.stages[0].inputs,
         [Stream::Source(Id::new("per-minute-repartition").unwrap())]
@@ -427,7 +406,8 @@ topic = "totals"
         ["wasmstream-shared-per-minute-changelog"]
     );
 
-    let mut batches = plan(&folder("worker-batch-windows"), &text(""));
+    let text = worker_manifest(&per_minute(""), "per-minute");
+    let mut batches = plan(&folder("worker-batch-windows"), &text);
     let error = batches.as_worker().expect_err("batch windows").to_string();
     assert!(
         error.contains("stage `per-minute` (reduce_by_key_and_window): workers run map"),

@@ -177,3 +177,13 @@ impl Kafka {
         Ok(())
     }
 }
+
+impl Drop for Kafka {
+    /// A worker leaves its group having committed what it wrote, if the
+    /// group lets it in time.
+    fn drop(&mut self) {
+        if self.spec.worker {
+            self.settle();
+        }
+    }
+}

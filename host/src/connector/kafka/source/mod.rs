@@ -633,16 +633,6 @@ impl Pull for Kafka {
     }
 }
 
-impl Drop for Kafka {
-    /// A worker leaves its group having committed what it wrote, if the
-    /// group lets it in time.
-    fn drop(&mut self) {
-        if self.spec.worker {
-            self.settle();
-        }
-    }
-}
-
 /// The end offset of `partition` of `topic` that `consumer` last heard of
 /// in a fetch response: librdkafka keeps it (`rd_kafka_get_watermark_offsets`),
 /// so asking sends no request, unlike [`Consumer::fetch_watermarks`].
