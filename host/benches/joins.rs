@@ -48,6 +48,7 @@ fn join(over: JoinOver, how: JoinHow) -> StagePlan<Operator> {
         },
         parallelism: 1,
         shadow: None,
+        sides_in_header: false,
     }
 }
 

@@ -136,6 +136,7 @@ async fn measure(operators: &[Operator], input: &Batch) -> anyhow::Result<Measur
                 step: step(op.clone()),
                 parallelism: 1,
                 shadow: None,
+                sides_in_header: false,
             };
             StageRunner::new("bench", &plan)
         })

@@ -49,6 +49,7 @@ fn stage(step: Step<Operator>) -> StageRunner {
         step,
         parallelism: 1,
         shadow: None,
+        sides_in_header: false,
     };
     StageRunner::new("bench", &plan)
 }

@@ -127,6 +127,7 @@ fn stages() -> Vec<StageRunner> {
                 step,
                 parallelism: 2,
                 shadow: None,
+                sides_in_header: false,
             };
             StageRunner::new("fuzz", &plan)
         })

@@ -54,6 +54,49 @@ fn exchange_by(
     outputs
 }
 
+/// The header in which a worker's join finds each record's side (`0`
+/// left, `1` right) when both come through one repartition topic
+/// ([`crate::plan::workers`]).
+pub const SIDE_HEADER: &str = "wasmstream-side";
+
+/// A record of a worker's join without a side it knows: which partition
+/// of the input, which record of it, and what is wrong.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NoSide {
+    pub partition: usize,
+    pub record: u32,
+    pub problem: String,
+}
+
+/// Parts a worker's join's input, read from one repartition topic, into
+/// its `sides` sides by each record's [`SIDE_HEADER`], keeping each side's
+/// order and partitions and taking the header off.
+pub fn split_sides(inputs: &[Batch], sides: usize) -> Result<Vec<Vec<Batch>>, NoSide> {
+    let mut split: Vec<Vec<Batch>> = (0..sides)
+        .map(|_| inputs.iter().map(|_| Batch::default()).collect())
+        .collect();
+    for (p, input) in inputs.iter().enumerate() {
+        for (i, record) in input.iter().enumerate() {
+            let side = (record.headers.iter())
+                .find(|(name, _)| *name == SIDE_HEADER.as_bytes())
+                .map(|(_, value)| value);
+            let side = side
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                .filter(|&s| s < sides)
+                .ok_or_else(|| NoSide {
+                    partition: p,
+                    record: i as u32,
+                    problem: match side {
+                        None => format!("it has no `{SIDE_HEADER}` header, so it was not written by a worker of this pipeline"),
+                        Some(v) => format!("its `{SIDE_HEADER}` header is {:?}, not a side from 0 to {}", String::from_utf8_lossy(v), sides - 1),
+                    },
+                })?;
+            split[side][p].push_record_keeping(record, |name| name != SIDE_HEADER.as_bytes());
+        }
+    }
+    Ok(split)
+}
+
 /// Spreads the records over `partitions` partitions, keeping their order:
 /// unchanged when the count already matches, else concatenated and split
 /// into near-equal contiguous runs.
@@ -133,6 +176,52 @@ fn murmur2(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record keyed `key` with headers `headers`.
+    fn record(batch: &mut Batch, key: &str, headers: &[(&str, &str)]) {
+        let mut one = Batch::default();
+        one.push(Some(key.as_bytes()), b"v", 0);
+        for (name, value) in headers {
+            one.header_owners.push(0);
+            one.header_names.push(name.as_bytes());
+            one.header_values.push(value.as_bytes());
+        }
+        batch.extend(&one);
+    }
+
+    #[test]
+    fn a_workers_join_parts_its_sides_by_header_in_order_and_drops_the_header() {
+        let mut input = Batch::default();
+        record(&mut input, "a", &[(SIDE_HEADER, "1"), ("trace", "t1")]);
+        record(&mut input, "b", &[(SIDE_HEADER, "0")]);
+        record(&mut input, "c", &[("trace", "t2"), (SIDE_HEADER, "1")]);
+        let sides = split_sides(&[Batch::default(), input], 2).unwrap();
+        let shown = |b: &Batch| {
+            b.iter()
+                .map(|r| crate::record::display(&r))
+                .collect::<Vec<_>>()
+        };
+        assert!(sides[0][0].is_empty() && sides[1][0].is_empty());
+        assert_eq!(shown(&sides[0][1]), ["(b,v)"]);
+        assert_eq!(shown(&sides[1][1]), ["(a,v) trace=t1", "(c,v) trace=t2"]);
+
+        let mut stray = Batch::default();
+        record(&mut stray, "a", &[(SIDE_HEADER, "0")]);
+        record(&mut stray, "b", &[]);
+        record(&mut stray, "c", &[(SIDE_HEADER, "2")]);
+        let error = split_sides(std::slice::from_ref(&stray), 2).unwrap_err();
+        assert_eq!((error.partition, error.record), (0, 1));
+        assert!(
+            error.problem.contains("has no `wasmstream-side` header"),
+            "{}",
+            error.problem
+        );
+        let error = split_sides(&[stray.slice(2..3)], 2).unwrap_err();
+        assert_eq!(
+            error.problem,
+            "its `wasmstream-side` header is \"2\", not a side from 0 to 1"
+        );
+    }
 
     #[test]
     fn murmur2_matches_kafka() {

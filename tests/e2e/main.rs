@@ -35,5 +35,6 @@ mod tutorial;
 mod windows;
 mod wordcount;
 mod workers;
+mod workers_joins;
 mod workers_state;
 mod workers_windows;

@@ -399,7 +399,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key, update-state and event-time reduce-by-key-and-window stages"
+            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages"
         ),
         "{}",
         out.stderr

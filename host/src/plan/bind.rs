@@ -64,6 +64,7 @@ pub fn bind(plan: &PipelinePlan, runtime: &Runtime) -> Result<Bound, Vec<BindErr
                 step,
                 parallelism: stage.parallelism,
                 shadow,
+                sides_in_header: stage.sides_in_header,
             });
         }
     }

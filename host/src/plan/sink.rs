@@ -58,6 +58,11 @@ pub struct KafkaSink {
     /// record of a key (and its state) has one home.
     #[serde(default)]
     pub repartition: bool,
+    /// A worker's join reads both its sides from one repartition topic:
+    /// the side (0 left, 1 right) this sink's records are, written in
+    /// header [`crate::shuffle::SIDE_HEADER`].
+    #[serde(default)]
+    pub side: Option<u8>,
 }
 
 /// A Kafka sink's delivery guarantee.

@@ -27,6 +27,11 @@ pub struct StagePlan<Op = Component> {
     pub parallelism: usize,
     /// A candidate version of its operator, run beside it for comparison.
     pub shadow: Option<Op>,
+    /// A worker's join ([`super::workers`]): both sides come as its one
+    /// input, from one repartition topic, each record's side (0 or 1) in
+    /// header [`crate::shuffle::SIDE_HEADER`]; the stage parts them again.
+    #[serde(default)]
+    pub sides_in_header: bool,
 }
 
 /// A component as a plan names it: which file (and exactly which bytes),

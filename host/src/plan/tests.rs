@@ -415,6 +415,60 @@ fn a_worker_keeps_event_time_windows_in_a_changelog_and_refuses_batch_windows() 
     );
 }
 
+/// Clicks named from a table of users, partitioned or `global`.
+fn named_clicks(global: bool) -> String {
+    format!(
+        r#"
+[[sources]]
+id = "users"
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+topic = "users"
+
+[[stages]]
+id = "named"
+kind = "join"
+left = "in"
+table = "users"
+global = {global}
+"#
+    )
+}
+
+#[test]
+fn a_workers_table_join_reads_both_sides_from_one_repartition_topic_marked_by_side() {
+    let worker = worker_plan("worker-join", &named_clicks(false), "named");
+    let repartition = Id::new("named-repartition").unwrap();
+    assert_eq!(
+        worker.stages[0].inputs,
+        [Stream::Source(repartition.clone())]
+    );
+    assert!(worker.stages[0].sides_in_header);
+    // Each side is written to the one topic, with its side.
+    let sides: Vec<(String, Option<u8>)> = (worker.sinks.iter())
+        .filter_map(|sink| match &sink.kind {
+            SinkKind::Kafka(k) if k.repartition => Some((sink.input.to_string(), k.side)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sides, [("in".into(), Some(0)), ("users".into(), Some(1))]);
+    // The table's rows are state, kept in a changelog.
+    assert_eq!(
+        (worker.changelogs.iter())
+            .map(|c| (c.topic.as_str(), &c.source))
+            .collect::<Vec<_>>(),
+        [("wasmstream-shared-named-changelog", &repartition)]
+    );
+
+    let text = worker_manifest(&named_clicks(true), "named");
+    let mut global = plan(&folder("worker-global-join"), &text);
+    let error = global.as_worker().expect_err("a global table").to_string();
+    assert!(
+        error.contains("stage `named` (join): workers run map"),
+        "{error}"
+    );
+}
+
 #[test]
 fn what_a_worker_cannot_run_yet_is_named_each_at_once() {
     let mut plan = plan(

@@ -25,15 +25,23 @@
 //! the topic; each worker's watermark is its own, from the records it
 //! reads.
 //!
-//! What a worker cannot run yet (batch windows, counts by value, joins,
-//! per-key processing over event time, checkpoints, files sinks,
-//! exactly-once sinks): [`PipelinePlan::as_worker`] names it.
+//! A stream-table join (its table partitioned) reads both sides through
+//! one repartition topic, so a key's stream records and its rows land in
+//! the same partition, in the order they were written: each record
+//! carries its side in a header ([`crate::shuffle::SIDE_HEADER`]), and the
+//! stage parts them again before it runs. Its rows live in a changelog,
+//! as per-key state does.
+//!
+//! What a worker cannot run yet (batch windows, counts by value, joins
+//! per batch, interval joins, global tables, per-key processing over
+//! event time, checkpoints, files sinks, exactly-once sinks):
+//! [`PipelinePlan::as_worker`] names it.
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Bound, Delivery, Id, KafkaSink, KafkaSource, PipelinePlan, SinkKind, SinkPlan, SourceKind,
-    SourcePlan, Start, Step, Stream, Trigger, Windowing,
+    Bound, Delivery, Id, JoinOver, KafkaSink, KafkaSource, PipelinePlan, SinkKind, SinkPlan,
+    SourceKind, SourcePlan, Start, Step, Stream, Trigger, Windowing,
 };
 use crate::manifest::{ManifestError, ManifestErrors};
 
@@ -94,7 +102,7 @@ impl PipelinePlan {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, update-state and event-time reduce-by-key-and-window stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -172,6 +180,9 @@ impl PipelinePlan {
             let topic = format!("{prefix}-{}-repartition", stage.id);
             let inputs = std::mem::replace(&mut stage.inputs, vec![Stream::Source(source.clone())]);
             let several = inputs.len() > 1;
+            // A join's two sides share the topic, each record marked with
+            // its side; a union's inputs just mix.
+            stage.sides_in_header = matches!(stage.step, Step::Join { .. });
             for (n, input) in inputs.into_iter().enumerate() {
                 let id = match several {
                     true => format!("{source}-{n}"),
@@ -187,6 +198,7 @@ impl PipelinePlan {
                         compression: "none".into(),
                         delivery: Delivery::AtLeastOnce,
                         repartition: true,
+                        side: stage.sides_in_header.then_some(n as u8),
                     }),
                 });
             }
@@ -227,6 +239,7 @@ impl Bound {
         self.plan.as_worker()?;
         for (bound, planned) in self.stages.iter_mut().zip(&self.plan.stages) {
             bound.inputs = planned.inputs.clone();
+            bound.sides_in_header = planned.sides_in_header;
         }
         Ok(())
     }
@@ -235,7 +248,10 @@ impl Bound {
 /// Whether a worker reads this stage through a repartition topic: the
 /// kinds that group records by key. (A count by value groups by value,
 /// which the repartition topic's partitioner does not see; batch windows
-/// keep whole batches, which a changelog would copy.)
+/// keep whole batches, which a changelog would copy; a join per batch
+/// would need both sides' records of a batch to reach the worker in one
+/// batch, which two topics' reads do not promise; a global table would
+/// be read whole by every worker, not shared.)
 fn repartitions(step: &Step) -> bool {
     matches!(
         step,
@@ -243,6 +259,10 @@ fn repartitions(step: &Step) -> bool {
             | Step::UpdateStateByKey(..)
             | Step::ReduceByKeyAndWindow {
                 windowing: Windowing::EventTime(_),
+                ..
+            }
+            | Step::Join {
+                over: JoinOver::Table { global: false, .. },
                 ..
             }
     )

@@ -326,9 +326,15 @@ impl Batch {
 
     /// Appends a record with its headers.
     pub fn push_record(&mut self, record: RecordRef<'_>) {
+        self.push_record_keeping(record, |_| true);
+    }
+
+    /// Appends a record with those of its headers whose names `keep`
+    /// keeps.
+    pub fn push_record_keeping(&mut self, record: RecordRef<'_>, keep: impl Fn(&[u8]) -> bool) {
         let index = self.len() as u32;
         self.push(record.key, record.value, record.timestamp);
-        for (name, value) in record.headers.iter() {
+        for (name, value) in record.headers.iter().filter(|(name, _)| keep(name)) {
             self.header_owners.push(index);
             self.header_names.push(name);
             self.header_values.push(value);

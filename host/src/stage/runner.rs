@@ -15,6 +15,7 @@ use crate::operator::Operator;
 use crate::plan::StagePlan;
 use crate::plugin::{Failure, Instance};
 use crate::record::Batch;
+use crate::shuffle;
 use crate::sink::BatchInfo;
 use crate::state::{Logs, SpillFile, StateSize};
 
@@ -36,6 +37,9 @@ pub struct StageRunner {
     /// Whether a record an operator rejects is taken out of the batch and
     /// sent to the dead letters, rather than failing the batch.
     dead_letters: bool,
+    /// A worker's join: both sides come as one input, parted by header
+    /// ([`StagePlan::sides_in_header`]).
+    sides_in_header: bool,
 }
 
 /// What a stage made of one batch.
@@ -143,6 +147,7 @@ impl StageRunner {
             late: 0,
             pending_late: 0,
             dead_letters: false,
+            sides_in_header: plan.sides_in_header,
         }
     }
 
@@ -208,6 +213,10 @@ impl StageRunner {
         let watermark = self.watermark();
         let dead_letters = self.dead_letters();
         let at = Context { batch, watermark };
+        let inputs = match self.sides_in_header {
+            true => self.part_sides(inputs).map_err(|e| *e)?,
+            false => inputs,
+        };
         match self.partitions.run(inputs, at, dead_letters).await {
             Ok(done) => {
                 self.pending_max_time = self.max_time.max(done.max_time);
@@ -413,6 +422,18 @@ impl StageRunner {
     }
 
     /// The error of partition `partition` failing on `input`.
+    /// A worker's join's one input, parted into its two sides.
+    fn part_sides(&self, inputs: Vec<Vec<Batch>>) -> Result<Vec<Vec<Batch>>, Box<StageError>> {
+        let one = inputs.into_iter().flatten().collect::<Vec<_>>();
+        shuffle::split_sides(&one, 2).map_err(|no_side| {
+            let failure = Failure::Rejected {
+                record: Some(no_side.record),
+                message: no_side.problem,
+            };
+            Box::new(self.error(no_side.partition, failure, &one[no_side.partition]))
+        })
+    }
+
     pub(super) fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
         let record = match &failure {
             Failure::Rejected {

@@ -22,6 +22,7 @@ fn stage(step: Step<Operator>, parallelism: usize) -> StageRunner {
         step,
         parallelism,
         shadow: None,
+        sides_in_header: false,
     };
     StageRunner::new("test", &plan)
 }

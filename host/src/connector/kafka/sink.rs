@@ -107,6 +107,14 @@ impl Kafka {
                 value: Some(value),
             });
         }
+        let side = self.spec.side.map(|side| side.to_string());
+        if let Some(side) = &side {
+            // A worker's join: which side the record is (see `split_sides`).
+            headers = headers.insert(Header {
+                key: crate::shuffle::SIDE_HEADER,
+                value: Some(side.as_bytes()),
+            });
+        }
         let mut message = BaseRecord::<[u8], [u8]>::to(topic)
             .payload(record.value)
             .timestamp(record.timestamp)

@@ -100,6 +100,7 @@ impl Resolver<'_> {
                     compression,
                     delivery,
                     repartition: false,
+                    side: None,
                 })
             }
         };

@@ -130,6 +130,7 @@ impl Resolver<'_> {
             step,
             parallelism,
             shadow,
+            sides_in_header: false,
         })
     }
 
