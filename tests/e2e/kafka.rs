@@ -116,6 +116,8 @@ pub(crate) struct Read {
     pub key: Option<String>,
     pub value: String,
     pub headers: Vec<(String, String)>,
+    /// The partition it was in.
+    pub partition: i32,
 }
 
 impl Read {
@@ -194,6 +196,7 @@ pub(crate) fn read_all_at(at: &str, topic: &str) -> Vec<Read> {
             key: text(message.key()),
             value: text(message.payload()).unwrap_or_default(),
             headers,
+            partition: message.partition(),
         });
     }
     records

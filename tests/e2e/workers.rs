@@ -379,8 +379,9 @@ path = "in"
 
 [[stages]]
 id = "counts"
-kind = "count_by_value"
+kind = "count_by_value_and_window"
 input = "lines"
+window = "2s"
 
 [[sinks]]
 id = "shown"
@@ -399,7 +400,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value): workers run map, filter, flat-map, union, reduce-by-key, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages"
+            "stage `counts` (count_by_value_and_window): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages"
         ),
         "{}",
         out.stderr

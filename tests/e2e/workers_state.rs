@@ -12,7 +12,7 @@
 //! (its coordinator at times lets two workers read one partition, see
 //! `workers.rs`), so there only "nothing lost" is checked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,14 +68,23 @@ fn totals(cluster: &Cluster) -> BTreeMap<String, i64> {
     totals
 }
 
-/// Three workers sum the input by key, joining one after the other (so
+/// Makes a worker's manifest: `(dir, pipeline, cluster)`.
+type Manifest = fn(&Path, &str, &Cluster) -> PathBuf;
+
+/// Three workers run `pipeline` over `input` (2,400 records of 24 keys or
+/// values), writing `(key, n)` records, joining one after the other (so
 /// partitions move between them mid-stream), then stop with SIGTERM.
 /// Says each key's total: its records' count, if nothing is lost or
 /// repeated.
-fn three_workers_summing(name: &str, pipeline: &str, cluster: &Cluster) -> BTreeMap<String, i64> {
+fn three_workers_summing(
+    name: &str,
+    (pipeline, manifest): (&str, Manifest),
+    input: &[(String, String)],
+    cluster: &Cluster,
+) -> BTreeMap<String, i64> {
     let dir = scratch(name);
-    let manifest = summing(&dir, pipeline, cluster);
-    cluster.produce(&ones(2400));
+    let manifest = manifest(&dir, pipeline, cluster);
+    cluster.produce(input);
     let mut workers = vec![worker(&manifest)];
     for _ in 0..2 {
         workers[0].wait_until("part of the input summed", || {
@@ -96,7 +105,8 @@ fn three_workers_summing(name: &str, pipeline: &str, cluster: &Cluster) -> BTree
 #[test]
 fn sums_by_key_on_the_broker_lose_nothing_as_workers_join() {
     let cluster = Cluster::broker("sums");
-    let totals = three_workers_summing("workers-sums", &fresh_topic("summing"), &cluster);
+    let pipeline = fresh_topic("summing");
+    let totals = three_workers_summing("workers-sums", (&pipeline, summing), &ones(2400), &cluster);
     assert_eq!(totals.len(), KEYS, "{totals:?}");
     assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
 }
@@ -104,7 +114,12 @@ fn sums_by_key_on_the_broker_lose_nothing_as_workers_join() {
 #[test]
 fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_partition() {
     let cluster = Cluster::mock_with(&["wasmstream-summing-sums-repartition"]);
-    let totals = three_workers_summing("workers-sums-mock", "summing", &cluster);
+    let totals = three_workers_summing(
+        "workers-sums-mock",
+        ("summing", summing),
+        &ones(2400),
+        &cluster,
+    );
     assert_eq!(totals.len(), KEYS, "{totals:?}");
     assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
     // The mock refuses commits while its group rebalances, and each
@@ -116,6 +131,51 @@ fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_par
     assert!(
         again <= bound,
         "{again} records summed again (at most {bound})"
+    );
+}
+
+/// A pipeline `name` counting each value in each batch (the clicks'
+/// values are their users), writing `(value, count)`.
+fn tallying(dir: &Path, name: &str, cluster: &Cluster) -> PathBuf {
+    let stages = r#"
+[[stages]]
+id = "tally"
+kind = "count_by_value"
+input = "in"
+"#;
+    worker_manifest(dir, name, cluster, stages, "tally")
+}
+
+#[test]
+fn counts_by_value_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_partition() {
+    let cluster = Cluster::mock_with(&["wasmstream-tallying-tally-repartition"]);
+    let totals = three_workers_summing(
+        "workers-tally-mock",
+        ("tallying", tallying),
+        &clicks(0, 2400),
+        &cluster,
+    );
+    // Each value's records went to one partition of the repartition
+    // topic, so one worker at a time counted it...
+    let mut homes: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for record in read_all_at(&cluster.at, "wasmstream-tallying-tally-repartition") {
+        assert_eq!(record.key.as_ref(), Some(&record.value), "keyed by value");
+        homes
+            .entry(record.value)
+            .or_default()
+            .insert(record.partition);
+    }
+    assert_eq!(homes.len(), KEYS, "{homes:?}");
+    assert!(homes.values().all(|p| p.len() == 1), "{homes:?}");
+    // ...and its counts add up to its clicks, but for a batch read again
+    // as for sums.
+    assert_eq!(totals.len(), KEYS, "{totals:?}");
+    assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
+    let again = totals.values().sum::<i64>() - 2400;
+    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
+    assert!(
+        again <= bound,
+        "{again} records counted again (at most {bound})"
     );
 }
 

@@ -63,6 +63,11 @@ pub struct KafkaSink {
     /// header [`crate::shuffle::SIDE_HEADER`].
     #[serde(default)]
     pub side: Option<u8>,
+    /// A worker's count by value reads its repartition topic: each record
+    /// is written with its value as its key, so a value's records share a
+    /// partition as a key's do.
+    #[serde(default)]
+    pub key_by_value: bool,
 }
 
 /// A Kafka sink's delivery guarantee.

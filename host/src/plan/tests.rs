@@ -415,6 +415,27 @@ fn a_worker_keeps_event_time_windows_in_a_changelog_and_refuses_batch_windows() 
     );
 }
 
+#[test]
+fn a_workers_count_by_value_writes_its_repartition_topic_keyed_by_value() {
+    let stages = r#"
+[[stages]]
+id = "tally"
+kind = "count_by_value"
+input = "in"
+"#;
+    let worker = worker_plan("worker-tally", stages, "tally");
+    assert_eq!(
+        worker.stages[0].inputs,
+        [Stream::Source(Id::new("tally-repartition").unwrap())]
+    );
+    let SinkKind::Kafka(kafka) = &worker.sinks[1].kind else {
+        panic!("a Kafka sink")
+    };
+    assert!(kafka.repartition && kafka.key_by_value);
+    // A count per batch keeps no state.
+    assert!(worker.changelogs.is_empty());
+}
+
 /// Clicks named from a table of users, partitioned or `global`.
 fn named_clicks(global: bool) -> String {
     format!(
@@ -484,8 +505,9 @@ kind = "stdin"
 
 [[stages]]
 id = "counts"
-kind = "count_by_value"
+kind = "count_by_value_and_window"
 input = "lines"
+window = "2s"
 
 [[sinks]]
 id = "files"
@@ -504,7 +526,9 @@ path = "out"
         "{text}"
     );
     assert!(
-        text.contains("stages[0]: stage `counts` (count_by_value): workers run map, filter"),
+        text.contains(
+            "stages[0]: stage `counts` (count_by_value_and_window): workers run map, filter"
+        ),
         "{text}"
     );
     assert!(

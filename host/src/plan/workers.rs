@@ -32,8 +32,10 @@
 //! stage parts them again before it runs. Its rows live in a changelog,
 //! as per-key state does.
 //!
-//! What a worker cannot run yet (batch windows, counts by value, joins
-//! per batch, interval joins, global tables, per-key processing over
+//! A count by value reads through a repartition topic too, each record
+//! written with its value as its key.
+//!
+//! What a worker cannot run yet (batch windows, joins per batch, interval joins, global tables, per-key processing over
 //! event time, checkpoints, files sinks, exactly-once sinks):
 //! [`PipelinePlan::as_worker`] names it.
 
@@ -102,7 +104,7 @@ impl PipelinePlan {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -199,6 +201,7 @@ impl PipelinePlan {
                         delivery: Delivery::AtLeastOnce,
                         repartition: true,
                         side: stage.sides_in_header.then_some(n as u8),
+                        key_by_value: matches!(stage.step, Step::CountByValue),
                     }),
                 });
             }
@@ -246,8 +249,8 @@ impl Bound {
 }
 
 /// Whether a worker reads this stage through a repartition topic: the
-/// kinds that group records by key. (A count by value groups by value,
-/// which the repartition topic's partitioner does not see; batch windows
+/// kinds that group records by key, and a count by value, whose records
+/// the topic keys by value. (Batch windows
 /// keep whole batches, which a changelog would copy; a join per batch
 /// would need both sides' records of a batch to reach the worker in one
 /// batch, which two topics' reads do not promise; a global table would
@@ -256,6 +259,7 @@ fn repartitions(step: &Step) -> bool {
     matches!(
         step,
         Step::ReduceByKey(_)
+            | Step::CountByValue
             | Step::UpdateStateByKey(..)
             | Step::ReduceByKeyAndWindow {
                 windowing: Windowing::EventTime(_),

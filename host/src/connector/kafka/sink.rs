@@ -119,10 +119,14 @@ impl Kafka {
             .payload(record.value)
             .timestamp(record.timestamp)
             .headers(headers);
-        if let Some(key) = record.key {
+        let key = match self.spec.key_by_value {
+            true => Some(record.value),
+            false => record.key,
+        };
+        if let Some(key) = key {
             message = message.key(key);
         }
-        if self.spec.repartition && record.key.is_none_or(<[u8]>::is_empty) {
+        if self.spec.repartition && key.is_none_or(<[u8]>::is_empty) {
             // A worker's repartition topic: where keyless records' state is.
             message = message.partition(0);
         }

@@ -101,6 +101,7 @@ impl Resolver<'_> {
                     delivery,
                     repartition: false,
                     side: None,
+                    key_by_value: false,
                 })
             }
         };
