@@ -1,15 +1,16 @@
-//! Story: the clicks pipeline that outgrew one machine names each click's
-//! user from a table of users (a topic of upserts, keyed by user), with a
-//! stream-table join. Started as several workers, the clicks and the
-//! users' rows both go through the join's repartition topic, so a user's
-//! clicks meet their row on the one worker that owns the user; the rows
-//! are state, kept in a changelog too: when a worker is killed, the
-//! workers that take its partitions over read its rows back, and every
-//! click still finds its user's name (at least once: a killed worker's
-//! last batch may be joined again; on the mock cluster no more than that).
+//! Story: the clicks pipeline that outgrew one machine joins its clicks
+//! with another topic: it names each click's user from a table of users
+//! (a stream-table join), or meets each click with the impression it came
+//! from a moment before (an interval join over event time). Started as
+//! several workers, both sides go through the join's repartition topic,
+//! so a key's records of both sides meet on the one worker that owns the
+//! key; what the join keeps (the table's rows, the buffered impressions)
+//! is per-key state, in a changelog too: when a worker is killed, the
+//! workers that take its partitions over read it back, and every click
+//! still finds its match (at least once: a killed worker's last batch may
+//! be joined again; on the mock cluster no more than that).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::kafka::{create_topics, fresh_topic, produce_at, read_all_at};
@@ -20,40 +21,53 @@ use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker, worker_manife
 const USERS: usize = 24;
 /// Clicks in all.
 const CLICKS: usize = 2400;
+/// Clicks with an impression before them, for the interval join.
+const ADS: usize = 600;
+/// When the first impression was, in ms since the Unix epoch (2026-01-01):
+/// a Kafka timestamp of 0 means "now" to producers.
+const FIRST: i64 = 1_767_225_600_000;
 
-/// User `u`'s row: `{"user":"user-07","name":"Name 07"}`, keyed by user.
-fn rows() -> Vec<(String, String)> {
-    (0..USERS)
+/// A join and what goes through it.
+struct Join {
+    /// The stages, reading the clicks (source `in`) and source `other`,
+    /// ending in stage `joined`.
+    stages: String,
+    /// The records of the other side, all in before any click comes.
+    other: Vec<(String, String)>,
+    /// The clicks.
+    clicks: Vec<(String, String)>,
+    /// What the join writes: one record each.
+    joined: BTreeSet<String>,
+}
+
+/// Each click named from a table of users: user `u`'s row is
+/// `{"user":"user-07","name":"Name 07"}`, keyed by user; click `i` is
+/// `{"user":"user-07","click":7}` by user `i % USERS`, keyed by its own
+/// number (so each user's clicks are spread over every partition of the
+/// input), and comes out as `[click, "Name 07"]`.
+fn naming(at: &str, other: &str) -> Join {
+    let rows = (0..USERS)
         .map(|u| {
-            let value = format!(r#"{{"user":"user-{u:02}","name":"Name {u:02}"}}"#);
-            (format!("user-{u:02}"), value)
+            let row = format!(r#"{{"user":"user-{u:02}","name":"Name {u:02}"}}"#);
+            (format!("user-{u:02}"), row)
         })
-        .collect()
-}
-
-/// Click `i`: `{"user":"user-07","click":7}`, by user `i % USERS`, keyed
-/// by its own number, so each user's clicks are spread over every
-/// partition of the input.
-fn clicks(from: usize, n: usize) -> Vec<(String, String)> {
-    (from..from + n)
+        .collect();
+    let clicks: Vec<(String, String)> = (0..CLICKS)
         .map(|i| {
-            let value = format!(r#"{{"user":"user-{:02}","click":{i}}}"#, i % USERS);
-            (format!("click-{i}"), value)
+            let click = format!(r#"{{"user":"user-{:02}","click":{i}}}"#, i % USERS);
+            (format!("click-{i}"), click)
         })
-        .collect()
-}
-
-/// A pipeline `name` keying the clicks (source `in`) and the rows (topic
-/// `users`) by user and joining them: `[click, name]` for each click
-/// whose user has a row.
-fn naming(dir: &Path, name: &str, cluster: &Cluster, users: &str) -> PathBuf {
+        .collect();
+    let joined = (clicks.iter().enumerate())
+        .map(|(i, (_, click))| format!(r#"[{click},"Name {:02}"]"#, i % USERS))
+        .collect();
     let stages = format!(
         r#"
 [[sources]]
-id = "users"
+id = "other"
 kind = "kafka"
 bootstrap = "{at}"
-topic = "{users}"
+topic = "{other}"
 start = "earliest"
 
 [[stages]]
@@ -66,112 +80,216 @@ params = {{ key = "user" }}
 [[stages]]
 id = "names"
 kind = "map"
-input = "users"
+input = "other"
 component = {extract}
 params = {{ key = "user", value = "name" }}
 
 [[stages]]
-id = "named"
+id = "joined"
 kind = "join"
 left = "by-user"
 table = "names"
 "#,
-        at = cluster.at,
         extract = toml_path(&wasm("json_extract")),
     );
-    worker_manifest(dir, name, cluster, &stages, "named")
+    Join {
+        stages,
+        other: rows,
+        clicks,
+        joined,
+    }
 }
 
-/// How many times each click came out of the join; checks each came out
-/// with its own user's name.
-fn named(cluster: &Cluster) -> BTreeMap<usize, usize> {
+/// Each click met with its ad's impression, shown 50 ms before it (an
+/// interval join over event time: a click at `t` meets the impressions
+/// of its ad at `t - 1s ..= t`). Ad `i`'s impression is
+/// `{"ad":"ad-7","t":...}`, its click `{"ad":"ad-7","click":7,"t":...}`,
+/// keyed by ad; the pair comes out as `[click, impression]`. The watermark
+/// trails by an hour, so no record is late and no impression is dropped
+/// while the test runs, however far apart the workers read.
+fn attributing(at: &str, other: &str) -> Join {
+    let time = |i: usize| FIRST + i as i64 * 100;
+    let impressions: Vec<(String, String)> = (0..ADS)
+        .map(|i| {
+            let impression = format!(r#"{{"ad":"ad-{i}","t":{}}}"#, time(i));
+            (format!("ad-{i}"), impression)
+        })
+        .collect();
+    let clicks: Vec<(String, String)> = (0..ADS)
+        .map(|i| {
+            let click = format!(r#"{{"ad":"ad-{i}","click":{i},"t":{}}}"#, time(i) + 50);
+            (format!("ad-{i}"), click)
+        })
+        .collect();
+    let joined = (clicks.iter().zip(&impressions))
+        .map(|((_, click), (_, impression))| format!("[{click},{impression}]"))
+        .collect();
+    let stages = format!(
+        r#"
+[[sources]]
+id = "other"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{other}"
+start = "earliest"
+
+[[stages]]
+id = "clicks"
+kind = "map"
+input = "in"
+component = {extract}
+params = {{ key = "ad", timestamp = "t" }}
+
+[[stages]]
+id = "impressions"
+kind = "map"
+input = "other"
+component = {extract}
+params = {{ key = "ad", timestamp = "t" }}
+
+[[stages]]
+id = "joined"
+kind = "join"
+left = "clicks"
+right = "impressions"
+time = "event"
+before = "1s"
+after = "0s"
+watermark = "1h"
+"#,
+        extract = toml_path(&wasm("json_extract")),
+    );
+    Join {
+        stages,
+        other: impressions,
+        clicks,
+        joined,
+    }
+}
+
+/// How many times the join wrote each value.
+fn written(cluster: &Cluster) -> BTreeMap<String, usize> {
     let mut copies = BTreeMap::new();
     for record in read_all_at(&cluster.at, &cluster.output) {
-        let user = record.key.clone().expect("joined clicks are keyed");
-        let click = (record.value.split(r#""click":"#).nth(1))
-            .and_then(|rest| rest.split('}').next()?.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("not a joined click: {record:?}"));
-        let expected = format!(
-            r#"[{{"user":"{user}","click":{click}}},"Name {}"]"#,
-            &user["user-".len()..]
-        );
-        assert_eq!(record.value, expected, "click {click} named wrong");
-        assert_eq!(user, format!("user-{:02}", click % USERS));
-        *copies.entry(click).or_default() += 1;
+        *copies.entry(record.value).or_default() += 1;
     }
     copies
 }
 
-/// The users whose rows the join's changelog holds.
-fn rows_logged(cluster: &Cluster, changelog: &str) -> BTreeSet<String> {
+/// The keys whose state the join's changelog holds.
+fn logged(cluster: &Cluster, changelog: &str) -> BTreeSet<String> {
     (read_all_at(&cluster.at, changelog).into_iter())
         .filter_map(|record| record.key)
         .collect()
 }
 
-/// Three workers join the clicks with the users' rows; one is killed once
-/// every row is in and the first clicks are named, and the other two
-/// take its partitions and their rows over. Checks every click comes out
-/// named, and says how many came out more than once.
-fn kill_one_of_three_joining(name: &str, pipeline: &str, cluster: &Cluster, users: &str) -> usize {
+/// Three workers run `join` as pipeline `pipeline`, its other side in
+/// topic `other`; one is killed once the other side is all in the join's
+/// state and a third of the clicks are joined, and the other two take its
+/// partitions and their state over. Checks every click comes out joined,
+/// and nothing else, and says how many came out more than once.
+fn kill_one_of_three_joining(
+    name: &str,
+    (pipeline, other): (&str, &str),
+    cluster: &Cluster,
+    join: fn(&str, &str) -> Join,
+) -> usize {
     let dir = scratch(name);
-    let manifest = naming(&dir, pipeline, cluster, users);
-    produce_at(&cluster.at, users, &rows());
+    let join = join(&cluster.at, other);
+    let manifest = worker_manifest(&dir, pipeline, cluster, &join.stages, "joined");
+    produce_at(&cluster.at, other, &join.other);
 
     let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
-    // Clicks come once every row is in the table: a click that reached
-    // the join before its user's row would find none (as on one machine).
-    let changelog = format!("wasmstream-{pipeline}-named-changelog");
-    workers[0].wait_until("every user's row in the join's changelog", || {
-        rows_logged(cluster, &changelog).len() == USERS
+    // Clicks come once the other side is all in the join's state: a click
+    // that came first would find no match (as on one machine).
+    let changelog = format!("wasmstream-{pipeline}-joined-changelog");
+    let keys: BTreeSet<&String> = join.other.iter().map(|(key, _)| key).collect();
+    workers[0].wait_until("the other side all in the join's changelog", || {
+        logged(cluster, &changelog).len() == keys.len()
     });
-    let half = CLICKS / 2;
-    cluster.produce(&clicks(0, half));
+    let half = join.clicks.len() / 2;
+    cluster.produce(&join.clicks[..half]);
     let doomed = workers.remove(1);
-    workers[0].wait_until("a third of the clicks named", || {
-        named(cluster).len() >= CLICKS / 3
+    workers[0].wait_until("a third of the clicks joined", || {
+        written(cluster).len() >= join.clicks.len() / 3
     });
     assert!(!doomed.kill().status.success());
-    cluster.produce(&clicks(half, CLICKS - half));
+    cluster.produce(&join.clicks[half..]);
 
-    workers[0].wait_until_within(Duration::from_secs(180), "every click named", || {
-        named(cluster).len() >= CLICKS
+    workers[0].wait_until_within(Duration::from_secs(180), "every click joined", || {
+        written(cluster).len() >= join.joined.len()
     });
     for w in workers {
         stop(w);
     }
-    // Had the rows of the killed worker's partitions not been read back
-    // from the changelog, their users' later clicks would have found no
-    // row, and an inner join writes nothing for those.
-    let copies = named(cluster);
-    let missing: Vec<usize> = (0..CLICKS).filter(|c| !copies.contains_key(c)).collect();
-    assert!(missing.is_empty(), "clicks not named: {missing:?}");
-    assert_eq!(copies.len(), CLICKS, "clicks that were never produced");
+    // Had the killed worker's state not been read back from the
+    // changelog, the clicks of its keys that came after would have met
+    // nothing, and an inner join writes nothing for those.
+    let copies = written(cluster);
+    let missing: Vec<&String> = join
+        .joined
+        .iter()
+        .filter(|j| !copies.contains_key(*j))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} clicks not joined: {missing:?}",
+        missing.len()
+    );
+    let unknown: Vec<&String> = copies
+        .keys()
+        .filter(|c| !join.joined.contains(*c))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "written, but not a click's match: {unknown:?}"
+    );
     copies.values().map(|n| n - 1).sum()
+}
+
+/// Runs `join` on the broker the tests start.
+fn on_the_broker(name: &str, join: fn(&str, &str) -> Join) {
+    let cluster = Cluster::broker(name);
+    let other = fresh_topic(&format!("{name}-other"));
+    create_topics(&[&other], PARTITIONS);
+    let pipeline = fresh_topic(name);
+    kill_one_of_three_joining(name, (&pipeline, &other), &cluster, join);
+}
+
+/// Runs `join` on a mock cluster of its own, and checks the kill repeated
+/// at most the killed worker's last batch of each partition, of the input
+/// and of the repartition topic (as for counts, `workers_state.rs`).
+fn on_the_mock(name: &str, join: fn(&str, &str) -> Join) {
+    let cluster = Cluster::mock_with(&[
+        "other",
+        &format!("wasmstream-{name}-joined-repartition"),
+        &format!("wasmstream-{name}-joined-changelog"),
+    ]);
+    let again = kill_one_of_three_joining(name, (name, "other"), &cluster, join);
+    let bound = 2 * PER_BATCH * PARTITIONS as usize;
+    assert!(
+        again <= bound,
+        "{again} clicks joined again (at most {bound})"
+    );
 }
 
 #[test]
 fn a_table_join_on_the_broker_survives_a_killed_worker() {
-    let cluster = Cluster::broker("joining");
-    let users = fresh_topic("joining-users");
-    create_topics(&[&users], PARTITIONS);
-    let pipeline = fresh_topic("joining");
-    kill_one_of_three_joining("workers-joins", &pipeline, &cluster, &users);
+    on_the_broker("workers-naming", naming);
 }
 
 #[test]
 fn a_killed_workers_table_rows_move_with_its_partitions_and_repeat_its_last_batch_at_most() {
-    let cluster = Cluster::mock_with(&[
-        "users",
-        "wasmstream-joining-named-repartition",
-        "wasmstream-joining-named-changelog",
-    ]);
-    let again = kill_one_of_three_joining("workers-joins-mock", "joining", &cluster, "users");
-    // As for counts (`workers_state.rs`): the killed worker's last batch
-    // of each partition, of the input and of the repartition topic.
-    let bound = 2 * PER_BATCH * PARTITIONS as usize;
-    assert!(
-        again <= bound,
-        "{again} clicks named again (at most {bound})"
-    );
+    on_the_mock("workers-naming-mock", naming);
+}
+
+#[test]
+fn an_interval_join_on_the_broker_survives_a_killed_worker() {
+    on_the_broker("workers-attributing", attributing);
+}
+
+#[test]
+fn a_killed_workers_buffered_impressions_move_with_its_partitions_and_repeat_its_last_batch_at_most()
+ {
+    on_the_mock("workers-attributing-mock", attributing);
 }

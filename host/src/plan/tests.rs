@@ -491,6 +491,35 @@ fn a_workers_table_join_reads_both_sides_from_one_repartition_topic_marked_by_si
 }
 
 #[test]
+fn a_workers_interval_join_parts_its_sides_by_header_and_logs_its_buffers() {
+    let stages = r#"
+[[sources]]
+id = "impressions"
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+topic = "impressions"
+
+[[stages]]
+id = "attributed"
+kind = "join"
+left = "in"
+right = "impressions"
+time = "event"
+before = "1s"
+after = "0s"
+watermark = "5s"
+"#;
+    let worker = worker_plan("worker-interval-join", stages, "attributed");
+    assert!(worker.stages[0].sides_in_header);
+    assert_eq!(
+        (worker.changelogs.iter())
+            .map(|c| c.topic.as_str())
+            .collect::<Vec<_>>(),
+        ["wasmstream-shared-attributed-changelog"]
+    );
+}
+
+#[test]
 fn what_a_worker_cannot_run_yet_is_named_each_at_once() {
     let mut plan = plan(
         &folder("worker-refused"),

@@ -25,19 +25,19 @@
 //! the topic; each worker's watermark is its own, from the records it
 //! reads.
 //!
-//! A stream-table join (its table partitioned) reads both sides through
-//! one repartition topic, so a key's stream records and its rows land in
-//! the same partition, in the order they were written: each record
-//! carries its side in a header ([`crate::shuffle::SIDE_HEADER`]), and the
-//! stage parts them again before it runs. Its rows live in a changelog,
-//! as per-key state does.
+//! A stream-table join (its table partitioned) and an interval join read
+//! both sides through one repartition topic, so a key's records of both
+//! land in the same partition, in the order they were written: each
+//! record carries its side in a header ([`crate::shuffle::SIDE_HEADER`]),
+//! and the stage parts them again before it runs. The table's rows and the
+//! interval join's buffered records are per-key state, in a changelog.
 //!
 //! A count by value reads through a repartition topic too, each record
 //! written with its value as its key.
 //!
-//! What a worker cannot run yet (batch windows, joins per batch, interval joins, global tables, per-key processing over
-//! event time, checkpoints, files sinks, exactly-once sinks):
-//! [`PipelinePlan::as_worker`] names it.
+//! What a worker cannot run yet (batch windows, joins per batch, global
+//! tables, per-key processing over event time, checkpoints, files sinks,
+//! exactly-once sinks): [`PipelinePlan::as_worker`] names it.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,7 @@ impl PipelinePlan {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window and partitioned stream-table join stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -250,11 +250,11 @@ impl Bound {
 
 /// Whether a worker reads this stage through a repartition topic: the
 /// kinds that group records by key, and a count by value, whose records
-/// the topic keys by value. (Batch windows
-/// keep whole batches, which a changelog would copy; a join per batch
-/// would need both sides' records of a batch to reach the worker in one
-/// batch, which two topics' reads do not promise; a global table would
-/// be read whole by every worker, not shared.)
+/// the topic keys by value. (Batch windows keep whole batches, which a
+/// changelog would copy; a join per batch would need both sides' records
+/// of a batch to reach the worker in one batch, which reading a topic
+/// does not promise; a global table would be read whole by every worker,
+/// not shared.)
 fn repartitions(step: &Step) -> bool {
     matches!(
         step,
@@ -266,7 +266,7 @@ fn repartitions(step: &Step) -> bool {
                 ..
             }
             | Step::Join {
-                over: JoinOver::Table { global: false, .. },
+                over: JoinOver::Table { global: false, .. } | JoinOver::Interval(_),
                 ..
             }
     )
