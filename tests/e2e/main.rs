@@ -36,5 +36,6 @@ mod windows;
 mod wordcount;
 mod workers;
 mod workers_joins;
+mod workers_sessions;
 mod workers_state;
 mod workers_windows;

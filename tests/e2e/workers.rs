@@ -325,6 +325,20 @@ fn a_fourth_worker_joining_repeats_at_most_a_batch_per_partition_and_one_leaving
     );
 }
 
+/// Whether `wasmstream status --workers` shows every partition of every
+/// shared source (the repartition topics' too) caught up: its lag 0.
+pub(crate) fn caught_up(manifest: &Path) -> bool {
+    let out = run(&["status", "--workers", manifest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    // `partition worker committed end lag` rows, under each source.
+    let lags: Vec<&str> = (out.stdout.lines())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|row| row.len() == 5 && row[0].parse::<i32>().is_ok())
+        .map(|row| row[4])
+        .collect();
+    !lags.is_empty() && lags.iter().all(|&lag| lag == "0")
+}
+
 /// `wasmstream status --workers` shows every partition caught up, and
 /// names one of `readers` (by process id) as each partition's reader, each
 /// of them at least once. (tansu 0.6 keeps no commit metadata, where the
@@ -400,7 +414,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value_and_window): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages"
+            "stage `counts` (count_by_value_and_window): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages"
         ),
         "{}",
         out.stderr

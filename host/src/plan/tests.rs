@@ -373,6 +373,29 @@ component = "count.wasm"
     );
 }
 
+#[test]
+fn a_workers_process_by_key_keeps_its_state_and_timers_in_a_changelog() {
+    let stages = r#"
+[[stages]]
+id = "sessions"
+kind = "process_by_key"
+input = "in"
+component = "count.wasm"
+watermark = "1s"
+"#;
+    let worker = worker_plan("worker-process", stages, "sessions");
+    assert_eq!(
+        worker.stages[0].inputs,
+        [Stream::Source(Id::new("sessions-repartition").unwrap())]
+    );
+    assert_eq!(
+        (worker.changelogs.iter())
+            .map(|c| c.topic.as_str())
+            .collect::<Vec<_>>(),
+        ["wasmstream-shared-sessions-changelog"]
+    );
+}
+
 /// A reduce-by-key-and-window per minute, over `time` (TOML lines).
 fn per_minute(time: &str) -> String {
     format!(

@@ -35,9 +35,14 @@
 //! A count by value reads through a repartition topic too, each record
 //! written with its value as its key.
 //!
+//! A process-by-key stage reads through a repartition topic, and its
+//! per-key state (the operator's, and its timers) goes to a changelog:
+//! a timer fires once the watermark of the worker that owns its key
+//! passes it, and a key's timers move with it.
+//!
 //! What a worker cannot run yet (batch windows, joins per batch, global
-//! tables, per-key processing over event time, checkpoints, files sinks,
-//! exactly-once sinks): [`PipelinePlan::as_worker`] names it.
+//! tables, checkpoints, files sinks, exactly-once sinks):
+//! [`PipelinePlan::as_worker`] names it.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +109,7 @@ impl PipelinePlan {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -261,6 +266,7 @@ fn repartitions(step: &Step) -> bool {
         Step::ReduceByKey(_)
             | Step::CountByValue
             | Step::UpdateStateByKey(..)
+            | Step::ProcessByKey { .. }
             | Step::ReduceByKeyAndWindow {
                 windowing: Windowing::EventTime(_),
                 ..
