@@ -414,7 +414,7 @@ input = "counts"
     );
     assert!(
         out.stderr.contains(
-            "stage `counts` (count_by_value_and_window): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages"
+            "stage `counts` (count_by_value_and_window): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and stream-table join stages"
         ),
         "{}",
         out.stderr

@@ -38,6 +38,9 @@ struct Join {
     clicks: Vec<(String, String)>,
     /// What the join writes: one record each.
     joined: BTreeSet<String>,
+    /// Whether the join keeps the other side in its changelog (else every
+    /// worker reads it whole: a global table).
+    logged: bool,
 }
 
 /// Each click named from a table of users: user `u`'s row is
@@ -46,6 +49,16 @@ struct Join {
 /// number (so each user's clicks are spread over every partition of the
 /// input), and comes out as `[click, "Name 07"]`.
 fn naming(at: &str, other: &str) -> Join {
+    naming_with(at, other, false)
+}
+
+/// [`naming`] with a global table: every worker reads the users' rows
+/// whole, and only the clicks are shared.
+fn naming_globally(at: &str, other: &str) -> Join {
+    naming_with(at, other, true)
+}
+
+fn naming_with(at: &str, other: &str, global: bool) -> Join {
     let rows = (0..USERS)
         .map(|u| {
             let row = format!(r#"{{"user":"user-{u:02}","name":"Name {u:02}"}}"#);
@@ -89,6 +102,7 @@ id = "joined"
 kind = "join"
 left = "by-user"
 table = "names"
+global = {global}
 "#,
         extract = toml_path(&wasm("json_extract")),
     );
@@ -97,6 +111,7 @@ table = "names"
         other: rows,
         clicks,
         joined,
+        logged: !global,
     }
 }
 
@@ -164,6 +179,7 @@ watermark = "1h"
         other: impressions,
         clicks,
         joined,
+        logged: true,
     }
 }
 
@@ -201,12 +217,15 @@ fn kill_one_of_three_joining(
 
     let mut workers: Vec<Running> = (0..3).map(|_| worker(&manifest)).collect();
     // Clicks come once the other side is all in the join's state: a click
-    // that came first would find no match (as on one machine).
-    let changelog = format!("wasmstream-{pipeline}-joined-changelog");
-    let keys: BTreeSet<&String> = join.other.iter().map(|(key, _)| key).collect();
-    workers[0].wait_until("the other side all in the join's changelog", || {
-        logged(cluster, &changelog).len() == keys.len()
-    });
+    // that came first would find no match (as on one machine). A global
+    // table is: a worker's first batch reads it to its end.
+    if join.logged {
+        let changelog = format!("wasmstream-{pipeline}-joined-changelog");
+        let keys: BTreeSet<&String> = join.other.iter().map(|(key, _)| key).collect();
+        workers[0].wait_until("the other side all in the join's changelog", || {
+            logged(cluster, &changelog).len() == keys.len()
+        });
+    }
     let half = join.clicks.len() / 2;
     cluster.produce(&join.clicks[..half]);
     let doomed = workers.remove(1);
@@ -281,6 +300,16 @@ fn a_table_join_on_the_broker_survives_a_killed_worker() {
 #[test]
 fn a_killed_workers_table_rows_move_with_its_partitions_and_repeat_its_last_batch_at_most() {
     on_the_mock("workers-naming-mock", naming);
+}
+
+#[test]
+fn a_global_table_join_on_the_broker_survives_a_killed_worker() {
+    on_the_broker("workers-naming-globally", naming_globally);
+}
+
+#[test]
+fn every_worker_keeps_a_global_table_whole_and_a_killed_workers_clicks_still_find_their_rows() {
+    on_the_mock("workers-naming-globally-mock", naming_globally);
 }
 
 #[test]

@@ -110,6 +110,13 @@ fn workers(manifest: &Path) -> Result<ExitCode> {
         let SourceKind::Kafka(spec) = &source.kind else {
             continue;
         };
+        if !spec.worker {
+            println!(
+                "source `{}`: topic `{}` at {}, read whole by every worker (a global table)",
+                source.id, spec.topic, spec.bootstrap
+            );
+            continue;
+        }
         let status = crate::connector::kafka::group_status(spec)
             .with_context(|| format!("source `{}`", source.id))?;
         println!(

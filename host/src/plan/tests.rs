@@ -503,12 +503,37 @@ fn a_workers_table_join_reads_both_sides_from_one_repartition_topic_marked_by_si
             .collect::<Vec<_>>(),
         [("wasmstream-shared-named-changelog", &repartition)]
     );
+}
 
-    let text = worker_manifest(&named_clicks(true), "named");
-    let mut global = plan(&folder("worker-global-join"), &text);
-    let error = global.as_worker().expect_err("a global table").to_string();
+#[test]
+fn every_worker_reads_a_global_tables_source_whole_and_shares_only_its_stream() {
+    let worker = worker_plan("worker-global-join", &named_clicks(true), "named");
+    let kafka = |id: &str| match &worker
+        .sources
+        .iter()
+        .find(|s| s.id.as_str() == id)
+        .unwrap()
+        .kind
+    {
+        SourceKind::Kafka(kafka) => kafka.clone(),
+        _ => panic!("a Kafka source"),
+    };
+    let (clicks, users) = (kafka("in"), kafka("users"));
+    assert!(clicks.worker && clicks.commit_offsets);
+    assert!(!users.worker && !users.commit_offsets);
+    assert_eq!(users.start, crate::plan::Start::Earliest);
+    // Nothing is repartitioned, and nothing needs a changelog.
+    assert_eq!(worker.stages[0].inputs.len(), 2);
+    assert!(worker.changelogs.is_empty());
+
+    // A table source something else reads too would be shared, and each
+    // worker would keep only its share of the table.
+    let text = worker_manifest(&named_clicks(true), "named")
+        + "\n[[sinks]]\nid = \"rows\"\nkind = \"stdout\"\ninput = \"users\"\n";
+    let mut shared = plan(&folder("worker-global-shared"), &text);
+    let error = shared.as_worker().expect_err("a shared table").to_string();
     assert!(
-        error.contains("stage `named` (join): workers run map"),
+        error.contains("stage `named`: every worker keeps a global table whole"),
         "{error}"
     );
 }

@@ -40,9 +40,17 @@
 //! a timer fires once the watermark of the worker that owns its key
 //! passes it, and a key's timers move with it.
 //!
-//! What a worker cannot run yet (batch windows, joins per batch, global
-//! tables, checkpoints, files sinks, exactly-once sinks):
+//! A global table is kept whole by every worker, as by every partition on
+//! one machine: its Kafka sources (those whose records go, through map,
+//! filter and flat-map stages, only to global tables) are not shared but
+//! read whole by each worker, from the earliest offset each time it
+//! starts, committing nothing. The stream side stays where it is read.
+//!
+//! What a worker cannot run yet (batch windows, joins per batch,
+//! checkpoints, files sinks, exactly-once sinks):
 //! [`PipelinePlan::as_worker`] names it.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,8 +95,15 @@ impl PipelinePlan {
                 "a worker needs a Kafka source to share".into(),
             );
         }
+        let whole = self.global_tables();
         for (i, source) in self.sources.iter_mut().enumerate() {
             match &mut source.kind {
+                // Every worker keeps the whole table: from the start, each
+                // time it starts, and in no group.
+                SourceKind::Kafka(kafka) if whole.contains(&source.id) => {
+                    kafka.start = Start::Earliest;
+                    kafka.commit_offsets = false;
+                }
                 SourceKind::Kafka(kafka) => kafka.worker = true,
                 other => problem(
                     format!("sources[{i}]"),
@@ -101,15 +116,33 @@ impl PipelinePlan {
             }
         }
         for (i, stage) in self.stages.iter().enumerate() {
-            let shares = matches!(
+            let global = matches!(
                 stage.step,
-                Step::Map(_) | Step::Filter(_) | Step::FlatMap(_) | Step::Union
-            ) || repartitions(&stage.step);
+                Step::Join {
+                    over: JoinOver::Table { global: true, .. },
+                    ..
+                }
+            );
+            if global && !from_whole(&self.stages, &stage.inputs[1], &whole) {
+                problem(
+                    format!("stages[{i}]"),
+                    format!(
+                        "stage `{}`: every worker keeps a global table whole, so it must come (through map, filter or flat-map stages) from Kafka sources nothing else reads",
+                        stage.id
+                    ),
+                );
+            }
+            let shares = global
+                || matches!(
+                    stage.step,
+                    Step::Map(_) | Step::Filter(_) | Step::FlatMap(_) | Step::Union
+                )
+                || repartitions(&stage.step);
             if !shares {
                 problem(
                     format!("stages[{i}]"),
                     format!(
-                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and partitioned stream-table join stages; this kind across workers is not built yet",
+                        "stage `{}` ({}): workers run map, filter, flat-map, union, reduce-by-key, count-by-value, update-state, process-by-key, event-time reduce-by-key-and-window, interval join and stream-table join stages; this kind across workers is not built yet",
                         stage.id,
                         stage.step.kind_name()
                     ),
@@ -234,6 +267,17 @@ impl PipelinePlan {
         }
     }
 
+    /// The Kafka sources every worker reads whole: those whose records go
+    /// (through map, filter and flat-map stages) only to the table side of
+    /// global stream-table joins.
+    fn global_tables(&self) -> BTreeSet<Id> {
+        (self.sources.iter())
+            .filter(|s| matches!(s.kind, SourceKind::Kafka(_)))
+            .filter(|s| only_to_global_tables(self, &Stream::Source(s.id.clone())))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
     /// Whether this plan is one worker's ([`Self::as_worker`]).
     pub fn is_worker(&self) -> bool {
         (self.sources.iter()).any(|s| matches!(&s.kind, SourceKind::Kafka(k) if k.worker))
@@ -258,8 +302,8 @@ impl Bound {
 /// the topic keys by value. (Batch windows keep whole batches, which a
 /// changelog would copy; a join per batch would need both sides' records
 /// of a batch to reach the worker in one batch, which reading a topic
-/// does not promise; a global table would be read whole by every worker,
-/// not shared.)
+/// does not promise; a global table is read whole by every worker, not
+/// shared.)
 fn repartitions(step: &Step) -> bool {
     matches!(
         step,
@@ -276,6 +320,50 @@ fn repartitions(step: &Step) -> bool {
                 ..
             }
     )
+}
+
+/// Whether everything that reads `stream` is, through map, filter and
+/// flat-map stages, the table side of a global stream-table join (and
+/// something does).
+fn only_to_global_tables(plan: &PipelinePlan, stream: &Stream) -> bool {
+    if plan.sinks.iter().any(|sink| &sink.input == stream) {
+        return false;
+    }
+    let mut read = false;
+    for stage in &plan.stages {
+        for (side, input) in stage.inputs.iter().enumerate() {
+            if input != stream {
+                continue;
+            }
+            read = true;
+            let ok = match &stage.step {
+                Step::Join {
+                    over: JoinOver::Table { global: true, .. },
+                    ..
+                } => side == 1,
+                step if step.narrow() => {
+                    only_to_global_tables(plan, &Stream::Stage(stage.id.clone()))
+                }
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    read
+}
+
+/// Whether `stream` comes, through map, filter and flat-map stages, from
+/// the sources in `whole` alone.
+fn from_whole(stages: &[super::StagePlan], stream: &Stream, whole: &BTreeSet<Id>) -> bool {
+    match stream {
+        Stream::Source(id) => whole.contains(id),
+        Stream::Stage(id) => (stages.iter().find(|s| &s.id == id)).is_some_and(|s| {
+            s.step.narrow() && (s.inputs.iter()).all(|input| from_whole(stages, input, whole))
+        }),
+        Stream::Late(_) | Stream::DeadLetters => false,
+    }
 }
 
 /// The id of the source a worker reads stage `stage`'s input from.
