@@ -7,6 +7,11 @@
 //!   records/s from the workers' start to the last record written
 //!   (joining the group included), and from the first record written to
 //!   the last, by the output topic's end offset asked every 20 ms;
+//! - 1, 2 and 3 workers counting each key's records so far (update-state:
+//!   the records go through its repartition topic, and each batch's
+//!   changed counts to its changelog), records/s from the workers' start
+//!   until both groups (the input's and the repartition topic's) have
+//!   committed every record, asked every 20 ms;
 //! - the pause a SIGKILL causes: two workers read a stream throttled so
 //!   that it is still flowing; one is killed, and the pause is the time
 //!   from the kill until each input partition whose committed offset
@@ -14,8 +19,9 @@
 //!   the longest over partitions, by the group's offsets asked every 20 ms.
 //!
 //! Needs the broker (`tests/kafka-broker`, its address in
-//! `WASMSTREAM_KAFKA`, default 127.0.0.1:9092) and the `lowercase` plugin
-//! (`cargo build --release --target wasm32-wasip2 -p lowercase`). Then
+//! `WASMSTREAM_KAFKA`, default 127.0.0.1:9092) and the `lowercase` and
+//! `running-count` plugins (`cargo build --release --target
+//! wasm32-wasip2 -p lowercase -p running-count`). Then
 //! `cargo bench -p wasmstream --bench workers`. `WASMSTREAM_BENCH_RECORDS`
 //! sets the records (default 200,000).
 
@@ -72,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         create(&bootstrap, &output, 1)?;
         let name = format!("bench-{workers}-{run}");
         let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, None)?;
-        let watch = Watch::new(&bootstrap, &name)?;
+        let watch = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
         let start = Instant::now();
         let children = Workers(
             (0..workers)
@@ -104,6 +110,38 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
+    for workers in 1..=3 {
+        let output = topic(&format!("counts{workers}"));
+        create(&bootstrap, &output, 1)?;
+        let name = format!("bench-count-{workers}-{run}");
+        let manifest = counting(&dir, &name, &bootstrap, &input, &output)?;
+        let read = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
+        let counted = Watch::new(&bootstrap, &format!("wasmstream-{name}-counts"))?;
+        let repartition = format!("wasmstream-{name}-counts-repartition");
+        let start = Instant::now();
+        let children = Workers(
+            (0..workers)
+                .map(|_| worker(&manifest))
+                .collect::<Result<_, _>>()?,
+        );
+        while read.committed_in_all(&input)? < records as i64
+            || counted.committed_in_all(&repartition)? < records as i64
+        {
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(900),
+                "{workers} workers counting: timed out"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let whole = start.elapsed();
+        drop(children);
+        println!(
+            "{:<48} {:>12} rec/s  (from the start, joining included)",
+            format!("wasmstream: {workers} worker(s), running count per key"),
+            grouped(records as f64 / whole.as_secs_f64()),
+        );
+    }
+
     // The pause: a throttled stream still flowing when one of two dies.
     let (input, output) = (topic("pause-in"), topic("pause-out"));
     create(&bootstrap, &input, PARTITIONS)?;
@@ -111,7 +149,7 @@ fn main() -> anyhow::Result<()> {
     produce(&bootstrap, &input, 0, 6_000)?;
     let name = format!("bench-pause-{run}");
     let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, Some(100))?;
-    let watch = Watch::new(&bootstrap, &name)?;
+    let watch = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
     let mut children = Workers(
         (0..2)
             .map(|_| worker(&manifest))
@@ -166,21 +204,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Asks the broker how far a pipeline's workers got: the output topic's
-/// end offset, and the input offsets their group committed.
+/// end offset, and the offsets one of their groups committed.
 struct Watch {
     lookup: BaseConsumer,
     group: BaseConsumer,
 }
 
 impl Watch {
-    fn new(bootstrap: &str, pipeline: &str) -> anyhow::Result<Watch> {
+    /// `group`: the workers' (`wasmstream-<pipeline>-<source or stage>`),
+    /// never joined.
+    fn new(bootstrap: &str, group: &str) -> anyhow::Result<Watch> {
         let lookup = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .create()?;
-        // The workers' group (`wasmstream-<pipeline>-<source>`), never joined.
         let group = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
-            .set("group.id", format!("wasmstream-{pipeline}-in"))
+            .set("group.id", group)
             .set("enable.auto.commit", "false")
             .create()?;
         Ok(Watch { lookup, group })
@@ -191,6 +230,11 @@ impl Watch {
         (self.lookup)
             .fetch_watermarks(topic, 0, Duration::from_secs(10))
             .map_or(0, |(_, high)| high)
+    }
+
+    /// The group's committed offsets of `topic`, over its partitions.
+    fn committed_in_all(&self, topic: &str) -> anyhow::Result<i64> {
+        Ok(self.committed(topic)?.values().map(|&n| n.max(0)).sum())
     }
 
     /// The group's committed offset of each partition of `topic`.
@@ -230,7 +274,8 @@ fn create(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records `from..from + n`, `p<partition>-<number>`, round the partitions.
+/// Records `from..from + n`, `p<partition>-<number>`, round the partitions,
+/// keyed by one of 1,000 keys.
 fn produce(bootstrap: &str, topic: &str, from: usize, n: usize) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -238,10 +283,10 @@ fn produce(bootstrap: &str, topic: &str, from: usize, n: usize) -> anyhow::Resul
         .create()?;
     for i in from..from + n {
         let p = (i % PARTITIONS as usize) as i32;
-        let value = format!("P{p}-{i:08}");
+        let (key, value) = (format!("k{}", i % 1000), format!("P{p}-{i:08}"));
         let mut record = BaseRecord::<str, str>::to(topic)
             .partition(p)
-            .key("k")
+            .key(&key)
             .payload(&value);
         while let Err((_, back)) = producer.send(record) {
             record = back;
@@ -312,6 +357,49 @@ component = {lowercase:?}
 id = "out"
 kind = "kafka"
 input = "lower"
+bootstrap = "{bootstrap}"
+topic = "{output}"
+"#
+        ),
+    )?;
+    Ok(manifest)
+}
+
+/// A pipeline `name` counting each key's records of `input` so far.
+fn counting(
+    dir: &Path,
+    name: &str,
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+) -> anyhow::Result<PathBuf> {
+    let count = dir.join("../wasm32-wasip2/release/running_count.wasm");
+    let manifest = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[pipeline]
+name = "{name}"
+batch_interval = "50ms"
+
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap = "{bootstrap}"
+topic = "{input}"
+start = "earliest"
+
+[[stages]]
+id = "counts"
+kind = "update_state_by_key"
+input = "in"
+component = {count:?}
+
+[[sinks]]
+id = "out"
+kind = "kafka"
+input = "counts"
 bootstrap = "{bootstrap}"
 topic = "{output}"
 "#
