@@ -27,6 +27,11 @@ pub(crate) const PARTITIONS: i32 = 6;
 /// times the 200 ms interval): a worker killed mid-batch can have written
 /// at most this many of each partition it read without committing them.
 pub(crate) const PER_BATCH: usize = 20;
+/// What a killed worker, or a rebalance, may have a keyed stage go
+/// through again on the mock cluster: the last batch of each partition
+/// of the input and of the repartition topic (written, but its commit
+/// not landed, in each of the worker's two groups).
+pub(crate) const AGAIN_AT_MOST: i64 = 2 * PER_BATCH as i64 * PARTITIONS as i64;
 
 /// Input `Record-NNNN` from `from` on, keyed by number, so the
 /// partitioner spreads them over every partition.
@@ -71,6 +76,16 @@ impl Cluster {
     /// `PARTITIONS` partitions): the mock answers no request to make
     /// topics, so a worker's repartition and changelog topics are made
     /// with it.
+    /// A mock cluster of its own for pipeline `pipeline`, holding the
+    /// repartition and changelog topics of its stage `stage`, and `more`.
+    pub fn mock_for(pipeline: &str, stage: &str, more: &[&str]) -> Cluster {
+        let repartition = format!("wasmstream-{pipeline}-{stage}-repartition");
+        let changelog = format!("wasmstream-{pipeline}-{stage}-changelog");
+        let mut topics = vec![repartition.as_str(), changelog.as_str()];
+        topics.extend(more);
+        Cluster::mock_with(&topics)
+    }
+
     pub fn mock_with(internal: &[&str]) -> Cluster {
         let mut topics = vec![("in", PARTITIONS as usize), ("out", 1)];
         topics.extend(internal.iter().map(|t| (*t, PARTITIONS as usize)));

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::kafka::{create_topics, fresh_topic, produce_at, read_all_at};
 use crate::support::{Running, scratch, toml_path, wasm};
-use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker, worker_manifest};
+use crate::workers::{AGAIN_AT_MOST, Cluster, PARTITIONS, stop, worker, worker_manifest};
 
 /// Users with a row in the table.
 const USERS: usize = 24;
@@ -75,14 +75,7 @@ fn naming_with(at: &str, other: &str, global: bool) -> Join {
         .map(|(i, (_, click))| format!(r#"[{click},"Name {:02}"]"#, i % USERS))
         .collect();
     let stages = format!(
-        r#"
-[[sources]]
-id = "other"
-kind = "kafka"
-bootstrap = "{at}"
-topic = "{other}"
-start = "earliest"
-
+        r#"{source}
 [[stages]]
 id = "by-user"
 kind = "map"
@@ -104,6 +97,7 @@ left = "by-user"
 table = "names"
 global = {global}
 "#,
+        source = other_source(at, other),
         extract = toml_path(&wasm("json_extract")),
     );
     Join {
@@ -140,14 +134,7 @@ fn attributing(at: &str, other: &str) -> Join {
         .map(|((_, click), (_, impression))| format!("[{click},{impression}]"))
         .collect();
     let stages = format!(
-        r#"
-[[sources]]
-id = "other"
-kind = "kafka"
-bootstrap = "{at}"
-topic = "{other}"
-start = "earliest"
-
+        r#"{source}
 [[stages]]
 id = "clicks"
 kind = "map"
@@ -172,6 +159,7 @@ before = "1s"
 after = "0s"
 watermark = "1h"
 "#,
+        source = other_source(at, other),
         extract = toml_path(&wasm("json_extract")),
     );
     Join {
@@ -181,6 +169,20 @@ watermark = "1h"
         joined,
         logged: true,
     }
+}
+
+/// Source `other`, reading topic `other` from the start.
+fn other_source(at: &str, other: &str) -> String {
+    format!(
+        r#"
+[[sources]]
+id = "other"
+kind = "kafka"
+bootstrap = "{at}"
+topic = "{other}"
+start = "earliest"
+"#
+    )
 }
 
 /// How many times the join wrote each value.
@@ -276,19 +278,13 @@ fn on_the_broker(name: &str, join: fn(&str, &str) -> Join) {
 }
 
 /// Runs `join` on a mock cluster of its own, and checks the kill repeated
-/// at most the killed worker's last batch of each partition, of the input
-/// and of the repartition topic (as for counts, `workers_state.rs`).
+/// at most [`AGAIN_AT_MOST`].
 fn on_the_mock(name: &str, join: fn(&str, &str) -> Join) {
-    let cluster = Cluster::mock_with(&[
-        "other",
-        &format!("wasmstream-{name}-joined-repartition"),
-        &format!("wasmstream-{name}-joined-changelog"),
-    ]);
+    let cluster = Cluster::mock_for(name, "joined", &["other"]);
     let again = kill_one_of_three_joining(name, (name, "other"), &cluster, join);
-    let bound = 2 * PER_BATCH * PARTITIONS as usize;
     assert!(
-        again <= bound,
-        "{again} clicks joined again (at most {bound})"
+        again as i64 <= AGAIN_AT_MOST,
+        "{again} clicks joined again (at most {AGAIN_AT_MOST})"
     );
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::kafka::{fresh_topic, read_all_at};
 use crate::support::{Running, scratch, toml_path, wasm};
-use crate::workers::{Cluster, PARTITIONS, PER_BATCH, stop, worker, worker_manifest};
+use crate::workers::{AGAIN_AT_MOST, Cluster, stop, worker, worker_manifest};
 
 /// Keys in the input: a few per partition.
 const KEYS: usize = 24;
@@ -113,7 +113,7 @@ fn sums_by_key_on_the_broker_lose_nothing_as_workers_join() {
 
 #[test]
 fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_partition() {
-    let cluster = Cluster::mock_with(&["wasmstream-summing-sums-repartition"]);
+    let cluster = Cluster::mock_for("summing", "sums", &[]);
     let totals = three_workers_summing(
         "workers-sums-mock",
         ("summing", summing),
@@ -127,10 +127,9 @@ fn sums_by_key_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_par
     // a partition moved with its last batch's commit refused has that
     // batch read again by its next owner, once per group at most.
     let again = totals.values().sum::<i64>() - 2400;
-    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
     assert!(
-        again <= bound,
-        "{again} records summed again (at most {bound})"
+        again <= AGAIN_AT_MOST,
+        "{again} records summed again (at most {AGAIN_AT_MOST})"
     );
 }
 
@@ -148,7 +147,7 @@ input = "in"
 
 #[test]
 fn counts_by_value_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per_partition() {
-    let cluster = Cluster::mock_with(&["wasmstream-tallying-tally-repartition"]);
+    let cluster = Cluster::mock_for("tallying", "tally", &[]);
     let totals = three_workers_summing(
         "workers-tally-mock",
         ("tallying", tallying),
@@ -172,10 +171,9 @@ fn counts_by_value_across_workers_joining_on_the_mock_repeat_at_most_a_batch_per
     assert_eq!(totals.len(), KEYS, "{totals:?}");
     assert!(totals.values().all(|&n| n >= 100), "{totals:?}");
     let again = totals.values().sum::<i64>() - 2400;
-    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
     assert!(
-        again <= bound,
-        "{again} records counted again (at most {bound})"
+        again <= AGAIN_AT_MOST,
+        "{again} records counted again (at most {AGAIN_AT_MOST})"
     );
 }
 
@@ -267,18 +265,10 @@ fn counts_on_the_broker_survive_a_killed_worker() {
 
 #[test]
 fn a_killed_workers_counts_move_with_its_partitions_and_run_ahead_by_its_last_batch_at_most() {
-    let cluster = Cluster::mock_with(&[
-        "wasmstream-counting-counts-repartition",
-        "wasmstream-counting-counts-changelog",
-    ]);
+    let cluster = Cluster::mock_for("counting", "counts", &[]);
     let ahead = kill_one_of_three_counting("workers-state-kill-mock", "counting", &cluster);
-    // At most the killed worker's last batch, counted again: what it read
-    // of each of its partitions of the repartition topic, one batch's
-    // worth at most (and the records it had repartitioned but not
-    // committed, which are counted a second time).
-    let bound = 2 * PER_BATCH as i64 * PARTITIONS as i64;
     assert!(
-        ahead <= bound,
-        "counts ran ahead by {ahead} (at most {bound})"
+        ahead <= AGAIN_AT_MOST,
+        "counts ran ahead by {ahead} (at most {AGAIN_AT_MOST})"
     );
 }
