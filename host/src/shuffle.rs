@@ -16,11 +16,13 @@ use std::ops::Range;
 
 use crate::record::{Batch, RecordRef};
 
-/// Which partition of `partitions` owns `key`. Records without a key all
-/// go to partition 0.
+/// Which partition of `partitions` owns `key`. Records without a key, or
+/// with an empty one, all go to partition 0: their state has the empty
+/// key, and a worker's repartition topic puts them there too
+/// ([`crate::connector::kafka::home`]).
 pub fn partition_of(key: Option<&[u8]>, partitions: usize) -> usize {
     match key {
-        None => 0,
+        None | Some([]) => 0,
         Some(key) => (murmur2(key) & 0x7fff_ffff) as usize % partitions,
     }
 }
@@ -220,6 +222,17 @@ mod tests {
         assert_eq!(
             error.problem,
             "its `wasmstream-side` header is \"2\", not a side from 0 to 1"
+        );
+    }
+
+    #[test]
+    fn a_record_with_an_empty_key_goes_where_one_without_a_key_does() {
+        assert_eq!(partition_of(Some(b""), 7), 0);
+        assert_eq!(partition_of(None, 7), 0);
+        // Any other key by its hash, as Kafka's producers partition.
+        assert_eq!(
+            partition_of(Some(b"21"), 7),
+            (murmur2(b"21") & 0x7fff_ffff) as usize % 7
         );
     }
 

@@ -33,10 +33,7 @@ use crate::state::LogRecord;
 /// partition; a record without a key (whose state has the empty key) is
 /// in partition 0.
 pub fn home(key: &[u8], partitions: usize) -> usize {
-    match key.is_empty() {
-        true => 0,
-        false => shuffle::partition_of(Some(key), partitions),
-    }
+    shuffle::partition_of(Some(key), partitions)
 }
 
 /// Makes the repartition and changelog topics a worker of `plan` uses, if
