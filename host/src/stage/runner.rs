@@ -421,7 +421,6 @@ impl StageRunner {
         (0..partitions).try_for_each(|p| self.partitions.load(p, input))
     }
 
-    /// The error of partition `partition` failing on `input`.
     /// A worker's join's one input, parted into its two sides.
     fn part_sides(&self, inputs: Vec<Vec<Batch>>) -> Result<Vec<Vec<Batch>>, Box<StageError>> {
         let one = inputs.into_iter().flatten().collect::<Vec<_>>();
@@ -434,6 +433,7 @@ impl StageRunner {
         })
     }
 
+    /// The error of partition `partition` failing on `input`.
     pub(super) fn error(&self, partition: usize, failure: Failure, input: &Batch) -> StageError {
         let record = match &failure {
             Failure::Rejected {
