@@ -58,7 +58,7 @@ fn exchange_by(
 
 /// The header in which a worker's join finds each record's side (`0`
 /// left, `1` right) when both come through one repartition topic
-/// ([`crate::plan::workers`]).
+/// ([`crate::plan::PipelinePlan::as_worker`]).
 pub const SIDE_HEADER: &str = "wasmstream-side";
 
 /// A record of a worker's join without a side it knows: which partition
