@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         let output = topic(&format!("out{workers}"));
         create(&bootstrap, &output, 1)?;
         let name = format!("bench-{workers}-{run}");
-        let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, None)?;
+        let manifest = pipeline(&dir, &name, &bootstrap, (&input, &output), None, LOWER)?;
         let watch = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
         let start = Instant::now();
         let children = Workers(
@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         let output = topic(&format!("counts{workers}"));
         create(&bootstrap, &output, 1)?;
         let name = format!("bench-count-{workers}-{run}");
-        let manifest = counting(&dir, &name, &bootstrap, &input, &output)?;
+        let manifest = pipeline(&dir, &name, &bootstrap, (&input, &output), None, COUNT)?;
         let read = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
         let counted = Watch::new(&bootstrap, &format!("wasmstream-{name}-counts"))?;
         let repartition = format!("wasmstream-{name}-counts-repartition");
@@ -148,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     create(&bootstrap, &output, 1)?;
     produce(&bootstrap, &input, 0, 6_000)?;
     let name = format!("bench-pause-{run}");
-    let manifest = pipeline(&dir, &name, &bootstrap, &input, &output, Some(100))?;
+    let manifest = pipeline(&dir, &name, &bootstrap, (&input, &output), Some(100), LOWER)?;
     let watch = Watch::new(&bootstrap, &format!("wasmstream-{name}-in"))?;
     let mut children = Workers(
         (0..2)
@@ -320,15 +320,23 @@ fn consume_all(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The one stage of a bench pipeline: its id, kind and plugin.
+type Stage = (&'static str, &'static str, &'static str);
+/// Lowers each record.
+const LOWER: Stage = ("lower", "map", "lowercase");
+/// Counts each key's records so far.
+const COUNT: Stage = ("counts", "update_state_by_key", "running_count");
+
+/// A pipeline `name` running `stage` over `input` into `output`.
 fn pipeline(
     dir: &Path,
     name: &str,
     bootstrap: &str,
-    input: &str,
-    output: &str,
+    (input, output): (&str, &str),
     per_partition: Option<usize>,
+    (stage, kind, plugin): Stage,
 ) -> anyhow::Result<PathBuf> {
-    let lowercase = dir.join("../wasm32-wasip2/release/lowercase.wasm");
+    let component = dir.join(format!("../wasm32-wasip2/release/{plugin}.wasm"));
     let rate = per_partition.map_or(String::new(), |r| format!("max_rate_per_partition = {r}"));
     let manifest = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -348,58 +356,15 @@ start = "earliest"
 {rate}
 
 [[stages]]
-id = "lower"
-kind = "map"
+id = "{stage}"
+kind = "{kind}"
 input = "in"
-component = {lowercase:?}
+component = {component:?}
 
 [[sinks]]
 id = "out"
 kind = "kafka"
-input = "lower"
-bootstrap = "{bootstrap}"
-topic = "{output}"
-"#
-        ),
-    )?;
-    Ok(manifest)
-}
-
-/// A pipeline `name` counting each key's records of `input` so far.
-fn counting(
-    dir: &Path,
-    name: &str,
-    bootstrap: &str,
-    input: &str,
-    output: &str,
-) -> anyhow::Result<PathBuf> {
-    let count = dir.join("../wasm32-wasip2/release/running_count.wasm");
-    let manifest = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[pipeline]
-name = "{name}"
-batch_interval = "50ms"
-
-[[sources]]
-id = "in"
-kind = "kafka"
-bootstrap = "{bootstrap}"
-topic = "{input}"
-start = "earliest"
-
-[[stages]]
-id = "counts"
-kind = "update_state_by_key"
-input = "in"
-component = {count:?}
-
-[[sinks]]
-id = "out"
-kind = "kafka"
-input = "counts"
+input = "{stage}"
 bootstrap = "{bootstrap}"
 topic = "{output}"
 "#
